@@ -1,0 +1,147 @@
+# sealmesh — one GNU Makefile. Knobs: V=1 DEBUG=1 SANITIZE=address,undefined WERROR=1 BUILD=dir
+.SUFFIXES:
+.DELETE_ON_ERROR:
+
+BUILD    ?= build
+CC       ?= cc
+FUZZ_CC  ?= clang
+PKGS     := libuv openssl libnghttp2 libsodium libprotobuf-c libcjson \
+            tss2-esys tss2-tctildr tss2-mu tss2-rc
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+WARN     := -std=c11 -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+            -Wvla -Wimplicit-fallthrough -Wno-unused-parameter
+HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+CPPFLAGS += -D_GNU_SOURCE -DSM_VERSION='"$(VERSION)"' -Isrc -I$(BUILD)/gen -I$(LLHTTP_INC) \
+            $(shell pkg-config --cflags $(PKGS))
+CFLAGS   ?= -O2 -g
+CFLAGS   += $(WARN) $(HARDEN) -MMD -MP
+LDFLAGS  += -pie -Wl,-z,relro,-z,now
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+TEST_LIBS := $(shell pkg-config --libs cmocka)
+
+ifdef DEBUG
+CFLAGS   += -O0 -DSM_DEBUG
+endif
+ifdef WERROR
+CFLAGS   += -Werror
+endif
+ifdef SANITIZE
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# Generated protobuf-c code: never edited by hand, lives in $(BUILD)/gen.
+PROTOS    := $(wildcard proto/*.proto)
+PROTO_C   := $(patsubst proto/%.proto,$(BUILD)/gen/proto/%.pb-c.c,$(PROTOS))
+PROTO_H   := $(PROTO_C:.c=.h)
+
+LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*/*.c))
+LIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(PROTO_C:.c=.o) \
+             $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+LIB       := $(BUILD)/libsealmesh.a
+BIN       := $(BUILD)/sealmesh
+# Test builds compile the product once more with SM_TEST_BUILD for test-only hooks.
+TBIN      := $(BUILD)/test/sealmesh
+TLIB_OBJ  := $(patsubst %.c,$(BUILD)/test/%.o,$(LIB_SRC) src/main.c)
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TUTIL_SRC := $(wildcard tests/unit/util_*.c)
+FIX_SRC   := $(wildcard tests/fixtures/*.c)
+FIX_BIN   := $(patsubst tests/fixtures/%.c,$(BUILD)/fixtures/%,$(FIX_SRC))
+FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all test unit integration check fuzz bench format format-check clean demo deps
+all: $(BIN) $(TBIN) $(FIX_BIN) $(BENCH_BIN)
+
+$(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(dir $@)
+	$(Q)protoc-c --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g -fPIE $(if $(SANITIZE),-fsanitize=$(SANITIZE)) -c -o $@ $<
+
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -I$(LLHTTP_INC) -O2 -g -fPIE $(if $(SANITIZE),-fsanitize=$(SANITIZE)) -c -o $@ $<
+
+$(BUILD)/src/%.o: src/%.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/test/src/%.o: src/%.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) -DSM_TEST_BUILD $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(BUILD)/src/main.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TBIN): $(TLIB_OBJ) $(PROTO_C:.c=.o) $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(TUTIL_SRC) $(LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(TUTIL_SRC) $(LIB) $(LDLIBS) $(TEST_LIBS)
+
+$(BUILD)/fixtures/%: tests/fixtures/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# libFuzzer targets: built with clang, linked against the library sources directly.
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DSM_FUZZ \
+              -Isrc -I$(BUILD)/fuzz/gen -I$(LLHTTP_INC) $(shell pkg-config --cflags $(PKGS))
+$(BUILD)/fuzz/gen/proto/%.pb-c.c: proto/%.proto
+	@mkdir -p $(dir $@)
+	$(Q)protoc-c --c_out=$(BUILD)/fuzz/gen $<
+$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(patsubst proto/%.proto,$(BUILD)/fuzz/gen/proto/%.pb-c.c,$(PROTOS))
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(patsubst proto/%.proto,$(BUILD)/fuzz/gen/proto/%.pb-c.c,$(PROTOS)) \
+		$(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LDLIBS)
+
+unit: $(UNIT_BIN)
+test: all $(UNIT_BIN)
+	$(Q)BUILD=$(BUILD) scripts/run-tests.sh
+
+check:
+	$(MAKE) BUILD=build/san SANITIZE=address,undefined DEBUG=1 test
+
+FUZZ_SECONDS ?= 20
+fuzz: $(FUZZ_BIN)
+	$(Q)BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz.sh
+
+bench: all
+	$(Q)BUILD=$(BUILD) bench/run.sh
+
+demo: all
+	$(Q)BUILD=$(BUILD) scripts/demo.sh
+
+FORMAT_SRC = $(shell git ls-files -co --exclude-standard '*.c' '*.h' | grep -v '^build/')
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	$(Q)clang-format --dry-run --Werror $(FORMAT_SRC)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

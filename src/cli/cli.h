@@ -1,0 +1,9 @@
+/* Subcommand entry points: each returns a process exit code. */
+#ifndef SM_CLI_H
+#define SM_CLI_H
+
+int cli_main(int argc, char **argv);
+int cli_serve(int argc, char **argv);
+int cli_keygen(int argc, char **argv);
+
+#endif

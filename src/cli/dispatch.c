@@ -1,0 +1,42 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: sealmesh <command> [options]\n"
+	    "\n"
+	    "commands:\n"
+	    "  serve     run a node in front of local LLM backends\n"
+	    "  keygen    create this node's identity key\n"
+	    "\n"
+	    "sealmesh <command> --help shows the options of a command.\n");
+}
+
+int
+cli_main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("sealmesh %s\n", SM_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "serve") == 0)
+		return cli_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "keygen") == 0)
+		return cli_keygen(argc - 1, argv + 1);
+	fprintf(stderr, "sealmesh: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

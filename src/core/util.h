@@ -1,0 +1,28 @@
+/* Small helpers shared by every module: time, hex, parsing numbers. */
+#ifndef SM_CORE_UTIL_H
+#define SM_CORE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+#define SM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Monotonic clock in milliseconds / nanoseconds (never jumps back). */
+uint64_t sm_now_ms(void);
+uint64_t sm_now_ns(void);
+/* Wall clock, seconds since the epoch. */
+uint64_t sm_wall_s(void);
+
+/* Lowercase hex of 'len' bytes into 'out' (2*len+1 bytes, NUL-terminated). */
+void sm_hex(char *out, const uint8_t *in, size_t len);
+/* Parse exactly 'len' bytes of hex. SM_ERR_INVAL on bad length or digit. */
+int sm_unhex(uint8_t *out, size_t len, const char *hex) SM_MUST_CHECK;
+
+/* Parse a decimal unsigned in [min, max]. SM_ERR_INVAL otherwise. */
+int sm_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+    SM_MUST_CHECK;
+
+#endif
