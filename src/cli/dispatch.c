@@ -1,6 +1,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "cli/cli.h"
 
 static void
@@ -19,6 +21,10 @@ usage(FILE *f)
 int
 cli_main(int argc, char **argv)
 {
+	if (sodium_init() < 0) {
+		fprintf(stderr, "sealmesh: libsodium failed to initialise\n");
+		return 1;
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
