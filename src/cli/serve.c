@@ -1,10 +1,305 @@
+/* sealmesh serve: run a node in front of local OpenAI-compatible backends. */
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include <uv.h>
+
+#include "backend/backend.h"
+#include "backend/llama.h"
 #include "cli/cli.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "http/gateway.h"
+#include "mesh/identity.h"
+#include "mesh/route.h"
+
+#define MAX_BACKENDS ROUTE_MAX_LOCAL
+#define MAX_GGUF 8
+
+struct serve {
+	uv_loop_t *loop;
+	struct identity id;
+	struct router router;
+	struct gateway gw;
+	struct backend backends[MAX_BACKENDS];
+	size_t nbackends;
+	struct llama_child llama[MAX_GGUF];
+	size_t nllama;
+	uv_signal_t sigint, sigterm;
+	bool stopping;
+};
+
+static void
+serve_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: sealmesh serve [options]\n"
+	    "\n"
+	    "Serve local OpenAI-compatible backends on http://127.0.0.1:PORT/v1.\n"
+	    "\n"
+	    "backends:\n"
+	    "  --model NAME=URL        serve backend at base URL under NAME "
+	    "(repeatable)\n"
+	    "  --gguf PATH             run llama-server on this model file, "
+	    "served\n"
+	    "                          under the file's stem name (repeatable)\n"
+	    "  --llama-server BIN      llama-server binary for --gguf "
+	    "(default: from PATH)\n"
+	    "\n"
+	    "listening:\n"
+	    "  --port N                API port (default 9337, 0 = ephemeral)\n"
+	    "  --console N             console port for /api/status and "
+	    "/metrics\n"
+	    "                          (default 3131, 0 = ephemeral, -1 = off)\n"
+	    "  --listen-all            bind 0.0.0.0 instead of 127.0.0.1\n"
+	    "\n"
+	    "limits:\n"
+	    "  --max-body BYTES        largest request body (default 8388608)\n"
+	    "  --backend-timeout SECS  wait this long for a backend's answer "
+	    "(default 300)\n"
+	    "  --connect-timeout SECS  wait this long to connect to a backend "
+	    "(default 5)\n"
+	    "\n"
+	    "node:\n"
+	    "  --state-dir DIR         identity key directory (default "
+	    "~/.sealmesh)\n"
+	    "  --log-format FMT        pretty or json (default pretty)\n"
+	    "  --log-level LVL         debug, info, warn or error (default "
+	    "info)\n"
+	    "  --strict-env            re-exec with a clean environment if "
+	    "loader\n"
+	    "                          variables (LD_PRELOAD...) are set\n"
+	    "  -h, --help              this text\n");
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct serve *s = h->data;
+
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	log_info("signal %d: shutting down", signum);
+	gateway_close(&s->gw);
+	for (size_t i = 0; i < s->nllama; i++)
+		llama_stop(&s->llama[i]);
+	uv_close((uv_handle_t *)&s->sigint, NULL);
+	uv_close((uv_handle_t *)&s->sigterm, NULL);
+}
+
+enum {
+	OPT_MODEL = 256,
+	OPT_GGUF,
+	OPT_LLAMA,
+	OPT_PORT,
+	OPT_CONSOLE,
+	OPT_LISTEN_ALL,
+	OPT_MAX_BODY,
+	OPT_BACKEND_TIMEOUT,
+	OPT_CONNECT_TIMEOUT,
+	OPT_STATE_DIR,
+	OPT_LOG_FORMAT,
+	OPT_LOG_LEVEL,
+	OPT_STRICT_ENV,
+};
+
+static const struct option serve_opts[] = {
+	{ "model", required_argument, NULL, OPT_MODEL },
+	{ "gguf", required_argument, NULL, OPT_GGUF },
+	{ "llama-server", required_argument, NULL, OPT_LLAMA },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "listen-all", no_argument, NULL, OPT_LISTEN_ALL },
+	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
+	{ "backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "strict-env", no_argument, NULL, OPT_STRICT_ENV },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int
+bad(const char *flag, const char *val)
+{
+	fprintf(stderr, "sealmesh serve: bad value for %s: '%s'\n", flag, val);
+	return 2;
+}
 
 int
 cli_serve(int argc, char **argv)
 {
-	fprintf(stderr, "serve: not yet built\n");
-	return 1;
+	static struct serve s; /* large; lives for the whole process */
+	struct gateway_opts go = {
+		.listen_host = "127.0.0.1",
+		.api_port = 9337,
+		.console_port = 3131,
+		.max_body = HTTP_DEFAULT_MAX_BODY,
+		.connect_timeout_ms = 5000,
+		.backend_timeout_ms = 300000,
+		.role = "host",
+	};
+	const char *gguf[MAX_GGUF], *llama_bin = "llama-server";
+	const char *state_dir = NULL;
+	char default_dir[4096], err[256];
+	enum log_format lf = LOG_PRETTY;
+	enum log_level ll = LOG_INFO;
+	size_t ngguf = 0;
+	uint64_t v;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_MODEL:
+			if (s.nbackends == MAX_BACKENDS)
+				return bad("--model", "too many backends");
+			if (backend_parse(&s.backends[s.nbackends], optarg, err,
+			    sizeof(err)) != 0) {
+				fprintf(stderr, "sealmesh serve: %s\n", err);
+				return 2;
+			}
+			s.nbackends++;
+			break;
+		case OPT_GGUF:
+			if (ngguf == MAX_GGUF)
+				return bad("--gguf", "too many models");
+			gguf[ngguf++] = optarg;
+			break;
+		case OPT_LLAMA:
+			llama_bin = optarg;
+			break;
+		case OPT_PORT:
+			if (sm_parse_u64(optarg, 0, 65535, &v) != 0)
+				return bad("--port", optarg);
+			go.api_port = (int)v;
+			break;
+		case OPT_CONSOLE:
+			if (strcmp(optarg, "-1") == 0 || strcmp(optarg, "off") == 0)
+				go.console_port = -1;
+			else if (sm_parse_u64(optarg, 0, 65535, &v) != 0)
+				return bad("--console", optarg);
+			else
+				go.console_port = (int)v;
+			break;
+		case OPT_LISTEN_ALL:
+			go.listen_host = "0.0.0.0";
+			break;
+		case OPT_MAX_BODY:
+			if (sm_parse_u64(optarg, 1024, 1ull << 30, &v) != 0)
+				return bad("--max-body", optarg);
+			go.max_body = (size_t)v;
+			break;
+		case OPT_BACKEND_TIMEOUT:
+			if (sm_parse_u64(optarg, 1, 86400, &v) != 0)
+				return bad("--backend-timeout", optarg);
+			go.backend_timeout_ms = v * 1000;
+			break;
+		case OPT_CONNECT_TIMEOUT:
+			if (sm_parse_u64(optarg, 1, 3600, &v) != 0)
+				return bad("--connect-timeout", optarg);
+			go.connect_timeout_ms = v * 1000;
+			break;
+		case OPT_STATE_DIR:
+			state_dir = optarg;
+			break;
+		case OPT_LOG_FORMAT:
+			if (log_format_parse(optarg, &lf) != 0)
+				return bad("--log-format", optarg);
+			break;
+		case OPT_LOG_LEVEL:
+			if (strcmp(optarg, "debug") == 0)
+				ll = LOG_DEBUG;
+			else if (strcmp(optarg, "info") == 0)
+				ll = LOG_INFO;
+			else if (strcmp(optarg, "warn") == 0)
+				ll = LOG_WARN;
+			else if (strcmp(optarg, "error") == 0)
+				ll = LOG_ERROR;
+			else
+				return bad("--log-level", optarg);
+			break;
+		case OPT_STRICT_ENV:
+			break; /* acted on before main's parsing, see harden/ */
+		case 'h':
+			serve_usage(stdout);
+			return 0;
+		default:
+			serve_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sealmesh serve: unexpected argument '%s'\n",
+		    argv[optind]);
+		return 2;
+	}
+	log_setup(lf, ll);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (state_dir == NULL) {
+		if (identity_default_dir(default_dir, sizeof(default_dir)) != 0) {
+			fprintf(stderr, "sealmesh serve: no HOME; use "
+			    "--state-dir\n");
+			return 2;
+		}
+		state_dir = default_dir;
+	}
+	if ((r = identity_load(&s.id, state_dir, true)) != 0) {
+		fprintf(stderr, "sealmesh serve: identity: %s\n",
+		    sm_strerror(r));
+		return 1;
+	}
+	s.loop = uv_default_loop();
+	router_init(&s.router);
+	for (size_t i = 0; i < ngguf; i++) {
+		struct backend *b = &s.backends[s.nbackends];
+
+		if (s.nbackends == MAX_BACKENDS ||
+		    llama_stem(gguf[i], b->name, sizeof(b->name)) != 0)
+			return bad("--gguf", gguf[i]);
+		if (llama_start(&s.llama[s.nllama], s.loop, llama_bin, gguf[i],
+		    b) != 0)
+			return 1;
+		s.nllama++;
+		s.nbackends++;
+	}
+	for (size_t i = 0; i < s.nbackends; i++) {
+		if (router_add_local(&s.router, &s.backends[i]) != 0) {
+			fprintf(stderr, "sealmesh serve: model '%s' given "
+			    "twice\n", s.backends[i].name);
+			return 2;
+		}
+	}
+	go.node_id = s.id.id_hex;
+	if ((r = gateway_open(&s.gw, s.loop, &s.router, &go)) != 0) {
+		fprintf(stderr, "sealmesh serve: cannot listen: %s\n",
+		    sm_strerror(r));
+		return 1;
+	}
+	uv_signal_init(s.loop, &s.sigint);
+	uv_signal_init(s.loop, &s.sigterm);
+	s.sigint.data = s.sigterm.data = &s;
+	uv_signal_start(&s.sigint, on_signal, SIGINT);
+	uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+
+	log_info("node %s serving %zu model(s)", s.id.id_hex, s.nbackends);
+	for (size_t i = 0; i < s.nbackends; i++)
+		log_info("model %s -> %s", s.backends[i].name,
+		    i < s.nbackends - s.nllama ? "backend" : "llama-server");
+	printf("sealmesh: api http://%s:%d/v1 console http://%s:%d\n",
+	    go.listen_host, s.gw.api.port, go.listen_host,
+	    s.gw.console_open ? s.gw.console.port : -1);
+	fflush(stdout);
+
+	uv_run(s.loop, UV_RUN_DEFAULT);
+	identity_clear(&s.id);
+	log_info("stopped");
+	return 0;
 }

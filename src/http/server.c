@@ -1,0 +1,655 @@
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <llhttp.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "http/io.h"
+#include "http/oai.h"
+#include "http/server.h"
+
+#define PENDING_MAX (64 * 1024)
+
+struct hconn {
+	uv_tcp_t tcp; /* first: the handle pointer is the conn pointer */
+	struct hsrv *srv;
+	llhttp_t parser;
+	struct hreq req;
+	struct buf meta; /* url and headers, NUL-separated */
+	size_t url_off;
+	size_t name_off[HTTP_MAX_HEADERS];
+	size_t value_off[HTTP_MAX_HEADERS];
+	size_t nfields;
+	int reject; /* HTTP status to refuse the request with, or 0 */
+	bool expect_continue;
+	bool busy;    /* a request is with the handler */
+	bool paused;  /* parser paused at a message boundary */
+	bool reading; /* uv_read_start active */
+	bool closing;
+	bool close_after; /* close once the response is written */
+	struct buf pending;
+	struct hconn *next, *prev;
+};
+
+static llhttp_settings_t settings;
+
+static void conn_close(struct hconn *c);
+static void conn_feed(struct hconn *c, const char *data, size_t len);
+
+const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	}
+	return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+}
+
+/* --- parsing ------------------------------------------------------------ */
+
+static struct hconn *
+parser_conn(llhttp_t *p)
+{
+	return p->data;
+}
+
+static int
+meta_append(struct hconn *c, const char *at, size_t len, bool lower)
+{
+	size_t start = c->meta.len;
+
+	if (buf_append(&c->meta, at, len) != 0) {
+		c->reject = 431;
+		return -1;
+	}
+	if (lower)
+		for (size_t i = start; i < c->meta.len; i++)
+			buf_data(&c->meta)[i] =
+			    (uint8_t)tolower(buf_data(&c->meta)[i]);
+	return 0;
+}
+
+static int
+meta_nul(struct hconn *c)
+{
+	return meta_append(c, "", 1, false);
+}
+
+static int
+on_message_begin(llhttp_t *p)
+{
+	struct hconn *c = parser_conn(p);
+
+	buf_reset(&c->meta);
+	buf_reset(&c->req.body);
+	c->url_off = 0;
+	c->nfields = 0;
+	c->reject = 0;
+	c->expect_continue = false;
+	c->req.start_ns = sm_now_ns();
+	return 0;
+}
+
+static int
+on_url(llhttp_t *p, const char *at, size_t len)
+{
+	return meta_append(parser_conn(p), at, len, false);
+}
+
+static int
+on_url_complete(llhttp_t *p)
+{
+	return meta_nul(parser_conn(p));
+}
+
+static int
+on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct hconn *c = parser_conn(p);
+
+	if (c->nfields >= HTTP_MAX_HEADERS) {
+		c->reject = 431;
+		return -1;
+	}
+	if (c->name_off[c->nfields] == (size_t)-1)
+		c->name_off[c->nfields] = c->meta.len;
+	return meta_append(c, at, len, true);
+}
+
+static int
+on_header_field_complete(llhttp_t *p)
+{
+	struct hconn *c = parser_conn(p);
+
+	c->value_off[c->nfields] = (size_t)-1;
+	return meta_nul(c);
+}
+
+static int
+on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct hconn *c = parser_conn(p);
+
+	if (c->value_off[c->nfields] == (size_t)-1)
+		c->value_off[c->nfields] = c->meta.len;
+	return meta_append(c, at, len, false);
+}
+
+static int
+on_header_value_complete(llhttp_t *p)
+{
+	struct hconn *c = parser_conn(p);
+
+	if (c->value_off[c->nfields] == (size_t)-1)
+		c->value_off[c->nfields] = c->meta.len; /* empty value */
+	if (meta_nul(c) != 0)
+		return -1;
+	c->nfields++;
+	if (c->nfields < HTTP_MAX_HEADERS)
+		c->name_off[c->nfields] = (size_t)-1;
+	return 0;
+}
+
+static void
+write_raw(struct hconn *c, const char *s, size_t len)
+{
+	uv_buf_t b = uv_buf_init((char *)s, (unsigned)len);
+
+	if (io_write((uv_stream_t *)&c->tcp, &b, 1, NULL) != 0)
+		conn_close(c);
+}
+
+static int
+on_headers_complete(llhttp_t *p)
+{
+	struct hconn *c = parser_conn(p);
+	struct hreq *r = &c->req;
+	char *base = (char *)buf_data(&c->meta);
+	char *q;
+
+	r->method = llhttp_method_name(llhttp_get_method(p));
+	r->path = base + c->url_off;
+	if ((q = strchr((char *)r->path, '?')) != NULL) {
+		*q = '\0';
+		r->query = q + 1;
+	} else {
+		r->query = "";
+	}
+	r->nhdrs = c->nfields;
+	for (size_t i = 0; i < c->nfields; i++) {
+		r->hdrs[i].name = base + c->name_off[i];
+		r->hdrs[i].value = base + c->value_off[i];
+	}
+	if (p->content_length > c->srv->cfg.max_body &&
+	    (p->flags & F_CONTENT_LENGTH)) {
+		c->reject = 413;
+		return -1;
+	}
+	const char *expect = hreq_header(r, "expect");
+
+	if (expect != NULL && strcasecmp(expect, "100-continue") == 0) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+		write_raw(c, cont, sizeof(cont) - 1);
+	}
+	return 0;
+}
+
+static int
+on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct hconn *c = parser_conn(p);
+
+	if (buf_append(&c->req.body, at, len) != 0) {
+		c->reject = 413;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+on_message_complete(llhttp_t *p)
+{
+	struct hconn *c = parser_conn(p);
+	struct hreq *r = &c->req;
+
+	r->keep_alive = llhttp_should_keep_alive(p);
+	r->on_abort = NULL;
+	r->on_drain = NULL;
+	r->user = NULL;
+	r->status = 0;
+	r->head_sent = false;
+	r->chunked = false;
+	r->done = false;
+	r->bytes_out = 0;
+	c->busy = true;
+	return HPE_PAUSED;
+}
+
+static void
+settings_init(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	llhttp_settings_init(&settings);
+	settings.on_message_begin = on_message_begin;
+	settings.on_url = on_url;
+	settings.on_url_complete = on_url_complete;
+	settings.on_header_field = on_header_field;
+	settings.on_header_field_complete = on_header_field_complete;
+	settings.on_header_value = on_header_value;
+	settings.on_header_value_complete = on_header_value_complete;
+	settings.on_headers_complete = on_headers_complete;
+	settings.on_body = on_body;
+	settings.on_message_complete = on_message_complete;
+	done = true;
+}
+
+const char *
+hreq_header(const struct hreq *req, const char *name)
+{
+	for (size_t i = 0; i < req->nhdrs; i++)
+		if (strcmp(req->hdrs[i].name, name) == 0)
+			return req->hdrs[i].value;
+	return NULL;
+}
+
+/* --- connection --------------------------------------------------------- */
+
+static void
+conn_closed_cb(uv_handle_t *h)
+{
+	struct hconn *c = (struct hconn *)h;
+	struct hsrv *srv = c->srv;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	buf_clear(&c->meta);
+	buf_clear(&c->req.body);
+	buf_clear(&c->pending);
+	free(c);
+}
+
+static void
+conn_close(struct hconn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->busy && c->req.on_abort != NULL) {
+		hreq_abort_cb cb = c->req.on_abort;
+
+		c->req.on_abort = NULL;
+		cb(&c->req, c->req.user);
+	}
+	c->busy = false;
+	uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+}
+
+static void
+reject(struct hconn *c, int status)
+{
+	const char *msg = status == 413 ? "request body too large"
+	    : status == 431 ? "request headers too large"
+	    : "malformed HTTP request";
+
+	c->req.keep_alive = false;
+	c->busy = true;
+	c->paused = true; /* hold whatever else arrives; we are closing */
+	c->close_after = true;
+	(void)hres_error(&c->req, status, "invalid_request_error",
+	    status == 413 ? "request_too_large" : NULL, msg, NULL);
+}
+
+static void
+conn_feed(struct hconn *c, const char *data, size_t len)
+{
+	enum llhttp_errno err;
+
+	if (c->paused || c->busy) {
+		if (buf_append(&c->pending, data, len) != 0) {
+			conn_close(c);
+			return;
+		}
+		if (c->pending.len >= PENDING_MAX && c->reading) {
+			uv_read_stop((uv_stream_t *)&c->tcp);
+			c->reading = false;
+		}
+		return;
+	}
+	err = llhttp_execute(&c->parser, data, len);
+	if (err == HPE_OK)
+		return;
+	if (err == HPE_PAUSED) {
+		const char *pos = llhttp_get_error_pos(&c->parser);
+		size_t used = pos != NULL ? (size_t)(pos - data) : len;
+
+		c->paused = true;
+		if (used < len && buf_append(&c->pending, data + used,
+		    len - used) != 0) {
+			conn_close(c);
+			return;
+		}
+		c->srv->cfg.handler(&c->req, c->srv->cfg.ctx);
+		return;
+	}
+	log_debug("http: parse error %s", llhttp_errno_name(err));
+	reject(c, c->reject ? c->reject : 400);
+}
+
+static void
+conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct hconn *c = (struct hconn *)s;
+
+	if (n < 0) {
+		/* EOF or error: the client is gone; cancel what it asked for. */
+		conn_close(c);
+		return;
+	}
+	if (n > 0)
+		conn_feed(c, b->base, (size_t)n);
+}
+
+/* The current response is complete: serve the next request or close. */
+static void
+conn_next(struct hconn *c)
+{
+	struct buf held;
+
+	c->busy = false;
+	if (!c->req.keep_alive || c->close_after) {
+		uv_shutdown_t *sd = malloc(sizeof(*sd));
+
+		if (sd == NULL ||
+		    uv_shutdown(sd, (uv_stream_t *)&c->tcp,
+		    (uv_shutdown_cb)(void (*)(void))free) != 0) {
+			free(sd);
+			conn_close(c);
+			return;
+		}
+		/* Keep reading so we see the client's FIN and close then. */
+		return;
+	}
+	c->paused = false;
+	llhttp_resume(&c->parser);
+	if (!c->reading && !c->closing) {
+		uv_read_start((uv_stream_t *)&c->tcp, io_alloc_cb, conn_read_cb);
+		c->reading = true;
+	}
+	if (c->pending.len > 0) {
+		held = c->pending;
+		buf_init(&c->pending, PENDING_MAX * 2);
+		conn_feed(c, (const char *)buf_data(&held), held.len);
+		buf_clear(&held);
+	}
+}
+
+static void
+conn_write_done(uv_stream_t *s, int status)
+{
+	struct hconn *c = (struct hconn *)s;
+
+	if (status != 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->busy && c->req.on_drain != NULL &&
+	    uv_stream_get_write_queue_size(s) < HTTP_WRITE_LOW_WATER)
+		c->req.on_drain(&c->req, c->req.user);
+}
+
+static int
+conn_write(struct hreq *req, const uv_buf_t *bufs, unsigned n)
+{
+	struct hconn *c = req->conn;
+
+	if (c->closing)
+		return SM_ERR_CLOSED;
+	for (unsigned i = 0; i < n; i++)
+		req->bytes_out += bufs[i].len;
+	if (io_write((uv_stream_t *)&c->tcp, bufs, n, conn_write_done) != 0) {
+		conn_close(c);
+		return SM_ERR_IO;
+	}
+	return 0;
+}
+
+static void
+accept_cb(uv_stream_t *server, int status)
+{
+	struct hsrv *srv = (struct hsrv *)server;
+	struct hconn *c;
+
+	if (status != 0)
+		return;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return;
+	uv_tcp_init(srv->loop, &c->tcp);
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+		free(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	c->srv = srv;
+	c->req.conn = c;
+	buf_init(&c->meta, srv->cfg.max_header_bytes);
+	buf_init(&c->req.body, srv->cfg.max_body);
+	buf_init(&c->pending, PENDING_MAX * 2);
+	c->name_off[0] = (size_t)-1;
+	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+	c->parser.data = c;
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	uv_read_start((uv_stream_t *)&c->tcp, io_alloc_cb, conn_read_cb);
+	c->reading = true;
+}
+
+int
+hsrv_open(struct hsrv *srv, uv_loop_t *loop, const char *host, int port,
+    const struct hsrv_config *cfg)
+{
+	struct sockaddr_storage ss;
+	int namelen = sizeof(ss);
+	int r;
+
+	settings_init();
+	memset(srv, 0, sizeof(*srv));
+	srv->loop = loop;
+	srv->cfg = *cfg;
+	if (srv->cfg.max_body == 0)
+		srv->cfg.max_body = HTTP_DEFAULT_MAX_BODY;
+	if (srv->cfg.max_header_bytes == 0)
+		srv->cfg.max_header_bytes = HTTP_DEFAULT_MAX_HEADER_BYTES;
+	if (strchr(host, ':') != NULL)
+		r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
+	else
+		r = uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+	if (r != 0)
+		return SM_ERR_INVAL;
+	uv_tcp_init(loop, &srv->tcp);
+	if ((r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0)) != 0 ||
+	    (r = uv_listen((uv_stream_t *)&srv->tcp, 1024, accept_cb)) != 0) {
+		log_error("cannot listen on %s:%d: %s", host, port,
+		    uv_strerror(r));
+		uv_close((uv_handle_t *)&srv->tcp, NULL);
+		return SM_ERR_IO;
+	}
+	uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&ss, &namelen);
+	srv->port = ntohs(ss.ss_family == AF_INET6
+	    ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	    : ((struct sockaddr_in *)&ss)->sin_port);
+	return 0;
+}
+
+void
+hsrv_close(struct hsrv *srv)
+{
+	struct hconn *c, *next;
+
+	if (srv->closing)
+		return;
+	srv->closing = true;
+	uv_close((uv_handle_t *)&srv->tcp, NULL);
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next;
+		conn_close(c);
+	}
+}
+
+/* --- responses ---------------------------------------------------------- */
+
+int
+hres_begin(struct hreq *req, int status, const char *content_type,
+    const char *extra, int64_t content_length)
+{
+	bool close = !req->keep_alive || req->conn->close_after;
+	struct buf h;
+	uv_buf_t b;
+	int r;
+
+	if (req->head_sent || req->conn->closing)
+		return SM_ERR_INVAL;
+	req->status = status;
+	req->head_sent = true;
+	req->chunked = content_length < 0;
+	buf_init(&h, 8192);
+	if ((r = buf_appendf(&h, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n",
+	    status, http_reason(status),
+	    content_type ? content_type : "application/json")) != 0)
+		goto out;
+	if (req->chunked)
+		r = buf_appendf(&h, "Transfer-Encoding: chunked\r\n");
+	else
+		r = buf_appendf(&h, "Content-Length: %lld\r\n",
+		    (long long)content_length);
+	if (r == 0 && close)
+		r = buf_appendf(&h, "Connection: close\r\n");
+	if (r == 0)
+		r = buf_appendf(&h, "%s\r\n", extra ? extra : "");
+	if (r != 0)
+		goto out;
+	b = uv_buf_init((char *)buf_data(&h), (unsigned)h.len);
+	r = conn_write(req, &b, 1);
+out:
+	buf_clear(&h);
+	return r;
+}
+
+int
+hres_body(struct hreq *req, const void *data, size_t len)
+{
+	char size[24];
+	uv_buf_t bufs[3];
+	int n;
+
+	if (!req->head_sent || req->done)
+		return SM_ERR_INVAL;
+	if (len == 0)
+		return 0;
+	if (!req->chunked) {
+		bufs[0] = uv_buf_init((char *)data, (unsigned)len);
+		return conn_write(req, bufs, 1);
+	}
+	n = snprintf(size, sizeof(size), "%zx\r\n", len);
+	bufs[0] = uv_buf_init(size, (unsigned)n);
+	bufs[1] = uv_buf_init((char *)data, (unsigned)len);
+	bufs[2] = uv_buf_init("\r\n", 2);
+	return conn_write(req, bufs, 3);
+}
+
+int
+hres_end(struct hreq *req)
+{
+	int r = 0;
+
+	if (req->done)
+		return 0;
+	req->done = true;
+	if (req->chunked) {
+		uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
+
+		r = conn_write(req, &b, 1);
+	}
+	req->on_abort = NULL;
+	req->on_drain = NULL;
+	if (!req->conn->closing)
+		conn_next(req->conn);
+	return r;
+}
+
+int
+hres_send(struct hreq *req, int status, const char *content_type,
+    const char *extra, const void *body, size_t len)
+{
+	int r;
+
+	if ((r = hres_begin(req, status, content_type, extra,
+	    (int64_t)len)) != 0)
+		return r;
+	if (len > 0 && (r = hres_body(req, body, len)) != 0)
+		return r;
+	return hres_end(req);
+}
+
+void
+hres_abort(struct hreq *req)
+{
+	req->on_abort = NULL;
+	req->done = true;
+	conn_close(req->conn);
+}
+
+size_t
+hreq_queued(const struct hreq *req)
+{
+	return uv_stream_get_write_queue_size(
+	    (const uv_stream_t *)&req->conn->tcp);
+}
+
+int
+hres_error(struct hreq *req, int status, const char *type, const char *code,
+    const char *message, const char *extra)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, 4096);
+	if ((r = oai_error_json(&b, type, code, message)) == 0)
+		r = hres_send(req, status, "application/json", extra,
+		    buf_data(&b), b.len);
+	buf_clear(&b);
+	return r;
+}

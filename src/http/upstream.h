@@ -1,0 +1,65 @@
+/*
+ * The answer side of one forwarded request, whatever carries it: a TCP
+ * connection to a local backend (here), or later a tunnel stream to a remote
+ * host. Events arrive through struct upstream_cbs; after on_end, or after
+ * upstream_cancel(), no callback runs again and the upstream frees itself.
+ */
+#ifndef SM_HTTP_UPSTREAM_H
+#define SM_HTTP_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "backend/backend.h"
+#include "core/buf.h"
+#include "http/server.h"
+
+#define UPSTREAM_MAX_HEADER_BYTES (32 * 1024)
+
+struct upstream;
+
+struct upstream_cbs {
+	/* Status line and headers (lowercased names). content_length -1 when
+	 * the body is chunked or delimited by close. */
+	void (*on_head)(void *user, int status, const struct hdr *hdrs,
+	    size_t nhdrs, int64_t content_length);
+	/* Body bytes as they arrive (decoded from chunked framing). */
+	void (*on_body)(void *user, const uint8_t *data, size_t len);
+	/*
+	 * Done. err 0: complete. Before on_head: SM_ERR_IO (cannot connect,
+	 * reset), SM_ERR_TIMEOUT (no answer in time), SM_ERR_PROTO (not HTTP).
+	 * After on_head: SM_ERR_CLOSED (cut before the end).
+	 */
+	void (*on_end)(void *user, int err);
+};
+
+struct upstream_opts {
+	uint64_t connect_timeout_ms;
+	uint64_t header_timeout_ms; /* request sent → response head */
+};
+
+/*
+ * Connect to 'b' and send 'request' (complete HTTP/1.1 request bytes; copied).
+ * Returns 0 and *out, or SM_ERR_* with no callback ever made.
+ */
+int upstream_tcp_start(struct upstream **out, uv_loop_t *loop,
+    const struct backend *b, const struct buf *request,
+    const struct upstream_opts *opts, const struct upstream_cbs *cbs,
+    void *user) SM_MUST_CHECK;
+/* Stop/resume reading the answer (backpressure). */
+void upstream_pause(struct upstream *u);
+void upstream_resume(struct upstream *u);
+/* Abort: closes the connection (the backend sees its client leave). */
+void upstream_cancel(struct upstream *u);
+
+/*
+ * Build the HTTP/1.1 request for backend 'b' from the client's request:
+ * end-to-end headers are kept, hop-by-hop ones dropped, the body is sent with
+ * Content-Length.
+ */
+int upstream_build_request(struct buf *out, const struct backend *b,
+    const struct hreq *req) SM_MUST_CHECK;
+
+#endif
