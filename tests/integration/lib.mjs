@@ -1,0 +1,192 @@
+// Test harness: start real sealmesh nodes and the mock backend on loopback,
+// talk to them over real sockets, stop everything afterwards.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const BUILD = path.resolve(process.env.SM_BUILD || 'build');
+export const SEALMESH = process.env.SM_BIN || path.join(BUILD, 'sealmesh');
+export const TEST_SEALMESH = path.join(BUILD, 'test', 'sealmesh');
+export const MOCK = path.join(BUILD, 'fixtures', 'mock_backend');
+
+const procs = new Set();
+
+export function tmpdir(prefix = 'sm-') {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+// Spawn a process; resolve once a stdout line matches 're'.
+export function startProcess(bin, args, re, { env, timeoutMs = 15000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, {
+      env: env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    procs.add(child);
+    const p = { child, pid: child.pid, stdout: '', stderr: '', exited: null };
+    const timer = setTimeout(() => {
+      reject(new Error(`${path.basename(bin)} did not start: ${p.stderr}`));
+    }, timeoutMs);
+    child.stdout.on('data', (d) => {
+      p.stdout += d;
+      const m = p.stdout.match(re);
+      if (m && !p.match) {
+        p.match = m;
+        clearTimeout(timer);
+        resolve(p);
+      }
+    });
+    child.stderr.on('data', (d) => { p.stderr += d; });
+    child.on('exit', (code, sig) => {
+      procs.delete(child);
+      p.exited = { code, sig };
+      clearTimeout(timer);
+      if (!p.match) reject(new Error(`${path.basename(bin)} exited ${code} ${sig}: ${p.stderr}`));
+    });
+    p.stop = (sig = 'SIGTERM') => stopProcess(p, sig);
+  });
+}
+
+export function stopProcess(p, sig = 'SIGTERM') {
+  return new Promise((resolve) => {
+    if (p.exited) return resolve(p.exited);
+    p.child.once('exit', (code, s) => resolve({ code, sig: s }));
+    p.child.kill(sig);
+    setTimeout(() => { if (!p.exited) p.child.kill('SIGKILL'); }, 5000).unref();
+  });
+}
+
+export async function stopAll() {
+  await Promise.all([...procs].map((c) => new Promise((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    c.once('exit', resolve);
+    c.kill('SIGTERM');
+    setTimeout(() => c.kill('SIGKILL'), 5000).unref();
+  })));
+}
+
+export async function startMock(args = []) {
+  const p = await startProcess(MOCK, ['--port', '0', ...args], /listening on (\d+)/);
+  p.port = Number(p.match[1]);
+  p.url = `http://127.0.0.1:${p.port}`;
+  p.stats = async () => (await fetch(`${p.url}/mock/stats`)).json();
+  return p;
+}
+
+// Start `sealmesh serve` with ephemeral ports and its own state dir.
+export async function startNode(args = [], { bin = SEALMESH, env, stateDir } = {}) {
+  const dir = stateDir ?? tmpdir('sm-node-');
+  const p = await startProcess(bin, ['serve', '--port', '0', '--console', '0',
+    '--state-dir', dir, ...args], /api http:\/\/[^:]+:(\d+)\/v1 console http:\/\/[^:]+:(-?\d+)/, { env });
+  p.apiPort = Number(p.match[1]);
+  p.consolePort = Number(p.match[2]);
+  p.api = `http://127.0.0.1:${p.apiPort}/v1`;
+  p.console = `http://127.0.0.1:${p.consolePort}`;
+  p.stateDir = dir;
+  p.status = async () => (await fetch(`${p.console}/api/status`)).json();
+  p.metrics = async () => (await fetch(`${p.console}/metrics`)).text();
+  p.rss = () => {
+    const s = readFileSync(`/proc/${p.pid}/status`, 'utf8');
+    return Number(s.match(/VmRSS:\s+(\d+)/)[1]) * 1024;
+  };
+  return p;
+}
+
+export function chatBody(model, extra = {}) {
+  return JSON.stringify({
+    model,
+    messages: [{ role: 'user', content: 'hello' }],
+    ...extra,
+  });
+}
+
+export async function postJSON(url, body, headers = {}) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+// Read a streaming response, recording when each chunk arrived.
+export async function readStream(res) {
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  const chunks = [];
+  let text = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const s = dec.decode(value, { stream: true });
+    chunks.push({ at: performance.now(), s });
+    text += s;
+  }
+  return { text, chunks };
+}
+
+// The completion text carried by an OpenAI SSE stream of chat chunks.
+export function sseContent(text) {
+  let out = '';
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
+    const ev = JSON.parse(line.slice(6));
+    if (ev.error) throw new Error(`stream error: ${ev.error.message}`);
+    const c = ev.choices?.[0];
+    out += c?.delta?.content ?? c?.text ?? '';
+  }
+  return out;
+}
+
+export function expectedTokens(n, prefix = '') {
+  let s = prefix;
+  for (let i = 0; i < n; i++) s += `tok${i} `;
+  return s;
+}
+
+// "created" is a clock reading; everything else must match byte for byte.
+export function normalize(text) {
+  return text.replace(/"created(_at)?":\d+/g, '"created$1":0');
+}
+
+// A raw HTTP/1.1 exchange over one TCP connection.
+export function rawConnect(port) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => resolve(sock));
+    sock.on('error', reject);
+  });
+}
+
+export function readUntil(sock, pred, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    let acc = '';
+    const timer = setTimeout(() => { cleanup(); reject(new Error(`timeout; got: ${acc}`)); }, timeoutMs);
+    const onData = (d) => { acc += d; if (pred(acc)) { cleanup(); resolve(acc); } };
+    const onEnd = () => { cleanup(); resolve(acc); };
+    function cleanup() {
+      clearTimeout(timer);
+      sock.off('data', onData);
+      sock.off('end', onEnd);
+    }
+    sock.on('data', onData);
+    sock.on('end', onEnd);
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = 'condition' } = {}) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
