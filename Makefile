@@ -1,6 +1,7 @@
 # sealmesh — one GNU Makefile. Knobs: V=1 DEBUG=1 SANITIZE=address,undefined WERROR=1 BUILD=dir
 .SUFFIXES:
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 BUILD    ?= build
 CC       ?= cc
@@ -107,16 +108,29 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-# libFuzzer targets: built with clang, linked against the library sources directly.
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DSM_FUZZ \
-              -Isrc -I$(BUILD)/fuzz/gen -I$(LLHTTP_INC) $(shell pkg-config --cflags $(PKGS))
-$(BUILD)/fuzz/gen/proto/%.pb-c.c: proto/%.proto
+# libFuzzer targets: the library is built once more with clang and coverage
+# instrumentation (fuzzer-no-link); each target links against it.
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE -DSM_FUZZ \
+               -DSM_VERSION='"$(VERSION)"' -Isrc -I$(BUILD)/gen -I$(LLHTTP_INC) \
+               $(shell pkg-config --cflags $(PKGS))
+FUZZ_OBJ    := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC)) \
+               $(patsubst $(BUILD)/gen/%.c,$(BUILD)/fuzz/obj/gen/%.o,$(PROTO_C)) \
+               $(BUILD)/fuzz/obj/llhttp/llhttp.o $(BUILD)/fuzz/obj/llhttp/api.o $(BUILD)/fuzz/obj/llhttp/http.o
+FUZZ_LIB    := $(BUILD)/fuzz/libsealmesh-fuzz.a
+$(BUILD)/fuzz/obj/src/%.o: src/%.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(Q)protoc-c --c_out=$(BUILD)/fuzz/gen $<
-$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(patsubst proto/%.proto,$(BUILD)/fuzz/gen/proto/%.pb-c.c,$(PROTOS))
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+$(BUILD)/fuzz/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(patsubst proto/%.proto,$(BUILD)/fuzz/gen/proto/%.pb-c.c,$(PROTOS)) \
-		$(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+$(BUILD)/fuzz/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ_LIB): $(FUZZ_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(LDLIBS)
 
 unit: $(UNIT_BIN)
 test: all $(UNIT_BIN)

@@ -17,15 +17,8 @@
 struct hconn {
 	uv_tcp_t tcp; /* first: the handle pointer is the conn pointer */
 	struct hsrv *srv;
-	llhttp_t parser;
+	struct hparse hp;
 	struct hreq req;
-	struct buf meta; /* url and headers, NUL-separated */
-	size_t url_off;
-	size_t name_off[HTTP_MAX_HEADERS];
-	size_t value_off[HTTP_MAX_HEADERS];
-	size_t nfields;
-	int reject; /* HTTP status to refuse the request with, or 0 */
-	bool expect_continue;
 	bool busy;    /* a request is with the handler */
 	bool paused;  /* parser paused at a message boundary */
 	bool reading; /* uv_read_start active */
@@ -34,8 +27,6 @@ struct hconn {
 	struct buf pending;
 	struct hconn *next, *prev;
 };
-
-static llhttp_settings_t settings;
 
 static void conn_close(struct hconn *c);
 static void conn_feed(struct hconn *c, const char *data, size_t len);
@@ -69,109 +60,6 @@ http_reason(int status)
 
 /* --- parsing ------------------------------------------------------------ */
 
-static struct hconn *
-parser_conn(llhttp_t *p)
-{
-	return p->data;
-}
-
-static int
-meta_append(struct hconn *c, const char *at, size_t len, bool lower)
-{
-	size_t start = c->meta.len;
-
-	if (buf_append(&c->meta, at, len) != 0) {
-		c->reject = 431;
-		return -1;
-	}
-	if (lower)
-		for (size_t i = start; i < c->meta.len; i++)
-			buf_data(&c->meta)[i] =
-			    (uint8_t)tolower(buf_data(&c->meta)[i]);
-	return 0;
-}
-
-static int
-meta_nul(struct hconn *c)
-{
-	return meta_append(c, "", 1, false);
-}
-
-static int
-on_message_begin(llhttp_t *p)
-{
-	struct hconn *c = parser_conn(p);
-
-	buf_reset(&c->meta);
-	buf_reset(&c->req.body);
-	c->url_off = 0;
-	c->nfields = 0;
-	c->reject = 0;
-	c->expect_continue = false;
-	c->req.start_ns = sm_now_ns();
-	return 0;
-}
-
-static int
-on_url(llhttp_t *p, const char *at, size_t len)
-{
-	return meta_append(parser_conn(p), at, len, false);
-}
-
-static int
-on_url_complete(llhttp_t *p)
-{
-	return meta_nul(parser_conn(p));
-}
-
-static int
-on_header_field(llhttp_t *p, const char *at, size_t len)
-{
-	struct hconn *c = parser_conn(p);
-
-	if (c->nfields >= HTTP_MAX_HEADERS) {
-		c->reject = 431;
-		return -1;
-	}
-	if (c->name_off[c->nfields] == (size_t)-1)
-		c->name_off[c->nfields] = c->meta.len;
-	return meta_append(c, at, len, true);
-}
-
-static int
-on_header_field_complete(llhttp_t *p)
-{
-	struct hconn *c = parser_conn(p);
-
-	c->value_off[c->nfields] = (size_t)-1;
-	return meta_nul(c);
-}
-
-static int
-on_header_value(llhttp_t *p, const char *at, size_t len)
-{
-	struct hconn *c = parser_conn(p);
-
-	if (c->value_off[c->nfields] == (size_t)-1)
-		c->value_off[c->nfields] = c->meta.len;
-	return meta_append(c, at, len, false);
-}
-
-static int
-on_header_value_complete(llhttp_t *p)
-{
-	struct hconn *c = parser_conn(p);
-
-	if (c->value_off[c->nfields] == (size_t)-1)
-		c->value_off[c->nfields] = c->meta.len; /* empty value */
-	if (meta_nul(c) != 0)
-		return -1;
-	c->nfields++;
-	if (c->nfields < HTTP_MAX_HEADERS)
-		c->name_off[c->nfields] = (size_t)-1;
-	return 0;
-}
-
 static void
 write_raw(struct hconn *c, const char *s, size_t len)
 {
@@ -182,33 +70,24 @@ write_raw(struct hconn *c, const char *s, size_t len)
 }
 
 static int
-on_headers_complete(llhttp_t *p)
+on_head(struct hparse *hp, void *user)
 {
-	struct hconn *c = parser_conn(p);
+	struct hconn *c = user;
 	struct hreq *r = &c->req;
-	char *base = (char *)buf_data(&c->meta);
-	char *q;
+	const char *expect;
 
-	r->method = llhttp_method_name(llhttp_get_method(p));
-	r->path = base + c->url_off;
-	if ((q = strchr((char *)r->path, '?')) != NULL) {
-		*q = '\0';
-		r->query = q + 1;
-	} else {
-		r->query = "";
-	}
-	r->nhdrs = c->nfields;
-	for (size_t i = 0; i < c->nfields; i++) {
-		r->hdrs[i].name = base + c->name_off[i];
-		r->hdrs[i].value = base + c->value_off[i];
-	}
-	if (p->content_length > c->srv->cfg.max_body &&
-	    (p->flags & F_CONTENT_LENGTH)) {
-		c->reject = 413;
+	buf_reset(&r->body);
+	r->start_ns = sm_now_ns();
+	r->method = hp->method;
+	r->path = hp->path;
+	r->query = hp->query;
+	r->hdrs = hp->hdrs;
+	r->nhdrs = hp->nhdrs;
+	if (hp->content_length > (int64_t)c->srv->cfg.max_body) {
+		hp->reject = 413;
 		return -1;
 	}
-	const char *expect = hreq_header(r, "expect");
-
+	expect = hparse_header(hp, "expect");
 	if (expect != NULL && strcasecmp(expect, "100-continue") == 0) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -218,24 +97,24 @@ on_headers_complete(llhttp_t *p)
 }
 
 static int
-on_body(llhttp_t *p, const char *at, size_t len)
+on_body(struct hparse *hp, void *user, const char *at, size_t len)
 {
-	struct hconn *c = parser_conn(p);
+	struct hconn *c = user;
 
 	if (buf_append(&c->req.body, at, len) != 0) {
-		c->reject = 413;
+		hp->reject = 413;
 		return -1;
 	}
 	return 0;
 }
 
 static int
-on_message_complete(llhttp_t *p)
+on_done(struct hparse *hp, void *user)
 {
-	struct hconn *c = parser_conn(p);
+	struct hconn *c = user;
 	struct hreq *r = &c->req;
 
-	r->keep_alive = llhttp_should_keep_alive(p);
+	r->keep_alive = hp->keep_alive;
 	r->on_abort = NULL;
 	r->on_drain = NULL;
 	r->user = NULL;
@@ -248,34 +127,12 @@ on_message_complete(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
-static void
-settings_init(void)
-{
-	static bool done;
-
-	if (done)
-		return;
-	llhttp_settings_init(&settings);
-	settings.on_message_begin = on_message_begin;
-	settings.on_url = on_url;
-	settings.on_url_complete = on_url_complete;
-	settings.on_header_field = on_header_field;
-	settings.on_header_field_complete = on_header_field_complete;
-	settings.on_header_value = on_header_value;
-	settings.on_header_value_complete = on_header_value_complete;
-	settings.on_headers_complete = on_headers_complete;
-	settings.on_body = on_body;
-	settings.on_message_complete = on_message_complete;
-	done = true;
-}
+static const struct hparse_cbs req_cbs = { on_head, on_body, on_done };
 
 const char *
 hreq_header(const struct hreq *req, const char *name)
 {
-	for (size_t i = 0; i < req->nhdrs; i++)
-		if (strcmp(req->hdrs[i].name, name) == 0)
-			return req->hdrs[i].value;
-	return NULL;
+	return hparse_header(&req->conn->hp, name);
 }
 
 /* --- connection --------------------------------------------------------- */
@@ -293,7 +150,7 @@ conn_closed_cb(uv_handle_t *h)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	srv->nconns--;
-	buf_clear(&c->meta);
+	hparse_clear(&c->hp);
 	buf_clear(&c->req.body);
 	buf_clear(&c->pending);
 	free(c);
@@ -334,6 +191,7 @@ static void
 conn_feed(struct hconn *c, const char *data, size_t len)
 {
 	enum llhttp_errno err;
+	size_t used;
 
 	if (c->paused || c->busy) {
 		if (buf_append(&c->pending, data, len) != 0) {
@@ -346,13 +204,10 @@ conn_feed(struct hconn *c, const char *data, size_t len)
 		}
 		return;
 	}
-	err = llhttp_execute(&c->parser, data, len);
+	err = hparse_feed(&c->hp, data, len, &used);
 	if (err == HPE_OK)
 		return;
 	if (err == HPE_PAUSED) {
-		const char *pos = llhttp_get_error_pos(&c->parser);
-		size_t used = pos != NULL ? (size_t)(pos - data) : len;
-
 		c->paused = true;
 		if (used < len && buf_append(&c->pending, data + used,
 		    len - used) != 0) {
@@ -363,7 +218,7 @@ conn_feed(struct hconn *c, const char *data, size_t len)
 		return;
 	}
 	log_debug("http: parse error %s", llhttp_errno_name(err));
-	reject(c, c->reject ? c->reject : 400);
+	reject(c, c->hp.reject);
 }
 
 static void
@@ -401,7 +256,7 @@ conn_next(struct hconn *c)
 		return;
 	}
 	c->paused = false;
-	llhttp_resume(&c->parser);
+	hparse_resume(&c->hp);
 	if (!c->reading && !c->closing) {
 		uv_read_start((uv_stream_t *)&c->tcp, io_alloc_cb, conn_read_cb);
 		c->reading = true;
@@ -462,12 +317,9 @@ accept_cb(uv_stream_t *server, int status)
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->srv = srv;
 	c->req.conn = c;
-	buf_init(&c->meta, srv->cfg.max_header_bytes);
+	hparse_init(&c->hp, HTTP_REQUEST, srv->cfg.max_header_bytes, &req_cbs, c);
 	buf_init(&c->req.body, srv->cfg.max_body);
 	buf_init(&c->pending, PENDING_MAX * 2);
-	c->name_off[0] = (size_t)-1;
-	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
-	c->parser.data = c;
 	c->next = srv->conns;
 	if (srv->conns != NULL)
 		srv->conns->prev = c;
@@ -485,7 +337,6 @@ hsrv_open(struct hsrv *srv, uv_loop_t *loop, const char *host, int port,
 	int namelen = sizeof(ss);
 	int r;
 
-	settings_init();
 	memset(srv, 0, sizeof(*srv));
 	srv->loop = loop;
 	srv->cfg = *cfg;

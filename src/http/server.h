@@ -16,8 +16,8 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "http/parse.h"
 
-#define HTTP_MAX_HEADERS 100
 #define HTTP_DEFAULT_MAX_HEADER_BYTES (32 * 1024)
 #define HTTP_DEFAULT_MAX_BODY (8u * 1024 * 1024)
 #define HTTP_WRITE_HIGH_WATER (64 * 1024)
@@ -25,11 +25,6 @@
 
 struct hconn;
 struct hreq;
-
-struct hdr {
-	const char *name; /* NUL-terminated, lowercased */
-	const char *value;
-};
 
 typedef void (*hreq_handler_cb)(struct hreq *req, void *ctx);
 /* The client went away or the response was aborted: drop every reference. */
@@ -41,7 +36,7 @@ struct hreq {
 	const char *method;
 	const char *path;  /* path part of the URL, NUL-terminated */
 	const char *query; /* after '?', or "" */
-	struct hdr hdrs[HTTP_MAX_HEADERS];
+	const struct hdr *hdrs;
 	size_t nhdrs;
 	struct buf body;
 	bool keep_alive;

@@ -1,4 +1,3 @@
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,19 +17,13 @@ struct upstream {
 	void *user;
 	struct upstream_opts opts;
 	struct buf request;
-	llhttp_t parser;
-	struct buf meta;
-	size_t name_off[HTTP_MAX_HEADERS];
-	size_t value_off[HTTP_MAX_HEADERS];
-	size_t nfields;
+	struct hparse hp;
 	bool connected;
 	bool head_seen;
 	bool finished; /* on_end delivered or cancelled: no more callbacks */
 	bool reading;
 	bool paused;
 };
-
-static llhttp_settings_t rsettings;
 
 static void
 up_closed_cb(uv_handle_t *h)
@@ -40,7 +33,7 @@ up_closed_cb(uv_handle_t *h)
 	if (--u->nclosing > 0)
 		return;
 	buf_clear(&u->request);
-	buf_clear(&u->meta);
+	hparse_clear(&u->hp);
 	free(u);
 }
 
@@ -69,127 +62,34 @@ up_finish(struct upstream *u, int err)
 /* --- response parsing --------------------------------------------------- */
 
 static int
-rs_append(struct upstream *u, const char *at, size_t len, bool lower)
+rs_head(struct hparse *hp, void *user)
 {
-	size_t start = u->meta.len;
+	struct upstream *u = user;
 
-	if (buf_append(&u->meta, at, len) != 0)
-		return -1;
-	if (lower)
-		for (size_t i = start; i < u->meta.len; i++)
-			buf_data(&u->meta)[i] =
-			    (uint8_t)tolower(buf_data(&u->meta)[i]);
-	return 0;
-}
-
-static int
-rs_field(llhttp_t *p, const char *at, size_t len)
-{
-	struct upstream *u = p->data;
-
-	if (u->nfields >= HTTP_MAX_HEADERS)
-		return -1;
-	if (u->name_off[u->nfields] == (size_t)-1)
-		u->name_off[u->nfields] = u->meta.len;
-	return rs_append(u, at, len, true);
-}
-
-static int
-rs_field_done(llhttp_t *p)
-{
-	struct upstream *u = p->data;
-
-	u->value_off[u->nfields] = (size_t)-1;
-	return rs_append(u, "", 1, false);
-}
-
-static int
-rs_value(llhttp_t *p, const char *at, size_t len)
-{
-	struct upstream *u = p->data;
-
-	if (u->value_off[u->nfields] == (size_t)-1)
-		u->value_off[u->nfields] = u->meta.len;
-	return rs_append(u, at, len, false);
-}
-
-static int
-rs_value_done(llhttp_t *p)
-{
-	struct upstream *u = p->data;
-
-	if (u->value_off[u->nfields] == (size_t)-1)
-		u->value_off[u->nfields] = u->meta.len;
-	if (rs_append(u, "", 1, false) != 0)
-		return -1;
-	u->nfields++;
-	if (u->nfields < HTTP_MAX_HEADERS)
-		u->name_off[u->nfields] = (size_t)-1;
-	return 0;
-}
-
-static int
-rs_headers_done(llhttp_t *p)
-{
-	struct upstream *u = p->data;
-	struct hdr hdrs[HTTP_MAX_HEADERS];
-	const char *base = (const char *)buf_data(&u->meta);
-	int64_t clen = (p->flags & F_CONTENT_LENGTH) &&
-	    !(p->flags & F_CHUNKED) ? (int64_t)p->content_length : -1;
-
-	if (p->status_code < 200) /* 1xx: wait for the real answer */
-		return 0;
-	for (size_t i = 0; i < u->nfields; i++) {
-		hdrs[i].name = base + u->name_off[i];
-		hdrs[i].value = base + u->value_off[i];
-	}
 	u->head_seen = true;
 	uv_timer_stop(&u->timer);
-	u->cbs.on_head(u->user, p->status_code, hdrs, u->nfields, clen);
+	u->cbs.on_head(u->user, hp->status, hp->hdrs, hp->nhdrs,
+	    hp->content_length);
 	return u->finished ? -1 : 0;
 }
 
 static int
-rs_body(llhttp_t *p, const char *at, size_t len)
+rs_body(struct hparse *hp, void *user, const char *at, size_t len)
 {
-	struct upstream *u = p->data;
+	struct upstream *u = user;
 
 	u->cbs.on_body(u->user, (const uint8_t *)at, len);
 	return u->finished ? -1 : 0;
 }
 
 static int
-rs_message_done(llhttp_t *p)
+rs_done(struct hparse *hp, void *user)
 {
-	struct upstream *u = p->data;
-
-	if (!u->head_seen) { /* a 1xx ended: reset for the real response */
-		buf_reset(&u->meta);
-		u->nfields = 0;
-		u->name_off[0] = (size_t)-1;
-		return 0;
-	}
-	up_finish(u, 0);
+	up_finish(user, 0);
 	return HPE_PAUSED;
 }
 
-static void
-rsettings_init(void)
-{
-	static bool done;
-
-	if (done)
-		return;
-	llhttp_settings_init(&rsettings);
-	rsettings.on_header_field = rs_field;
-	rsettings.on_header_field_complete = rs_field_done;
-	rsettings.on_header_value = rs_value;
-	rsettings.on_header_value_complete = rs_value_done;
-	rsettings.on_headers_complete = rs_headers_done;
-	rsettings.on_body = rs_body;
-	rsettings.on_message_complete = rs_message_done;
-	done = true;
-}
+static const struct hparse_cbs resp_cbs = { rs_head, rs_body, rs_done };
 
 /* --- connection --------------------------------------------------------- */
 
@@ -198,12 +98,13 @@ up_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct upstream *u = (struct upstream *)s;
 	enum llhttp_errno err;
+	size_t used;
 
 	if (u->finished)
 		return;
 	if (n < 0) {
 		/* EOF may legitimately end a close-delimited body. */
-		if (n == UV_EOF && llhttp_finish(&u->parser) == HPE_OK &&
+		if (n == UV_EOF && hparse_finish(&u->hp) == HPE_OK &&
 		    u->finished)
 			return;
 		up_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
@@ -211,7 +112,7 @@ up_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	}
 	if (n == 0)
 		return;
-	err = llhttp_execute(&u->parser, b->base, (size_t)n);
+	err = hparse_feed(&u->hp, b->base, (size_t)n, &used);
 	if (err == HPE_OK || u->finished)
 		return;
 	log_debug("upstream: bad response: %s", llhttp_errno_name(err));
@@ -273,22 +174,19 @@ upstream_tcp_start(struct upstream **out, uv_loop_t *loop,
 	int r;
 
 	*out = NULL;
-	rsettings_init();
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return SM_ERR_NOMEM;
 	u->cbs = *cbs;
 	u->user = user;
 	u->opts = *opts;
 	buf_init(&u->request, request->len + 1);
-	buf_init(&u->meta, UPSTREAM_MAX_HEADER_BYTES);
-	u->name_off[0] = (size_t)-1;
 	if ((r = buf_append(&u->request, buf_data(request), request->len)) != 0) {
 		buf_clear(&u->request);
 		free(u);
 		return r;
 	}
-	llhttp_init(&u->parser, HTTP_RESPONSE, &rsettings);
-	u->parser.data = u;
+	hparse_init(&u->hp, HTTP_RESPONSE, UPSTREAM_MAX_HEADER_BYTES, &resp_cbs,
+	    u);
 	uv_tcp_init(loop, &u->tcp);
 	uv_timer_init(loop, &u->timer);
 	u->tcp.data = u;
