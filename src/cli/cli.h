@@ -5,5 +5,6 @@
 int cli_main(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
+int cli_posture(int argc, char **argv);
 
 #endif

@@ -42,6 +42,8 @@ cli_main(int argc, char **argv)
 		return cli_serve(argc - 1, argv + 1);
 	if (strcmp(argv[1], "keygen") == 0)
 		return cli_keygen(argc - 1, argv + 1);
+	if (strcmp(argv[1], "posture") == 0)
+		return cli_posture(argc - 1, argv + 1);
 	fprintf(stderr, "sealmesh: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -16,6 +16,8 @@
 
 struct hconn {
 	uv_tcp_t tcp; /* first: the handle pointer is the conn pointer */
+	const struct hconn_io *io;
+	void *io_ctx;
 	struct hsrv *srv;
 	struct hparse hp;
 	struct hreq req;
@@ -65,7 +67,7 @@ write_raw(struct hconn *c, const char *s, size_t len)
 {
 	uv_buf_t b = uv_buf_init((char *)s, (unsigned)len);
 
-	if (io_write((uv_stream_t *)&c->tcp, &b, 1, NULL) != 0)
+	if (c->io->write(c, &b, 1) != 0)
 		conn_close(c);
 }
 
@@ -137,10 +139,9 @@ hreq_header(const struct hreq *req, const char *name)
 
 /* --- connection --------------------------------------------------------- */
 
-static void
-conn_closed_cb(uv_handle_t *h)
+void
+hconn_free(struct hconn *c)
 {
-	struct hconn *c = (struct hconn *)h;
 	struct hsrv *srv = c->srv;
 
 	if (c->prev != NULL)
@@ -169,7 +170,7 @@ conn_close(struct hconn *c)
 		cb(&c->req, c->req.user);
 	}
 	c->busy = false;
-	uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+	c->io->close(c);
 }
 
 static void
@@ -199,7 +200,7 @@ conn_feed(struct hconn *c, const char *data, size_t len)
 			return;
 		}
 		if (c->pending.len >= PENDING_MAX && c->reading) {
-			uv_read_stop((uv_stream_t *)&c->tcp);
+			c->io->read_stop(c);
 			c->reading = false;
 		}
 		return;
@@ -243,22 +244,13 @@ conn_next(struct hconn *c)
 
 	c->busy = false;
 	if (!c->req.keep_alive || c->close_after) {
-		uv_shutdown_t *sd = malloc(sizeof(*sd));
-
-		if (sd == NULL ||
-		    uv_shutdown(sd, (uv_stream_t *)&c->tcp,
-		    (uv_shutdown_cb)(void (*)(void))free) != 0) {
-			free(sd);
-			conn_close(c);
-			return;
-		}
-		/* Keep reading so we see the client's FIN and close then. */
+		c->io->finish(c);
 		return;
 	}
 	c->paused = false;
 	hparse_resume(&c->hp);
 	if (!c->reading && !c->closing) {
-		uv_read_start((uv_stream_t *)&c->tcp, io_alloc_cb, conn_read_cb);
+		c->io->read_start(c);
 		c->reading = true;
 	}
 	if (c->pending.len > 0) {
@@ -269,17 +261,11 @@ conn_next(struct hconn *c)
 	}
 }
 
-static void
-conn_write_done(uv_stream_t *s, int status)
+void
+hconn_drained(struct hconn *c)
 {
-	struct hconn *c = (struct hconn *)s;
-
-	if (status != 0) {
-		conn_close(c);
-		return;
-	}
-	if (c->busy && c->req.on_drain != NULL &&
-	    uv_stream_get_write_queue_size(s) < HTTP_WRITE_LOW_WATER)
+	if (c->busy && c->req.on_drain != NULL && !c->closing &&
+	    c->io->queued(c) < HTTP_WRITE_LOW_WATER)
 		c->req.on_drain(&c->req, c->req.user);
 }
 
@@ -292,32 +278,26 @@ conn_write(struct hreq *req, const uv_buf_t *bufs, unsigned n)
 		return SM_ERR_CLOSED;
 	for (unsigned i = 0; i < n; i++)
 		req->bytes_out += bufs[i].len;
-	if (io_write((uv_stream_t *)&c->tcp, bufs, n, conn_write_done) != 0) {
+	if (c->io->write(c, bufs, n) != 0) {
 		conn_close(c);
 		return SM_ERR_IO;
 	}
 	return 0;
 }
 
-static void
-accept_cb(uv_stream_t *server, int status)
+struct hconn *
+hconn_new(struct hsrv *srv, const struct hconn_io *io, void *io_ctx)
 {
-	struct hsrv *srv = (struct hsrv *)server;
 	struct hconn *c;
 
-	if (status != 0)
-		return;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return;
-	uv_tcp_init(srv->loop, &c->tcp);
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-		free(c);
-		return;
-	}
-	uv_tcp_nodelay(&c->tcp, 1);
+		return NULL;
+	c->io = io;
+	c->io_ctx = io_ctx;
 	c->srv = srv;
 	c->req.conn = c;
-	hparse_init(&c->hp, HTTP_REQUEST, srv->cfg.max_header_bytes, &req_cbs, c);
+	hparse_init(&c->hp, HTTP_REQUEST, srv->cfg.max_header_bytes, &req_cbs,
+	    c);
 	buf_init(&c->req.body, srv->cfg.max_body);
 	buf_init(&c->pending, PENDING_MAX * 2);
 	c->next = srv->conns;
@@ -325,8 +305,121 @@ accept_cb(uv_stream_t *server, int status)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
-	uv_read_start((uv_stream_t *)&c->tcp, io_alloc_cb, conn_read_cb);
 	c->reading = true;
+	return c;
+}
+
+void *
+hconn_io_ctx(const struct hconn *c)
+{
+	return c->io_ctx;
+}
+
+void
+hconn_input(struct hconn *c, const char *data, size_t len)
+{
+	if (!c->closing)
+		conn_feed(c, data, len);
+}
+
+void
+hconn_abort(struct hconn *c)
+{
+	conn_close(c);
+}
+
+/* --- the TCP transport -------------------------------------------------- */
+
+static void
+tcp_write_done(uv_stream_t *s, int status)
+{
+	struct hconn *c = (struct hconn *)s;
+
+	if (status != 0)
+		conn_close(c);
+	else
+		hconn_drained(c);
+}
+
+static int
+tcp_write(struct hconn *c, const uv_buf_t *bufs, unsigned n)
+{
+	return io_write((uv_stream_t *)&c->tcp, bufs, n, tcp_write_done);
+}
+
+static size_t
+tcp_queued(const struct hconn *c)
+{
+	return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+static void
+tcp_read_stop(struct hconn *c)
+{
+	uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static void
+tcp_read_start(struct hconn *c)
+{
+	uv_read_start((uv_stream_t *)&c->tcp, io_alloc_cb, conn_read_cb);
+}
+
+static void
+tcp_finish(struct hconn *c)
+{
+	uv_shutdown_t *sd = malloc(sizeof(*sd));
+
+	if (sd == NULL || uv_shutdown(sd, (uv_stream_t *)&c->tcp,
+	    (uv_shutdown_cb)(void (*)(void))free) != 0) {
+		free(sd);
+		conn_close(c);
+	}
+	/* Keep reading: the client's FIN closes the connection. */
+}
+
+static void
+tcp_closed_cb(uv_handle_t *h)
+{
+	hconn_free((struct hconn *)h);
+}
+
+static void
+tcp_close(struct hconn *c)
+{
+	uv_close((uv_handle_t *)&c->tcp, tcp_closed_cb);
+}
+
+static const struct hconn_io tcp_io = { tcp_write, tcp_queued, tcp_read_stop,
+	tcp_read_start, tcp_finish, tcp_close };
+
+static void
+accept_cb(uv_stream_t *server, int status)
+{
+	struct hsrv *srv = (struct hsrv *)server;
+	struct hconn *c;
+
+	if (status != 0 || (c = hconn_new(srv, &tcp_io, NULL)) == NULL)
+		return;
+	uv_tcp_init(srv->loop, &c->tcp);
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+		tcp_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	tcp_read_start(c);
+}
+
+void
+hsrv_init(struct hsrv *srv, uv_loop_t *loop, const struct hsrv_config *cfg)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->loop = loop;
+	srv->cfg = *cfg;
+	if (srv->cfg.max_body == 0)
+		srv->cfg.max_body = HTTP_DEFAULT_MAX_BODY;
+	if (srv->cfg.max_header_bytes == 0)
+		srv->cfg.max_header_bytes = HTTP_DEFAULT_MAX_HEADER_BYTES;
 }
 
 int
@@ -337,13 +430,8 @@ hsrv_open(struct hsrv *srv, uv_loop_t *loop, const char *host, int port,
 	int namelen = sizeof(ss);
 	int r;
 
-	memset(srv, 0, sizeof(*srv));
-	srv->loop = loop;
-	srv->cfg = *cfg;
-	if (srv->cfg.max_body == 0)
-		srv->cfg.max_body = HTTP_DEFAULT_MAX_BODY;
-	if (srv->cfg.max_header_bytes == 0)
-		srv->cfg.max_header_bytes = HTTP_DEFAULT_MAX_HEADER_BYTES;
+	hsrv_init(srv, loop, cfg);
+	srv->listening = true;
 	if (strchr(host, ':') != NULL)
 		r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss);
 	else
@@ -373,7 +461,8 @@ hsrv_close(struct hsrv *srv)
 	if (srv->closing)
 		return;
 	srv->closing = true;
-	uv_close((uv_handle_t *)&srv->tcp, NULL);
+	if (srv->listening)
+		uv_close((uv_handle_t *)&srv->tcp, NULL);
 	for (c = srv->conns; c != NULL; c = next) {
 		next = c->next;
 		conn_close(c);
@@ -486,8 +575,7 @@ hres_abort(struct hreq *req)
 size_t
 hreq_queued(const struct hreq *req)
 {
-	return uv_stream_get_write_queue_size(
-	    (const uv_stream_t *)&req->conn->tcp);
+	return req->conn->io->queued(req->conn);
 }
 
 int

@@ -66,6 +66,7 @@ struct hsrv {
 	struct hsrv_config cfg;
 	int port;
 	unsigned nconns;
+	bool listening;
 	bool closing;
 	struct hconn *conns; /* list, for shutdown */
 };
@@ -75,6 +76,31 @@ int hsrv_open(struct hsrv *srv, uv_loop_t *loop, const char *host, int port,
     const struct hsrv_config *cfg) SM_MUST_CHECK;
 /* Stop listening and close every connection. */
 void hsrv_close(struct hsrv *srv);
+
+/* A server without a listener, for connections carried by other transports. */
+void hsrv_init(struct hsrv *srv, uv_loop_t *loop, const struct hsrv_config *cfg);
+
+/*
+ * Transports. A connection reads bytes through hconn_input() and writes
+ * through its io: TCP sockets here, HTTP/2 tunnel streams in mesh/. close()
+ * must end with hconn_free(); a transport reports write completion with
+ * hconn_drained() and a dead peer with hconn_abort().
+ */
+struct hconn_io {
+	int (*write)(struct hconn *c, const uv_buf_t *bufs, unsigned n);
+	size_t (*queued)(const struct hconn *c);
+	void (*read_stop)(struct hconn *c);
+	void (*read_start)(struct hconn *c);
+	void (*finish)(struct hconn *c); /* response done, no keep-alive */
+	void (*close)(struct hconn *c);
+};
+struct hconn *hconn_new(struct hsrv *srv, const struct hconn_io *io,
+    void *io_ctx);
+void *hconn_io_ctx(const struct hconn *c);
+void hconn_input(struct hconn *c, const char *data, size_t len);
+void hconn_drained(struct hconn *c);
+void hconn_abort(struct hconn *c);
+void hconn_free(struct hconn *c);
 
 /* Header lookup by lowercase name; NULL when absent. */
 const char *hreq_header(const struct hreq *req, const char *name);
