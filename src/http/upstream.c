@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -8,8 +9,9 @@
 #include "http/io.h"
 #include "http/upstream.h"
 
-struct upstream {
+struct up_tcp {
 	uv_tcp_t tcp; /* first: handle pointer is the upstream pointer */
+	struct upstream base;
 	uv_connect_t connect;
 	uv_timer_t timer;
 	int nclosing;
@@ -28,7 +30,7 @@ struct upstream {
 static void
 up_closed_cb(uv_handle_t *h)
 {
-	struct upstream *u = h->data;
+	struct up_tcp *u = h->data;
 
 	if (--u->nclosing > 0)
 		return;
@@ -38,7 +40,7 @@ up_closed_cb(uv_handle_t *h)
 }
 
 static void
-up_close(struct upstream *u)
+up_close(struct up_tcp *u)
 {
 	if (u->nclosing > 0)
 		return;
@@ -49,7 +51,7 @@ up_close(struct upstream *u)
 
 /* Deliver on_end once, then close. */
 static void
-up_finish(struct upstream *u, int err)
+up_finish(struct up_tcp *u, int err)
 {
 	if (u->finished)
 		return;
@@ -64,7 +66,7 @@ up_finish(struct upstream *u, int err)
 static int
 rs_head(struct hparse *hp, void *user)
 {
-	struct upstream *u = user;
+	struct up_tcp *u = user;
 
 	u->head_seen = true;
 	uv_timer_stop(&u->timer);
@@ -76,7 +78,7 @@ rs_head(struct hparse *hp, void *user)
 static int
 rs_body(struct hparse *hp, void *user, const char *at, size_t len)
 {
-	struct upstream *u = user;
+	struct up_tcp *u = user;
 
 	u->cbs.on_body(u->user, (const uint8_t *)at, len);
 	return u->finished ? -1 : 0;
@@ -96,7 +98,7 @@ static const struct hparse_cbs resp_cbs = { rs_head, rs_body, rs_done };
 static void
 up_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
-	struct upstream *u = (struct upstream *)s;
+	struct up_tcp *u = (struct up_tcp *)s;
 	enum llhttp_errno err;
 	size_t used;
 
@@ -122,7 +124,7 @@ up_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 static void
 up_timer_cb(uv_timer_t *t)
 {
-	struct upstream *u = t->data;
+	struct up_tcp *u = t->data;
 
 	up_finish(u, SM_ERR_TIMEOUT);
 }
@@ -130,7 +132,7 @@ up_timer_cb(uv_timer_t *t)
 static void
 up_written_cb(uv_stream_t *s, int status)
 {
-	struct upstream *u = (struct upstream *)s;
+	struct up_tcp *u = (struct up_tcp *)s;
 
 	if (status != 0 && !u->finished)
 		up_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
@@ -139,7 +141,7 @@ up_written_cb(uv_stream_t *s, int status)
 static void
 up_connect_cb(uv_connect_t *req, int status)
 {
-	struct upstream *u = req->data;
+	struct up_tcp *u = req->data;
 	uv_buf_t b;
 
 	if (u->finished)
@@ -164,18 +166,25 @@ up_connect_cb(uv_connect_t *req, int status)
 	}
 }
 
+static void tcp_pause(struct upstream *base);
+static void tcp_resume(struct upstream *base);
+static void tcp_cancel(struct upstream *base);
+static const struct upstream_ops tcp_ops = { tcp_pause, tcp_resume,
+	tcp_cancel };
+
 int
 upstream_tcp_start(struct upstream **out, uv_loop_t *loop,
     const struct backend *b, const struct buf *request,
     const struct upstream_opts *opts, const struct upstream_cbs *cbs,
     void *user)
 {
-	struct upstream *u;
+	struct up_tcp *u;
 	int r;
 
 	*out = NULL;
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return SM_ERR_NOMEM;
+	u->base.ops = &tcp_ops;
 	u->cbs = *cbs;
 	u->user = user;
 	u->opts = *opts;
@@ -201,13 +210,16 @@ upstream_tcp_start(struct upstream **out, uv_loop_t *loop,
 		up_close(u);
 		return SM_ERR_IO;
 	}
-	*out = u;
+	*out = &u->base;
 	return 0;
 }
 
-void
-upstream_pause(struct upstream *u)
+static void
+tcp_pause(struct upstream *base)
 {
+	struct up_tcp *u = (struct up_tcp *)((char *)base -
+	    offsetof(struct up_tcp, base));
+
 	u->paused = true;
 	if (u->reading) {
 		uv_read_stop((uv_stream_t *)&u->tcp);
@@ -215,9 +227,12 @@ upstream_pause(struct upstream *u)
 	}
 }
 
-void
-upstream_resume(struct upstream *u)
+static void
+tcp_resume(struct upstream *base)
 {
+	struct up_tcp *u = (struct up_tcp *)((char *)base -
+	    offsetof(struct up_tcp, base));
+
 	u->paused = false;
 	if (!u->reading && u->connected && !u->finished) {
 		uv_read_start((uv_stream_t *)&u->tcp, io_alloc_cb, up_read_cb);
@@ -225,9 +240,12 @@ upstream_resume(struct upstream *u)
 	}
 }
 
-void
-upstream_cancel(struct upstream *u)
+static void
+tcp_cancel(struct upstream *base)
 {
+	struct up_tcp *u = (struct up_tcp *)((char *)base -
+	    offsetof(struct up_tcp, base));
+
 	if (u->finished)
 		return;
 	u->finished = true;

@@ -18,7 +18,19 @@
 
 #define UPSTREAM_MAX_HEADER_BYTES (32 * 1024)
 
+/*
+ * Every kind of upstream starts with this header; the kind's ops implement
+ * pause/resume/cancel. Callers use only the upstream_* functions below.
+ */
 struct upstream;
+struct upstream_ops {
+	void (*pause)(struct upstream *u);
+	void (*resume)(struct upstream *u);
+	void (*cancel)(struct upstream *u);
+};
+struct upstream {
+	const struct upstream_ops *ops;
+};
 
 struct upstream_cbs {
 	/* Status line and headers (lowercased names). content_length -1 when
@@ -49,10 +61,22 @@ int upstream_tcp_start(struct upstream **out, uv_loop_t *loop,
     const struct upstream_opts *opts, const struct upstream_cbs *cbs,
     void *user) SM_MUST_CHECK;
 /* Stop/resume reading the answer (backpressure). */
-void upstream_pause(struct upstream *u);
-void upstream_resume(struct upstream *u);
-/* Abort: closes the connection (the backend sees its client leave). */
-void upstream_cancel(struct upstream *u);
+static inline void
+upstream_pause(struct upstream *u)
+{
+	u->ops->pause(u);
+}
+static inline void
+upstream_resume(struct upstream *u)
+{
+	u->ops->resume(u);
+}
+/* Abort: no callback runs again; the backend sees its client leave. */
+static inline void
+upstream_cancel(struct upstream *u)
+{
+	u->ops->cancel(u);
+}
 
 /*
  * Build the HTTP/1.1 request for backend 'b' from the client's request:
