@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "harden/harden.h"
 #include "http/gateway.h"
 #include "mesh/identity.h"
 #include "mesh/route.h"
@@ -69,9 +70,7 @@ serve_usage(FILE *f)
 	    "  --log-format FMT        pretty or json (default pretty)\n"
 	    "  --log-level LVL         debug, info, warn or error (default "
 	    "info)\n"
-	    "  --strict-env            re-exec with a clean environment if "
-	    "loader\n"
-	    "                          variables (LD_PRELOAD...) are set\n"
+	    HARDEN_HELP_STRICT_ENV
 	    "  -h, --help              this text\n");
 }
 
@@ -256,6 +255,8 @@ cli_serve(int argc, char **argv)
 		    sm_strerror(r));
 		return 1;
 	}
+	/* Keep the identity key out of swap; the posture records the result. */
+	(void)harden_lock_key(s.id.sk, ID_SK_LEN);
 	s.loop = uv_default_loop();
 	router_init(&s.router);
 	for (size_t i = 0; i < ngguf; i++) {

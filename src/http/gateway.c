@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "harden/harden.h"
 #include "http/gateway.h"
 #include "http/oai.h"
 #include "http/upstream.h"
@@ -452,6 +453,7 @@ gateway_status_json(struct gateway *gw)
 	    (double)gw->metrics.active_streams);
 	cJSON_AddNumberToObject(st, "uptime",
 	    (double)(sm_now_ms() - gw->start_ms) / 1000.0);
+	cJSON_AddItemToObject(st, "posture", posture_to_json(harden_posture()));
 	if (gw->status_hook != NULL)
 		gw->status_hook(gw->status_arg, st);
 	return st;

@@ -1,0 +1,141 @@
+/*
+ * The peer table: pure logic, no I/O. The caller passes a monotonic clock
+ * (ms) to every call that needs time. Entries hold verified announcements
+ * (announce_verify_parse) and the per-peer link data the link layer fills.
+ *
+ * Liveness: a peer is "heard" when a strictly newer announcement from it is
+ * merged (every node re-signs with a new seq each gossip interval) or when
+ * the link layer calls peers_touch() for a live direct link. Forwarded copies
+ * of an announcement we already hold do not count, so a dead node cannot be
+ * kept alive by others echoing its last words. Not heard for
+ * PEERS_STALE_INTERVALS intervals: stale (not routed to, not gossiped); for
+ * PEERS_PRUNE_INTERVALS: removed.
+ */
+#ifndef SM_MESH_PEERS_H
+#define SM_MESH_PEERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "mesh/announce.h"
+#include "mesh/identity.h"
+
+#define PEERS_MAX 1024
+#define PEERS_DEFAULT_INTERVAL_MS 30000
+#define PEERS_STALE_INTERVALS 3
+#define PEERS_PRUNE_INTERVALS 6
+
+enum peer_state {
+	PEER_ALIVE, /* heard within PEERS_STALE_INTERVALS */
+	PEER_STALE, /* not heard for a while; pruned later */
+	PEER_GONE, /* left or removed: a tombstone that only remembers the
+		      seq, so older copies cannot bring it back */
+};
+
+/* How we reach a peer; written by the link layer, read by status/routing. */
+enum peer_link {
+	PEER_LINK_NONE, /* known through gossip only */
+	PEER_LINK_DIRECT, /* we hold a live link to it */
+	PEER_LINK_RELAY, /* reached through 'via' */
+};
+
+/* What peers_merge() did. */
+enum peer_change {
+	PEER_CHANGE_NONE,
+	PEER_CHANGE_NEW, /* a peer we did not know (or revived) */
+	PEER_CHANGE_UPDATED, /* a newer announcement from a known peer */
+	PEER_CHANGE_LEFT, /* the peer announced it is leaving */
+};
+
+struct peer {
+	struct announce ann; /* latest verified announcement; owned */
+	enum peer_state state;
+	uint64_t first_heard_ms;
+	uint64_t last_heard_ms;
+	/* Link data, owned by the link layer; peers_* never reads them except
+	 * peers_relays_for(), which needs link == PEER_LINK_DIRECT. */
+	enum peer_link link;
+	uint8_t via[ID_PK_LEN]; /* relay's id when link == PEER_LINK_RELAY */
+	int32_t rtt_ms; /* -1: unknown */
+};
+
+struct peers {
+	uint8_t self[ID_PK_LEN];
+	uint8_t mesh_id[ANN_MESH_ID_LEN];
+	uint64_t interval_ms;
+	struct peer **v; /* n entries, unordered; pointers stay valid until the
+			    entry is pruned or the table cleared */
+	size_t n;
+	size_t cap;
+};
+
+/* An empty table for node 'self' in mesh 'mesh_id'. interval_ms == 0 means
+ * PEERS_DEFAULT_INTERVAL_MS. Allocates nothing. */
+void peers_init(struct peers *t, const uint8_t self[ID_PK_LEN],
+    const uint8_t mesh_id[ANN_MESH_ID_LEN], uint64_t interval_ms);
+/* Free every entry; the table is empty afterwards. */
+void peers_clear(struct peers *t);
+
+/*
+ * Merge a verified announcement. On 0 the table took ownership of *a (it is
+ * zeroed) and '*change' (may be NULL) says what happened. Otherwise *a is
+ * untouched, the caller still owns it, and the return says why it was
+ * refused: SM_ERR_STALE (seq not newer than the one we hold — the usual
+ * fate of a forwarded copy, not an error), SM_ERR_PERM (claims to be us, or
+ * another mesh), SM_ERR_TOOBIG (PEERS_MAX peers), SM_ERR_NOMEM.
+ */
+int peers_merge(struct peers *t, struct announce *a, uint64_t now_ms,
+    enum peer_change *change) SM_MUST_CHECK;
+
+/* A live direct link to 'id' was seen: refresh it. 0 or SM_ERR_NOTFOUND
+ * (also for tombstones). */
+int peers_touch(struct peers *t, const uint8_t id[ID_PK_LEN],
+    uint64_t now_ms) SM_MUST_CHECK;
+
+/*
+ * Drop 'id' now (a leaving message or GOAWAY on its direct link): it
+ * disappears from lookups, routing and gossip at once; a tombstone keeps its
+ * seq until pruned, so only a newer announcement (a restart) brings it back.
+ * 0 or SM_ERR_NOTFOUND.
+ */
+int peers_remove(struct peers *t, const uint8_t id[ID_PK_LEN]) SM_MUST_CHECK;
+
+/* Age the table: mark stale, prune old entries and tombstones. Returns the
+ * number of entries pruned. Call once per interval or more often. */
+size_t peers_tick(struct peers *t, uint64_t now_ms);
+
+/* The entry for 'id' if it is not a tombstone, else NULL. */
+struct peer *peers_find(const struct peers *t, const uint8_t id[ID_PK_LEN]);
+
+/*
+ * Live hosts for 'model' (role HOST, state ALIVE, routes the model), at most
+ * 'max' written to 'out', in a stable order that differs from node to node
+ * (sorted by id, rotated by a hash of our own id) to spread load. Returns
+ * the number written.
+ */
+size_t peers_hosts_for_model(
+    const struct peers *t, const char *model, struct peer **out, size_t max);
+
+/*
+ * What to gossip: the signed bytes of every ALIVE peer's announcement and of
+ * each "leaving" announcement still remembered (so the news spreads), at
+ * most 'max' of them. The pointers are valid until the table changes.
+ * Returns the number written. The caller sends its own announcement first.
+ */
+size_t peers_collect(
+    const struct peers *t, const uint8_t **items, size_t *lens, size_t max);
+
+/*
+ * Peers that can relay to 'target': ALIVE, we hold a direct link to them,
+ * they allow relaying and their announcement lists 'target' among their
+ * direct links. Returns the number written to 'out' (at most 'max').
+ */
+size_t peers_relays_for(const struct peers *t, const uint8_t target[ID_PK_LEN],
+    struct peer **out, size_t max);
+
+/* Text for a state: "alive", "stale", "gone". */
+const char *peers_state_name(enum peer_state s);
+
+#endif
