@@ -1,0 +1,146 @@
+/*
+ * E2E sealed request (doc/PROTOCOL.md, "E2E sealed request (0xE1)").
+ *
+ * Wire (all integers big-endian):
+ *   0   1   magic 0xE1
+ *   1   1   version 0x01
+ *   2   4   epoch id of the host inference key sealed to
+ *   6   32  ephemeral X25519 public key (fresh per request attempt)
+ *   38  4   body length L = 16 + bucket
+ *   42  L   XSalsa20-Poly1305: tag(16) || ciphertext(bucket)
+ * Plaintext (padded with zeros to 'bucket', see env_bucket()):
+ *   0   1   flags, 0
+ *   1   16  request id (random)
+ *   17  8   timestamp, Unix seconds
+ *   25  32  host node id (the host's Ed25519 public key)
+ *   57  4   n = HTTP request length
+ *   61  n   the HTTP request
+ *
+ * K = crypto_box_beforenm(eph_pk, host_sk) (X25519 + HSalsa20). The box key
+ * and nonce are BLAKE2b(key K, personal "sealmesh-e2e-req", header[0..42) ||
+ * host_pk), so every cleartext byte is authenticated; the response stream
+ * key is BLAKE2b(key K, personal "sealmesh-e2e-h2c", header || host_pk ||
+ * request id). No I/O here; the caller moves the bytes.
+ */
+#ifndef SM_CRYPTO_ENVELOPE_H
+#define SM_CRYPTO_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "crypto/infkey.h"
+#include "crypto/rstream.h"
+
+#define ENV_MAGIC 0xE1
+#define ENV_VERSION 0x01
+#define ENV_HDR_LEN 42 /* magic, version, epoch, eph_pk, body length */
+#define ENV_EPH_OFF 6
+#define ENV_BODYLEN_OFF 38
+#define ENV_MAC_LEN 16
+#define ENV_EPH_SK_LEN 32
+#define ENV_REQID_LEN 16
+#define ENV_NODE_ID_LEN 32 /* Ed25519 public key */
+#define ENV_INNER_LEN 61 /* flags, request id, timestamp, node id, n */
+#define ENV_BUCKET_MIN 1024
+#define ENV_BUCKET_STEP 65536 /* powers of two up to here, then multiples */
+#define ENV_HTTP_MAX (8u << 20)
+#define ENV_PT_MAX (ENV_HTTP_MAX + ENV_BUCKET_STEP) /* largest bucket */
+#define ENV_WIRE_MIN (ENV_HDR_LEN + ENV_MAC_LEN + ENV_BUCKET_MIN)
+#define ENV_WIRE_MAX (ENV_HDR_LEN + ENV_MAC_LEN + ENV_PT_MAX)
+#define ENV_WINDOW_DEFAULT_S 120
+
+/* Where a request goes: from the host's verified, signed announcement. */
+struct env_target {
+	uint8_t node_id[ENV_NODE_ID_LEN];
+	struct infkey_pub key;
+};
+
+/*
+ * One request's secrets, on either side: the response stream key (for
+ * rs_reader_init() on the client, rs_writer_init() on the host), the
+ * request id and timestamp. The ephemeral secret and K are wiped inside
+ * the seal/open calls and never kept. Wipe with env_session_clear().
+ */
+struct env_session {
+	uint8_t rkey[RS_KEY_LEN];
+	uint8_t request_id[ENV_REQID_LEN];
+	uint64_t timestamp;
+};
+
+struct env_replay;
+
+void env_session_clear(struct env_session *s);
+
+/* Padded plaintext size for 'n' plaintext bytes; 0 if over ENV_PT_MAX. */
+size_t env_bucket(size_t n);
+
+/*
+ * Seal 'http' (1..ENV_HTTP_MAX bytes) for host 't' at wall time 'now',
+ * with a fresh ephemeral key and request id: appends the envelope to
+ * 'wire' and fills 's' (the caller keeps it for the response and wipes it).
+ * SM_ERR_INVAL for an empty request or a low-order host key,
+ * SM_ERR_TOOBIG past ENV_HTTP_MAX or 'wire' max. On failure 'wire' is as
+ * it was and 's' is zeroed.
+ */
+int env_seal_request(struct buf *wire, struct env_session *s,
+    const struct env_target *t, const uint8_t *http, size_t http_len,
+    uint64_t now) SM_MUST_CHECK;
+/* Same with the random inputs given: tests and known-answer vectors only. */
+int env_seal_request_det(struct buf *wire, struct env_session *s,
+    const struct env_target *t, const uint8_t *http, size_t http_len,
+    uint64_t now, const uint8_t eph_sk[ENV_EPH_SK_LEN],
+    const uint8_t request_id[ENV_REQID_LEN]) SM_MUST_CHECK;
+/*
+ * Box an arbitrary plaintext 'pt' (not laid out or padded here) under a
+ * proper header: tests and fuzzing only, to reach the checks that run
+ * after decryption.
+ */
+int env_seal_raw_det(struct buf *wire, const struct env_target *t,
+    const uint8_t eph_sk[ENV_EPH_SK_LEN], const uint8_t *pt,
+    size_t pt_len) SM_MUST_CHECK;
+
+/*
+ * Length of the envelope that starts at 'in', from its first ENV_HDR_LEN
+ * bytes, so a stream reader knows how much to buffer. 0 with '*total'
+ * set; SM_ERR_AGAIN when fewer bytes than needed to decide; SM_ERR_PROTO
+ * (bad magic, a body length that is no bucket), SM_ERR_UNSUPP (version).
+ */
+int env_peek(size_t *total, const uint8_t *in, size_t len) SM_MUST_CHECK;
+
+/*
+ * Open an envelope (exactly 'len' bytes) as host 'self_id' holding 'keys',
+ * at wall time 'now'. On success: 'http' (initialised here, so pass one
+ * that holds no storage; the caller buf_clear()s it) holds the request
+ * bytes, decrypted in place with no extra copy, 's' the session for the
+ * response, and the request id is recorded in 'rc'. On failure both are
+ * wiped and nothing is recorded. Checks run cheapest first:
+ *   SM_ERR_PROTO     framing, length, padding, inner length field
+ *   SM_ERR_UNSUPP    version or flags
+ *   SM_ERR_NOTFOUND  epoch id unknown or its key already wiped
+ *   SM_ERR_DECRYPT   low-order ephemeral key, or authentication failed
+ *   SM_ERR_PERM      sealed for another node id
+ *   SM_ERR_STALE     timestamp outside now +- the replay window
+ *   SM_ERR_REPLAY    request id already seen in the window
+ *   SM_ERR_UNAVAIL   replay cache full (refuse rather than forget)
+ * rs_refusal_for() maps these to a refusal code for the client.
+ */
+int env_open_request(struct buf *http, struct env_session *s,
+    const struct infkey *keys, const uint8_t self_id[ENV_NODE_ID_LEN],
+    struct env_replay *rc, const uint8_t *in, size_t len,
+    uint64_t now) SM_MUST_CHECK;
+
+/*
+ * Replay cache: request ids seen within the timestamp window 'window_s'
+ * (the same window env_open_request() applies to timestamps, so the two
+ * cannot disagree). Holds up to 'max_entries' ids per 2*window_s; when
+ * full, new requests are refused (SM_ERR_UNAVAIL) until old ids age out.
+ * Memory: about 68 * max_entries bytes.
+ */
+int env_replay_new(struct env_replay **out, uint64_t window_s,
+    size_t max_entries) SM_MUST_CHECK;
+void env_replay_free(struct env_replay *rc);
+
+#endif

@@ -1,0 +1,224 @@
+/*
+ * Inference keyring. Two slots; 'cur' indexes the current key, the other
+ * slot holds the previous key while it is in grace. The two secrets share
+ * one sodium_malloc'd block that stays PROT_NONE except inside the calls
+ * that read or write it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "crypto/infkey.h"
+
+struct infkey_slot {
+	bool live;
+	uint32_t epoch;
+	uint64_t retire; /* previous key: wiped at this time */
+	uint8_t pk[INFKEY_PK_LEN];
+};
+
+struct infkey {
+	uint8_t (*sk)[INFKEY_SK_LEN]; /* [2], sodium_malloc'd */
+	struct infkey_slot slot[2];
+	unsigned cur;
+	uint64_t epoch_s;
+	uint64_t grace_s;
+	uint64_t next_rotate;
+};
+
+static void
+slot_wipe(struct infkey *k, unsigned i)
+{
+	sodium_mprotect_readwrite(k->sk);
+	sodium_memzero(k->sk[i], INFKEY_SK_LEN);
+	sodium_mprotect_noaccess(k->sk);
+	sodium_memzero(&k->slot[i], sizeof(k->slot[i]));
+}
+
+static uint32_t
+fresh_epoch(const struct infkey *k)
+{
+	uint32_t e;
+
+	do {
+		e = randombytes_random();
+	} while (e == 0 || e == k->slot[0].epoch || e == k->slot[1].epoch);
+	return e;
+}
+
+/* Move the current key to the previous slot, return the slot to fill. */
+static unsigned
+retire_current(struct infkey *k, uint64_t now)
+{
+	unsigned old = k->cur, nxt = k->cur ^ 1;
+
+	if (k->slot[nxt].live)
+		slot_wipe(k, nxt);
+	if (k->slot[old].live)
+		k->slot[old].retire = now + k->grace_s;
+	k->cur = nxt;
+	k->next_rotate = now + k->epoch_s;
+	return nxt;
+}
+
+int
+infkey_new(
+    struct infkey **out, uint64_t epoch_s, uint64_t grace_s, uint64_t now)
+{
+	struct infkey *k = NULL;
+	int r = SM_ERR_INVAL;
+
+	*out = NULL;
+	if (grace_s == 0 || grace_s > epoch_s)
+		goto out;
+	r = SM_ERR_NOMEM;
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		goto out;
+	if ((k->sk = sodium_malloc(2 * INFKEY_SK_LEN)) == NULL)
+		goto out;
+	sodium_memzero(k->sk, 2 * INFKEY_SK_LEN);
+	sodium_mprotect_noaccess(k->sk);
+	k->epoch_s = epoch_s;
+	k->grace_s = grace_s;
+	k->cur = 1; /* the first rotation fills slot 0 */
+	if ((r = infkey_rotate(k, now)) != 0)
+		goto out;
+	*out = k;
+	k = NULL;
+out:
+	infkey_free(k);
+	return r;
+}
+
+void
+infkey_free(struct infkey *k)
+{
+	if (k == NULL)
+		return;
+	if (k->sk != NULL)
+		sodium_free(k->sk); /* wipes */
+	sodium_memzero(k, sizeof(*k));
+	free(k);
+}
+
+int
+infkey_rotate(struct infkey *k, uint64_t now)
+{
+	unsigned i = retire_current(k, now);
+	struct infkey_slot *s = &k->slot[i];
+
+	s->epoch = fresh_epoch(k);
+	sodium_mprotect_readwrite(k->sk);
+	randombytes_buf(k->sk[i], INFKEY_SK_LEN);
+	crypto_scalarmult_base(s->pk, k->sk[i]);
+	sodium_mprotect_noaccess(k->sk);
+	s->retire = 0;
+	s->live = true;
+	return 0;
+}
+
+int
+infkey_install_det(struct infkey *k, uint32_t epoch,
+    const uint8_t sk[INFKEY_SK_LEN], uint64_t now)
+{
+	unsigned i;
+
+	if (epoch == 0 || (k->slot[0].live && k->slot[0].epoch == epoch) ||
+	    (k->slot[1].live && k->slot[1].epoch == epoch))
+		return SM_ERR_INVAL;
+	i = retire_current(k, now);
+	k->slot[i].epoch = epoch;
+	sodium_mprotect_readwrite(k->sk);
+	memcpy(k->sk[i], sk, INFKEY_SK_LEN);
+	crypto_scalarmult_base(k->slot[i].pk, k->sk[i]);
+	sodium_mprotect_noaccess(k->sk);
+	k->slot[i].retire = 0;
+	k->slot[i].live = true;
+	return 0;
+}
+
+void
+infkey_expire(struct infkey *k, uint64_t now)
+{
+	unsigned prev = k->cur ^ 1;
+
+	if (k->slot[prev].live && now >= k->slot[prev].retire)
+		slot_wipe(k, prev);
+}
+
+int
+infkey_tick(struct infkey *k, uint64_t now, bool *rotated)
+{
+	int r = 0;
+
+	*rotated = false;
+	if (now >= k->next_rotate) {
+		if ((r = infkey_rotate(k, now)) != 0)
+			goto out;
+		*rotated = true;
+	}
+	infkey_expire(k, now);
+out:
+	return r;
+}
+
+uint64_t
+infkey_next_deadline(const struct infkey *k)
+{
+	const struct infkey_slot *prev = &k->slot[k->cur ^ 1];
+
+	if (prev->live && prev->retire < k->next_rotate)
+		return prev->retire;
+	return k->next_rotate;
+}
+
+void
+infkey_current(const struct infkey *k, struct infkey_pub *out)
+{
+	out->epoch = k->slot[k->cur].epoch;
+	memcpy(out->pk, k->slot[k->cur].pk, INFKEY_PK_LEN);
+}
+
+int
+infkey_previous(const struct infkey *k, struct infkey_pub *out)
+{
+	const struct infkey_slot *prev = &k->slot[k->cur ^ 1];
+
+	memset(out, 0, sizeof(*out));
+	if (!prev->live)
+		return SM_ERR_NOTFOUND;
+	out->epoch = prev->epoch;
+	memcpy(out->pk, prev->pk, INFKEY_PK_LEN);
+	return 0;
+}
+
+int
+infkey_shared(const struct infkey *k, uint32_t epoch,
+    const uint8_t peer_pk[INFKEY_PK_LEN], uint8_t shared[INFKEY_SHARED_LEN],
+    uint8_t self_pk[INFKEY_PK_LEN])
+{
+	unsigned i;
+	int r = SM_ERR_NOTFOUND, dh;
+
+	sodium_memzero(shared, INFKEY_SHARED_LEN);
+	memset(self_pk, 0, INFKEY_PK_LEN);
+	for (i = 0; i < 2; i++)
+		if (k->slot[i].live && k->slot[i].epoch == epoch)
+			break;
+	if (i == 2)
+		goto out;
+	sodium_mprotect_readonly(k->sk);
+	/* X25519 then HSalsa20; refuses low-order points (all-zero DH). */
+	dh = crypto_box_beforenm(shared, peer_pk, k->sk[i]);
+	sodium_mprotect_noaccess(k->sk);
+	if (dh != 0) {
+		sodium_memzero(shared, INFKEY_SHARED_LEN);
+		r = SM_ERR_DECRYPT;
+		goto out;
+	}
+	memcpy(self_pk, k->slot[i].pk, INFKEY_PK_LEN);
+	r = 0;
+out:
+	return r;
+}
