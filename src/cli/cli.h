@@ -4,6 +4,9 @@
 
 int cli_main(int argc, char **argv);
 int cli_serve(int argc, char **argv);
+int cli_client(int argc, char **argv);
+int cli_token(int argc, char **argv);
+int cli_status(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
 int cli_posture(int argc, char **argv);
 

@@ -13,6 +13,10 @@ usage(FILE *f)
 	    "\n"
 	    "commands:\n"
 	    "  serve     run a node in front of local LLM backends\n"
+	    "  client    join a mesh and use its models, serving none\n"
+	    "  status    show the running node and its peers\n"
+	    "  token     print the running node's invite token\n"
+	    "  posture   print this binary's runtime hardening posture\n"
 	    "  keygen    create this node's identity key\n"
 	    "\n"
 	    "sealmesh <command> --help shows the options of a command.\n");
@@ -40,6 +44,12 @@ cli_main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "serve") == 0)
 		return cli_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "client") == 0)
+		return cli_client(argc - 1, argv + 1);
+	if (strcmp(argv[1], "token") == 0)
+		return cli_token(argc - 1, argv + 1);
+	if (strcmp(argv[1], "status") == 0)
+		return cli_status(argc - 1, argv + 1);
 	if (strcmp(argv[1], "keygen") == 0)
 		return cli_keygen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "posture") == 0)

@@ -1,4 +1,5 @@
 /* sealmesh serve: run a node in front of local OpenAI-compatible backends. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,9 @@
 #include "harden/harden.h"
 #include "http/gateway.h"
 #include "mesh/identity.h"
+#include "mesh/node.h"
+#include "mesh/tunnel.h"
+#include "net/link.h"
 #include "mesh/route.h"
 
 #define MAX_BACKENDS ROUTE_MAX_LOCAL
@@ -25,6 +29,8 @@ struct serve {
 	struct identity id;
 	struct router router;
 	struct gateway gw;
+	struct mesh mesh;
+	uv_timer_t exit_timer;
 	struct backend backends[MAX_BACKENDS];
 	size_t nbackends;
 	struct llama_child llama[MAX_GGUF];
@@ -34,12 +40,20 @@ struct serve {
 };
 
 static void
-serve_usage(FILE *f)
+serve_usage(FILE *f, bool client)
 {
+	if (client)
+		fprintf(f,
+		    "usage: sealmesh client --join TOKEN [options]\n"
+		    "\n"
+		    "Join a mesh with an ephemeral identity, serve no models, "
+		    "and expose\nthe mesh's models on "
+		    "http://127.0.0.1:PORT/v1. Options as for serve.\n\n");
 	fprintf(f,
 	    "usage: sealmesh serve [options]\n"
 	    "\n"
-	    "Serve local OpenAI-compatible backends on http://127.0.0.1:PORT/v1.\n"
+	    "Serve local OpenAI-compatible backends on http://127.0.0.1:PORT/v1\n"
+	    "and every model of the mesh it joins.\n"
 	    "\n"
 	    "backends:\n"
 	    "  --model NAME=URL        serve backend at base URL under NAME "
@@ -64,6 +78,27 @@ serve_usage(FILE *f)
 	    "  --connect-timeout SECS  wait this long to connect to a backend "
 	    "(default 5)\n"
 	    "\n"
+	    "mesh:\n"
+	    "  --mesh-port N           node-to-node TLS port (default 9338, 0 = "
+	    "ephemeral)\n"
+	    "  --bind ADDR             address for the mesh port (default "
+	    "0.0.0.0)\n"
+	    "  --join TOKEN            join the mesh of this invite token "
+	    "(repeatable)\n"
+	    "  --advertise HOST:PORT   address peers should dial (repeatable; "
+	    "default:\n"
+	    "                          every interface address, loopback "
+	    "last)\n"
+	    "  --no-relay              never forward streams for other "
+	    "nodes\n"
+	    "  --gossip-interval MS    gossip period (default 30000); a peer "
+	    "silent for\n"
+	    "                          3 periods is stale, then pruned\n"
+#ifdef SM_TEST_BUILD
+	    "  --test-record-relay F   (test builds) append relayed bytes to "
+	    "F\n"
+#endif
+	    "\n"
 	    "node:\n"
 	    "  --state-dir DIR         identity key directory (default "
 	    "~/.sealmesh)\n"
@@ -75,6 +110,12 @@ serve_usage(FILE *f)
 }
 
 static void
+exit_timer_cb(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+static void
 on_signal(uv_signal_t *h, int signum)
 {
 	struct serve *s = h->data;
@@ -83,7 +124,11 @@ on_signal(uv_signal_t *h, int signum)
 		return;
 	s->stopping = true;
 	log_info("signal %d: shutting down", signum);
+	mesh_leave(&s->mesh);
 	gateway_close(&s->gw);
+	/* Give the leaving announcement and GOAWAYs a moment to go out. */
+	uv_timer_init(s->loop, &s->exit_timer);
+	uv_timer_start(&s->exit_timer, exit_timer_cb, 300, 0);
 	for (size_t i = 0; i < s->nllama; i++)
 		llama_stop(&s->llama[i]);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
@@ -104,6 +149,13 @@ enum {
 	OPT_LOG_FORMAT,
 	OPT_LOG_LEVEL,
 	OPT_STRICT_ENV,
+	OPT_MESH_PORT,
+	OPT_BIND,
+	OPT_JOIN,
+	OPT_ADVERTISE,
+	OPT_NO_RELAY,
+	OPT_GOSSIP_INTERVAL,
+	OPT_TEST_RECORD,
 };
 
 static const struct option serve_opts[] = {
@@ -120,6 +172,15 @@ static const struct option serve_opts[] = {
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "strict-env", no_argument, NULL, OPT_STRICT_ENV },
+	{ "mesh-port", required_argument, NULL, OPT_MESH_PORT },
+	{ "bind", required_argument, NULL, OPT_BIND },
+	{ "join", required_argument, NULL, OPT_JOIN },
+	{ "advertise", required_argument, NULL, OPT_ADVERTISE },
+	{ "no-relay", no_argument, NULL, OPT_NO_RELAY },
+	{ "gossip-interval", required_argument, NULL, OPT_GOSSIP_INTERVAL },
+#ifdef SM_TEST_BUILD
+	{ "test-record-relay", required_argument, NULL, OPT_TEST_RECORD },
+#endif
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -127,12 +188,25 @@ static const struct option serve_opts[] = {
 static int
 bad(const char *flag, const char *val)
 {
-	fprintf(stderr, "sealmesh serve: bad value for %s: '%s'\n", flag, val);
+	fprintf(stderr, "sealmesh: bad value for %s: '%s'\n", flag, val);
 	return 2;
 }
 
-int
-cli_serve(int argc, char **argv)
+static void
+join_failed(struct mesh *m, const char *why)
+{
+	fprintf(stderr, "sealmesh: cannot join the mesh: %s\n", why);
+	exit(1);
+}
+
+static void
+status_hook(void *arg, cJSON *st)
+{
+	mesh_status_json(arg, st);
+}
+
+static int
+run(int argc, char **argv, bool client)
 {
 	static struct serve s; /* large; lives for the whole process */
 	struct gateway_opts go = {
@@ -142,7 +216,11 @@ cli_serve(int argc, char **argv)
 		.max_body = HTTP_DEFAULT_MAX_BODY,
 		.connect_timeout_ms = 5000,
 		.backend_timeout_ms = 300000,
-		.role = "host",
+		.role = client ? "client" : "host",
+	};
+	struct mesh_opts mo = {
+		.port = LINK_DEFAULT_PORT,
+		.role = client ? ANN_ROLE_CLIENT : ANN_ROLE_HOST,
 	};
 	const char *gguf[MAX_GGUF], *llama_bin = "llama-server";
 	const char *state_dir = NULL;
@@ -226,33 +304,89 @@ cli_serve(int argc, char **argv)
 			break;
 		case OPT_STRICT_ENV:
 			break; /* acted on before main's parsing, see harden/ */
+		case OPT_MESH_PORT:
+			if (sm_parse_u64(optarg, 0, 65535, &v) != 0)
+				return bad("--mesh-port", optarg);
+			mo.port = (uint16_t)v;
+			break;
+		case OPT_BIND:
+			mo.bind = optarg;
+			break;
+		case OPT_JOIN:
+			if (mo.n_join == MESH_MAX_JOIN)
+				return bad("--join", "too many tokens");
+			mo.join[mo.n_join++] = optarg;
+			break;
+		case OPT_ADVERTISE:
+			if (mo.n_advertise == MESH_MAX_ADVERTISE)
+				return bad("--advertise", "too many");
+			mo.advertise[mo.n_advertise++] = optarg;
+			break;
+		case OPT_NO_RELAY:
+			mo.no_relay = true;
+			break;
+		case OPT_GOSSIP_INTERVAL:
+			if (sm_parse_u64(optarg, 100, 86400000, &v) != 0)
+				return bad("--gossip-interval", optarg);
+			mo.gossip_interval_ms = v;
+			break;
+#ifdef SM_TEST_BUILD
+		case OPT_TEST_RECORD:
+			tunnel_test_record_fd = open(optarg,
+			    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+			if (tunnel_test_record_fd < 0)
+				return bad("--test-record-relay", optarg);
+			break;
+#endif
 		case 'h':
-			serve_usage(stdout);
+			serve_usage(stdout, client);
 			return 0;
 		default:
-			serve_usage(stderr);
+			serve_usage(stderr, client);
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "sealmesh serve: unexpected argument '%s'\n",
+		fprintf(stderr, "sealmesh: unexpected argument '%s'\n",
 		    argv[optind]);
 		return 2;
+	}
+	if (client && mo.n_join == 0) {
+		fprintf(stderr, "sealmesh client: --join TOKEN is required\n");
+		return 2;
+	}
+	if (client && (s.nbackends > 0 || ngguf > 0)) {
+		fprintf(stderr, "sealmesh client: serves no models; use serve\n");
+		return 2;
+	}
+	/* A malformed token is a usage error: say so before anything starts. */
+	for (size_t i = 0; i < mo.n_join; i++) {
+		struct token tok;
+		const char *why;
+
+		if (token_parse(mo.join[i], &tok, &why) != 0) {
+			fprintf(stderr, "sealmesh: bad invite token: %s\n", why);
+			return 2;
+		}
+		token_clear(&tok);
 	}
 	log_setup(lf, ll);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (state_dir == NULL) {
-		if (identity_default_dir(default_dir, sizeof(default_dir)) != 0) {
-			fprintf(stderr, "sealmesh serve: no HOME; use "
-			    "--state-dir\n");
-			return 2;
-		}
-		state_dir = default_dir;
+	if (client) {
+		r = identity_ephemeral(&s.id);
+	} else if (state_dir == NULL &&
+	    identity_default_dir(default_dir, sizeof(default_dir)) != 0) {
+		fprintf(stderr, "sealmesh serve: no HOME; use --state-dir\n");
+		return 2;
 	}
-	if ((r = identity_load(&s.id, state_dir, true)) != 0) {
-		fprintf(stderr, "sealmesh serve: identity: %s\n",
-		    sm_strerror(r));
+	if (!client) {
+		if (state_dir == NULL)
+			state_dir = default_dir;
+		r = identity_load(&s.id, state_dir, true);
+	}
+	if (r != 0) {
+		fprintf(stderr, "sealmesh: identity: %s\n", sm_strerror(r));
 		return 1;
 	}
 	/* Keep the identity key out of swap; the posture records the result. */
@@ -280,10 +414,22 @@ cli_serve(int argc, char **argv)
 	}
 	go.node_id = s.id.id_hex;
 	if ((r = gateway_open(&s.gw, s.loop, &s.router, &go)) != 0) {
-		fprintf(stderr, "sealmesh serve: cannot listen: %s\n",
+		fprintf(stderr, "sealmesh: cannot listen: %s\n",
 		    sm_strerror(r));
 		return 1;
 	}
+	mo.state_dir = client ? NULL : state_dir;
+	mo.api_port = s.gw.api.port;
+	mo.console_port = s.gw.console_open ? s.gw.console.port : 0;
+	if ((r = mesh_open(&s.mesh, s.loop, &s.id, &s.router, &s.gw, &mo)) !=
+	    0) {
+		fprintf(stderr, "sealmesh: cannot start the mesh: %s\n",
+		    sm_strerror(r));
+		return 1;
+	}
+	s.mesh.on_join_failed = join_failed;
+	s.gw.status_hook = status_hook;
+	s.gw.status_arg = &s.mesh;
 	uv_signal_init(s.loop, &s.sigint);
 	uv_signal_init(s.loop, &s.sigterm);
 	s.sigint.data = s.sigterm.data = &s;
@@ -294,13 +440,26 @@ cli_serve(int argc, char **argv)
 	for (size_t i = 0; i < s.nbackends; i++)
 		log_info("model %s -> %s", s.backends[i].name,
 		    i < s.nbackends - s.nllama ? "backend" : "llama-server");
-	printf("sealmesh: api http://%s:%d/v1 console http://%s:%d\n",
+	printf("sealmesh: api http://%s:%d/v1 console http://%s:%d mesh %u\n",
 	    go.listen_host, s.gw.api.port, go.listen_host,
-	    s.gw.console_open ? s.gw.console.port : -1);
+	    s.gw.console_open ? s.gw.console.port : -1, s.mesh.port);
+	printf("sealmesh: token %s\n", s.mesh.token);
 	fflush(stdout);
 
 	uv_run(s.loop, UV_RUN_DEFAULT);
 	identity_clear(&s.id);
 	log_info("stopped");
 	return 0;
+}
+
+int
+cli_serve(int argc, char **argv)
+{
+	return run(argc, argv, false);
+}
+
+int
+cli_client(int argc, char **argv)
+{
+	return run(argc, argv, true);
 }

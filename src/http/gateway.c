@@ -22,7 +22,8 @@ struct proxy {
 	bool sse;
 	bool counted_stream;
 	uint64_t first_byte_ns;
-	const char *route;
+	bool local_only; /* arrived through a tunnel: never routed onward */
+	char route[24];
 };
 
 static const char *const proxied_paths[] = { "/v1/chat/completions",
@@ -249,9 +250,24 @@ proxy_attempt(struct proxy *px)
 	while (px->next < px->ntargets) {
 		struct route_target *t = &px->targets[px->next++];
 
-		if (t->kind != ROUTE_LOCAL)
+		if (t->kind == ROUTE_REMOTE) {
+			char hex[9];
+
+			if (gw->remote.start == NULL)
+				continue;
+			sm_hex(hex, t->peer, 4);
+			snprintf(px->route, sizeof(px->route), "remote:%s", hex);
+			r = gw->remote.start(gw->remote.arg, t, px->req,
+			    &px->peek, &px_cbs, px, &px->up);
+			if (r == 0)
+				return;
+			log_warn("remote attempt for model %s via %s failed: %s",
+			    px->peek.model, px->route, sm_strerror(r));
+			px->gw->metrics.upstream_failures++;
+			px->last_err = r;
 			continue;
-		px->route = "local";
+		}
+		snprintf(px->route, sizeof(px->route), "local");
 		buf_init(&rq, px->req->body.len + 64 * 1024);
 		r = upstream_build_request(&rq, t->backend, px->req);
 		if (r == 0)
@@ -266,7 +282,7 @@ proxy_attempt(struct proxy *px)
 }
 
 static void
-handle_proxy(struct gateway *gw, struct hreq *req)
+handle_proxy(struct gateway *gw, struct hreq *req, bool local_only)
 {
 	struct proxy *px;
 	int r;
@@ -278,6 +294,7 @@ handle_proxy(struct gateway *gw, struct hreq *req)
 	}
 	px->gw = gw;
 	px->req = req;
+	px->local_only = local_only;
 	r = oai_peek(buf_data(&req->body), req->body.len, &px->peek);
 	if (r == SM_ERR_INVAL) {
 		free(px);
@@ -293,8 +310,8 @@ handle_proxy(struct gateway *gw, struct hreq *req)
 		    NULL);
 		return;
 	}
-	r = route_lookup(gw->router, px->peek.model, px->targets,
-	    ROUTE_MAX_TARGETS);
+	r = (local_only ? route_lookup_local : route_lookup)(gw->router,
+	    px->peek.model, px->targets, ROUTE_MAX_TARGETS);
 	if (r == SM_ERR_NOTFOUND || r == SM_ERR_UNAVAIL) {
 		bool gone = r == SM_ERR_UNAVAIL;
 
@@ -389,7 +406,7 @@ api_handler(struct hreq *req, void *ctx)
 		if (strcmp(req->path, proxied_paths[i]) != 0)
 			continue;
 		if (post)
-			handle_proxy(gw, req);
+			handle_proxy(gw, req, false);
 		else
 			reply_error(gw, req, NULL, 405, "invalid_request_error",
 			    "method_not_allowed", "use POST", "Allow: POST\r\n");
@@ -413,6 +430,24 @@ api_handler(struct hreq *req, void *ctx)
 		    sizeof(ok) - 1);
 		return;
 	}
+	reply_error(gw, req, NULL, 404, "invalid_request_error", "not_found",
+	    "unknown endpoint", NULL);
+}
+
+/* A request that came through a tunnel: the proxied endpoints only, served
+ * by this node's own backends. */
+static void
+tunnel_handler(struct hreq *req, void *ctx)
+{
+	struct gateway *gw = ctx;
+
+	for (size_t i = 0; i < SM_ARRAY_LEN(proxied_paths); i++)
+		if (strcmp(req->path, proxied_paths[i]) == 0 &&
+		    strcmp(req->method, "POST") == 0) {
+			handle_proxy(gw, req, true);
+			return;
+		}
+	req->keep_alive = false;
 	reply_error(gw, req, NULL, 404, "invalid_request_error", "not_found",
 	    "unknown endpoint", NULL);
 }
@@ -510,6 +545,11 @@ gateway_open(struct gateway *gw, uv_loop_t *loop, struct router *rt,
 		.ctx = gw,
 	};
 	struct hsrv_config con = { .handler = console_handler, .ctx = gw };
+	struct hsrv_config tun = {
+		.max_body = opts->max_body,
+		.handler = tunnel_handler,
+		.ctx = gw,
+	};
 	int r;
 
 	memset(gw, 0, sizeof(*gw));
@@ -518,6 +558,7 @@ gateway_open(struct gateway *gw, uv_loop_t *loop, struct router *rt,
 	gw->router = rt;
 	gw->start_ms = sm_now_ms();
 	metrics_init(&gw->metrics);
+	hsrv_init(&gw->tunnel, loop, &tun);
 	if ((r = hsrv_open(&gw->api, loop, opts->listen_host, opts->api_port,
 	    &api)) != 0)
 		return r;
@@ -536,6 +577,7 @@ void
 gateway_close(struct gateway *gw)
 {
 	hsrv_close(&gw->api);
+	hsrv_close(&gw->tunnel);
 	if (gw->console_open)
 		hsrv_close(&gw->console);
 }

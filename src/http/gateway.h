@@ -13,6 +13,8 @@
 #include <uv.h>
 
 #include "http/metrics.h"
+#include "http/oai.h"
+#include "http/upstream.h"
 #include "http/server.h"
 #include "mesh/route.h"
 
@@ -27,13 +29,27 @@ struct gateway_opts {
 	const char *role; /* "host", "client" */
 };
 
+/*
+ * The mesh's side of a remote attempt: start carrying 'req' to host t->peer.
+ * On 0, *out is the upstream and 'cbs' get its events; on failure nothing is
+ * called back and the gateway tries the next target.
+ */
+struct gateway_remote {
+	int (*start)(void *arg, const struct route_target *t,
+	    const struct hreq *req, const struct oai_peek *pk,
+	    const struct upstream_cbs *cbs, void *user, struct upstream **out);
+	void *arg;
+};
+
 struct gateway {
 	uv_loop_t *loop;
 	struct gateway_opts opts;
 	struct router *router;
 	struct hsrv api;
 	struct hsrv console;
+	struct hsrv tunnel; /* requests arriving through the mesh */
 	bool console_open;
+	struct gateway_remote remote;
 	struct metrics metrics;
 	uint64_t start_ms;
 	/* Adds mesh-specific fields (peers, token, posture) to /api/status. */

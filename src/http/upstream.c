@@ -270,18 +270,15 @@ skip_header(const char *name)
 	return false;
 }
 
-int
-upstream_build_request(struct buf *out, const struct backend *b,
-    const struct hreq *req)
+static int
+build(struct buf *out, const struct hreq *req, const char *path,
+    const char *host, int port)
 {
-	char path[1024];
 	int r;
 
-	if ((r = backend_path(b, req->path, path, sizeof(path))) != 0)
-		return r;
 	if ((r = buf_appendf(out, "%s %s%s%s HTTP/1.1\r\nHost: %s:%d\r\n",
-	    req->method, path, *req->query ? "?" : "", req->query, b->host,
-	    b->port)) != 0)
+	    req->method, path, *req->query ? "?" : "", req->query, host,
+	    port)) != 0)
 		return r;
 	for (size_t i = 0; i < req->nhdrs; i++) {
 		if (skip_header(req->hdrs[i].name))
@@ -294,4 +291,22 @@ upstream_build_request(struct buf *out, const struct backend *b,
 	    "\r\n\r\n", req->body.len)) != 0)
 		return r;
 	return buf_append(out, buf_data(&req->body), req->body.len);
+}
+
+int
+upstream_build_request(struct buf *out, const struct backend *b,
+    const struct hreq *req)
+{
+	char path[1024];
+	int r;
+
+	if ((r = backend_path(b, req->path, path, sizeof(path))) != 0)
+		return r;
+	return build(out, req, path, b->host, b->port);
+}
+
+int
+upstream_build_tunnel_request(struct buf *out, const struct hreq *req)
+{
+	return build(out, req, req->path, "sealmesh", 0);
 }

@@ -86,4 +86,9 @@ upstream_cancel(struct upstream *u)
 int upstream_build_request(struct buf *out, const struct backend *b,
     const struct hreq *req) SM_MUST_CHECK;
 
+/* The client's request as it travels to a remote host: its own path, the
+ * same header filtering, Content-Length framing. */
+int upstream_build_tunnel_request(struct buf *out, const struct hreq *req)
+    SM_MUST_CHECK;
+
 #endif

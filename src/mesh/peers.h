@@ -92,7 +92,7 @@ int peers_merge(struct peers *t, struct announce *a, uint64_t now_ms,
 /* A live direct link to 'id' was seen: refresh it. 0 or SM_ERR_NOTFOUND
  * (also for tombstones). */
 int peers_touch(struct peers *t, const uint8_t id[ID_PK_LEN],
-    uint64_t now_ms) SM_MUST_CHECK;
+    uint64_t now_ms);
 
 /*
  * Drop 'id' now (a leaving message or GOAWAY on its direct link): it
@@ -100,7 +100,7 @@ int peers_touch(struct peers *t, const uint8_t id[ID_PK_LEN],
  * seq until pruned, so only a newer announcement (a restart) brings it back.
  * 0 or SM_ERR_NOTFOUND.
  */
-int peers_remove(struct peers *t, const uint8_t id[ID_PK_LEN]) SM_MUST_CHECK;
+int peers_remove(struct peers *t, const uint8_t id[ID_PK_LEN]);
 
 /* Age the table: mark stale, prune old entries and tombstones. Returns the
  * number of entries pruned. Call once per interval or more often. */

@@ -20,9 +20,9 @@ router_add_local(struct router *rt, struct backend *b)
 	return 0;
 }
 
-int
-route_lookup(const struct router *rt, const char *model,
-    struct route_target *out, size_t max)
+static int
+lookup(const struct router *rt, const char *model, struct route_target *out,
+    size_t max, bool remote)
 {
 	size_t n = 0;
 	bool known = false;
@@ -35,14 +35,35 @@ route_lookup(const struct router *rt, const char *model,
 		known = true;
 		if (!b->up)
 			continue;
+		memset(&out[n], 0, sizeof(out[n]));
 		out[n].kind = ROUTE_LOCAL;
 		out[n].backend = b;
-		out[n].peer = NULL;
 		n++;
+	}
+	if (remote && rt->remote.lookup != NULL && n < max) {
+		bool rknown = false;
+
+		n += rt->remote.lookup(rt->remote.arg, model, out + n, max - n,
+		    &rknown);
+		known = known || rknown;
 	}
 	if (n > 0)
 		return (int)n;
 	return known ? SM_ERR_UNAVAIL : SM_ERR_NOTFOUND;
+}
+
+int
+route_lookup(const struct router *rt, const char *model,
+    struct route_target *out, size_t max)
+{
+	return lookup(rt, model, out, max, true);
+}
+
+int
+route_lookup_local(const struct router *rt, const char *model,
+    struct route_target *out, size_t max)
+{
+	return lookup(rt, model, out, max, false);
 }
 
 void
@@ -51,4 +72,6 @@ route_each_model(const struct router *rt,
 {
 	for (size_t i = 0; i < rt->nlocal; i++)
 		fn(rt->local[i]->name, arg);
+	if (rt->remote.each_model != NULL)
+		rt->remote.each_model(rt->remote.arg, fn, arg);
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "backend/backend.h"
 #include "core/err.h"
@@ -19,12 +20,24 @@ enum route_kind { ROUTE_LOCAL, ROUTE_REMOTE };
 struct route_target {
 	enum route_kind kind;
 	struct backend *backend; /* ROUTE_LOCAL */
-	const void *peer;        /* ROUTE_REMOTE: owned by the mesh */
+	uint8_t peer[32];        /* ROUTE_REMOTE: the host's node id */
+};
+
+/* What the mesh adds: remote hosts of a model, and remote model names. */
+struct route_remote {
+	/* Append up to 'max' remote targets; return how many. Sets *known when
+	 * some node ever served the model. */
+	size_t (*lookup)(void *arg, const char *model, struct route_target *out,
+	    size_t max, bool *known);
+	void (*each_model)(void *arg, void (*fn)(const char *model, void *a),
+	    void *a);
+	void *arg;
 };
 
 struct router {
 	struct backend *local[ROUTE_MAX_LOCAL];
 	size_t nlocal;
+	struct route_remote remote; /* lookup NULL: no mesh */
 };
 
 void router_init(struct router *rt);
@@ -37,6 +50,10 @@ int router_add_local(struct router *rt, struct backend *b) SM_MUST_CHECK;
  * SM_ERR_UNAVAIL when it is known but no host can take it now.
  */
 int route_lookup(const struct router *rt, const char *model,
+    struct route_target *out, size_t max);
+/* The same, local backends only: a host answering a tunneled request never
+ * routes it onward. */
+int route_lookup_local(const struct router *rt, const char *model,
     struct route_target *out, size_t max);
 
 /* Call 'fn' once per distinct routable model name. */

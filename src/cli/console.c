@@ -1,0 +1,121 @@
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "cli/console.h"
+#include "core/buf.h"
+#include "core/util.h"
+#include "http/parse.h"
+
+static int
+c_body(struct hparse *hp, void *user, const char *at, size_t len)
+{
+	return buf_append(user, at, len) == 0 ? 0 : -1;
+}
+
+static int
+c_done(struct hparse *hp, void *user)
+{
+	return HPE_PAUSED;
+}
+
+static const struct hparse_cbs c_cbs = { NULL, c_body, c_done };
+
+int
+console_status(int port, cJSON **out)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct timeval tv = { .tv_sec = 5 };
+	char req[128], rbuf[16384];
+	struct hparse hp;
+	struct buf body;
+	enum llhttp_errno e = HPE_OK;
+	size_t used;
+	ssize_t n;
+	int fd, r = SM_ERR_IO;
+
+	*out = NULL;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return SM_ERR_IO;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		fprintf(stderr, "sealmesh: no node console on 127.0.0.1:%d "
+		    "(%s); is `sealmesh serve` running? (--console N)\n", port,
+		    strerror(errno));
+		close(fd);
+		return SM_ERR_IO;
+	}
+	snprintf(req, sizeof(req), "GET /api/status HTTP/1.1\r\nHost: "
+	    "127.0.0.1\r\nConnection: close\r\n\r\n");
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		close(fd);
+		return SM_ERR_IO;
+	}
+	buf_init(&body, 16 * 1024 * 1024);
+	hparse_init(&hp, HTTP_RESPONSE, 16384, &c_cbs, &body);
+	while ((n = read(fd, rbuf, sizeof(rbuf))) > 0) {
+		e = hparse_feed(&hp, rbuf, (size_t)n, &used);
+		if (e != HPE_OK)
+			break;
+	}
+	if (e == HPE_PAUSED && hp.status == 200 && buf_append(&body, "", 1) == 0 &&
+	    (*out = cJSON_Parse((const char *)buf_data(&body))) != NULL)
+		r = 0;
+	else
+		fprintf(stderr, "sealmesh: bad answer from the console\n");
+	hparse_clear(&hp);
+	buf_clear(&body);
+	close(fd);
+	return r;
+}
+
+int
+console_port_arg(int argc, char **argv, const char *cmd, int *port, bool *json)
+{
+	static const struct option opts[] = {
+		{ "console", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int c;
+
+	*port = 3131;
+	if (json != NULL)
+		*json = false;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			if (sm_parse_u64(optarg, 1, 65535, &v) != 0) {
+				fprintf(stderr, "sealmesh %s: bad --console\n",
+				    cmd);
+				return 2;
+			}
+			*port = (int)v;
+			break;
+		case 'j':
+			if (json != NULL)
+				*json = true;
+			break;
+		case 'h':
+			printf("usage: sealmesh %s [--console PORT]%s\n", cmd,
+			    json ? " [--json]" : "");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	return -1; /* go on */
+}

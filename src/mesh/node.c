@@ -1,0 +1,1009 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <sodium.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "harden/harden.h"
+#include "mesh/node.h"
+#include "mesh/tunnel.h"
+#include "net/link.h"
+
+#define GOSSIP_PATH "/sealmesh/gossip"
+#define GOSSIP_FANOUT 3
+#define SOON_MS 50
+
+/* A dial in progress: tries each address of a peer in turn. */
+struct mesh_dial {
+	struct mesh *m;
+	uint8_t id[ID_PK_LEN];
+	char *addrs[TOKEN_MAX_ADDRS];
+	size_t n_addrs;
+	size_t next;
+	bool from_token;
+	struct link *l;
+	struct mesh_dial *nextd;
+};
+
+/* One gossip exchange on a stream, either side. */
+struct gossip_x {
+	struct mesh *m;
+	struct lstream *s;
+	struct buf in;
+	bool server;
+};
+
+static void dial_next(struct mesh_dial *d);
+static void gossip_with(struct mesh *m, struct link *l);
+
+static const char *
+short_id(const uint8_t id[ID_PK_LEN], char out[13])
+{
+	sm_hex(out, id, 6);
+	return out;
+}
+
+/* --- link table --------------------------------------------------------- */
+
+static struct mesh_link *
+slot_find(struct mesh *m, const uint8_t id[ID_PK_LEN])
+{
+	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
+		if (m->links[i].l != NULL &&
+		    memcmp(m->links[i].id, id, ID_PK_LEN) == 0)
+			return &m->links[i];
+	return NULL;
+}
+
+struct link *
+mesh_link_to(struct mesh *m, const uint8_t id[ID_PK_LEN])
+{
+	struct mesh_link *s = slot_find(m, id);
+
+	return s != NULL && s->up ? s->l : NULL;
+}
+
+static size_t
+direct_ids(struct mesh *m, uint8_t (*out)[ID_PK_LEN], size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < MESH_MAX_LINKS && n < max; i++)
+		if (m->links[i].l != NULL && m->links[i].up)
+			memcpy(out[n++], m->links[i].id, ID_PK_LEN);
+	return n;
+}
+
+/* --- my announcement ---------------------------------------------------- */
+
+static int
+sign_mine(struct mesh *m)
+{
+	static uint8_t linked[MESH_MAX_LINKS][ID_PK_LEN];
+	const char *models[ROUTE_MAX_LOCAL];
+	struct announce a;
+	struct buf posture;
+	size_t n = 0;
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	for (size_t i = 0; i < m->router->nlocal; i++)
+		models[n++] = m->router->local[i]->name;
+	memcpy(a.mesh_id, m->mesh_id, ANN_MESH_ID_LEN);
+	m->seq = announce_next_seq(m->seq, (uint64_t)sm_wall_s() * 1000);
+	a.seq = m->seq;
+	a.role = m->opts.role;
+	a.version = SM_VERSION;
+	a.serving = models;
+	a.n_serving = n;
+	a.hosted = models;
+	a.n_hosted = n;
+	a.hosted_known = true;
+	a.addrs = (const char *const *)m->addrs;
+	a.n_addrs = m->n_addrs;
+	a.n_linked = direct_ids(m, linked, MESH_MAX_LINKS);
+	a.linked = (const uint8_t(*)[ID_PK_LEN])linked;
+	a.relay_allowed = !m->opts.no_relay;
+	a.leaving = m->leaving;
+	a.http_port = m->opts.api_port > 0 ? (uint32_t)m->opts.api_port : 0;
+	a.console_port =
+	    m->opts.console_port > 0 ? (uint32_t)m->opts.console_port : 0;
+	buf_init(&posture, ANN_MAX_POSTURE);
+	if (posture_write(harden_posture(), &posture) == 0) {
+		a.posture = buf_data(&posture);
+		a.posture_len = posture.len;
+	}
+	tunnel_fill_announce(m, &a);
+	buf_reset(&m->my_ann);
+	r = announce_sign(&a, m->id, &m->my_ann);
+	buf_clear(&posture);
+	if (r != 0)
+		log_error("mesh: cannot sign my announcement: %s",
+		    sm_strerror(r));
+	return r;
+}
+
+/* --- gossip ------------------------------------------------------------- */
+
+static void
+note_models(struct mesh *m, const struct announce *a)
+{
+	for (size_t i = 0; i < a->n_serving; i++) {
+		size_t j;
+
+		for (j = 0; j < m->n_seen; j++)
+			if (strcmp(m->seen_models[j], a->serving[i]) == 0)
+				break;
+		if (j == m->n_seen && m->n_seen < MESH_MAX_SEEN_MODELS)
+			m->seen_models[m->n_seen++] = strdup(a->serving[i]);
+	}
+}
+
+static void maybe_dial(struct mesh *m, struct peer *p);
+
+/* Verify and merge every announcement of a GossipMessage. */
+static void
+gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
+{
+	struct announce_msg msg;
+	uint64_t now = sm_now_ms();
+	bool changed = false;
+
+	if (announce_msg_parse(p, len, &msg) != 0) {
+		log_warn("mesh: malformed gossip message dropped");
+		return;
+	}
+	m->gossip_rx++;
+	for (size_t i = 0; i < msg.n; i++) {
+		struct announce a;
+		enum peer_change ch;
+		char sid[13];
+		int r = announce_verify_parse(msg.items[i], msg.lens[i], &a);
+
+		if (r != 0) {
+			m->forged_dropped++;
+			log_warn("mesh: announcement dropped: %s",
+			    sm_strerror(r));
+			continue;
+		}
+		if (memcmp(a.id, m->id->pk, ID_PK_LEN) == 0) {
+			announce_free(&a);
+			continue;
+		}
+		uint8_t aid[ID_PK_LEN];
+
+		memcpy(aid, a.id, ID_PK_LEN);
+		note_models(m, &a);
+		if ((r = peers_merge(&m->peers, &a, now, &ch)) != 0) {
+			announce_free(&a);
+			continue;
+		}
+		struct peer *pe = peers_find(&m->peers, aid);
+
+		short_id(aid, sid);
+		if (ch == PEER_CHANGE_NEW)
+			log_info("mesh: learned peer %s", sid);
+		else if (ch == PEER_CHANGE_LEFT)
+			log_info("mesh: peer %s left", sid);
+		if (ch == PEER_CHANGE_NEW)
+			changed = true;
+		if (pe != NULL && pe->state != PEER_GONE) {
+			if (mesh_link_to(m, pe->ann.id) != NULL)
+				pe->link = PEER_LINK_DIRECT;
+			maybe_dial(m, pe);
+		}
+	}
+	announce_msg_free(&msg);
+	if (changed)
+		mesh_changed(m);
+}
+
+static int
+gossip_payload(struct mesh *m, struct buf *out)
+{
+	static const uint8_t *items[PEERS_MAX + 1];
+	static size_t lens[PEERS_MAX + 1];
+	size_t n;
+
+	items[0] = buf_data(&m->my_ann);
+	lens[0] = m->my_ann.len;
+	n = 1 + peers_collect(&m->peers, items + 1, lens + 1, PEERS_MAX);
+	return announce_msg_write(items, lens, n, false, out);
+}
+
+static void
+gx_free(struct gossip_x *x)
+{
+	buf_clear(&x->in);
+	free(x);
+}
+
+static void
+gx_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
+{
+	struct gossip_x *x = arg;
+
+	if (buf_append(&x->in, p, n) != 0)
+		lstream_reset(s, LINK_H2_INTERNAL_ERROR);
+	else
+		lstream_consume(s, n);
+}
+
+static void
+gx_end(struct lstream *s, void *arg)
+{
+	struct gossip_x *x = arg;
+	struct buf out;
+	int r;
+
+	gossip_merge(x->m, buf_data(&x->in), x->in.len);
+	if (!x->server) {
+		return;
+	}
+	buf_init(&out, GOSSIP_MAX_LEN);
+	r = gossip_payload(x->m, &out);
+	if (r == 0 && (r = lstream_respond(s, 200, NULL, 0)) == 0 &&
+	    (r = lstream_write(s, buf_data(&out), out.len)) == 0)
+		r = lstream_end(s);
+	if (r != 0)
+		lstream_reset(s, LINK_H2_INTERNAL_ERROR);
+	buf_clear(&out);
+}
+
+static void
+gx_close(struct lstream *s, int err, uint32_t h2, void *arg)
+{
+	gx_free(arg);
+}
+
+static void
+gx_headers(struct lstream *s, int status, const struct link_hdr *h, size_t n,
+    void *arg)
+{
+	if (status != 200)
+		lstream_reset(s, LINK_H2_CANCEL);
+}
+
+static const struct lstream_cb gx_cb = {
+	.on_headers = gx_headers,
+	.on_data = gx_data,
+	.on_end = gx_end,
+	.on_close = gx_close,
+};
+
+static void
+gossip_with(struct mesh *m, struct link *l)
+{
+	struct gossip_x *x;
+	struct buf out;
+	int r;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return;
+	x->m = m;
+	buf_init(&x->in, GOSSIP_MAX_LEN);
+	buf_init(&out, GOSSIP_MAX_LEN);
+	if ((r = gossip_payload(m, &out)) != 0 ||
+	    (r = lstream_open(l, "POST", GOSSIP_PATH, NULL, 0, &gx_cb, x,
+	    &x->s)) != 0) {
+		gx_free(x);
+		buf_clear(&out);
+		return;
+	}
+	if (lstream_write(x->s, buf_data(&out), out.len) != 0 ||
+	    lstream_end(x->s) != 0)
+		lstream_reset(x->s, LINK_H2_INTERNAL_ERROR);
+	buf_clear(&out);
+}
+
+static void
+gossip_round(struct mesh *m, size_t fanout)
+{
+	struct link *ls[MESH_MAX_LINKS];
+	size_t n = 0;
+
+	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
+		if (m->links[i].l != NULL && m->links[i].up)
+			ls[n++] = m->links[i].l;
+	/* A few random peers (all of them when fanout is 0). */
+	for (size_t i = 0; i < n && (fanout == 0 || i < fanout); i++) {
+		size_t j = i + randombytes_uniform((uint32_t)(n - i));
+		struct link *t = ls[i];
+
+		ls[i] = ls[j];
+		ls[j] = t;
+		gossip_with(m, ls[i]);
+	}
+}
+
+static void
+soon_cb(uv_timer_t *t)
+{
+	struct mesh *m = t->data;
+
+	if (sign_mine(m) == 0)
+		gossip_round(m, 0);
+}
+
+void
+mesh_changed(struct mesh *m)
+{
+	if (!m->leaving && !uv_is_active((uv_handle_t *)&m->soon_timer))
+		uv_timer_start(&m->soon_timer, soon_cb, SOON_MS, 0);
+}
+
+static void
+gossip_tick(uv_timer_t *t)
+{
+	struct mesh *m = t->data;
+	size_t pruned = peers_tick(&m->peers, sm_now_ms());
+
+	if (pruned > 0)
+		log_info("mesh: pruned %zu silent peer(s)", pruned);
+	/* Direct links are heard from continuously (pings). */
+	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
+		if (m->links[i].l != NULL && m->links[i].up)
+			(void)peers_touch(&m->peers, m->links[i].id,
+			    sm_now_ms());
+	if (sign_mine(m) == 0)
+		gossip_round(m, GOSSIP_FANOUT);
+	for (size_t i = 0; i < m->peers.n; i++)
+		maybe_dial(m, m->peers.v[i]);
+}
+
+/* --- links -------------------------------------------------------------- */
+
+static int on_stream(struct link *l, struct lstream *s,
+    const struct lstream_req *req, void *arg);
+static void on_goaway(struct link *l, uint32_t err, void *arg);
+static void on_close(struct link *l, int reason, void *arg);
+static void on_up(struct link *l, void *arg);
+
+static const struct link_cb link_cbs = {
+	.on_up = on_up,
+	.on_stream = on_stream,
+	.on_goaway = on_goaway,
+	.on_close = on_close,
+};
+
+static void
+link_registered(struct mesh *m, struct link *l)
+{
+	const uint8_t *pid = link_peer_id(l);
+	struct mesh_link *s = slot_find(m, pid);
+	struct peer *p;
+	char sid[13];
+
+	if (s != NULL && s->l != l) {
+		/*
+		 * Both sides dialed: keep the link dialed by the smaller node
+		 * id, on both ends alike, and close the other.
+		 */
+		bool mine_smaller = memcmp(m->id->pk, pid, ID_PK_LEN) < 0;
+		bool keep_new = link_is_dialer(l) == mine_smaller;
+
+		if (!keep_new) {
+			link_close(l);
+			return;
+		}
+		struct link *old = s->l;
+
+		s->l = l;
+		s->up = true;
+		link_close(old);
+	} else if (s == NULL) {
+		for (size_t i = 0; i < MESH_MAX_LINKS; i++)
+			if (m->links[i].l == NULL) {
+				s = &m->links[i];
+				break;
+			}
+		if (s == NULL) {
+			log_warn("mesh: link table full");
+			link_close(l);
+			return;
+		}
+		memcpy(s->id, pid, ID_PK_LEN);
+		s->l = l;
+		s->up = true;
+	}
+	link_set_cb(l, &link_cbs, m);
+	log_info("mesh: link up with %s (%s)", short_id(pid, sid),
+	    link_is_dialer(l) ? "dialed" : "accepted");
+	if ((p = peers_find(&m->peers, pid)) != NULL) {
+		p->link = PEER_LINK_DIRECT;
+		(void)peers_touch(&m->peers, pid, sm_now_ms());
+	}
+	m->joined_once = true;
+	if (link_is_dialer(l))
+		gossip_with(m, l);
+	mesh_changed(m);
+}
+
+static void
+on_up(struct link *l, void *arg)
+{
+	struct mesh *m = arg;
+
+	link_registered(m, l);
+}
+
+static void
+on_goaway(struct link *l, uint32_t err, void *arg)
+{
+	struct mesh *m = arg;
+	char sid[13];
+
+	log_info("mesh: %s is leaving", short_id(link_peer_id(l), sid));
+	(void)peers_remove(&m->peers, link_peer_id(l));
+}
+
+static void
+on_close(struct link *l, int reason, void *arg)
+{
+	struct mesh *m = arg;
+	const uint8_t *pid = link_peer_id(l);
+	struct mesh_link *s = pid ? slot_find(m, pid) : NULL;
+	struct peer *p;
+	char sid[13];
+
+	if (s == NULL || s->l != l)
+		return;
+	s->l = NULL;
+	s->up = false;
+	log_info("mesh: link with %s closed: %s", short_id(pid, sid),
+	    reason == 0 ? "left" : sm_strerror(reason));
+	if ((p = peers_find(&m->peers, pid)) != NULL &&
+	    p->link == PEER_LINK_DIRECT)
+		p->link = PEER_LINK_NONE;
+	mesh_changed(m);
+}
+
+static int
+on_stream(struct link *l, struct lstream *s, const struct lstream_req *req,
+    void *arg)
+{
+	struct mesh *m = arg;
+
+	if (strcmp(req->path, GOSSIP_PATH) == 0) {
+		struct gossip_x *x = calloc(1, sizeof(*x));
+
+		if (x == NULL)
+			return SM_ERR_NOMEM;
+		x->m = m;
+		x->s = s;
+		x->server = true;
+		buf_init(&x->in, GOSSIP_MAX_LEN);
+		lstream_set_cb(s, &gx_cb, x);
+		return 0;
+	}
+	return tunnel_on_stream(m, l, s, req);
+}
+
+/* --- dialing ------------------------------------------------------------ */
+
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 60000
+
+static struct mesh_backoff *
+backoff_slot(struct mesh *m, const uint8_t id[ID_PK_LEN], bool create)
+{
+	struct mesh_backoff *oldest = &m->backoff[0];
+
+	for (size_t i = 0; i < MESH_MAX_LINKS; i++) {
+		struct mesh_backoff *b = &m->backoff[i];
+
+		if (memcmp(b->id, id, ID_PK_LEN) == 0)
+			return b;
+		if (b->retry_at_ms < oldest->retry_at_ms)
+			oldest = b;
+	}
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	memcpy(oldest->id, id, ID_PK_LEN);
+	return oldest;
+}
+
+/* Every address failed: try again later, waiting longer each time. */
+static void
+backoff_fail(struct mesh *m, const uint8_t id[ID_PK_LEN])
+{
+	struct mesh_backoff *b = backoff_slot(m, id, true);
+	uint64_t wait = BACKOFF_MIN_MS << (b->fails < 6 ? b->fails : 6);
+
+	b->fails++;
+	b->retry_at_ms = sm_now_ms() +
+	    (wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : wait);
+}
+
+static bool
+backoff_wait(struct mesh *m, const uint8_t id[ID_PK_LEN])
+{
+	struct mesh_backoff *b = backoff_slot(m, id, false);
+
+	return b != NULL && b->retry_at_ms > sm_now_ms();
+}
+
+static void
+dial_free(struct mesh_dial *d)
+{
+	struct mesh_dial **pp;
+
+	for (pp = &d->m->dials; *pp != NULL; pp = &(*pp)->nextd)
+		if (*pp == d) {
+			*pp = d->nextd;
+			break;
+		}
+	for (size_t i = 0; i < d->n_addrs; i++)
+		free(d->addrs[i]);
+	free(d);
+}
+
+static void
+dial_up(struct link *l, void *arg)
+{
+	struct mesh_dial *d = arg;
+	struct mesh *m = d->m;
+	struct mesh_backoff *b = backoff_slot(m, d->id, false);
+
+	if (b != NULL)
+		memset(b, 0, sizeof(*b));
+	dial_free(d);
+	link_registered(m, l);
+}
+
+static void
+dial_closed(struct link *l, int reason, void *arg)
+{
+	struct mesh_dial *d = arg;
+	struct mesh *m = d->m;
+	char sid[13];
+
+	log_info("mesh: dial %s at %s failed: %s", short_id(d->id, sid),
+	    d->addrs[d->next - 1], sm_strerror(reason));
+	d->l = NULL;
+	if (reason == SM_ERR_PERM || reason == SM_ERR_VERIFY) {
+		/* The peer refused our proof, or is not who the token says. */
+		if (d->from_token && !m->joined_once) {
+			m->join_error = reason;
+			if (m->on_join_failed != NULL)
+				m->on_join_failed(m, reason == SM_ERR_PERM
+				    ? "the node refused our join proof (wrong "
+				      "join secret?)"
+				    : "the node is not the one the token names");
+		}
+		dial_free(d);
+		return;
+	}
+	dial_next(d);
+}
+
+static const struct link_cb dial_cbs = {
+	.on_up = dial_up,
+	.on_stream = on_stream,
+	.on_goaway = on_goaway,
+	.on_close = dial_closed,
+};
+
+static void
+dial_next(struct mesh_dial *d)
+{
+	struct mesh *m = d->m;
+	char host[TOKEN_ADDR_MAX + 1];
+	uint16_t port;
+
+	while (d->next < d->n_addrs) {
+		const char *a = d->addrs[d->next++];
+
+		if (token_addr_split(a, host, sizeof(host), &port) != 0)
+			continue;
+		if (link_dial(m->lctx, m->loop, host, port, d->id, &dial_cbs,
+		    d, &d->l) == 0)
+			return;
+	}
+	if (d->from_token && !m->joined_once && m->on_join_failed != NULL) {
+		m->join_error = SM_ERR_IO;
+		m->on_join_failed(m, "no address in the token could be "
+				     "reached");
+	}
+	backoff_fail(m, d->id);
+	dial_free(d);
+}
+
+static bool
+dialing(struct mesh *m, const uint8_t id[ID_PK_LEN])
+{
+	for (struct mesh_dial *d = m->dials; d != NULL; d = d->nextd)
+		if (memcmp(d->id, id, ID_PK_LEN) == 0)
+			return true;
+	return false;
+}
+
+static void
+dial_start(struct mesh *m, const uint8_t id[ID_PK_LEN],
+    const char *const *addrs, size_t n, bool from_token)
+{
+	struct mesh_dial *d;
+
+	if (n == 0 || dialing(m, id) || slot_find(m, id) != NULL)
+		return;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return;
+	d->m = m;
+	memcpy(d->id, id, ID_PK_LEN);
+	d->from_token = from_token;
+	for (size_t i = 0; i < n && i < TOKEN_MAX_ADDRS; i++)
+		if ((d->addrs[d->n_addrs] = strdup(addrs[i])) != NULL)
+			d->n_addrs++;
+	d->nextd = m->dials;
+	m->dials = d;
+	dial_next(d);
+}
+
+/* Hosts that serve models are worth a direct link; try now and then. */
+static void
+maybe_dial(struct mesh *m, struct peer *p)
+{
+	if (m->leaving || p->state != PEER_ALIVE || p->ann.n_serving == 0 ||
+	    mesh_link_to(m, p->ann.id) != NULL || backoff_wait(m, p->ann.id))
+		return;
+	dial_start(m, p->ann.id, p->ann.addrs, p->ann.n_addrs, false);
+}
+
+/* --- addresses and secret ----------------------------------------------- */
+
+static int
+add_addr(struct mesh *m, const char *host, uint16_t port)
+{
+	char a[TOKEN_ADDR_MAX + 1];
+	bool v6 = strchr(host, ':') != NULL;
+
+	if (m->n_addrs >= MESH_MAX_ADVERTISE)
+		return 0;
+	snprintf(a, sizeof(a), v6 ? "[%s]:%u" : "%s:%u", host, port);
+	for (size_t i = 0; i < m->n_addrs; i++)
+		if (strcmp(m->addrs[i], a) == 0)
+			return 0;
+	if ((m->addrs[m->n_addrs] = strdup(a)) == NULL)
+		return SM_ERR_NOMEM;
+	m->n_addrs++;
+	return 0;
+}
+
+/* Bound to all interfaces: every non-loopback address, loopback last. */
+static int
+collect_addrs(struct mesh *m)
+{
+	struct ifaddrs *ifa, *i;
+	char host[INET6_ADDRSTRLEN];
+	int pass;
+
+	if (m->opts.n_advertise > 0) {
+		for (size_t k = 0; k < m->opts.n_advertise; k++) {
+			if (token_addr_check(m->opts.advertise[k],
+			    strlen(m->opts.advertise[k])) != 0)
+				return SM_ERR_INVAL;
+			if ((m->addrs[m->n_addrs] =
+			    strdup(m->opts.advertise[k])) == NULL)
+				return SM_ERR_NOMEM;
+			m->n_addrs++;
+		}
+		return 0;
+	}
+	if (strcmp(m->opts.bind, "0.0.0.0") != 0 &&
+	    strcmp(m->opts.bind, "::") != 0)
+		return add_addr(m, m->opts.bind, m->port);
+	if (getifaddrs(&ifa) != 0)
+		return SM_ERR_IO;
+	for (pass = 0; pass < 2; pass++) {
+		for (i = ifa; i != NULL; i = i->ifa_next) {
+			bool lo;
+
+			if (i->ifa_addr == NULL || !(i->ifa_flags & IFF_UP))
+				continue;
+			lo = (i->ifa_flags & IFF_LOOPBACK) != 0;
+			if (lo != (pass == 1))
+				continue;
+			if (i->ifa_addr->sa_family == AF_INET)
+				inet_ntop(AF_INET, &((struct sockaddr_in *)
+				    i->ifa_addr)->sin_addr, host, sizeof(host));
+			else
+				continue; /* IPv6: bind is 0.0.0.0 (v4 only) */
+			(void)add_addr(m, host, m->port);
+		}
+	}
+	freeifaddrs(ifa);
+	return 0;
+}
+
+/* The secret of a mesh this node created lives in STATE_DIR/mesh.secret. */
+static int
+load_or_create_secret(struct mesh *m)
+{
+	char path[4096];
+	struct stat st;
+	int fd, r = 0;
+
+	if (m->opts.state_dir == NULL) {
+		randombytes_buf(m->secret, sizeof(m->secret));
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/%s", m->opts.state_dir,
+	    MESH_SECRET_FILE);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+		if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0 ||
+		    st.st_uid != geteuid()) {
+			log_error("%s is accessible by others; refusing it",
+			    path);
+			r = SM_ERR_PERM;
+		} else if (read(fd, m->secret, sizeof(m->secret)) !=
+		    (ssize_t)sizeof(m->secret)) {
+			r = SM_ERR_INVAL;
+		}
+		close(fd);
+		return r;
+	}
+	randombytes_buf(m->secret, sizeof(m->secret));
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) < 0 || write(fd, m->secret, sizeof(m->secret)) !=
+	    (ssize_t)sizeof(m->secret)) {
+		log_error("cannot write %s: %s", path, strerror(errno));
+		r = SM_ERR_IO;
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int
+proof_adapter(uint8_t out[JOIN_PROOF_LEN], const uint8_t *secret,
+    size_t secret_len, const uint8_t exporter[JOIN_EXPORTER_LEN],
+    const uint8_t prover[JOIN_ID_LEN], const uint8_t verifier[JOIN_ID_LEN],
+    void *arg)
+{
+	if (secret_len != TOKEN_SECRET_LEN)
+		return SM_ERR_INVAL;
+	return token_join_proof(secret, exporter, JOIN_EXPORTER_LEN, prover,
+	    verifier, out);
+}
+
+/* --- routing hooks ------------------------------------------------------ */
+
+static size_t
+remote_lookup(void *arg, const char *model, struct route_target *out,
+    size_t max, bool *known)
+{
+	struct mesh *m = arg;
+	struct peer *hosts[ROUTE_MAX_TARGETS];
+	size_t n, k = 0;
+
+	*known = false;
+	for (size_t i = 0; i < m->n_seen; i++)
+		if (strcmp(m->seen_models[i], model) == 0)
+			*known = true;
+	n = peers_hosts_for_model(&m->peers, model, hosts,
+	    max < ROUTE_MAX_TARGETS ? max : ROUTE_MAX_TARGETS);
+	for (size_t i = 0; i < n && k < max; i++) {
+		if (hosts[i]->state != PEER_ALIVE ||
+		    !tunnel_reachable(m, hosts[i]))
+			continue;
+		memset(&out[k], 0, sizeof(out[k]));
+		out[k].kind = ROUTE_REMOTE;
+		memcpy(out[k].peer, hosts[i]->ann.id, ID_PK_LEN);
+		k++;
+	}
+	return k;
+}
+
+static void
+remote_models(void *arg, void (*fn)(const char *model, void *a), void *a)
+{
+	struct mesh *m = arg;
+
+	for (size_t i = 0; i < m->peers.n; i++) {
+		struct peer *p = m->peers.v[i];
+
+		if (p->state != PEER_ALIVE)
+			continue;
+		for (size_t j = 0; j < p->ann.n_serving; j++)
+			fn(p->ann.serving[j], a);
+	}
+}
+
+/* --- open / leave ------------------------------------------------------- */
+
+int
+mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
+    struct router *rt, struct gateway *gw, const struct mesh_opts *opts)
+{
+	struct token tok;
+	const char *why = NULL;
+	char *ts = NULL;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	m->loop = loop;
+	m->opts = *opts;
+	m->id = id;
+	m->router = rt;
+	m->gw = gw;
+	if (m->opts.bind == NULL)
+		m->opts.bind = "0.0.0.0";
+	if (m->opts.gossip_interval_ms == 0)
+		m->opts.gossip_interval_ms = PEERS_DEFAULT_INTERVAL_MS;
+	buf_init(&m->my_ann, ANN_MAX_LEN);
+
+	/* The mesh: the first token's, else our own. */
+	if (opts->n_join > 0) {
+		if ((r = token_parse(opts->join[0], &tok, &why)) != 0) {
+			log_error("bad invite token: %s", why);
+			return SM_ERR_INVAL;
+		}
+		memcpy(m->secret, tok.join_secret, sizeof(m->secret));
+		token_clear(&tok);
+	} else if ((r = load_or_create_secret(m)) != 0) {
+		return r;
+	}
+	token_mesh_id(m->secret, m->mesh_id);
+	if ((r = tunnel_init(m)) != 0)
+		return r;
+	peers_init(&m->peers, id->pk, m->mesh_id, m->opts.gossip_interval_ms);
+	if ((r = link_ctx_new(&m->lctx, id, m->secret, sizeof(m->secret),
+	    NULL)) != 0)
+		return r;
+	link_ctx_set_proof(m->lctx, proof_adapter, NULL);
+	if ((r = link_listen(m->lctx, loop, m->opts.bind, opts->port,
+	    &link_cbs, m, &m->listener, &m->port)) != 0) {
+		log_error("mesh: cannot listen on %s:%u", m->opts.bind,
+		    opts->port);
+		return r;
+	}
+	if ((r = collect_addrs(m)) != 0) {
+		log_error("mesh: bad --advertise address");
+		return r;
+	}
+	token_init(&tok, m->secret, id->pk);
+	for (size_t i = 0; i < m->n_addrs; i++)
+		if (token_add_addr(&tok, m->addrs[i]) != 0)
+			break;
+	if ((ts = malloc(TOKEN_STR_MAX)) == NULL ||
+	    token_write(&tok, ts, TOKEN_STR_MAX) != 0) {
+		token_clear(&tok);
+		free(ts);
+		return SM_ERR_NOMEM;
+	}
+	token_clear(&tok);
+	m->token = ts;
+
+	rt->remote.lookup = remote_lookup;
+	rt->remote.each_model = remote_models;
+	rt->remote.arg = m;
+	gw->remote.start = tunnel_start;
+	gw->remote.arg = m;
+
+	uv_timer_init(loop, &m->gossip_timer);
+	uv_timer_init(loop, &m->soon_timer);
+	m->gossip_timer.data = m->soon_timer.data = m;
+	if ((r = sign_mine(m)) != 0)
+		return r;
+	uv_timer_start(&m->gossip_timer, gossip_tick,
+	    m->opts.gossip_interval_ms, m->opts.gossip_interval_ms);
+
+	for (size_t i = 0; i < opts->n_join; i++) {
+		if ((r = token_parse(opts->join[i], &tok, &why)) != 0) {
+			log_error("bad invite token: %s", why);
+			return SM_ERR_INVAL;
+		}
+		if (memcmp(tok.mesh_id, m->mesh_id, sizeof(m->mesh_id)) != 0) {
+			token_clear(&tok);
+			log_error("--join tokens name different meshes");
+			return SM_ERR_INVAL;
+		}
+		const char *addrs[TOKEN_MAX_ADDRS];
+
+		for (size_t k = 0; k < tok.n_addrs; k++)
+			addrs[k] = tok.addrs[k];
+		dial_start(m, tok.node_id, addrs, tok.n_addrs, true);
+		token_clear(&tok);
+	}
+	return 0;
+}
+
+void
+mesh_leave(struct mesh *m)
+{
+	if (m->leaving)
+		return;
+	m->leaving = true;
+	uv_timer_stop(&m->gossip_timer);
+	uv_timer_stop(&m->soon_timer);
+	/* A signed "leaving" announcement travels further than GOAWAY. */
+	if (sign_mine(m) == 0)
+		gossip_round(m, 0);
+	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
+		if (m->links[i].l != NULL && m->links[i].up)
+			link_goaway(m->links[i].l);
+	uv_close((uv_handle_t *)&m->gossip_timer, NULL);
+	uv_close((uv_handle_t *)&m->soon_timer, NULL);
+	link_listener_close(m->listener);
+}
+
+static const char *
+link_kind(const struct peer *p)
+{
+	switch (p->link) {
+	case PEER_LINK_DIRECT: return "direct";
+	case PEER_LINK_RELAY: return "relay";
+	default: return "none";
+	}
+}
+
+void
+mesh_status_json(struct mesh *m, cJSON *st)
+{
+	cJSON *peers = cJSON_GetObjectItemCaseSensitive(st, "peers");
+	char hex[ID_HEX_LEN + 1], mid[TOKEN_MESH_ID_LEN * 2 + 1];
+	uint64_t now = sm_now_ms();
+
+	sm_hex(mid, m->mesh_id, sizeof(m->mesh_id));
+	cJSON_AddStringToObject(st, "mesh_id", mid);
+	cJSON_AddNumberToObject(st, "mesh_port", m->port);
+	cJSON_AddStringToObject(st, "token", m->token);
+	cJSON_AddBoolToObject(st, "relay", !m->opts.no_relay);
+	for (size_t i = 0; peers != NULL && i < m->peers.n; i++) {
+		struct peer *p = m->peers.v[i];
+		struct link *l;
+		cJSON *o, *arr;
+
+		if (p->state == PEER_GONE)
+			continue;
+		if ((o = cJSON_CreateObject()) == NULL)
+			return;
+		sm_hex(hex, p->ann.id, ID_PK_LEN);
+		cJSON_AddStringToObject(o, "id", hex);
+		cJSON_AddStringToObject(o, "role",
+		    p->ann.role == ANN_ROLE_CLIENT ? "client"
+		    : p->ann.role == ANN_ROLE_HOST ? "host" : "worker");
+		cJSON_AddStringToObject(o, "version",
+		    p->ann.version ? p->ann.version : "");
+		arr = cJSON_AddArrayToObject(o, "models");
+		for (size_t j = 0; arr && j < p->ann.n_serving; j++)
+			cJSON_AddItemToArray(arr,
+			    cJSON_CreateString(p->ann.serving[j]));
+		arr = cJSON_AddArrayToObject(o, "addresses");
+		for (size_t j = 0; arr && j < p->ann.n_addrs; j++)
+			cJSON_AddItemToArray(arr,
+			    cJSON_CreateString(p->ann.addrs[j]));
+		l = mesh_link_to(m, p->ann.id);
+		cJSON_AddStringToObject(o, "link",
+		    l != NULL ? "direct" : link_kind(p));
+		if (l == NULL && p->link == PEER_LINK_RELAY) {
+			sm_hex(hex, p->via, ID_PK_LEN);
+			cJSON_AddStringToObject(o, "via", hex);
+		} else {
+			cJSON_AddNullToObject(o, "via");
+		}
+		if (l != NULL)
+			cJSON_AddNumberToObject(o, "rtt_ms", link_rtt_ms(l));
+		else
+			cJSON_AddNullToObject(o, "rtt_ms");
+		cJSON_AddNumberToObject(o, "last_seen_ms",
+		    (double)(now - p->last_heard_ms));
+		cJSON_AddStringToObject(o, "state",
+		    peers_state_name(p->state));
+		cJSON_AddBoolToObject(o, "relay_allowed",
+		    p->ann.relay_allowed);
+		tunnel_status_peer(m, p, o);
+		cJSON_AddItemToArray(peers, o);
+	}
+}

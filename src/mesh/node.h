@@ -1,0 +1,112 @@
+/*
+ * A mesh node: identity-pinned links to peers (net/link), joining with an
+ * invite token, signed gossip, the peer table, and the routing and tunnel
+ * hooks the gateway calls for remote models.
+ */
+#ifndef SM_MESH_NODE_H
+#define SM_MESH_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cJSON.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "http/gateway.h"
+#include "mesh/announce.h"
+#include "mesh/identity.h"
+#include "mesh/peers.h"
+#include "mesh/route.h"
+#include "mesh/token.h"
+
+#define MESH_MAX_JOIN 8
+#define MESH_MAX_ADVERTISE 16
+#define MESH_MAX_LINKS 256
+#define MESH_MAX_SEEN_MODELS 256
+#define MESH_DIAL_TIMEOUT_MS 5000
+#define MESH_SECRET_FILE "mesh.secret"
+
+struct link_ctx;
+struct link_listener;
+struct link;
+struct mesh_dial;
+
+struct mesh_opts {
+	const char *bind;    /* default "0.0.0.0" */
+	uint16_t port;       /* 0: ephemeral */
+	const char *advertise[MESH_MAX_ADVERTISE];
+	size_t n_advertise;
+	const char *join[MESH_MAX_JOIN]; /* invite tokens */
+	size_t n_join;
+	uint64_t gossip_interval_ms;
+	bool no_relay;
+	uint32_t role;          /* enum ann_role */
+	const char *state_dir;  /* where a created mesh keeps its secret */
+	int api_port;
+	int console_port;
+};
+
+struct mesh_link {
+	uint8_t id[ID_PK_LEN];
+	struct link *l; /* NULL: slot free */
+	bool up;
+};
+
+/* A peer we could not dial: wait before trying again. */
+struct mesh_backoff {
+	uint8_t id[ID_PK_LEN];
+	uint64_t retry_at_ms;
+	uint32_t fails;
+};
+
+struct mesh {
+	uv_loop_t *loop;
+	struct mesh_opts opts;
+	const struct identity *id;
+	struct gateway *gw;
+	struct router *router;
+	struct link_ctx *lctx;
+	struct link_listener *listener;
+	uint16_t port;
+	uint8_t secret[TOKEN_SECRET_LEN];
+	uint8_t mesh_id[TOKEN_MESH_ID_LEN];
+	char *token; /* my invite token (contains the secret: never log it) */
+	char *addrs[MESH_MAX_ADVERTISE];
+	size_t n_addrs;
+	struct peers peers;
+	struct mesh_link links[MESH_MAX_LINKS];
+	struct mesh_dial *dials; /* in progress */
+	struct mesh_backoff backoff[MESH_MAX_LINKS];
+	char *seen_models[MESH_MAX_SEEN_MODELS];
+	size_t n_seen;
+	uint64_t seq;
+	struct buf my_ann; /* my current SignedAnnouncement */
+	uv_timer_t gossip_timer;
+	uv_timer_t soon_timer; /* debounced gossip after a change */
+	bool leaving;
+	bool joined_once;
+	int join_error; /* first fatal join error, for the CLI */
+	void (*on_join_failed)(struct mesh *m, const char *why);
+	/* Counters for /metrics and tests. */
+	uint64_t tunnels_out, tunnels_in, relayed, gossip_rx, forged_dropped;
+};
+
+/*
+ * Start listening, load or create the mesh secret (or take it from the first
+ * --join token), and dial the join targets. Hooks itself into the router and
+ * the gateway. Returns 0 or SM_ERR_* with a message logged.
+ */
+int mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
+    struct router *rt, struct gateway *gw, const struct mesh_opts *opts)
+    SM_MUST_CHECK;
+/* Say we are leaving (signed announcement + GOAWAY), then close. */
+void mesh_leave(struct mesh *m);
+/* Add mesh fields to /api/status. */
+void mesh_status_json(struct mesh *m, cJSON *st);
+/* The link to a peer, if up. */
+struct link *mesh_link_to(struct mesh *m, const uint8_t id[ID_PK_LEN]);
+/* Re-sign my announcement (after a change) and gossip it soon. */
+void mesh_changed(struct mesh *m);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * Tunnels: a request for a remote model travels as one HTTP/2 stream to its
+ * host (POST /sealmesh/tunnel), or through a neighbour that is linked to the
+ * host (POST /sealmesh/relay, header sm-target). The host hands it only to
+ * its local backends and streams the answer back. A relay copies bytes
+ * between its two streams without parsing them.
+ */
+#ifndef SM_MESH_TUNNEL_H
+#define SM_MESH_TUNNEL_H
+
+#include <stdbool.h>
+
+#include <cJSON.h>
+
+#include "http/upstream.h"
+#include "mesh/node.h"
+#include "net/link.h"
+
+#define TUNNEL_PATH "/sealmesh/tunnel"
+#define RELAY_PATH "/sealmesh/relay"
+#define RELAY_TARGET_HDR "sm-target"
+
+int tunnel_init(struct mesh *m) SM_MUST_CHECK;
+/* Add this node's tunnel-related fields to its announcement. */
+void tunnel_fill_announce(struct mesh *m, struct announce *a);
+/* Whether a remote host can be reached now: directly or through a relay. */
+bool tunnel_reachable(struct mesh *m, struct peer *p);
+/* The gateway's remote attempt (struct gateway_remote.start). */
+int tunnel_start(void *arg, const struct route_target *t,
+    const struct hreq *req, const struct oai_peek *pk,
+    const struct upstream_cbs *cbs, void *user, struct upstream **out);
+/* A stream a peer opened that is not gossip. */
+int tunnel_on_stream(struct mesh *m, struct link *l, struct lstream *s,
+    const struct lstream_req *req);
+/* Per-peer tunnel fields for /api/status. */
+void tunnel_status_peer(struct mesh *m, const struct peer *p, cJSON *o);
+
+#ifdef SM_TEST_BUILD
+/* Test builds only: append every byte a relay forwards to this file. */
+extern int tunnel_test_record_fd;
+#endif
+
+#endif

@@ -1,0 +1,370 @@
+/*
+ * TLS 1.3 link filter on memory BIOs. See tls.h for the trust model.
+ */
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "net/tls.h"
+
+struct tls_ctx {
+	SSL_CTX *ssl_ctx;
+};
+
+/* ALPN wire form: one length byte, then the protocol name. */
+static const unsigned char alpn_wire[] = "\x0f" TLS_ALPN;
+
+/* Log and clear the OpenSSL error queue. */
+static void
+log_ssl_errors(const char *what)
+{
+	unsigned long e;
+	char text[256];
+	int logged = 0;
+
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, text, sizeof(text));
+		log_warn("tls: %s: %s", what, text);
+		logged = 1;
+	}
+	if (!logged)
+		log_warn("tls: %s failed", what);
+}
+
+/*
+ * Check the peer's leaf certificate key: Ed25519, and the pinned key when we
+ * dialed. Records the key in 'c'. Returns 1 to accept, 0 to refuse.
+ */
+static int
+check_peer_cert(struct tls_conn *c, X509 *x)
+{
+	EVP_PKEY *pk;
+	uint8_t raw[ID_PK_LEN];
+	size_t len = sizeof(raw);
+
+	if (x == NULL || (pk = X509_get0_pubkey(x)) == NULL ||
+	    EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519 ||
+	    EVP_PKEY_get_raw_public_key(pk, raw, &len) != 1 ||
+	    len != ID_PK_LEN) {
+		c->bad_key = true;
+		return 0;
+	}
+	if (c->pinned && sodium_memcmp(raw, c->expect, ID_PK_LEN) != 0) {
+		memcpy(c->peer_pk, raw, ID_PK_LEN);
+		c->pin_mismatch = true;
+		return 0;
+	}
+	memcpy(c->peer_pk, raw, ID_PK_LEN);
+	c->have_peer = true;
+	return 1;
+}
+
+/*
+ * Any self-signed (or otherwise unverifiable) chain is fine: only the leaf
+ * key matters, and TLS 1.3 CertificateVerify proves possession of it.
+ */
+static int
+verify_cb(int preverify_ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl;
+	struct tls_conn *c;
+
+	(void)preverify_ok;
+	ssl = X509_STORE_CTX_get_ex_data(
+	    xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	if (ssl == NULL || (c = SSL_get_app_data(ssl)) == NULL)
+		return 0;
+	if (!check_peer_cert(c, X509_STORE_CTX_get0_cert(xs))) {
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	unsigned char *sel;
+
+	if (SSL_select_next_proto(&sel, outlen, alpn_wire,
+		sizeof(alpn_wire) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static int
+make_cert(EVP_PKEY *key, const char *cn, X509 **out)
+{
+	X509 *x = NULL;
+	X509_NAME *name;
+	uint8_t serial[8];
+	uint64_t s;
+	int r = SM_ERR_INTERNAL;
+
+	*out = NULL;
+	randombytes_buf(serial, sizeof(serial));
+	memcpy(&s, serial, sizeof(s));
+	if ((x = X509_new()) == NULL ||
+	    X509_set_version(x, X509_VERSION_3) != 1 ||
+	    ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), s >> 1 | 1) !=
+		1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -86400L) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 3650) == NULL ||
+	    X509_set_pubkey(x, key) != 1 ||
+	    (name = X509_get_subject_name(x)) == NULL ||
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+		(const unsigned char *)cn, -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(x, name) != 1 ||
+	    X509_sign(x, key, NULL) <= 0) {
+		log_ssl_errors("self-signed certificate");
+		goto out;
+	}
+	*out = x;
+	x = NULL;
+	r = 0;
+out:
+	X509_free(x);
+	return r;
+}
+
+int
+tls_ctx_new(struct tls_ctx **out, const struct identity *id)
+{
+	struct tls_ctx *t = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	SSL_CTX *sc;
+	int r = SM_ERR_INVAL;
+
+	*out = NULL;
+	if (id == NULL || id->sk == NULL)
+		goto out;
+	r = SM_ERR_NOMEM;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		goto out;
+	r = SM_ERR_INTERNAL;
+	/* libsodium's secret key is seed || public key; OpenSSL takes the seed.
+	 */
+	if ((key = EVP_PKEY_new_raw_private_key(
+		 EVP_PKEY_ED25519, NULL, id->sk, ID_SEED_LEN)) == NULL) {
+		log_ssl_errors("identity key");
+		goto out;
+	}
+	if ((r = make_cert(key, id->id_hex, &cert)) != 0)
+		goto out;
+	r = SM_ERR_INTERNAL;
+	if ((t->ssl_ctx = sc = SSL_CTX_new(TLS_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(sc, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(sc, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_use_certificate(sc, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(sc, key) != 1 ||
+	    SSL_CTX_check_private_key(sc) != 1 ||
+	    SSL_CTX_set_alpn_protos(sc, alpn_wire, sizeof(alpn_wire) - 1) !=
+		0 ||
+	    SSL_CTX_set1_sigalgs_list(sc, "ed25519") != 1 ||
+	    SSL_CTX_set_num_tickets(sc, 0) != 1) {
+		log_ssl_errors("context");
+		goto out;
+	}
+	SSL_CTX_set_verify(
+	    sc, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	SSL_CTX_set_alpn_select_cb(sc, alpn_select_cb, NULL);
+	SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(sc, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_max_cert_list(sc, TLS_MAX_CERT_LIST);
+	*out = t;
+	t = NULL;
+	r = 0;
+out:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	tls_ctx_free(t);
+	return r;
+}
+
+void
+tls_ctx_free(struct tls_ctx *t)
+{
+	if (t == NULL)
+		return;
+	SSL_CTX_free(t->ssl_ctx);
+	free(t);
+}
+
+int
+tls_conn_init(
+    struct tls_conn *c, struct tls_ctx *t, bool dialer, const uint8_t *expect)
+{
+	memset(c, 0, sizeof(*c));
+	c->dialer = dialer;
+	if (expect != NULL) {
+		c->pinned = true;
+		memcpy(c->expect, expect, ID_PK_LEN);
+	}
+	if ((c->ssl = SSL_new(t->ssl_ctx)) == NULL ||
+	    (c->rbio = BIO_new(BIO_s_mem())) == NULL ||
+	    (c->wbio = BIO_new(BIO_s_mem())) == NULL) {
+		BIO_free(c->rbio);
+		BIO_free(c->wbio);
+		SSL_free(c->ssl);
+		memset(c, 0, sizeof(*c));
+		return SM_ERR_NOMEM;
+	}
+	/* An empty read BIO means "want read", not EOF. */
+	BIO_set_mem_eof_return(c->rbio, -1);
+	BIO_set_mem_eof_return(c->wbio, -1);
+	SSL_set_bio(c->ssl, c->rbio, c->wbio);
+	SSL_set_app_data(c->ssl, c);
+	if (dialer)
+		SSL_set_connect_state(c->ssl);
+	else
+		SSL_set_accept_state(c->ssl);
+	return 0;
+}
+
+void
+tls_conn_clear(struct tls_conn *c)
+{
+	if (c->ssl != NULL)
+		SSL_free(c->ssl); /* frees both BIOs */
+	memset(c, 0, sizeof(*c));
+}
+
+int
+tls_conn_feed(struct tls_conn *c, const uint8_t *p, size_t n)
+{
+	size_t done;
+
+	if (n == 0)
+		return 0;
+	if (BIO_write_ex(c->rbio, p, n, &done) != 1 || done != n)
+		return SM_ERR_NOMEM;
+	return 0;
+}
+
+int
+tls_conn_handshake(struct tls_conn *c)
+{
+	char hex[ID_HEX_LEN + 1];
+	int ret, e;
+
+	if (c->done)
+		return 0;
+	ERR_clear_error();
+	ret = SSL_do_handshake(c->ssl);
+	if (ret != 1) {
+		e = SSL_get_error(c->ssl, ret);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+			return SM_ERR_AGAIN;
+		if (c->pin_mismatch) {
+			sm_hex(hex, c->peer_pk, ID_PK_LEN);
+			log_warn(
+			    "tls: peer presented key %.16s..., not the node "
+			    "id we dialed",
+			    hex);
+			ERR_clear_error();
+			return SM_ERR_VERIFY;
+		}
+		if (c->bad_key) {
+			log_warn("tls: peer certificate key is not Ed25519");
+			ERR_clear_error();
+			return SM_ERR_VERIFY;
+		}
+		log_ssl_errors("handshake");
+		return SM_ERR_PROTO;
+	}
+	/* Defence in depth: check the leaf again now that it is final. */
+	if (!check_peer_cert(c, SSL_get0_peer_certificate(c->ssl)) ||
+	    !c->have_peer) {
+		log_warn("tls: peer certificate refused after handshake");
+		return SM_ERR_VERIFY;
+	}
+	if (SSL_version(c->ssl) != TLS1_3_VERSION)
+		return SM_ERR_PROTO;
+	c->done = true;
+	return 0;
+}
+
+int
+tls_conn_read(struct tls_conn *c, uint8_t *out, size_t cap, size_t *n)
+{
+	int ret, e;
+
+	*n = 0;
+	ERR_clear_error();
+	ret = SSL_read_ex(c->ssl, out, cap, n);
+	if (ret == 1)
+		return 0;
+	e = SSL_get_error(c->ssl, ret);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return SM_ERR_AGAIN;
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return SM_ERR_CLOSED;
+	log_ssl_errors("read");
+	return SM_ERR_PROTO;
+}
+
+int
+tls_conn_write(struct tls_conn *c, const uint8_t *p, size_t n)
+{
+	size_t done = 0;
+
+	if (n == 0)
+		return 0;
+	ERR_clear_error();
+	if (SSL_write_ex(c->ssl, p, n, &done) != 1 || done != n) {
+		log_ssl_errors("write");
+		return SM_ERR_PROTO;
+	}
+	return 0;
+}
+
+size_t
+tls_conn_pending(const struct tls_conn *c)
+{
+	return c->wbio != NULL ? BIO_ctrl_pending(c->wbio) : 0;
+}
+
+size_t
+tls_conn_take(struct tls_conn *c, uint8_t *out, size_t cap)
+{
+	size_t n = 0;
+
+	if (c->wbio == NULL || cap == 0)
+		return 0;
+	if (BIO_read_ex(c->wbio, out, cap, &n) != 1)
+		return 0;
+	return n;
+}
+
+void
+tls_conn_shutdown(struct tls_conn *c)
+{
+	if (c->ssl == NULL || !SSL_is_init_finished(c->ssl))
+		return;
+	ERR_clear_error();
+	(void)SSL_shutdown(c->ssl);
+	ERR_clear_error();
+}
+
+int
+tls_conn_exporter(struct tls_conn *c, uint8_t out[TLS_EXPORTER_LEN])
+{
+	if (!c->done ||
+	    SSL_export_keying_material(c->ssl, out, TLS_EXPORTER_LEN,
+		TLS_EXPORTER_LABEL, strlen(TLS_EXPORTER_LABEL), NULL, 0,
+		0) != 1) {
+		log_ssl_errors("exporter");
+		return SM_ERR_INTERNAL;
+	}
+	return 0;
+}
