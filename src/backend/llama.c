@@ -132,7 +132,7 @@ spawn_child(struct llama_child *lc)
 {
 	char *args[] = { lc->bin, "-m", lc->gguf, "--host", "127.0.0.1",
 		"--port", lc->port_str, "-c", "2048", "-np", "4", "--no-webui",
-		NULL };
+		"--alias", lc->backend->name, NULL };
 	/* A minimal environment: nothing of ours (LD_*, secrets) leaks in. */
 	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
 		NULL };

@@ -97,6 +97,8 @@ serve_usage(FILE *f, bool client)
 #ifdef SM_TEST_BUILD
 	    "  --test-record-relay F   (test builds) append relayed bytes to "
 	    "F\n"
+	    "  --test-forge-gossip     (test builds) also gossip a forged "
+	    "announcement\n"
 #endif
 	    "\n"
 	    "node:\n"
@@ -156,6 +158,7 @@ enum {
 	OPT_NO_RELAY,
 	OPT_GOSSIP_INTERVAL,
 	OPT_TEST_RECORD,
+	OPT_TEST_FORGE,
 };
 
 static const struct option serve_opts[] = {
@@ -180,6 +183,7 @@ static const struct option serve_opts[] = {
 	{ "gossip-interval", required_argument, NULL, OPT_GOSSIP_INTERVAL },
 #ifdef SM_TEST_BUILD
 	{ "test-record-relay", required_argument, NULL, OPT_TEST_RECORD },
+	{ "test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE },
 #endif
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -206,6 +210,12 @@ status_hook(void *arg, cJSON *st)
 }
 
 static int
+metrics_hook(void *arg, struct buf *out)
+{
+	return mesh_metrics(arg, out);
+}
+
+static int
 run(int argc, char **argv, bool client)
 {
 	static struct serve s; /* large; lives for the whole process */
@@ -219,7 +229,7 @@ run(int argc, char **argv, bool client)
 		.role = client ? "client" : "host",
 	};
 	struct mesh_opts mo = {
-		.port = LINK_DEFAULT_PORT,
+		.port = client ? 0 : LINK_DEFAULT_PORT,
 		.role = client ? ANN_ROLE_CLIENT : ANN_ROLE_HOST,
 	};
 	const char *gguf[MAX_GGUF], *llama_bin = "llama-server";
@@ -337,6 +347,9 @@ run(int argc, char **argv, bool client)
 			if (tunnel_test_record_fd < 0)
 				return bad("--test-record-relay", optarg);
 			break;
+		case OPT_TEST_FORGE:
+			mesh_test_forge = true;
+			break;
 #endif
 		case 'h':
 			serve_usage(stdout, client);
@@ -429,6 +442,7 @@ run(int argc, char **argv, bool client)
 	}
 	s.mesh.on_join_failed = join_failed;
 	s.gw.status_hook = status_hook;
+	s.gw.metrics_hook = metrics_hook;
 	s.gw.status_arg = &s.mesh;
 	uv_signal_init(s.loop, &s.sigint);
 	uv_signal_init(s.loop, &s.sigterm);

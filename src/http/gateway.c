@@ -95,7 +95,8 @@ relay_header(const char *name)
 {
 	static const char *const drop[] = { "content-type", "content-length",
 		"transfer-encoding", "connection", "keep-alive", "date",
-		"server", "trailer", "upgrade", "proxy-connection", "te" };
+		"server", "trailer", "upgrade", "proxy-connection", "te",
+		"x-sealmesh-route" };
 
 	for (size_t i = 0; i < SM_ARRAY_LEN(drop); i++)
 		if (strcmp(name, drop[i]) == 0)
@@ -521,7 +522,9 @@ console_handler(struct hreq *req, void *ctx)
 	}
 	if (strcmp(req->path, "/metrics") == 0) {
 		buf_init(&b, 1024 * 1024);
-		if (metrics_render(&gw->metrics, &b) == 0)
+		if (metrics_render(&gw->metrics, &b) == 0 &&
+		    (gw->metrics_hook == NULL ||
+		    gw->metrics_hook(gw->status_arg, &b) == 0))
 			(void)hres_send(req, 200,
 			    "text/plain; version=0.0.4", NULL, buf_data(&b),
 			    b.len);

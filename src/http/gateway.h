@@ -54,6 +54,8 @@ struct gateway {
 	uint64_t start_ms;
 	/* Adds mesh-specific fields (peers, token, posture) to /api/status. */
 	void (*status_hook)(void *arg, cJSON *status);
+	/* Appends mesh metrics to /metrics. */
+	int (*metrics_hook)(void *arg, struct buf *out);
 	void *status_arg;
 };
 

@@ -208,17 +208,36 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 		mesh_changed(m);
 }
 
+#ifdef SM_TEST_BUILD
+bool mesh_test_forge;
+#endif
+
 static int
 gossip_payload(struct mesh *m, struct buf *out)
 {
-	static const uint8_t *items[PEERS_MAX + 1];
-	static size_t lens[PEERS_MAX + 1];
+	static const uint8_t *items[PEERS_MAX + 2];
+	static size_t lens[PEERS_MAX + 2];
 	size_t n;
+	int r;
 
 	items[0] = buf_data(&m->my_ann);
 	lens[0] = m->my_ann.len;
 	n = 1 + peers_collect(&m->peers, items + 1, lens + 1, PEERS_MAX);
-	return announce_msg_write(items, lens, n, false, out);
+#ifdef SM_TEST_BUILD
+	uint8_t *forged = NULL;
+
+	if (mesh_test_forge && (forged = malloc(m->my_ann.len)) != NULL) {
+		memcpy(forged, buf_data(&m->my_ann), m->my_ann.len);
+		forged[m->my_ann.len / 2] ^= 0x01; /* inside the signed body */
+		items[n] = forged;
+		lens[n++] = m->my_ann.len;
+	}
+	r = announce_msg_write(items, lens, n, false, out);
+	free(forged);
+#else
+	r = announce_msg_write(items, lens, n, false, out);
+#endif
+	return r;
 }
 
 static void
@@ -936,6 +955,42 @@ mesh_leave(struct mesh *m)
 	uv_close((uv_handle_t *)&m->gossip_timer, NULL);
 	uv_close((uv_handle_t *)&m->soon_timer, NULL);
 	link_listener_close(m->listener);
+}
+
+int
+mesh_metrics(struct mesh *m, struct buf *out)
+{
+	size_t alive = 0, direct = 0;
+
+	for (size_t i = 0; i < m->peers.n; i++)
+		alive += m->peers.v[i]->state == PEER_ALIVE;
+	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
+		direct += m->links[i].l != NULL && m->links[i].up;
+	return buf_appendf(out,
+	    "# HELP sealmesh_peers Peers known alive.\n"
+	    "# TYPE sealmesh_peers gauge\nsealmesh_peers %zu\n"
+	    "# HELP sealmesh_links Direct links up.\n"
+	    "# TYPE sealmesh_links gauge\nsealmesh_links %zu\n"
+	    "# HELP sealmesh_tunnels_out_total Requests sent to remote hosts.\n"
+	    "# TYPE sealmesh_tunnels_out_total counter\n"
+	    "sealmesh_tunnels_out_total %llu\n"
+	    "# HELP sealmesh_tunnels_in_total Requests served for other nodes.\n"
+	    "# TYPE sealmesh_tunnels_in_total counter\n"
+	    "sealmesh_tunnels_in_total %llu\n"
+	    "# HELP sealmesh_relayed_total Streams relayed between two peers.\n"
+	    "# TYPE sealmesh_relayed_total counter\n"
+	    "sealmesh_relayed_total %llu\n"
+	    "# HELP sealmesh_gossip_received_total Gossip messages merged.\n"
+	    "# TYPE sealmesh_gossip_received_total counter\n"
+	    "sealmesh_gossip_received_total %llu\n"
+	    "# HELP sealmesh_announcements_dropped_total Announcements that "
+	    "failed verification.\n"
+	    "# TYPE sealmesh_announcements_dropped_total counter\n"
+	    "sealmesh_announcements_dropped_total %llu\n",
+	    alive, direct, (unsigned long long)m->tunnels_out,
+	    (unsigned long long)m->tunnels_in, (unsigned long long)m->relayed,
+	    (unsigned long long)m->gossip_rx,
+	    (unsigned long long)m->forged_dropped);
 }
 
 static const char *

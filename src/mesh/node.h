@@ -102,6 +102,13 @@ int mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
     SM_MUST_CHECK;
 /* Say we are leaving (signed announcement + GOAWAY), then close. */
 void mesh_leave(struct mesh *m);
+/* Mesh counters in Prometheus text. */
+int mesh_metrics(struct mesh *m, struct buf *out) SM_MUST_CHECK;
+#ifdef SM_TEST_BUILD
+/* Test builds only: also gossip a copy of my announcement with one byte
+ * flipped, to prove that peers drop forged announcements. */
+extern bool mesh_test_forge;
+#endif
 /* Add mesh fields to /api/status. */
 void mesh_status_json(struct mesh *m, cJSON *st);
 /* The link to a peer, if up. */

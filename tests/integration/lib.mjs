@@ -75,13 +75,23 @@ export async function startMock(args = []) {
   return p;
 }
 
-// Start `sealmesh serve` with ephemeral ports and its own state dir.
-export async function startNode(args = [], { bin = SEALMESH, env, stateDir } = {}) {
+// Start `sealmesh serve` (or `client`) with ephemeral ports on loopback and
+// its own state dir. Options: cmd, bin, env, stateDir, netns.
+export async function startNode(args = [], { bin = SEALMESH, env, stateDir, cmd = 'serve', netns } = {}) {
   const dir = stateDir ?? tmpdir('sm-node-');
-  const p = await startProcess(bin, ['serve', '--port', '0', '--console', '0',
-    '--state-dir', dir, ...args], /api http:\/\/[^:]+:(\d+)\/v1 console http:\/\/[^:]+:(-?\d+)/, { env });
+  const defaults = [];
+  if (!args.includes('--mesh-port')) defaults.push('--mesh-port', '0');
+  if (!args.includes('--bind')) defaults.push('--bind', '127.0.0.1');
+  if (cmd === 'serve') defaults.push('--state-dir', dir);
+  let argv = [cmd, '--port', '0', '--console', '0', ...defaults, ...args];
+  let exe = bin;
+  if (netns) { argv = ['netns', 'exec', netns, bin, ...argv]; exe = 'ip'; }
+  const p = await startProcess(exe, argv,
+    /api http:\/\/[^:]+:(\d+)\/v1 console http:\/\/[^:]+:(-?\d+) mesh (\d+)\nsealmesh: token (\S+)\n/, { env });
   p.apiPort = Number(p.match[1]);
   p.consolePort = Number(p.match[2]);
+  p.meshPort = Number(p.match[3]);
+  p.token = p.match[4];
   p.api = `http://127.0.0.1:${p.apiPort}/v1`;
   p.console = `http://127.0.0.1:${p.consolePort}`;
   p.stateDir = dir;
