@@ -1,6 +1,6 @@
 // Test harness: start real sealmesh nodes and the mock backend on loopback,
 // talk to them over real sockets, stop everything afterwards.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -67,8 +67,10 @@ export async function stopAll() {
   })));
 }
 
-export async function startMock(args = []) {
-  const p = await startProcess(MOCK, ['--port', '0', ...args], /listening on (\d+)/);
+export async function startMock(args = [], { netns } = {}) {
+  const p = netns
+    ? await startProcess('ip', ['netns', 'exec', netns, MOCK, '--port', '0', ...args], /listening on (\d+)/)
+    : await startProcess(MOCK, ['--port', '0', ...args], /listening on (\d+)/);
   p.port = Number(p.match[1]);
   p.url = `http://127.0.0.1:${p.port}`;
   p.stats = async () => (await fetch(`${p.url}/mock/stats`)).json();
@@ -186,6 +188,41 @@ export function readUntil(sock, pred, timeoutMs = 10000) {
     sock.on('data', onData);
     sock.on('end', onEnd);
   });
+}
+
+// Network namespaces made (and removed) by a test: each entry of 'links' is
+// [nsA, addrA, nsB, addrB] for a veth pair (nsA null = this namespace).
+export function netnsSetup(prefix, names, links) {
+  const sh = (cmd) => {
+    const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+  };
+  for (const n of names) {
+    sh(`ip netns add ${prefix}${n}`);
+    sh(`ip -n ${prefix}${n} link set lo up`);
+  }
+  links.forEach(([a, aAddr, b, bAddr], i) => {
+    const va = `${prefix}a${i}`; const vb = `${prefix}b${i}`;
+    sh(`ip link add ${va} type veth peer name ${vb}`);
+    for (const [ns, dev, addr] of [[a, va, aAddr], [b, vb, bAddr]]) {
+      const pre = ns ? `ip -n ${prefix}${ns}` : 'ip';
+      if (ns) sh(`ip link set ${dev} netns ${prefix}${ns}`);
+      sh(`${pre} addr add ${addr}/24 dev ${dev}`);
+      sh(`${pre} link set ${dev} up`);
+    }
+  });
+  return () => {
+    links.forEach((_, i) => spawnSync('ip', ['link', 'del', `${prefix}a${i}`]));
+    for (const n of names) spawnSync('ip', ['netns', 'del', `${prefix}${n}`]);
+  };
+}
+
+// fetch() run inside a namespace (curl), for consoles we cannot reach.
+export function nsGet(ns, url, body) {
+  const args = ['netns', 'exec', ns, 'curl', '-s', '--max-time', '5', url];
+  if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', body);
+  const r = spawnSync('ip', args, { encoding: 'utf8' });
+  return r.stdout;
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
