@@ -12,6 +12,11 @@ export const TEST_SEALMESH = path.join(BUILD, 'test', 'sealmesh');
 export const MOCK = path.join(BUILD, 'fixtures', 'mock_backend');
 
 const procs = new Set();
+const allProcs = [];
+// Sanitizer builds: a report from any process we started fails the suite.
+// Leaks at exit are not checked here (the unit tests check them).
+const SAN_ENV = { ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1' };
+const SAN_RE = /ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer/;
 
 export function tmpdir(prefix = 'sm-') {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -21,11 +26,12 @@ export function tmpdir(prefix = 'sm-') {
 export function startProcess(bin, args, re, { env, timeoutMs = 15000 } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, {
-      env: env ?? process.env,
+      env: { ...SAN_ENV, ...(env ?? process.env) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     procs.add(child);
-    const p = { child, pid: child.pid, stdout: '', stderr: '', exited: null };
+    const p = { child, pid: child.pid, stdout: '', stderr: '', exited: null, name: path.basename(bin) };
+    allProcs.push(p);
     const timer = setTimeout(() => {
       reject(new Error(`${path.basename(bin)} did not start: ${p.stderr}`));
     }, timeoutMs);
@@ -65,6 +71,10 @@ export async function stopAll() {
     c.kill('SIGTERM');
     setTimeout(() => c.kill('SIGKILL'), 5000).unref();
   })));
+  const bad = allProcs.filter((p) => SAN_RE.test(p.stderr));
+  if (bad.length) {
+    throw new Error(`sanitizer reports:\n${bad.map((p) => `--- ${p.name} ${p.pid}\n${p.stderr}`).join('\n')}`);
+  }
 }
 
 export async function startMock(args = [], { netns } = {}) {
