@@ -167,6 +167,8 @@ announce_sign(
 	pa.has_inference_public_key = a->has_inference_key;
 	pa.inference_public_key.data = (uint8_t *)a->inference_key;
 	pa.inference_public_key.len = ANN_INFERENCE_KEY_LEN;
+	pa.has_inference_key_epoch = a->has_inference_key;
+	pa.inference_key_epoch = a->inference_key_epoch;
 	pa.has_security_posture = a->posture != NULL;
 	pa.security_posture.data = (uint8_t *)a->posture;
 	pa.security_posture.len = a->posture_len;
@@ -266,8 +268,10 @@ from_pb(const Sealmesh__PeerAnnouncement *pa, struct announce *a)
 	a->relay_allowed = pa->has_relay_allowed && pa->relay_allowed;
 	a->leaving = pa->has_leaving && pa->leaving;
 	if (pa->has_inference_public_key) {
-		if (pa->inference_public_key.len != ANN_INFERENCE_KEY_LEN)
+		if (pa->inference_public_key.len != ANN_INFERENCE_KEY_LEN ||
+		    !pa->has_inference_key_epoch || pa->inference_key_epoch == 0)
 			return SM_ERR_PROTO;
+		a->inference_key_epoch = pa->inference_key_epoch;
 		a->has_inference_key = true;
 		memcpy(a->inference_key, pa->inference_public_key.data,
 		    ANN_INFERENCE_KEY_LEN);

@@ -84,6 +84,7 @@ sample(struct announce *a)
 	a->n_linked = 2;
 	a->relay_allowed = true;
 	a->has_inference_key = true;
+	a->inference_key_epoch = 0x1234abcd;
 	fill(a->inference_key, ANN_INFERENCE_KEY_LEN, 0xc0);
 	a->posture = posture;
 	a->posture_len = sizeof(posture);
@@ -135,6 +136,7 @@ test_round_trip(void **state)
 	assert_false(b.leaving);
 	assert_true(b.has_inference_key);
 	assert_memory_equal(b.inference_key, a.inference_key, 32);
+	assert_int_equal(b.inference_key_epoch, 0x1234abcd);
 	assert_int_equal(b.posture_len, sizeof(posture));
 	assert_memory_equal(b.posture, posture, sizeof(posture));
 	assert_int_equal(b.attestation_len, sizeof(attestation) - 1);
@@ -684,6 +686,8 @@ test_vectors(void **state)
 	ik = jhex(f, "inference_public_key", &n);
 	assert_int_equal(n, ANN_INFERENCE_KEY_LEN);
 	a.has_inference_key = true;
+	a.inference_key_epoch =
+	    (uint32_t)jget(f, "inference_key_epoch")->valuedouble;
 	memcpy(a.inference_key, ik, n);
 	pos = jhex(f, "security_posture", &a.posture_len);
 	a.posture = pos;
