@@ -94,6 +94,17 @@ serve_usage(FILE *f, bool client)
 	    "  --gossip-interval MS    gossip period (default 30000); a peer "
 	    "silent for\n"
 	    "                          3 periods is stale, then pruned\n"
+	    "\n"
+	    "end-to-end encryption:\n"
+	    "  --key-epoch SECS        replace the inference key this often "
+	    "(default 3600)\n"
+	    "  --allow-plaintext-peers send plaintext to hosts that offer no "
+	    "key (never\n"
+	    "                          to one that once offered a key)\n"
+	    "  --no-e2e                offer no key and send plaintext, as a "
+	    "node without\n"
+	    "                          E2E would (mixed-version tests, "
+	    "benchmarks)\n"
 #ifdef SM_TEST_BUILD
 	    "  --test-record-relay F   (test builds) append relayed bytes to "
 	    "F\n"
@@ -159,6 +170,9 @@ enum {
 	OPT_GOSSIP_INTERVAL,
 	OPT_TEST_RECORD,
 	OPT_TEST_FORGE,
+	OPT_NO_E2E,
+	OPT_ALLOW_PLAINTEXT,
+	OPT_KEY_EPOCH,
 };
 
 static const struct option serve_opts[] = {
@@ -181,6 +195,9 @@ static const struct option serve_opts[] = {
 	{ "advertise", required_argument, NULL, OPT_ADVERTISE },
 	{ "no-relay", no_argument, NULL, OPT_NO_RELAY },
 	{ "gossip-interval", required_argument, NULL, OPT_GOSSIP_INTERVAL },
+	{ "no-e2e", no_argument, NULL, OPT_NO_E2E },
+	{ "allow-plaintext-peers", no_argument, NULL, OPT_ALLOW_PLAINTEXT },
+	{ "key-epoch", required_argument, NULL, OPT_KEY_EPOCH },
 #ifdef SM_TEST_BUILD
 	{ "test-record-relay", required_argument, NULL, OPT_TEST_RECORD },
 	{ "test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE },
@@ -334,6 +351,17 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_NO_RELAY:
 			mo.no_relay = true;
+			break;
+		case OPT_NO_E2E:
+			mo.no_e2e = true;
+			break;
+		case OPT_ALLOW_PLAINTEXT:
+			mo.allow_plaintext = true;
+			break;
+		case OPT_KEY_EPOCH:
+			if (sm_parse_u64(optarg, 1, 30 * 86400, &v) != 0)
+				return bad("--key-epoch", optarg);
+			mo.key_epoch_s = v;
 			break;
 		case OPT_GOSSIP_INTERVAL:
 			if (sm_parse_u64(optarg, 100, 86400000, &v) != 0)

@@ -197,6 +197,8 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 			log_info("mesh: peer %s left", sid);
 		if (ch == PEER_CHANGE_NEW)
 			changed = true;
+		if (pe != NULL)
+			tunnel_peer_seen(m, pe);
 		if (pe != NULL && pe->state != PEER_GONE) {
 			if (mesh_link_to(m, pe->ann.id) != NULL)
 				pe->link = PEER_LINK_DIRECT;
@@ -814,7 +816,7 @@ remote_lookup(void *arg, const char *model, struct route_target *out,
 	    max < ROUTE_MAX_TARGETS ? max : ROUTE_MAX_TARGETS);
 	for (size_t i = 0; i < n && k < max; i++) {
 		if (hosts[i]->state != PEER_ALIVE ||
-		    !tunnel_reachable(m, hosts[i]))
+		    !tunnel_eligible(m, hosts[i]))
 			continue;
 		memset(&out[k], 0, sizeof(out[k]));
 		out[k].kind = ROUTE_REMOTE;
@@ -990,7 +992,8 @@ mesh_metrics(struct mesh *m, struct buf *out)
 	    alive, direct, (unsigned long long)m->tunnels_out,
 	    (unsigned long long)m->tunnels_in, (unsigned long long)m->relayed,
 	    (unsigned long long)m->gossip_rx,
-	    (unsigned long long)m->forged_dropped);
+	    (unsigned long long)m->forged_dropped) != 0
+	    ? SM_ERR_TOOBIG : tunnel_metrics(m, out);
 }
 
 static const char *
@@ -1015,6 +1018,7 @@ mesh_status_json(struct mesh *m, cJSON *st)
 	cJSON_AddNumberToObject(st, "mesh_port", m->port);
 	cJSON_AddStringToObject(st, "token", m->token);
 	cJSON_AddBoolToObject(st, "relay", !m->opts.no_relay);
+	tunnel_status_self(m, st);
 	for (size_t i = 0; peers != NULL && i < m->peers.n; i++) {
 		struct peer *p = m->peers.v[i];
 		struct link *l;

@@ -28,6 +28,7 @@
 #define MESH_SECRET_FILE "mesh.secret"
 
 struct link_ctx;
+struct tunnel_state;
 struct link_listener;
 struct link;
 struct mesh_dial;
@@ -45,6 +46,10 @@ struct mesh_opts {
 	const char *state_dir;  /* where a created mesh keeps its secret */
 	int api_port;
 	int console_port;
+	/* End-to-end encryption (see mesh/tunnel.h). */
+	bool no_e2e;           /* advertise no inference key, send plaintext */
+	bool allow_plaintext;  /* send plaintext to hosts without a key */
+	uint64_t key_epoch_s;  /* inference key lifetime (default 3600) */
 };
 
 struct mesh_link {
@@ -88,8 +93,11 @@ struct mesh {
 	bool joined_once;
 	int join_error; /* first fatal join error, for the CLI */
 	void (*on_join_failed)(struct mesh *m, const char *why);
+	struct tunnel_state *tun; /* owned by mesh/tunnel.c */
 	/* Counters for /metrics and tests. */
 	uint64_t tunnels_out, tunnels_in, relayed, gossip_rx, forged_dropped;
+	uint64_t e2e_sealed, e2e_opened, e2e_decrypt_failures, e2e_refused;
+	uint64_t plaintext_out;
 };
 
 /*

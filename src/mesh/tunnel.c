@@ -5,10 +5,30 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "crypto/envelope.h"
+#include "crypto/infkey.h"
+#include "crypto/rstream.h"
 #include "http/gateway.h"
 #include "mesh/tunnel.h"
 
 #define PUMP_CHUNK (64 * 1024)
+#define KEY_EPOCH_DEFAULT_S 3600
+
+/* Per-node E2E state: the inference keyring, the replay cache, and the hosts
+ * that once offered E2E (never sent plaintext again: downgrade protection). */
+struct tunnel_state {
+	struct infkey *keys; /* NULL with --no-e2e */
+	struct env_replay *replay;
+	uv_timer_t key_timer;
+	uint8_t (*sticky)[ID_PK_LEN];
+	size_t nsticky;
+};
+
+static uint64_t
+mono_s(void)
+{
+	return sm_now_ms() / 1000;
+}
 
 #ifdef SM_TEST_BUILD
 int tunnel_test_record_fd = -1;
@@ -53,6 +73,9 @@ struct up_tun {
 	void *user;
 	struct hparse hp;
 	struct buf pending; /* request bytes not yet in the stream */
+	bool e2e;
+	struct env_session sess; /* keys for the answer; wiped */
+	struct rs_reader rd;
 	uv_timer_t timer;
 	size_t held; /* received bytes not consumed while paused */
 	bool ended;  /* END_STREAM sent */
@@ -70,6 +93,10 @@ ut_maybe_free(struct up_tun *u)
 		return;
 	hparse_clear(&u->hp);
 	buf_clear(&u->pending);
+	if (u->e2e) {
+		rs_reader_clear(&u->rd);
+		env_session_clear(&u->sess);
+	}
 	free(u);
 }
 
@@ -137,20 +164,73 @@ ut_on_headers(struct lstream *s, int status, const struct link_hdr *h,
 	}
 }
 
+/* Response bytes of the HTTP/1.1 answer, in order. */
+static void
+ut_http(struct up_tun *u, const uint8_t *p, size_t n)
+{
+	enum llhttp_errno e;
+	size_t used;
+
+	if (u->finished)
+		return;
+	e = hparse_feed(&u->hp, (const char *)p, n, &used);
+	if (e != HPE_OK && e != HPE_PAUSED && !u->finished)
+		ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
+}
+
+/* Open the encrypted response stream; every failure is reported. */
+static void
+ut_e2e(struct up_tun *u, const uint8_t *p, size_t n)
+{
+	struct rs_event ev;
+	size_t off = 0, used;
+	int r;
+
+	while (off < n && !u->finished) {
+		r = rs_reader_feed(&u->rd, &ev, &used, p + off, n - off);
+		off += used;
+		if (r == SM_ERR_AGAIN)
+			break;
+		if (r != 0) {
+			u->m->e2e_decrypt_failures++;
+			log_warn("e2e: response refused: %s", sm_strerror(r));
+			ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
+			break;
+		}
+		switch (ev.type) {
+		case RS_EV_DATA:
+			ut_http(u, ev.data, ev.len);
+			break;
+		case RS_EV_END:
+			if (!u->finished && hparse_finish(&u->hp) == HPE_OK &&
+			    u->finished)
+				break;
+			ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
+			break;
+		case RS_EV_ERROR:
+			log_warn("e2e: host reported an error: %u %s",
+			    ev.status, ev.reason);
+			ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
+			break;
+		case RS_EV_REFUSED:
+			u->m->e2e_decrypt_failures++;
+			log_warn("e2e: host refused the sealed request (code %u)",
+			    ev.status);
+			ut_finish(u, SM_ERR_IO);
+			break;
+		}
+	}
+}
+
 static void
 ut_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 {
 	struct up_tun *u = arg;
-	size_t used;
-	enum llhttp_errno e;
 
-	if (u->finished) {
-		lstream_consume(s, n);
-		return;
-	}
-	e = hparse_feed(&u->hp, (const char *)p, n, &used);
-	if (e != HPE_OK && e != HPE_PAUSED && !u->finished)
-		ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
+	if (u->e2e)
+		ut_e2e(u, p, n);
+	else
+		ut_http(u, p, n);
 	if (u->stream_gone)
 		return;
 	if (u->paused && !u->finished)
@@ -164,7 +244,10 @@ ut_on_end(struct lstream *s, void *arg)
 {
 	struct up_tun *u = arg;
 
-	if (!u->finished && hparse_finish(&u->hp) == HPE_OK && u->finished)
+	if (u->finished)
+		return;
+	/* A sealed answer ends only with its authenticated END chunk. */
+	if (!u->e2e && hparse_finish(&u->hp) == HPE_OK && u->finished)
 		return;
 	ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
 }
@@ -274,13 +357,63 @@ path_to(struct mesh *m, const uint8_t id[ID_PK_LEN], bool *relayed,
 	return NULL;
 }
 
+static bool
+sticky(const struct mesh *m, const uint8_t id[ID_PK_LEN])
+{
+	for (size_t i = 0; i < m->tun->nsticky; i++)
+		if (memcmp(m->tun->sticky[i], id, ID_PK_LEN) == 0)
+			return true;
+	return false;
+}
+
+void
+tunnel_peer_seen(struct mesh *m, const struct peer *p)
+{
+	struct tunnel_state *ts = m->tun;
+
+	if (!p->ann.has_inference_key || sticky(m, p->ann.id) ||
+	    ts->nsticky >= PEERS_MAX)
+		return;
+	memcpy(ts->sticky[ts->nsticky++], p->ann.id, ID_PK_LEN);
+}
+
+enum tun_mode { TUN_REFUSE, TUN_PLAIN, TUN_E2E };
+
+/*
+ * The one policy every prompt-carrying path applies. A host with a key gets a
+ * sealed request. A host without one gets plaintext only when the operator
+ * allowed it (or this node itself runs --no-e2e, as an old node would), and
+ * never when it once offered a key: later gossip cannot downgrade it.
+ */
+static enum tun_mode
+tunnel_policy(struct mesh *m, const struct peer *p, const char **why)
+{
+	*why = NULL;
+	if (m->opts.no_e2e)
+		return TUN_PLAIN;
+	if (p->ann.has_inference_key)
+		return TUN_E2E;
+	if (sticky(m, p->ann.id)) {
+		*why = "the host once offered end-to-end encryption and now "
+		       "does not (downgrade refused)";
+		return TUN_REFUSE;
+	}
+	if (m->opts.allow_plaintext)
+		return TUN_PLAIN;
+	*why = "the host offers no end-to-end encryption "
+	       "(--allow-plaintext-peers allows it)";
+	return TUN_REFUSE;
+}
+
 bool
-tunnel_reachable(struct mesh *m, struct peer *p)
+tunnel_eligible(struct mesh *m, struct peer *p)
 {
 	uint8_t via[ID_PK_LEN];
+	const char *why;
 	bool relayed;
 
-	return path_to(m, p->ann.id, &relayed, via) != NULL;
+	return tunnel_policy(m, p, &why) != TUN_REFUSE &&
+	    path_to(m, p->ann.id, &relayed, via) != NULL;
 }
 
 int
@@ -295,10 +428,21 @@ tunnel_start(void *arg, const struct route_target *t, const struct hreq *req,
 	struct peer *p;
 	struct link *l;
 	struct up_tun *u;
+	enum tun_mode mode;
+	const char *why;
+	struct buf http;
 	bool relayed;
 	int r;
 
 	*out = NULL;
+	if ((p = peers_find(&m->peers, t->peer)) == NULL ||
+	    p->state != PEER_ALIVE)
+		return SM_ERR_UNAVAIL;
+	if ((mode = tunnel_policy(m, p, &why)) == TUN_REFUSE) {
+		m->e2e_refused++;
+		log_warn("not sending to host: %s", why);
+		return SM_ERR_PERM;
+	}
 	if ((l = path_to(m, t->peer, &relayed, via)) == NULL)
 		return SM_ERR_UNAVAIL;
 	if ((u = calloc(1, sizeof(*u))) == NULL)
@@ -309,9 +453,30 @@ tunnel_start(void *arg, const struct route_target *t, const struct hreq *req,
 	u->user = user;
 	hparse_init(&u->hp, HTTP_RESPONSE, UPSTREAM_MAX_HEADER_BYTES,
 	    &ut_parse_cbs, u);
-	buf_init(&u->pending, req->body.len + 64 * 1024);
-	if ((r = upstream_build_tunnel_request(&u->pending, req)) != 0)
-		goto fail;
+	buf_init(&u->pending, ENV_WIRE_MAX);
+	if (mode == TUN_E2E) {
+		struct env_target tg;
+
+		/* Sealed to the key in the host's signed announcement. */
+		memcpy(tg.node_id, p->ann.id, ID_PK_LEN);
+		tg.key.epoch = p->ann.inference_key_epoch;
+		memcpy(tg.key.pk, p->ann.inference_key, sizeof(tg.key.pk));
+		buf_init(&http, req->body.len + 64 * 1024);
+		r = upstream_build_tunnel_request(&http, req);
+		if (r == 0)
+			r = env_seal_request(&u->pending, &u->sess, &tg,
+			    buf_data(&http), http.len, sm_wall_s());
+		buf_clear(&http); /* wipes the plaintext copy */
+		if (r != 0)
+			goto fail;
+		u->e2e = true;
+		rs_reader_init(&u->rd, u->sess.rkey);
+		m->e2e_sealed++;
+	} else {
+		if ((r = upstream_build_tunnel_request(&u->pending, req)) != 0)
+			goto fail;
+		m->plaintext_out++;
+	}
 	sm_hex(target, t->peer, ID_PK_LEN);
 	if ((r = lstream_open(l, "POST", relayed ? RELAY_PATH : TUNNEL_PATH,
 	    relayed ? &hdr : NULL, relayed ? 1 : 0, &ut_stream_cbs, u,
@@ -321,7 +486,7 @@ tunnel_start(void *arg, const struct route_target *t, const struct hreq *req,
 	u->timer.data = u;
 	uv_timer_start(&u->timer, ut_timeout, m->gw->opts.backend_timeout_ms,
 	    0);
-	if ((p = peers_find(&m->peers, t->peer)) != NULL && relayed) {
+	if (relayed) {
 		p->link = PEER_LINK_RELAY;
 		memcpy(p->via, via, ID_PK_LEN);
 	}
@@ -332,36 +497,68 @@ tunnel_start(void *arg, const struct route_target *t, const struct hreq *req,
 fail:
 	hparse_clear(&u->hp);
 	buf_clear(&u->pending);
+	if (u->e2e) {
+		rs_reader_clear(&u->rd);
+		env_session_clear(&u->sess);
+	}
 	free(u);
 	return r;
 }
 
 /* === the host side: a virtual HTTP connection on a stream ================ */
 
+enum th_mode { TH_UNKNOWN, TH_PLAIN, TH_E2E };
+
 struct tun_host {
 	struct mesh *m;
 	struct lstream *s;
 	struct hconn *c;
+	enum th_mode mode;
+	struct buf in;           /* the sealed request while it arrives */
+	struct rs_writer w;      /* E2E: the response stream */
+	bool w_init;
 	bool responded;
 	bool stream_gone;
 };
 
 static int
-th_write(struct hconn *c, const uv_buf_t *bufs, unsigned n)
+th_send(struct tun_host *th, const uint8_t *p, size_t n)
 {
-	struct tun_host *th = hconn_io_ctx(c);
-
-	if (th->stream_gone)
-		return SM_ERR_CLOSED;
 	if (!th->responded) {
 		if (lstream_respond(th->s, 200, NULL, 0) != 0)
 			return SM_ERR_IO;
 		th->responded = true;
 	}
-	for (unsigned i = 0; i < n; i++)
-		if (lstream_write(th->s, bufs[i].base, bufs[i].len) != 0)
-			return SM_ERR_IO;
-	return 0;
+	return lstream_write(th->s, p, n) == 0 ? 0 : SM_ERR_IO;
+}
+
+static int
+th_write(struct hconn *c, const uv_buf_t *bufs, unsigned n)
+{
+	struct tun_host *th = hconn_io_ctx(c);
+	struct buf ct, pt;
+	int r = 0;
+
+	if (th->stream_gone)
+		return SM_ERR_CLOSED;
+	if (th->mode != TH_E2E) {
+		for (unsigned i = 0; i < n && r == 0; i++)
+			r = th_send(th, (const uint8_t *)bufs[i].base,
+			    bufs[i].len);
+		return r;
+	}
+	/* One write of the gateway (one backend read) = one sealed chunk. */
+	buf_init(&pt, ENV_PT_MAX);
+	buf_init(&ct, ENV_PT_MAX + RS_FRAME_MAX);
+	for (unsigned i = 0; i < n && r == 0; i++)
+		r = buf_append(&pt, bufs[i].base, bufs[i].len);
+	if (r == 0)
+		r = rs_write_data(&th->w, &ct, buf_data(&pt), pt.len);
+	if (r == 0)
+		r = th_send(th, buf_data(&ct), ct.len);
+	buf_clear(&pt);
+	buf_clear(&ct);
+	return r;
 }
 
 static size_t
@@ -377,13 +574,42 @@ th_noop(struct hconn *c)
 {
 }
 
+/* E2E: end the response stream with END, or with an authenticated ERROR. */
+static void
+th_seal_end(struct tun_host *th, bool ok)
+{
+	struct buf ct;
+	int r;
+
+	if (!th->w_init || th->w.done)
+		return;
+	buf_init(&ct, RS_FRAME_MAX);
+	r = ok ? rs_write_end(&th->w, &ct)
+	       : rs_write_error(&th->w, &ct, 502, "the host's backend failed");
+	if (r == 0)
+		(void)th_send(th, buf_data(&ct), ct.len);
+	buf_clear(&ct);
+}
+
 static void
 th_finish(struct hconn *c)
 {
 	struct tun_host *th = hconn_io_ctx(c);
 
-	if (!th->stream_gone)
-		(void)lstream_end(th->s);
+	if (th->stream_gone)
+		return;
+	if (th->mode == TH_E2E)
+		th_seal_end(th, true);
+	(void)lstream_end(th->s);
+}
+
+static void
+th_free(struct tun_host *th)
+{
+	if (th->w_init)
+		rs_writer_clear(&th->w);
+	buf_clear(&th->in);
+	free(th);
 }
 
 static void
@@ -393,22 +619,99 @@ th_close(struct hconn *c)
 
 	th->c = NULL;
 	hconn_free(c);
-	if (th->stream_gone)
-		free(th);
-	else
+	if (th->stream_gone) {
+		th_free(th);
+	} else if (th->mode == TH_E2E && th->w_init && !th->w.done) {
+		/* Failed after decrypting: say so, authenticated. */
+		th_seal_end(th, false);
+		(void)lstream_end(th->s);
+	} else if (th->mode == TH_E2E && th->w_init) {
+		(void)lstream_end(th->s);
+	} else {
 		lstream_reset(th->s, LINK_H2_CANCEL);
+	}
 }
 
 static const struct hconn_io th_io = { th_write, th_queued, th_noop, th_noop,
 	th_finish, th_close };
 
+/* Refuse a sealed request with a (non-authenticated) refusal frame. */
+static void
+th_refuse(struct tun_host *th, int err)
+{
+	struct buf out;
+
+	th->m->e2e_decrypt_failures++;
+	log_warn("e2e: sealed request refused: %s", sm_strerror(err));
+	buf_init(&out, RS_REFUSAL_LEN);
+	if (rs_write_refusal(&out, rs_refusal_for(err)) == 0 &&
+	    th_send(th, buf_data(&out), out.len) == 0)
+		(void)lstream_end(th->s);
+	else
+		lstream_reset(th->s, LINK_H2_CANCEL);
+	buf_clear(&out);
+}
+
+/* The whole envelope is here: open it and serve what it carries. */
+static void
+th_open(struct tun_host *th, size_t total)
+{
+	struct tunnel_state *ts = th->m->tun;
+	struct env_session sess;
+	struct buf http, pre;
+	int r;
+
+	if (ts->keys == NULL) {
+		th_refuse(th, SM_ERR_NOTFOUND); /* --no-e2e: no key at all */
+		return;
+	}
+	r = env_open_request(&http, &sess, ts->keys, th->m->id->pk, ts->replay,
+	    buf_data(&th->in), total, sm_wall_s());
+	buf_clear(&th->in);
+	if (r != 0) {
+		th_refuse(th, r);
+		return;
+	}
+	th->m->e2e_opened++;
+	buf_init(&pre, RS_PREAMBLE_LEN);
+	if ((r = rs_writer_init(&th->w, &pre, sess.rkey)) == 0) {
+		th->w_init = true;
+		r = th_send(th, buf_data(&pre), pre.len);
+	}
+	env_session_clear(&sess);
+	buf_clear(&pre);
+	if (r != 0) {
+		buf_clear(&http);
+		lstream_reset(th->s, LINK_H2_INTERNAL_ERROR);
+		return;
+	}
+	hconn_input(th->c, (const char *)buf_data(&http), http.len);
+	buf_clear(&http); /* wipes the decrypted request */
+}
+
 static void
 th_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 {
 	struct tun_host *th = arg;
+	size_t total;
+	int r;
 
-	if (th->c != NULL)
-		hconn_input(th->c, (const char *)p, n);
+	if (th->mode == TH_UNKNOWN && n > 0)
+		th->mode = p[0] == ENV_MAGIC ? TH_E2E : TH_PLAIN;
+	if (th->mode == TH_PLAIN) {
+		if (th->c != NULL)
+			hconn_input(th->c, (const char *)p, n);
+	} else if (th->mode == TH_E2E && !th->w_init && th->c != NULL &&
+	    !th->responded) {
+		if (buf_append(&th->in, p, n) != 0) {
+			th_refuse(th, SM_ERR_TOOBIG);
+		} else if ((r = env_peek(&total, buf_data(&th->in),
+		    th->in.len)) != 0 && r != SM_ERR_AGAIN) {
+			th_refuse(th, r);
+		} else if (r == 0 && th->in.len >= total) {
+			th_open(th, total);
+		}
+	}
 	if (!th->stream_gone)
 		lstream_consume(s, n);
 }
@@ -431,7 +734,7 @@ th_on_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	if (th->c != NULL)
 		hconn_abort(th->c); /* ends in th_close, which frees th */
 	else
-		free(th);
+		th_free(th);
 }
 
 static const struct lstream_cb th_cbs = {
@@ -620,6 +923,7 @@ tunnel_on_stream(struct mesh *m, struct link *l, struct lstream *s,
 		return SM_ERR_NOMEM;
 	th->m = m;
 	th->s = s;
+	buf_init(&th->in, ENV_WIRE_MAX);
 	if ((th->c = hconn_new(&m->gw->tunnel, &th_io, th)) == NULL) {
 		free(th);
 		return SM_ERR_NOMEM;
@@ -629,18 +933,118 @@ tunnel_on_stream(struct mesh *m, struct link *l, struct lstream *s,
 	return 0;
 }
 
+static void
+key_tick(uv_timer_t *t)
+{
+	struct mesh *m = t->data;
+	struct tunnel_state *ts = m->tun;
+	uint64_t now = mono_s(), next;
+	bool rotated = false;
+
+	if (infkey_tick(ts->keys, now, &rotated) != 0)
+		log_error("e2e: inference key rotation failed");
+	if (rotated) {
+		log_info("e2e: new inference key epoch");
+		mesh_changed(m); /* announce the new key at once */
+	}
+	next = infkey_next_deadline(ts->keys);
+	uv_timer_start(&ts->key_timer, key_tick,
+	    next > now ? (next - now) * 1000 : 1000, 0);
+}
+
 int
 tunnel_init(struct mesh *m)
 {
+	struct tunnel_state *ts;
+	uint64_t epoch = m->opts.key_epoch_s ? m->opts.key_epoch_s
+					     : KEY_EPOCH_DEFAULT_S;
+	/* Long enough for gossip to spread the new key everywhere. */
+	uint64_t grace = 3 * (m->opts.gossip_interval_ms / 1000) + 60;
+	int r;
+
+	if ((ts = calloc(1, sizeof(*ts))) == NULL ||
+	    (ts->sticky = calloc(PEERS_MAX, ID_PK_LEN)) == NULL) {
+		free(ts);
+		return SM_ERR_NOMEM;
+	}
+	m->tun = ts;
+	if (m->opts.no_e2e)
+		return 0;
+	if (grace > epoch)
+		grace = epoch;
+	if ((r = infkey_new(&ts->keys, epoch, grace, mono_s())) != 0 ||
+	    (r = env_replay_new(&ts->replay, TUNNEL_REPLAY_WINDOW_S,
+	    TUNNEL_REPLAY_MAX)) != 0)
+		return r;
+	uv_timer_init(m->loop, &ts->key_timer);
+	ts->key_timer.data = m;
+	uv_timer_start(&ts->key_timer, key_tick, 1000, 0);
 	return 0;
 }
 
 void
 tunnel_fill_announce(struct mesh *m, struct announce *a)
 {
+	struct infkey_pub pub;
+
+	if (m->tun->keys == NULL)
+		return;
+	infkey_current(m->tun->keys, &pub);
+	a->has_inference_key = true;
+	a->inference_key_epoch = pub.epoch;
+	memcpy(a->inference_key, pub.pk, sizeof(a->inference_key));
 }
 
 void
 tunnel_status_peer(struct mesh *m, const struct peer *p, cJSON *o)
 {
+	cJSON_AddBoolToObject(o, "e2e", p->ann.has_inference_key);
+	if (p->ann.has_inference_key)
+		cJSON_AddNumberToObject(o, "key_epoch",
+		    p->ann.inference_key_epoch);
+	else
+		cJSON_AddNullToObject(o, "key_epoch");
+	cJSON_AddBoolToObject(o, "e2e_required", sticky(m, p->ann.id));
+}
+
+void
+tunnel_status_self(struct mesh *m, cJSON *st)
+{
+	struct infkey_pub pub;
+
+	cJSON_AddBoolToObject(st, "e2e", m->tun->keys != NULL);
+	cJSON_AddBoolToObject(st, "allow_plaintext_peers",
+	    m->opts.allow_plaintext);
+	if (m->tun->keys != NULL) {
+		infkey_current(m->tun->keys, &pub);
+		cJSON_AddNumberToObject(st, "key_epoch", pub.epoch);
+	}
+}
+
+int
+tunnel_metrics(struct mesh *m, struct buf *out)
+{
+	return buf_appendf(out,
+	    "# HELP sealmesh_e2e_sealed_total Requests sealed to a host key.\n"
+	    "# TYPE sealmesh_e2e_sealed_total counter\n"
+	    "sealmesh_e2e_sealed_total %llu\n"
+	    "# HELP sealmesh_e2e_opened_total Sealed requests opened here.\n"
+	    "# TYPE sealmesh_e2e_opened_total counter\n"
+	    "sealmesh_e2e_opened_total %llu\n"
+	    "# HELP sealmesh_e2e_decrypt_failures_total Sealed requests or "
+	    "responses that failed to open.\n"
+	    "# TYPE sealmesh_e2e_decrypt_failures_total counter\n"
+	    "sealmesh_e2e_decrypt_failures_total %llu\n"
+	    "# HELP sealmesh_e2e_refused_total Hosts skipped by the "
+	    "encryption policy.\n"
+	    "# TYPE sealmesh_e2e_refused_total counter\n"
+	    "sealmesh_e2e_refused_total %llu\n"
+	    "# HELP sealmesh_plaintext_out_total Requests sent without E2E.\n"
+	    "# TYPE sealmesh_plaintext_out_total counter\n"
+	    "sealmesh_plaintext_out_total %llu\n",
+	    (unsigned long long)m->e2e_sealed,
+	    (unsigned long long)m->e2e_opened,
+	    (unsigned long long)m->e2e_decrypt_failures,
+	    (unsigned long long)m->e2e_refused,
+	    (unsigned long long)m->plaintext_out);
 }

@@ -17,14 +17,24 @@
 #include "net/link.h"
 
 #define TUNNEL_PATH "/sealmesh/tunnel"
+#define TUNNEL_REPLAY_WINDOW_S 120
+#define TUNNEL_REPLAY_MAX 65536
 #define RELAY_PATH "/sealmesh/relay"
 #define RELAY_TARGET_HDR "sm-target"
 
 int tunnel_init(struct mesh *m) SM_MUST_CHECK;
 /* Add this node's tunnel-related fields to its announcement. */
 void tunnel_fill_announce(struct mesh *m, struct announce *a);
-/* Whether a remote host can be reached now: directly or through a relay. */
-bool tunnel_reachable(struct mesh *m, struct peer *p);
+/*
+ * Whether a prompt may go to this host now: reachable (directly or through a
+ * relay) and allowed by the encryption policy. See tunnel_policy().
+ */
+bool tunnel_eligible(struct mesh *m, struct peer *p);
+/* A verified announcement was merged: remember hosts that offered E2E. */
+void tunnel_peer_seen(struct mesh *m, const struct peer *p);
+/* Own E2E fields for /api/status, and metrics. */
+void tunnel_status_self(struct mesh *m, cJSON *st);
+int tunnel_metrics(struct mesh *m, struct buf *out) SM_MUST_CHECK;
 /* The gateway's remote attempt (struct gateway_remote.start). */
 int tunnel_start(void *arg, const struct route_target *t,
     const struct hreq *req, const struct oai_peek *pk,

@@ -20,16 +20,14 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/frame.h"
 #include "net/link.h"
 #include "net/tls.h"
 
-#define CHUNK_HDR_LEN 4
-#define CHUNK_MAX 0xffffff
-#define CTL_JOIN 0x01
-#define CTL_DENY 0x02
-#define CHAN_CTL 0
-#define CHAN_DIALER 1 /* HTTP/2 session whose client is the dialer */
-#define CHAN_ACCEPTOR 2 /* HTTP/2 session whose client is the acceptor */
+/* The wire constants of link.h are those of the framing (frame.h). */
+_Static_assert(LINK_CTL_MAX == FRAME_CTL_MAX, "control chunk cap");
+_Static_assert(LINK_DENY_PROOF == FRAME_DENY_PROOF, "DENY reason");
+
 #define PLAIN_MAX (256 * 1024)
 #define PLAIN_FLUSH (64 * 1024)
 #define RBUF_LEN (64 * 1024)
@@ -129,12 +127,8 @@ struct link {
 	size_t wq_bytes;
 	struct buf plain; /* outgoing plaintext, framed */
 	uint8_t *rbuf;
-	/* Chunk parser. */
-	uint8_t chdr[CHUNK_HDR_LEN];
-	size_t chdr_have;
-	uint8_t chan;
-	size_t body_left, ctl_len, ctl_have;
-	uint8_t ctl[LINK_CTL_MAX];
+	/* Chunk parser: control only during LS_JOIN, HTTP/2 only in LS_UP. */
+	struct frame_rx rx;
 	/* Liveness. */
 	uint64_t ping_sent_ms; /* 0: none outstanding */
 	uint64_t ping_sent_ns;
@@ -633,19 +627,16 @@ flush_plain(struct link *l)
 static int
 put_chunk(struct link *l, uint8_t chan, const uint8_t *p, size_t n)
 {
-	uint8_t h[CHUNK_HDR_LEN];
+	uint8_t h[FRAME_HDR_LEN];
 	size_t take;
 	int r;
 
 	while (n > 0) {
-		take = n > CHUNK_MAX ? CHUNK_MAX : n;
-		if (l->plain.len + CHUNK_HDR_LEN + take > PLAIN_MAX)
+		take = n > FRAME_LEN_MAX ? FRAME_LEN_MAX : n;
+		if (l->plain.len + FRAME_HDR_LEN + take > PLAIN_MAX)
 			flush_plain(l);
-		h[0] = chan;
-		h[1] = (uint8_t)(take >> 16);
-		h[2] = (uint8_t)(take >> 8);
-		h[3] = (uint8_t)take;
-		if ((r = buf_append(&l->plain, h, sizeof(h))) != 0 ||
+		if ((r = frame_hdr_write(h, chan, take)) != 0 ||
+		    (r = buf_append(&l->plain, h, sizeof(h))) != 0 ||
 		    (r = buf_append(&l->plain, p, take)) != 0)
 			return r;
 		p += take;
@@ -657,7 +648,7 @@ put_chunk(struct link *l, uint8_t chan, const uint8_t *p, size_t n)
 static void
 send_ctl(struct link *l, const uint8_t *msg, size_t n)
 {
-	if (put_chunk(l, CHAN_CTL, msg, n) != 0) {
+	if (put_chunk(l, FRAME_CHAN_CTL, msg, n) != 0) {
 		link_fail(l, SM_ERR_NOMEM);
 		return;
 	}
@@ -667,7 +658,8 @@ send_ctl(struct link *l, const uint8_t *msg, size_t n)
 static uint8_t
 chan_of(const struct link *l, const nghttp2_session *sess)
 {
-	return (sess == l->cli) == l->dialer ? CHAN_DIALER : CHAN_ACCEPTOR;
+	return (sess == l->cli) == l->dialer ? FRAME_CHAN_DIALER
+					     : FRAME_CHAN_ACCEPTOR;
 }
 
 static void
@@ -749,6 +741,7 @@ static void
 link_free(struct link *l)
 {
 	tls_conn_clear(&l->tls);
+	frame_rx_clear(&l->rx);
 	buf_clear(&l->plain);
 	free(l->rbuf);
 	sodium_memzero(l->exporter, sizeof(l->exporter));
@@ -952,6 +945,7 @@ link_new(
 	l->dialer = dialer;
 	l->rtt_ms = -1;
 	buf_init(&l->plain, PLAIN_MAX);
+	frame_rx_init(&l->rx, 0); /* nothing before the TLS handshake */
 	if (expect != NULL)
 		memcpy(l->peer, expect, ID_PK_LEN);
 	if ((l->rbuf = malloc(RBUF_LEN)) == NULL ||
@@ -979,6 +973,7 @@ go_up(struct link *l)
 	uint32_t iv = l->ctx->opts.ping_interval_ms;
 
 	l->state = LS_UP;
+	frame_rx_allow(&l->rx, FRAME_ALLOW_H2);
 	if (l->preauth) {
 		l->preauth = false;
 		l->ctx->npreauth--;
@@ -995,25 +990,25 @@ go_up(struct link *l)
 static void
 send_join(struct link *l)
 {
-	uint8_t msg[1 + JOIN_PROOF_LEN];
+	uint8_t proof[JOIN_PROOF_LEN], msg[FRAME_JOIN_LEN];
 	struct link_ctx *c = l->ctx;
 
-	msg[0] = CTL_JOIN;
-	if (c->proof(msg + 1, c->secret, c->secret_len, l->exporter, c->pk,
+	if (c->proof(proof, c->secret, c->secret_len, l->exporter, c->pk,
 		l->peer, c->proof_arg) != 0) {
 		link_fail(l, SM_ERR_INTERNAL);
 		goto out;
 	}
+	frame_ctl_write_join(msg, proof);
 	send_ctl(l, msg, sizeof(msg));
 out:
+	sodium_memzero(proof, sizeof(proof));
 	sodium_memzero(msg, sizeof(msg));
 }
 
 static void
 handle_join(struct link *l, const uint8_t *proof)
 {
-	uint8_t want[JOIN_PROOF_LEN],
-	    deny[5] = {CTL_DENY, 0, 0, 0, LINK_DENY_PROOF};
+	uint8_t want[JOIN_PROOF_LEN], deny[FRAME_DENY_LEN];
 	struct link_ctx *c = l->ctx;
 	char who[17];
 
@@ -1026,8 +1021,10 @@ handle_join(struct link *l, const uint8_t *proof)
 		peer_short(l, who);
 		log_warn("link %s %s: join proof refused",
 		    l->dialer ? "to" : "from", who);
-		if (!l->dialer)
+		if (!l->dialer) {
+			frame_ctl_write_deny(deny, LINK_DENY_PROOF);
 			send_ctl(l, deny, sizeof(deny));
+		}
 		link_fail(l, SM_ERR_VERIFY);
 		goto out;
 	}
@@ -1039,77 +1036,62 @@ out:
 	sodium_memzero(want, sizeof(want));
 }
 
+/* One whole control message (chan 0; only accepted during LS_JOIN). */
 static void
 handle_ctl(struct link *l, const uint8_t *m, size_t n)
 {
+	struct frame_ctl ctl;
 	char who[17];
 
-	if (m[0] == CTL_JOIN && n == 1 + JOIN_PROOF_LEN &&
-	    l->state == LS_JOIN) {
-		handle_join(l, m + 1);
-	} else if (m[0] == CTL_DENY && n == 5 && l->dialer &&
-	    l->state == LS_JOIN) {
+	if (frame_ctl_parse(m, n, &ctl) != 0 || l->state != LS_JOIN) {
+		link_fail(l, SM_ERR_PROTO);
+	} else if (ctl.type == FRAME_CTL_JOIN) {
+		handle_join(l, ctl.proof);
+	} else if (ctl.type == FRAME_CTL_DENY && l->dialer) {
 		peer_short(l, who);
-		log_warn("link to %s: peer refused our join proof", who);
+		log_warn("link to %s: peer refused our join proof (reason %u)",
+		    who, (unsigned)ctl.reason);
 		link_fail(l, SM_ERR_PERM);
 	} else {
 		link_fail(l, SM_ERR_PROTO);
 	}
 }
 
-/* Split TLS plaintext into chunks: control messages or HTTP/2 bytes. */
+/*
+ * Split TLS plaintext into chunks (frame.c): control messages or HTTP/2
+ * bytes. Which channels are allowed follows l->state (tls_done, go_up), and
+ * is checked at each chunk header.
+ */
 static void
 demux(struct link *l, const uint8_t *p, size_t n)
 {
 	nghttp2_session *sess;
-	size_t take;
+	struct frame f;
+	size_t used;
 	ssize_t rv;
+	int r;
 
 	while (n > 0 && !l->closing) {
-		if (l->chdr_have < CHUNK_HDR_LEN) {
-			take = CHUNK_HDR_LEN - l->chdr_have;
-			take = take < n ? take : n;
-			memcpy(l->chdr + l->chdr_have, p, take);
-			l->chdr_have += take;
-			p += take;
-			n -= take;
-			if (l->chdr_have < CHUNK_HDR_LEN)
-				break;
-			l->chan = l->chdr[0];
-			l->body_left = (size_t)l->chdr[1] << 16 |
-			    (size_t)l->chdr[2] << 8 | l->chdr[3];
-			if (l->chan > CHAN_ACCEPTOR || l->body_left == 0 ||
-			    (l->chan == CHAN_CTL &&
-				l->body_left > LINK_CTL_MAX) ||
-			    (l->chan != CHAN_CTL && l->state != LS_UP)) {
-				link_fail(l, SM_ERR_PROTO);
-				return;
-			}
-			l->ctl_len = l->body_left;
-			l->ctl_have = 0;
+		r = frame_feed(&l->rx, p, n, &used, &f);
+		p += used;
+		n -= used;
+		if (r == SM_ERR_AGAIN)
+			break;
+		if (r != 0) {
+			link_fail(l, SM_ERR_PROTO);
+			return;
+		}
+		if (f.chan == FRAME_CHAN_CTL) {
+			handle_ctl(l, f.p, f.n);
 			continue;
 		}
-		take = l->body_left < n ? l->body_left : n;
-		if (l->chan == CHAN_CTL) {
-			memcpy(l->ctl + l->ctl_have, p, take);
-			l->ctl_have += take;
-		} else {
-			sess = chan_of(l, l->cli) == l->chan ? l->cli : l->srv;
-			rv = nghttp2_session_mem_recv(sess, p, take);
-			if (rv < 0) {
-				log_warn("link: http/2 receive: %s",
-				    nghttp2_strerror((int)rv));
-				link_fail(l, SM_ERR_PROTO);
-				return;
-			}
-		}
-		p += take;
-		n -= take;
-		l->body_left -= take;
-		if (l->body_left == 0) {
-			l->chdr_have = 0;
-			if (l->chan == CHAN_CTL)
-				handle_ctl(l, l->ctl, l->ctl_len);
+		sess = chan_of(l, l->cli) == f.chan ? l->cli : l->srv;
+		rv = nghttp2_session_mem_recv(sess, f.p, f.n);
+		if (rv < 0) {
+			log_warn("link: http/2 receive: %s",
+			    nghttp2_strerror((int)rv));
+			link_fail(l, SM_ERR_PROTO);
+			return;
 		}
 	}
 }
@@ -1132,6 +1114,7 @@ tls_done(struct link *l)
 	peer_short(l, who);
 	log_debug("link %s %s: tls up", l->dialer ? "to" : "from", who);
 	l->state = LS_JOIN;
+	frame_rx_allow(&l->rx, FRAME_ALLOW_CTL);
 	if (l->dialer)
 		send_join(l);
 }

@@ -6,16 +6,19 @@
 // The client has no route to the host's network and must go through the relay.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
 import {
   chatBody, expectedTokens, netnsSetup, normalize, nsGet, postJSON, readStream,
-  sseContent, startMock, startNode, stopAll, waitFor,
+  sseContent, startMock, startNode, stopAll, tmpdir, waitFor, TEST_SEALMESH,
 } from './lib.mjs';
 
 const root = process.getuid() === 0;
 const P = `sm${process.pid % 10000}`;
 let teardown = () => {};
 let mock; let relay; let host; let client; let api;
+let record;
 
 before(async () => {
   if (!root) return;
@@ -26,7 +29,10 @@ before(async () => {
   ]);
   const fast = ['--gossip-interval', '500'];
   mock = await startMock(['--tokens', '7'], { netns: `${P}H` });
-  relay = await startNode(['--bind', '0.0.0.0', '--mesh-port', '9338', ...fast], { netns: `${P}R` });
+  // The relay is a test build that records every byte it forwards.
+  record = path.join(tmpdir('sm-rec-'), 'relay.bin');
+  relay = await startNode(['--bind', '0.0.0.0', '--mesh-port', '9338', '--test-record-relay', record, ...fast],
+    { netns: `${P}R`, bin: TEST_SEALMESH });
   host = await startNode(['--model', `m=${mock.url}`, '--bind', '10.231.2.2', '--mesh-port', '9338',
     '--join', relay.token, ...fast], { netns: `${P}H` });
   client = await startNode(['--listen-all', '--bind', '10.231.1.1', '--join', relay.token, ...fast],
@@ -74,3 +80,39 @@ test('byte for byte through the relay, compared with the backend itself', { skip
   const via = await postJSON(`${api}/chat/completions`, body);
   assert.equal(normalize(via.text), normalize(direct));
 });
+
+test('the relay never holds plaintext: neither prompt nor completion is in what it forwarded',
+  { skip: !root && 'needs root for ip netns' }, async () => {
+    const promptMarker = 'PROMPT-MARKER-e2e-4c1d9f';
+    const completionMarker = 'COMPLETION-MARKER-e2e-77ab01';
+    const before = readFileSync(record).length;
+    const req = { model: 'm', messages: [{ role: 'user', content: promptMarker }],
+      mock: { prefix: completionMarker, tokens: 5 } };
+    const body = JSON.stringify(req);
+    const r = await postJSON(`${api}/chat/completions`, body);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.choices[0].message.content, `${completionMarker}${expectedTokens(5)}`);
+    const s = await readStream(await fetch(`${api}/chat/completions`, {
+      method: 'POST', body: JSON.stringify({ ...req, stream: true }),
+    }));
+    assert.ok(s.text.includes(completionMarker));
+    const rec = readFileSync(record);
+    assert.ok(rec.length - before > 1024, 'the relay forwarded the exchange');
+    assert.equal(rec.indexOf(promptMarker), -1, 'prompt marker found at the relay');
+    assert.equal(rec.indexOf(completionMarker), -1, 'completion marker found at the relay');
+    assert.equal(rec.indexOf('"model":"m"'), -1, 'the model name is not in cleartext');
+    assert.ok(rec.includes(Buffer.from([0xe1, 0x01])), 'sealed envelopes (0xE1) went through');
+
+    // Control: the same exchange from a node without E2E is visible at the
+    // relay, so the recorder does see what it forwards.
+    const old = await startNode(['--listen-all', '--bind', '10.231.1.1', '--no-e2e', '--join', relay.token,
+      '--gossip-interval', '500'], { netns: `${P}C`, cmd: 'client' });
+    const oldApi = `http://10.231.0.2:${old.apiPort}/v1`;
+    await waitFor(async () => (await (await fetch(`${oldApi}/models`)).json()).data.some((m) => m.id === 'm'),
+      { what: 'old client gossip', timeoutMs: 20000 });
+    const plainMarker = 'PLAINTEXT-CONTROL-5e2b';
+    const c = await postJSON(`${oldApi}/chat/completions`, JSON.stringify({
+      model: 'm', messages: [{ role: 'user', content: plainMarker }] }));
+    assert.equal(c.status, 200, c.text);
+    assert.notEqual(readFileSync(record).indexOf(plainMarker), -1, 'control: plaintext is visible');
+  });
