@@ -1,0 +1,162 @@
+// bench/report.mjs: turn the raw cells written by bench/run.sh into the
+// table `make bench` prints and the JSON kept in bench/results/.
+//
+// usage: node bench/report.mjs --raw RAW.jsonl --out FILE.json
+//            [--latest latest.json] [--meta JSON] [--strict 0|1]
+//
+// Each cell (target x scenario x concurrency) is the median, metric by
+// metric, of its repetitions. Ratios are sealmesh/direct and sealmesh/nginx
+// of those medians: below 1 is better for TTFB, above 1 for tok/s and req/s.
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+
+const GOAL_RSS_KIB = 48;
+const SUBJECT = 'sealmesh';
+const BASELINES = ['direct', 'nginx'];
+const METRICS = ['ttfb_p50_ms', 'ttfb_p99_ms', 'total_p50_ms', 'tokens_per_s', 'rps'];
+
+const args = {};
+for (let i = 2; i < process.argv.length; i += 2) {
+  args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+}
+if (!args.raw || !args.out) {
+  console.error('usage: report.mjs --raw RAW.jsonl --out FILE.json [--latest F] [--meta JSON] [--strict 0|1]');
+  process.exit(2);
+}
+const meta = args.meta ? JSON.parse(args.meta) : {};
+const lines = readFileSync(args.raw, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+const median = (xs) => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+const ratio = (a, b) => (a == null || b == null || b === 0 ? null : a / b);
+const round = (x, d = 3) => (x == null ? null : Number(x.toFixed(d)));
+
+// scenario -> concurrency -> target -> [results]
+const cells = {};
+const byCpu = {};
+const targets = [];
+for (const l of lines) {
+  if (l.kind !== 'cell') continue;
+  if (!targets.includes(l.target)) targets.push(l.target);
+  const s = (cells[l.scenario] ??= {});
+  const c = (s[l.concurrency] ??= {});
+  (c[l.target] ??= []).push(l.result);
+  const bc = ((byCpu[l.scenario] ??= {})[l.concurrency] ??= {});
+  (bc[l.target] ??= []).push(l.cpu_s ?? null);
+}
+
+const out = { meta, goals: {}, scenarios: {}, rss: {} };
+for (const [scen, byConc] of Object.entries(cells)) {
+  out.scenarios[scen] = {};
+  for (const [conc, byTarget] of Object.entries(byConc)) {
+    const row = { targets: {}, ratios: {} };
+    for (const [t, reps] of Object.entries(byTarget)) {
+      const ok = reps.filter((r) => r != null);
+      const m = { reps: reps.length, failed_reps: reps.length - ok.length };
+      for (const k of METRICS) m[k] = round(median(ok.map((r) => r[k])));
+      // CPU of the row's own process (the mock for direct, the proxy
+      // otherwise) as % of one core, and per request.
+      const cpu = reps.map((r, i) => ({ r, c: byCpu[scen][conc][t][i] })).filter((x) => x.r && x.c != null);
+      m.cpu_pct = round(median(cpu.map((x) => (100 * x.c) / x.r.duration_s)), 1);
+      m.cpu_us_per_req = round(median(cpu.map((x) => (1e6 * x.c) / Math.max(1, x.r.requests))), 1);
+      m.requests = ok.reduce((a, r) => a + r.requests, 0);
+      m.errors = ok.reduce((a, r) => a + r.errors, 0);
+      row.targets[t] = m;
+    }
+    const subj = row.targets[SUBJECT];
+    for (const t of Object.keys(row.targets)) {
+      if (t === SUBJECT || !subj) continue;
+      const r = {};
+      for (const k of METRICS) r[k] = round(ratio(subj[k], row.targets[t][k]));
+      row.ratios[`${SUBJECT}/${t}`] = r;
+    }
+    out.scenarios[scen][conc] = row;
+  }
+}
+
+for (const l of lines) {
+  if (l.kind !== 'rss') continue;
+  out.rss[l.target] = {
+    streams: l.streams,
+    idle_kib: l.idle_kib,
+    busy_kib: l.busy_kib,
+    per_stream_kib: round((l.busy_kib - l.idle_kib) / l.streams, 1),
+    streams_seen_at_once: l.loadgen?.max_streaming ?? null,
+  };
+}
+
+// Goals: TTFT p50 (stream scenario) no worse than nginx's; RSS per stream.
+const ttft = {};
+for (const [conc, row] of Object.entries(out.scenarios.stream ?? {})) {
+  const s = row.targets[SUBJECT]?.ttfb_p50_ms;
+  const n = row.targets.nginx?.ttfb_p50_ms;
+  ttft[conc] = { sealmesh_ms: s, nginx_ms: n, met: s != null && n != null && s <= n };
+}
+out.goals.ttft_p50_le_nginx = ttft;
+const rssS = out.rss[SUBJECT];
+out.goals.rss_per_stream_le_48kib = {
+  per_stream_kib: rssS?.per_stream_kib ?? null,
+  goal_kib: GOAL_RSS_KIB,
+  met: rssS != null && rssS.per_stream_kib <= GOAL_RSS_KIB,
+};
+out.raw = lines;
+
+// ---- the table ----
+const f = (x, d = 2) => (x == null ? '-' : x.toFixed(d));
+const pad = (s, n) => String(s).padStart(n);
+const padr = (s, n) => String(s).padEnd(n);
+const titles = {
+  stream: `stream: ${meta.stream?.tokens ?? '?'} tokens, ${meta.stream?.delay_ms ?? '?'} ms apart (TTFB = first SSE event)`,
+  nostream: `nostream: small non-streamed chat, ${meta.nostream?.tokens ?? '?'} tokens, no delay`,
+};
+const p = (s = '') => process.stdout.write(`${s}\n`);
+p();
+p(`sealmesh bench ${meta.time_utc ?? ''}  (${meta.cores ?? '?'} cores shared by load generator, mock, proxies; nothing pinned;`);
+p(`median of ${meta.reps ?? '?'} x ${meta.duration_s ?? '?'} s per cell, rows measured alternately; numbers are noisy;`);
+p('CPU% = the row\'s own process as % of one core: the mock for direct, the proxy alone for nginx/sealmesh)');
+for (const [scen, byConc] of Object.entries(out.scenarios)) {
+  p();
+  p(titles[scen] ?? scen);
+  p(`${padr('conc', 5)} ${padr('row', 16)} ${pad('TTFB p50 ms', 11)} ${pad('TTFB p99 ms', 11)} ${pad('total p50', 10)} ${pad('tok/s', 10)} ${pad('req/s', 10)} ${pad('errors', 7)} ${pad('CPU%', 6)}`);
+  for (const [conc, row] of Object.entries(byConc).sort((a, b) => a[0] - b[0])) {
+    let first = true;
+    for (const t of targets) {
+      const m = row.targets[t];
+      if (!m) continue;
+      p(`${padr(first ? conc : '', 5)} ${padr(t, 16)} ${pad(f(m.ttfb_p50_ms, 3), 11)} ${pad(f(m.ttfb_p99_ms, 3), 11)} ${pad(f(m.total_p50_ms, 2), 10)} ${pad(f(m.tokens_per_s, 0), 10)} ${pad(f(m.rps, 0), 10)} ${pad(m.errors, 7)} ${pad(f(m.cpu_pct, 0), 6)}`);
+      first = false;
+    }
+    for (const b of BASELINES) {
+      const r = row.ratios[`${SUBJECT}/${b}`];
+      if (!r) continue;
+      p(`${padr('', 5)} ${padr(`${SUBJECT}/${b}`, 16)} ${pad(f(r.ttfb_p50_ms) + 'x', 11)} ${pad(f(r.ttfb_p99_ms) + 'x', 11)} ${pad(f(r.total_p50_ms) + 'x', 10)} ${pad(f(r.tokens_per_s) + 'x', 10)} ${pad(f(r.rps) + 'x', 10)}`);
+    }
+  }
+}
+p();
+p(`RSS per stream (${meta.rss?.tokens ?? '?'} tokens ${meta.rss?.delay_ms ?? '?'} ms apart, held open; (RSS busy - RSS idle after warm-up) / streams)`);
+for (const [t, r] of Object.entries(out.rss)) {
+  p(`  ${padr(t, 10)} ${pad(r.per_stream_kib.toFixed(1), 7)} KiB/stream  (idle ${r.idle_kib} KiB, with ${r.streams} streams ${r.busy_kib} KiB${t === 'nginx' ? ', master + worker' : ''})`);
+}
+p();
+p('goals:');
+for (const [conc, g] of Object.entries(ttft)) {
+  p(`  TTFT p50 <= nginx at c=${pad(conc, 3)}: ${g.met ? 'met   ' : 'MISSED'} (sealmesh ${f(g.sealmesh_ms, 3)} ms, nginx ${f(g.nginx_ms, 3)} ms)`);
+}
+const rg = out.goals.rss_per_stream_le_48kib;
+p(`  RSS per stream <= ${GOAL_RSS_KIB} KiB:     ${rg.met ? 'met   ' : 'MISSED'} (${rg.per_stream_kib ?? '-'} KiB)`);
+
+const json = `${JSON.stringify(out, null, 2)}\n`;
+writeFileSync(args.out, json);
+if (args.latest) {
+  writeFileSync(`${args.latest}.tmp`, json);
+  renameSync(`${args.latest}.tmp`, args.latest);
+}
+p();
+p(`wrote ${args.out}${args.latest ? ` and ${args.latest}` : ''}`);
+
+const missed = Object.values(ttft).some((g) => !g.met) || !rg.met;
+if (args.strict === '1' && missed) process.exit(1);

@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# make bench: sealmesh against baselines measured in the same run.
+#
+# Starts, all on 127.0.0.1 with ephemeral/free ports:
+#   - the mock OpenAI backend (tests/fixtures/mock_backend.c),
+#   - nginx (Debian's) as a streaming reverse proxy in front of it, from a
+#     generated config in a temp prefix (proxy_buffering off, HTTP/1.1 with
+#     an upstream keepalive pool, access log to a file as sealmesh logs
+#     each request to stderr (a file here) at its default level),
+#   - sealmesh serve in front of it.
+# Then bench/loadgen (libuv, one thread) measures every target ("row") in
+# every scenario:
+#   stream:    chat, "stream":true, BENCH_TOKENS tokens, one every
+#              BENCH_DELAY_MS ms: time to first token (TTFT = TTFB of the
+#              first SSE data event) and tokens/s under realistic pacing;
+#   nostream:  small non-streamed chat, no delay: requests/s.
+# at concurrency 1, 64 and 256. Rows are measured alternately (rep 1 of every
+# row, then rep 2...), BENCH_REPS times per cell; the report takes the median.
+# Then RSS per stream: BENCH_RSS_STREAMS long streams held open through
+# sealmesh (and through nginx, for comparison); (RSS with them open - idle
+# RSS after warm-up) / streams.
+#
+# bench/report.mjs prints the table with the ratios sealmesh/direct and
+# sealmesh/nginx and writes bench/results/bench-<UTC>.json and latest.json.
+#
+# NOISE: the load generator, the mock, nginx and sealmesh all share the
+# machine's cores (two here, maybe with other builds running); nothing is
+# pinned. Ratios within one run are meaningful, absolute numbers less so.
+# A missed goal is reported, not fatal, unless BENCH_STRICT=1.
+#
+# Adding a row: start the thing, then `add_target NAME URL [PID]` (PID: a
+# process whose RSS to report). measure/measure_rss do the rest.
+#
+# Knobs (environment): BUILD, BENCH_DURATION (s per cell, default 3),
+# BENCH_REPS (3), BENCH_CONC ("1 64 256"), BENCH_TOKENS (32),
+# BENCH_DELAY_MS (5), BENCH_NS_TOKENS (16), BENCH_RSS_STREAMS (256),
+# BENCH_STRICT (0), BENCH_OUT (bench/results), NGINX (nginx).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BUILD=${BUILD:-build}
+LOADGEN=$BUILD/bench/loadgen
+MOCK=$BUILD/fixtures/mock_backend
+SEALMESH=$BUILD/sealmesh
+NGINX=${NGINX:-nginx}
+DURATION=${BENCH_DURATION:-3}
+REPS=${BENCH_REPS:-3}
+CONCS=${BENCH_CONC:-1 64 256}
+TOKENS=${BENCH_TOKENS:-32}
+DELAY_MS=${BENCH_DELAY_MS:-5}
+NS_TOKENS=${BENCH_NS_TOKENS:-16}
+RSS_STREAMS=${BENCH_RSS_STREAMS:-256}
+RSS_TOKENS=200
+RSS_DELAY_MS=50
+OUTDIR=${BENCH_OUT:-bench/results}
+STRICT=${BENCH_STRICT:-0}
+
+for bin in "$LOADGEN" "$MOCK" "$SEALMESH"; do
+	[[ -x $bin ]] || { echo "bench: $bin missing (make BUILD=$BUILD all)" >&2; exit 1; }
+done
+command -v "$NGINX" >/dev/null || { echo "bench: nginx not found (apt-get install nginx)" >&2; exit 1; }
+command -v node >/dev/null || { echo "bench: node not found" >&2; exit 1; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/sm-bench.XXXXXX")
+RAW=$TMP/raw.jsonl
+: >"$RAW"
+PIDS=()
+
+# Stop every process started here, on any exit.
+cleanup() {
+	local rc=$? pid i
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		for ((i = 0; i < 50; i++)); do
+			alive "$pid" || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if ((rc != 0)); then
+		echo "bench: failed (rc $rc); logs:" >&2
+		tail -n 5 "$TMP"/*.err "$TMP"/nginx/error.log 2>/dev/null >&2 || true
+	fi
+	rm -rf "$TMP"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# A child that exited stays a zombie until reaped: kill -0 would still work.
+alive() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+	[[ -n $st && $st != Z ]]
+}
+
+# Every service must live through the whole run: a row measured against a
+# dead process would be garbage. (Seen: other sessions on a shared machine
+# stopping every "sealmesh"/"mock_backend" by name.)
+SERVICES=()
+check_services() {
+	local pid
+	for pid in "${SERVICES[@]}"; do
+		if ! alive "$pid"; then
+			log "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-60) (pid $pid) exited during the run; results discarded"
+			exit 1
+		fi
+	done
+}
+
+# start_proc NAME REGEX CMD...: start CMD in the background, wait until a
+# stdout line matches REGEX. Sets START_PID and START_LINE.
+start_proc() {
+	local name=$1 re=$2 i
+	shift 2
+	: >"$TMP/$name.out"
+	"$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	START_PID=$!
+	PIDS+=("$START_PID")
+	for ((i = 0; i < 150; i++)); do
+		if START_LINE=$(grep -Em1 "$re" "$TMP/$name.out"); then
+			return 0
+		fi
+		alive "$START_PID" || break
+		sleep 0.1
+	done
+	echo "bench: $name did not start:" >&2
+	cat "$TMP/$name.err" >&2
+	return 1
+}
+
+free_port() {
+	node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});'
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# Sum of VmRSS over a process and its direct children (nginx: master+worker).
+rss_tree_kib() {
+	local total=0 p
+	for p in "$1" $(pgrep -P "$1" || true); do
+		total=$((total + $(rss_kib "$p")))
+	done
+	echo "$total"
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# CPU time (utime + stime, clock ticks) of a process and its direct children.
+cpu_ticks() {
+	local total=0 p t
+	for p in "$1" $(pgrep -P "$1" || true); do
+		t=$(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')
+		total=$((total + t))
+	done
+	echo "$total"
+}
+
+# ---- rows ----
+
+TARGETS=()
+declare -A TARGET_URL TARGET_PID
+
+add_target() {
+	TARGETS+=("$1")
+	TARGET_URL[$1]=$2
+	TARGET_PID[$1]=${3:-}
+	[[ -n ${3:-} ]] && SERVICES+=("$3")
+	return 0
+}
+
+# measure NAME SCENARIO CONC REP [loadgen args...]: one cell, appended to RAW,
+# with the CPU seconds the row's own process (tree) used meanwhile.
+measure() {
+	local name=$1 scen=$2 conc=$3 rep=$4 out pid=${TARGET_PID[$1]} c0=0 cpu=null
+	shift 4
+	[[ -n $pid ]] && c0=$(cpu_ticks "$pid")
+	if ! out=$("$LOADGEN" --url "${TARGET_URL[$name]}/v1/chat/completions" \
+	    --concurrency "$conc" --json "$@" 2>>"$TMP/loadgen.err"); then
+		log "$name $scen c=$conc rep $rep: loadgen failed: $out"
+		out=${out:-null}
+	fi
+	check_services
+	[[ -n $pid ]] && cpu=$(awk -v a="$c0" -v b="$(cpu_ticks "$pid")" \
+	    -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')
+	printf '{"kind":"cell","target":"%s","scenario":"%s","concurrency":%s,"rep":%s,"cpu_s":%s,"result":%s}\n' \
+	    "$name" "$scen" "$conc" "$rep" "$cpu" "$out" >>"$RAW"
+	log "$(printf '%-9s %-8s c=%-3s rep %s: cpu %ss %s' "$name" "$scen" "$conc" "$rep" "$cpu" \
+	    "$(jq -r 'if . == null then "no result" else "req \(.requests) err \(.errors) ttfb p50 \(.ttfb_p50_ms) ms p99 \(.ttfb_p99_ms) ms  \(.tokens_per_s) tok/s  \(.rps) req/s" end' <<<"$out")")"
+}
+
+# Scenario arguments for loadgen.
+scen_args() {
+	case $1 in
+	stream) echo "--stream --tokens $TOKENS --delay-ms $DELAY_MS" ;;
+	nostream) echo "--no-stream --tokens $NS_TOKENS --delay-ms 0" ;;
+	esac
+}
+
+warm_up() {
+	local name=$1
+	"$LOADGEN" --url "${TARGET_URL[$name]}/v1/chat/completions" --concurrency 8 \
+	    --requests 400 --no-stream --tokens "$NS_TOKENS" --json >/dev/null
+	"$LOADGEN" --url "${TARGET_URL[$name]}/v1/chat/completions" --concurrency 8 \
+	    --requests 64 --stream --tokens 8 --delay-ms 1 --json >/dev/null
+}
+
+# measure_rss NAME: hold RSS_STREAMS long streams open through NAME and
+# sample the RSS of its process (and children) once all are streaming.
+measure_rss() {
+	local name=$1 pid=${TARGET_PID[$1]} idle busy lg ready=$TMP/ready.$1 i out
+	[[ -n $pid ]] || return 0
+	idle=$(rss_tree_kib "$pid")
+	rm -f "$ready"
+	"$LOADGEN" --url "${TARGET_URL[$name]}/v1/chat/completions" \
+	    --concurrency "$RSS_STREAMS" --requests "$RSS_STREAMS" --stream \
+	    --tokens "$RSS_TOKENS" --delay-ms "$RSS_DELAY_MS" \
+	    --ready-file "$ready" --json >"$TMP/rss.$name.out" 2>>"$TMP/loadgen.err" &
+	lg=$!
+	PIDS+=("$lg")
+	for ((i = 0; i < 100; i++)); do
+		[[ -e $ready ]] && break
+		sleep 0.1
+	done
+	if [[ ! -e $ready ]]; then
+		log "$name: $RSS_STREAMS streams never ran at once; RSS not measured"
+		kill -TERM "$lg" 2>/dev/null || true
+		wait "$lg" || true
+		return 0
+	fi
+	sleep 0.5 # let every stream get a few tokens through
+	check_services
+	busy=$(rss_tree_kib "$pid")
+	kill -TERM "$lg" 2>/dev/null || true
+	wait "$lg" || true
+	out=$(cat "$TMP/rss.$name.out")
+	printf '{"kind":"rss","target":"%s","streams":%s,"idle_kib":%s,"busy_kib":%s,"loadgen":%s}\n' \
+	    "$name" "$RSS_STREAMS" "$idle" "$busy" "${out:-null}" >>"$RAW"
+	log "$name: RSS idle $idle KiB, with $RSS_STREAMS streams $busy KiB: $(((busy - idle) / RSS_STREAMS)) KiB/stream"
+	sleep 0.5 # let the cancelled streams wind down
+}
+
+# ---- start everything ----
+
+start_proc mock 'listening on [0-9]+' "$MOCK" --host 127.0.0.1 --port 0
+MOCK_PID=$START_PID
+MOCK_PORT=${START_LINE##* }
+add_target direct "http://127.0.0.1:$MOCK_PORT" "$MOCK_PID"
+
+NGX=$TMP/nginx
+mkdir -p "$NGX/logs" "$NGX/tmp"
+NGINX_USER=""
+[[ $(id -u) == 0 ]] && NGINX_USER="user root;"
+for attempt in 1 2 3 4 5; do
+	NGINX_PORT=$(free_port)
+	cat >"$NGX/nginx.conf" <<EOF
+# Generated by bench/run.sh: a streaming reverse proxy as one would run it
+# in front of an LLM server.
+daemon off;
+master_process on;
+worker_processes 1;
+$NGINX_USER
+pid $NGX/nginx.pid;
+error_log $NGX/error.log warn;
+worker_rlimit_nofile 16384;
+events {
+	worker_connections 8192;
+}
+http {
+	# Every row logs each request: sealmesh does at its default level.
+	access_log $NGX/logs/access.log;
+	client_body_temp_path $NGX/tmp/body;
+	proxy_temp_path $NGX/tmp/proxy;
+	fastcgi_temp_path $NGX/tmp/fastcgi;
+	uwsgi_temp_path $NGX/tmp/uwsgi;
+	scgi_temp_path $NGX/tmp/scgi;
+	tcp_nodelay on;
+	keepalive_timeout 75s;
+	keepalive_requests 100000;
+	upstream mock {
+		server 127.0.0.1:$MOCK_PORT;
+		keepalive 512;
+		keepalive_requests 100000;
+		keepalive_timeout 60s;
+	}
+	server {
+		listen 127.0.0.1:$NGINX_PORT backlog=4096;
+		location / {
+			proxy_pass http://mock;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_buffering off;
+			proxy_read_timeout 300s;
+		}
+	}
+}
+EOF
+	"$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" \
+	    >"$TMP/nginx.out" 2>"$TMP/nginx.err" &
+	NGINX_PID=$!
+	PIDS+=("$NGINX_PID")
+	ok=0
+	for ((i = 0; i < 50; i++)); do
+		alive "$NGINX_PID" || break
+		if curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/health"; then
+			ok=1
+			break
+		fi
+		sleep 0.1
+	done
+	((ok)) && break
+	log "nginx did not start on port $NGINX_PORT (attempt $attempt): $(tail -n1 "$NGX/error.log" 2>/dev/null)"
+	kill -TERM "$NGINX_PID" 2>/dev/null || true
+	wait "$NGINX_PID" 2>/dev/null || true
+done
+((ok)) || { log "nginx would not start"; exit 1; }
+add_target nginx "http://127.0.0.1:$NGINX_PORT" "$NGINX_PID"
+
+mkdir -m 700 "$TMP/sm-state"
+start_proc sealmesh 'api http://[^:]+:[0-9]+/v1' "$SEALMESH" serve \
+    --model "m=http://127.0.0.1:$MOCK_PORT" --port 0 --console 0 \
+    --state-dir "$TMP/sm-state"
+SM_PID=$START_PID
+SM_PORT=$(sed -E 's|.*api http://[^:]+:([0-9]+)/v1.*|\1|' <<<"$START_LINE")
+add_target sealmesh "http://127.0.0.1:$SM_PORT" "$SM_PID"
+
+# Later rows (mesh 1 hop, relay, E2E) start here and call add_target.
+
+log "mock :$MOCK_PORT  nginx :$NGINX_PORT  sealmesh :$SM_PORT  ($(nproc) cores, shared, unpinned)"
+
+for t in "${TARGETS[@]}"; do
+	warm_up "$t"
+done
+
+# RSS first, right after warm-up: later high-concurrency cells would leave
+# allocator caches behind and hide the per-stream cost in the "idle" figure.
+for t in "${TARGETS[@]}"; do
+	[[ $t == direct ]] && continue
+	measure_rss "$t"
+done
+
+for scen in stream nostream; do
+	for conc in $CONCS; do
+		for ((rep = 1; rep <= REPS; rep++)); do
+			for t in "${TARGETS[@]}"; do
+				# shellcheck disable=SC2046
+				measure "$t" "$scen" "$conc" "$rep" \
+				    --duration "$DURATION" $(scen_args "$scen")
+			done
+		done
+	done
+done
+
+mkdir -p "$OUTDIR"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+node bench/report.mjs --raw "$RAW" --out "$OUTDIR/bench-$STAMP.json" \
+    --latest "$OUTDIR/latest.json" --strict "$STRICT" \
+    --meta "$(jq -cn --arg stamp "$STAMP" --arg nginx "$("$NGINX" -v 2>&1)" \
+        --argjson cores "$(nproc)" --argjson duration "$DURATION" \
+        --argjson reps "$REPS" --argjson tokens "$TOKENS" \
+        --argjson delay_ms "$DELAY_MS" --argjson ns_tokens "$NS_TOKENS" \
+        --argjson rss_tokens "$RSS_TOKENS" --argjson rss_delay_ms "$RSS_DELAY_MS" \
+        --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+        '{time_utc:$stamp, nginx:$nginx, cores:$cores, duration_s:$duration,
+          reps:$reps, stream:{tokens:$tokens, delay_ms:$delay_ms},
+          nostream:{tokens:$ns_tokens, delay_ms:0},
+          rss:{tokens:$rss_tokens, delay_ms:$rss_delay_ms}, commit:$commit,
+          note:"load generator, mock, proxies share the cores; nothing pinned"}')"
