@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -44,19 +45,57 @@ timestamp(char *out, size_t len)
 	    tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
 }
 
-/* Write 's' as the inside of a JSON string. */
+/* A log line is built in memory and written with one write(2). */
+struct line {
+	char b[2048];
+	size_t n;
+};
+
 static void
-json_escape(FILE *f, const char *s)
+put(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+put(struct line *l, const char *fmt, ...)
 {
-	for (; *s != '\0'; s++) {
+	va_list ap;
+	int n;
+
+	if (l->n >= sizeof(l->b))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(l->b + l->n, sizeof(l->b) - l->n, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		l->n += (size_t)n < sizeof(l->b) - l->n ? (size_t)n
+							: sizeof(l->b) - l->n - 1;
+}
+
+/* Append 's' as the inside of a JSON string. */
+static void
+put_json(struct line *l, const char *s)
+{
+	for (; *s != '\0' && l->n + 7 < sizeof(l->b); s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
+		if (c == '"' || c == '\\') {
+			l->b[l->n++] = '\\';
+			l->b[l->n++] = (char)c;
+		} else if (c < 0x20) {
+			l->n += (size_t)snprintf(l->b + l->n, 7, "\\u%04x", c);
+		} else {
+			l->b[l->n++] = (char)c;
+		}
+	}
+}
+
+static void
+emit(struct line *l)
+{
+	if (l->n >= sizeof(l->b) - 1)
+		l->n = sizeof(l->b) - 2; /* truncated: keep the newline */
+	l->b[l->n++] = '\n';
+	if (write(STDERR_FILENO, l->b, l->n) < 0) {
+		/* nowhere to report it */
 	}
 }
 
@@ -64,6 +103,7 @@ void
 log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	char ts[64], msg[1024];
+	struct line l = { .n = 0 };
 	va_list ap;
 
 	if (lvl < log_min)
@@ -72,16 +112,15 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	timestamp(ts, sizeof(ts));
-	flockfile(stderr);
 	if (log_fmt == LOG_JSON) {
-		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts,
+		put(&l, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts,
 		    level_names[lvl]);
-		json_escape(stderr, msg);
-		fputs("\"}\n", stderr);
+		put_json(&l, msg);
+		put(&l, "\"}");
 	} else {
-		fprintf(stderr, "%s %-5s %s\n", ts, level_names[lvl], msg);
+		put(&l, "%s %-5s %s", ts, level_names[lvl], msg);
 	}
-	funlockfile(stderr);
+	emit(&l);
 }
 
 void
@@ -89,39 +128,38 @@ log_request(const struct log_req *r)
 {
 	char ts[64];
 	const char *model = r->model ? r->model : "-";
-	const char *route = r->route ? r->route : "-";
+	const char *route = r->route && *r->route ? r->route : "-";
+	struct line l = { .n = 0 };
 
 	if (LOG_INFO < log_min)
 		return;
 	timestamp(ts, sizeof(ts));
-	flockfile(stderr);
 	if (log_fmt == LOG_JSON) {
-		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\","
+		put(&l, "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\","
 		    "\"method\":\"", ts);
-		json_escape(stderr, r->method);
-		fputs("\",\"path\":\"", stderr);
-		json_escape(stderr, r->path);
-		fputs("\",\"model\":\"", stderr);
-		json_escape(stderr, model);
-		fputs("\",\"route\":\"", stderr);
-		json_escape(stderr, route);
-		fprintf(stderr, "\",\"status\":%d,\"stream\":%s,\"bytes_in\":%llu,"
-		    "\"bytes_out\":%llu,\"duration_ms\":%.3f",
-		    r->status, r->stream ? "true" : "false",
+		put_json(&l, r->method);
+		put(&l, "\",\"path\":\"");
+		put_json(&l, r->path);
+		put(&l, "\",\"model\":\"");
+		put_json(&l, model);
+		put(&l, "\",\"route\":\"");
+		put_json(&l, route);
+		put(&l, "\",\"status\":%d,\"stream\":%s,\"bytes_in\":%llu,"
+		    "\"bytes_out\":%llu,\"duration_ms\":%.3f", r->status,
+		    r->stream ? "true" : "false",
 		    (unsigned long long)r->bytes_in,
 		    (unsigned long long)r->bytes_out, r->duration_ms);
 		if (r->ttfb_ms >= 0)
-			fprintf(stderr, ",\"ttfb_ms\":%.3f", r->ttfb_ms);
-		fputs("}\n", stderr);
+			put(&l, ",\"ttfb_ms\":%.3f", r->ttfb_ms);
+		put(&l, "}");
 	} else {
-		fprintf(stderr, "%s info  %s %s model=%s route=%s status=%d "
-		    "stream=%d in=%llu out=%llu dur=%.1fms", ts, r->method,
-		    r->path, model, route, r->status, r->stream,
+		put(&l, "%s info  %s %s model=%s route=%s status=%d stream=%d "
+		    "in=%llu out=%llu dur=%.1fms", ts, r->method, r->path,
+		    model, route, r->status, r->stream,
 		    (unsigned long long)r->bytes_in,
 		    (unsigned long long)r->bytes_out, r->duration_ms);
 		if (r->ttfb_ms >= 0)
-			fprintf(stderr, " ttfb=%.1fms", r->ttfb_ms);
-		fputc('\n', stderr);
+			put(&l, " ttfb=%.1fms", r->ttfb_ms);
 	}
-	funlockfile(stderr);
+	emit(&l);
 }

@@ -9,56 +9,142 @@
 #include "http/io.h"
 #include "http/upstream.h"
 
-struct up_tcp {
-	uv_tcp_t tcp; /* first: handle pointer is the upstream pointer */
-	struct upstream base;
+#define POOL_MAX 64 /* idle keep-alive connections per backend */
+
+/*
+ * A connection to a backend. It carries one request at a time and, when the
+ * backend keeps it alive, waits in the backend's idle pool for the next.
+ */
+struct bconn {
+	uv_tcp_t tcp; /* first: the handle pointer is the bconn pointer */
 	uv_connect_t connect;
+	struct backend *b;
+	struct up_tcp *u; /* the request on it; NULL while idle */
+	struct bconn *next; /* idle list */
+	bool idle;
+	bool reused; /* from the pool: the backend may have closed it */
+	bool closing;
+};
+
+struct up_tcp {
+	struct upstream base;
+	uv_loop_t *loop;
+	struct backend *b;
+	struct bconn *c;
 	uv_timer_t timer;
-	int nclosing;
 	struct upstream_cbs cbs;
 	void *user;
 	struct upstream_opts opts;
 	struct buf request;
 	struct hparse hp;
-	bool connected;
+	bool got_bytes; /* any response byte on the current connection */
 	bool head_seen;
 	bool finished; /* on_end delivered or cancelled: no more callbacks */
-	bool reading;
 	bool paused;
+	bool retried;
 };
 
+static void bc_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
+static int up_send(struct up_tcp *u);
+
+/* --- connections and the pool ------------------------------------------- */
+
 static void
-up_closed_cb(uv_handle_t *h)
+bc_free_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void
+pool_unlink(struct bconn *c)
+{
+	struct bconn **pp;
+
+	if (!c->idle)
+		return;
+	c->idle = false;
+	for (pp = (struct bconn **)&c->b->idle; *pp != NULL;
+	    pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			c->b->nidle--;
+			break;
+		}
+}
+
+/* Close a connection; 'reset' sends an RST (the backend sees us leave). */
+static void
+bc_close(struct bconn *c, bool reset)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	pool_unlink(c);
+	c->u = NULL;
+	if (!reset || uv_tcp_close_reset(&c->tcp, bc_free_cb) != 0)
+		uv_close((uv_handle_t *)&c->tcp, bc_free_cb);
+}
+
+/* Done with a request: keep the connection for the next one if we may. */
+static void
+bc_release(struct bconn *c, bool keep)
+{
+	struct backend *b = c->b;
+
+	c->u = NULL;
+	if (!keep || b->nidle >= POOL_MAX || !b->up) {
+		bc_close(c, false);
+		return;
+	}
+	c->idle = true;
+	c->reused = true;
+	c->next = b->idle;
+	b->idle = c;
+	b->nidle++;
+	/* Keep reading: an idle connection's EOF removes it from the pool. */
+	uv_read_start((uv_stream_t *)&c->tcp, io_alloc_cb, bc_read_cb);
+}
+
+static struct bconn *
+pool_take(struct backend *b)
+{
+	struct bconn *c = b->idle;
+
+	if (c == NULL)
+		return NULL;
+	b->idle = c->next;
+	b->nidle--;
+	c->idle = false;
+	c->next = NULL;
+	return c;
+}
+
+/* --- the request -------------------------------------------------------- */
+
+static void
+up_timer_closed(uv_handle_t *h)
 {
 	struct up_tcp *u = h->data;
 
-	if (--u->nclosing > 0)
-		return;
 	buf_clear(&u->request);
 	hparse_clear(&u->hp);
 	free(u);
 }
 
-static void
-up_close(struct up_tcp *u)
-{
-	if (u->nclosing > 0)
-		return;
-	u->nclosing = 2;
-	uv_close((uv_handle_t *)&u->timer, up_closed_cb);
-	uv_close((uv_handle_t *)&u->tcp, up_closed_cb);
-}
-
-/* Deliver on_end once, then close. */
+/* Deliver on_end once; the request frees itself afterwards. */
 static void
 up_finish(struct up_tcp *u, int err)
 {
 	if (u->finished)
 		return;
 	u->finished = true;
-	uv_timer_stop(&u->timer);
+	if (u->c != NULL) {
+		u->c->u = NULL;
+		bc_close(u->c, err != 0);
+		u->c = NULL;
+	}
+	uv_close((uv_handle_t *)&u->timer, up_timer_closed);
 	u->cbs.on_end(u->user, err);
-	up_close(u);
 }
 
 /* --- response parsing --------------------------------------------------- */
@@ -87,33 +173,63 @@ rs_body(struct hparse *hp, void *user, const char *at, size_t len)
 static int
 rs_done(struct hparse *hp, void *user)
 {
-	up_finish(user, 0);
+	struct up_tcp *u = user;
+	struct bconn *c = u->c;
+
+	/* The answer is complete: the connection goes back to the pool. */
+	u->c = NULL;
+	if (c != NULL)
+		bc_release(c, hp->keep_alive && !u->paused);
+	up_finish(u, 0);
 	return HPE_PAUSED;
 }
 
 static const struct hparse_cbs resp_cbs = { rs_head, rs_body, rs_done };
 
-/* --- connection --------------------------------------------------------- */
+/* --- I/O ---------------------------------------------------------------- */
+
+/* A pooled connection died before answering: once, try a fresh one. */
+static bool
+up_retry(struct up_tcp *u)
+{
+	struct bconn *c = u->c;
+
+	if (u->got_bytes || u->retried || c == NULL || !c->reused)
+		return false;
+	u->retried = true;
+	c->u = NULL;
+	bc_close(c, false);
+	u->c = NULL;
+	return up_send(u) == 0;
+}
 
 static void
-up_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+bc_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
-	struct up_tcp *u = (struct up_tcp *)s;
+	struct bconn *c = (struct bconn *)s;
+	struct up_tcp *u = c->u;
 	enum llhttp_errno err;
 	size_t used;
 
-	if (u->finished)
+	if (u == NULL) {
+		/* Idle: the backend closed it, or sent something unasked. */
+		if (n != 0)
+			bc_close(c, false);
 		return;
+	}
 	if (n < 0) {
 		/* EOF may legitimately end a close-delimited body. */
-		if (n == UV_EOF && hparse_finish(&u->hp) == HPE_OK &&
-		    u->finished)
+		if (n == UV_EOF && u->got_bytes &&
+		    hparse_finish(&u->hp) == HPE_OK && u->finished)
+			return;
+		if (up_retry(u))
 			return;
 		up_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
 		return;
 	}
 	if (n == 0)
 		return;
+	u->got_bytes = true;
 	err = hparse_feed(&u->hp, b->base, (size_t)n, &used);
 	if (err == HPE_OK || u->finished)
 		return;
@@ -124,27 +240,48 @@ up_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 static void
 up_timer_cb(uv_timer_t *t)
 {
-	struct up_tcp *u = t->data;
-
-	up_finish(u, SM_ERR_TIMEOUT);
+	up_finish(t->data, SM_ERR_TIMEOUT);
 }
 
 static void
-up_written_cb(uv_stream_t *s, int status)
+bc_written_cb(uv_stream_t *s, int status)
 {
-	struct up_tcp *u = (struct up_tcp *)s;
+	struct bconn *c = (struct bconn *)s;
+	struct up_tcp *u = c->u;
 
-	if (status != 0 && !u->finished)
+	if (status == 0 || u == NULL || u->finished)
+		return;
+	if (!up_retry(u))
 		up_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
 }
 
+/* Write the request on u->c and read the answer. */
 static void
-up_connect_cb(uv_connect_t *req, int status)
+up_write(struct up_tcp *u)
 {
-	struct up_tcp *u = req->data;
 	uv_buf_t b;
 
-	if (u->finished)
+	uv_timer_stop(&u->timer);
+	uv_timer_start(&u->timer, up_timer_cb, u->opts.header_timeout_ms, 0);
+	b = uv_buf_init((char *)buf_data(&u->request), (unsigned)u->request.len);
+	if (io_write((uv_stream_t *)&u->c->tcp, &b, 1, bc_written_cb) != 0) {
+		if (!up_retry(u))
+			up_finish(u, SM_ERR_IO);
+		return;
+	}
+	if (!u->paused)
+		uv_read_start((uv_stream_t *)&u->c->tcp, io_alloc_cb, bc_read_cb);
+	else
+		uv_read_stop((uv_stream_t *)&u->c->tcp);
+}
+
+static void
+bc_connect_cb(uv_connect_t *req, int status)
+{
+	struct bconn *c = req->data;
+	struct up_tcp *u = c->u;
+
+	if (u == NULL) /* the request went away while connecting */
 		return;
 	if (status != 0) {
 		log_debug("upstream: connect failed: %s", uv_strerror(status));
@@ -152,31 +289,95 @@ up_connect_cb(uv_connect_t *req, int status)
 						    : SM_ERR_IO);
 		return;
 	}
-	u->connected = true;
-	uv_tcp_nodelay(&u->tcp, 1);
-	uv_timer_start(&u->timer, up_timer_cb, u->opts.header_timeout_ms, 0);
-	b = uv_buf_init((char *)buf_data(&u->request), (unsigned)u->request.len);
-	if (io_write((uv_stream_t *)&u->tcp, &b, 1, up_written_cb) != 0) {
-		up_finish(u, SM_ERR_IO);
-		return;
-	}
-	if (!u->paused) {
-		uv_read_start((uv_stream_t *)&u->tcp, io_alloc_cb, up_read_cb);
-		u->reading = true;
-	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	up_write(u);
 }
 
-static void tcp_pause(struct upstream *base);
-static void tcp_resume(struct upstream *base);
-static void tcp_cancel(struct upstream *base);
+/* Put the request on a pooled connection, or on a new one. */
+static int
+up_send(struct up_tcp *u)
+{
+	struct bconn *c;
+	int r;
+
+	hparse_init(&u->hp, HTTP_RESPONSE, UPSTREAM_MAX_HEADER_BYTES, &resp_cbs,
+	    u);
+	u->got_bytes = false;
+	if ((c = pool_take(u->b)) != NULL) {
+		c->u = u;
+		u->c = c;
+		up_write(u);
+		return 0;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return SM_ERR_NOMEM;
+	c->b = u->b;
+	c->u = u;
+	c->connect.data = c;
+	uv_tcp_init(u->loop, &c->tcp);
+	if ((r = uv_tcp_connect(&c->connect, &c->tcp,
+	    (const struct sockaddr *)&u->b->addr, bc_connect_cb)) != 0) {
+		log_debug("upstream: connect: %s", uv_strerror(r));
+		c->u = NULL;
+		bc_close(c, false);
+		return SM_ERR_IO;
+	}
+	u->c = c;
+	/* The connect timeout covers the TCP handshake. */
+	uv_timer_start(&u->timer, up_timer_cb, u->opts.connect_timeout_ms, 0);
+	return 0;
+}
+
+static struct up_tcp *
+up_of(struct upstream *base)
+{
+	return (struct up_tcp *)((char *)base - offsetof(struct up_tcp, base));
+}
+
+static void
+tcp_pause(struct upstream *base)
+{
+	struct up_tcp *u = up_of(base);
+
+	u->paused = true;
+	if (u->c != NULL)
+		uv_read_stop((uv_stream_t *)&u->c->tcp);
+}
+
+static void
+tcp_resume(struct upstream *base)
+{
+	struct up_tcp *u = up_of(base);
+
+	u->paused = false;
+	if (u->c != NULL && !u->finished)
+		uv_read_start((uv_stream_t *)&u->c->tcp, io_alloc_cb,
+		    bc_read_cb);
+}
+
+static void
+tcp_cancel(struct upstream *base)
+{
+	struct up_tcp *u = up_of(base);
+
+	if (u->finished)
+		return;
+	u->finished = true;
+	if (u->c != NULL) {
+		u->c->u = NULL;
+		bc_close(u->c, true); /* RST: the backend stops generating */
+		u->c = NULL;
+	}
+	uv_close((uv_handle_t *)&u->timer, up_timer_closed);
+}
+
 static const struct upstream_ops tcp_ops = { tcp_pause, tcp_resume,
 	tcp_cancel };
 
 int
-upstream_tcp_start(struct upstream **out, uv_loop_t *loop,
-    const struct backend *b, const struct buf *request,
-    const struct upstream_opts *opts, const struct upstream_cbs *cbs,
-    void *user)
+upstream_tcp_start(struct upstream **out, uv_loop_t *loop, struct backend *b,
+    const struct buf *request, const struct upstream_opts *opts,
+    const struct upstream_cbs *cbs, void *user)
 {
 	struct up_tcp *u;
 	int r;
@@ -185,6 +386,8 @@ upstream_tcp_start(struct upstream **out, uv_loop_t *loop,
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return SM_ERR_NOMEM;
 	u->base.ops = &tcp_ops;
+	u->loop = loop;
+	u->b = b;
 	u->cbs = *cbs;
 	u->user = user;
 	u->opts = *opts;
@@ -194,66 +397,16 @@ upstream_tcp_start(struct upstream **out, uv_loop_t *loop,
 		free(u);
 		return r;
 	}
-	hparse_init(&u->hp, HTTP_RESPONSE, UPSTREAM_MAX_HEADER_BYTES, &resp_cbs,
-	    u);
-	uv_tcp_init(loop, &u->tcp);
 	uv_timer_init(loop, &u->timer);
-	u->tcp.data = u;
 	u->timer.data = u;
-	u->connect.data = u;
-	/* The connect timeout covers the TCP handshake. */
-	uv_timer_start(&u->timer, up_timer_cb, opts->connect_timeout_ms, 0);
-	if ((r = uv_tcp_connect(&u->connect, &u->tcp,
-	    (const struct sockaddr *)&b->addr, up_connect_cb)) != 0) {
-		log_debug("upstream: connect: %s", uv_strerror(r));
+	if ((r = up_send(u)) != 0) {
 		u->finished = true;
-		up_close(u);
-		return SM_ERR_IO;
+		hparse_clear(&u->hp);
+		uv_close((uv_handle_t *)&u->timer, up_timer_closed);
+		return r;
 	}
 	*out = &u->base;
 	return 0;
-}
-
-static void
-tcp_pause(struct upstream *base)
-{
-	struct up_tcp *u = (struct up_tcp *)((char *)base -
-	    offsetof(struct up_tcp, base));
-
-	u->paused = true;
-	if (u->reading) {
-		uv_read_stop((uv_stream_t *)&u->tcp);
-		u->reading = false;
-	}
-}
-
-static void
-tcp_resume(struct upstream *base)
-{
-	struct up_tcp *u = (struct up_tcp *)((char *)base -
-	    offsetof(struct up_tcp, base));
-
-	u->paused = false;
-	if (!u->reading && u->connected && !u->finished) {
-		uv_read_start((uv_stream_t *)&u->tcp, io_alloc_cb, up_read_cb);
-		u->reading = true;
-	}
-}
-
-static void
-tcp_cancel(struct upstream *base)
-{
-	struct up_tcp *u = (struct up_tcp *)((char *)base -
-	    offsetof(struct up_tcp, base));
-
-	if (u->finished)
-		return;
-	u->finished = true;
-	u->nclosing = 2;
-	uv_close((uv_handle_t *)&u->timer, up_closed_cb);
-	/* An RST tells the backend at once that nobody is listening. */
-	if (uv_tcp_close_reset(&u->tcp, up_closed_cb) != 0)
-		uv_close((uv_handle_t *)&u->tcp, up_closed_cb);
 }
 
 /* Hop-by-hop headers and those we set ourselves. */
@@ -272,7 +425,7 @@ skip_header(const char *name)
 
 static int
 build(struct buf *out, const struct hreq *req, const char *path,
-    const char *host, int port)
+    const char *host, int port, bool keep_alive)
 {
 	int r;
 
@@ -287,8 +440,8 @@ build(struct buf *out, const struct hreq *req, const char *path,
 		    req->hdrs[i].value)) != 0)
 			return r;
 	}
-	if ((r = buf_appendf(out, "Content-Length: %zu\r\nConnection: close"
-	    "\r\n\r\n", req->body.len)) != 0)
+	if ((r = buf_appendf(out, "Content-Length: %zu\r\nConnection: %s"
+	    "\r\n\r\n", req->body.len, keep_alive ? "keep-alive" : "close")) != 0)
 		return r;
 	return buf_append(out, buf_data(&req->body), req->body.len);
 }
@@ -302,11 +455,11 @@ upstream_build_request(struct buf *out, const struct backend *b,
 
 	if ((r = backend_path(b, req->path, path, sizeof(path))) != 0)
 		return r;
-	return build(out, req, path, b->host, b->port);
+	return build(out, req, path, b->host, b->port, true);
 }
 
 int
 upstream_build_tunnel_request(struct buf *out, const struct hreq *req)
 {
-	return build(out, req, req->path, "sealmesh", 0);
+	return build(out, req, req->path, "sealmesh", 0, false);
 }

@@ -53,11 +53,13 @@ struct upstream_opts {
 };
 
 /*
- * Connect to 'b' and send 'request' (complete HTTP/1.1 request bytes; copied).
+ * Send 'request' (complete HTTP/1.1 request bytes; copied) to 'b' on an idle
+ * keep-alive connection from its pool, or a new one. A pooled connection that
+ * turns out closed before any answer byte is retried once on a new one.
  * Returns 0 and *out, or SM_ERR_* with no callback ever made.
  */
 int upstream_tcp_start(struct upstream **out, uv_loop_t *loop,
-    const struct backend *b, const struct buf *request,
+    struct backend *b, const struct buf *request,
     const struct upstream_opts *opts, const struct upstream_cbs *cbs,
     void *user) SM_MUST_CHECK;
 /* Stop/resume reading the answer (backpressure). */

@@ -324,3 +324,21 @@ describe('console, logs and identity', () => {
     await b.stop();
   });
 });
+
+describe('backend connection pool', () => {
+  test('a backend restart does not break requests on pooled connections', async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    let b = await startMock(['--port', String(port), '--tokens', '2']);
+    const n = await startNode(['--model', `m=http://127.0.0.1:${port}`]);
+    assert.equal((await postJSON(`${n.api}/chat/completions`, chatBody('m'))).status, 200);
+    assert.equal((await postJSON(`${n.api}/chat/completions`, chatBody('m'))).status, 200);
+    assert.equal((await b.stats()).requests, 2);
+    // The backend restarts: the idle connection in the pool is now dead.
+    await b.stop();
+    b = await startMock(['--port', String(port), '--tokens', '2']);
+    const r = await postJSON(`${n.api}/chat/completions`, chatBody('m'));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.choices[0].message.content, expectedTokens(2));
+    await n.stop();
+  });
+});

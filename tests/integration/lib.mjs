@@ -78,9 +78,10 @@ export async function stopAll() {
 }
 
 export async function startMock(args = [], { netns } = {}) {
+  const a = args.includes('--port') ? args : ['--port', '0', ...args];
   const p = netns
-    ? await startProcess('ip', ['netns', 'exec', netns, MOCK, '--port', '0', ...args], /listening on (\d+)/)
-    : await startProcess(MOCK, ['--port', '0', ...args], /listening on (\d+)/);
+    ? await startProcess('ip', ['netns', 'exec', netns, MOCK, ...a], /listening on (\d+)/)
+    : await startProcess(MOCK, a, /listening on (\d+)/);
   p.port = Number(p.match[1]);
   p.url = `http://127.0.0.1:${p.port}`;
   p.stats = async () => (await fetch(`${p.url}/mock/stats`)).json();
