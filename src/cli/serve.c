@@ -95,6 +95,10 @@ serve_usage(FILE *f, bool client)
 	    "silent for\n"
 	    "                          3 periods is stale, then pruned\n"
 	    "\n"
+	    "hardening:\n"
+	    HARDEN_HELP_STRICT_ENV
+	    HARDEN_HELP_REQUIRE_HARDENED
+	    "\n"
 	    "end-to-end encryption:\n"
 	    "  --key-epoch SECS        replace the inference key this often "
 	    "(default 3600)\n"
@@ -118,7 +122,6 @@ serve_usage(FILE *f, bool client)
 	    "  --log-format FMT        pretty or json (default pretty)\n"
 	    "  --log-level LVL         debug, info, warn or error (default "
 	    "info)\n"
-	    HARDEN_HELP_STRICT_ENV
 	    "  -h, --help              this text\n");
 }
 
@@ -173,6 +176,7 @@ enum {
 	OPT_NO_E2E,
 	OPT_ALLOW_PLAINTEXT,
 	OPT_KEY_EPOCH,
+	OPT_REQUIRE_HARDENED,
 };
 
 static const struct option serve_opts[] = {
@@ -198,6 +202,7 @@ static const struct option serve_opts[] = {
 	{ "no-e2e", no_argument, NULL, OPT_NO_E2E },
 	{ "allow-plaintext-peers", no_argument, NULL, OPT_ALLOW_PLAINTEXT },
 	{ "key-epoch", required_argument, NULL, OPT_KEY_EPOCH },
+	{ "require-hardened", no_argument, NULL, OPT_REQUIRE_HARDENED },
 #ifdef SM_TEST_BUILD
 	{ "test-record-relay", required_argument, NULL, OPT_TEST_RECORD },
 	{ "test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE },
@@ -351,6 +356,9 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_NO_RELAY:
 			mo.no_relay = true;
+			break;
+		case OPT_REQUIRE_HARDENED:
+			mo.require_hardened = true;
 			break;
 		case OPT_NO_E2E:
 			mo.no_e2e = true;

@@ -800,6 +800,17 @@ proof_adapter(uint8_t out[JOIN_PROOF_LEN], const uint8_t *secret,
 
 /* --- routing hooks ------------------------------------------------------ */
 
+/* A peer's self-reported posture says "hardened" (see harden/harden.h). */
+static bool
+peer_hardened(const struct peer *p)
+{
+	struct posture ps;
+
+	return p->ann.posture != NULL &&
+	    posture_parse(p->ann.posture, p->ann.posture_len, &ps) == 0 &&
+	    posture_is_hardened(&ps);
+}
+
 static size_t
 remote_lookup(void *arg, const char *model, struct route_target *out,
     size_t max, bool *known)
@@ -814,14 +825,20 @@ remote_lookup(void *arg, const char *model, struct route_target *out,
 			*known = true;
 	n = peers_hosts_for_model(&m->peers, model, hosts,
 	    max < ROUTE_MAX_TARGETS ? max : ROUTE_MAX_TARGETS);
-	for (size_t i = 0; i < n && k < max; i++) {
-		if (hosts[i]->state != PEER_ALIVE ||
-		    !tunnel_eligible(m, hosts[i]))
-			continue;
-		memset(&out[k], 0, sizeof(out[k]));
-		out[k].kind = ROUTE_REMOTE;
-		memcpy(out[k].peer, hosts[i]->ann.id, ID_PK_LEN);
-		k++;
+	/* Two passes: hardened hosts first; the rest only if allowed. */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1 && m->opts.require_hardened)
+			break;
+		for (size_t i = 0; i < n && k < max; i++) {
+			if (hosts[i]->state != PEER_ALIVE ||
+			    peer_hardened(hosts[i]) != (pass == 0) ||
+			    !tunnel_eligible(m, hosts[i]))
+				continue;
+			memset(&out[k], 0, sizeof(out[k]));
+			out[k].kind = ROUTE_REMOTE;
+			memcpy(out[k].peer, hosts[i]->ann.id, ID_PK_LEN);
+			k++;
+		}
 	}
 	return k;
 }
@@ -1018,6 +1035,7 @@ mesh_status_json(struct mesh *m, cJSON *st)
 	cJSON_AddNumberToObject(st, "mesh_port", m->port);
 	cJSON_AddStringToObject(st, "token", m->token);
 	cJSON_AddBoolToObject(st, "relay", !m->opts.no_relay);
+	cJSON_AddBoolToObject(st, "require_hardened", m->opts.require_hardened);
 	tunnel_status_self(m, st);
 	for (size_t i = 0; peers != NULL && i < m->peers.n; i++) {
 		struct peer *p = m->peers.v[i];
@@ -1062,6 +1080,13 @@ mesh_status_json(struct mesh *m, cJSON *st)
 		    peers_state_name(p->state));
 		cJSON_AddBoolToObject(o, "relay_allowed",
 		    p->ann.relay_allowed);
+		struct posture ps;
+
+		if (p->ann.posture != NULL &&
+		    posture_parse(p->ann.posture, p->ann.posture_len, &ps) == 0)
+			cJSON_AddItemToObject(o, "posture", posture_to_json(&ps));
+		else
+			cJSON_AddNullToObject(o, "posture");
 		tunnel_status_peer(m, p, o);
 		cJSON_AddItemToArray(peers, o);
 	}

@@ -47,6 +47,7 @@ struct mesh_opts {
 	int api_port;
 	int console_port;
 	/* End-to-end encryption (see mesh/tunnel.h). */
+	bool require_hardened; /* route only to hosts reporting "hardened" */
 	bool no_e2e;           /* advertise no inference key, send plaintext */
 	bool allow_plaintext;  /* send plaintext to hosts without a key */
 	uint64_t key_epoch_s;  /* inference key lifetime (default 3600) */
