@@ -33,9 +33,9 @@
 #define FRAME_HDR_LEN 4
 #define FRAME_LEN_MAX 0xffffff /* 3-byte length */
 #define FRAME_CHAN_CTL 0
-#define FRAME_CHAN_DIALER 1 /* HTTP/2 session whose client is the dialer */
-#define FRAME_CHAN_ACCEPTOR 2 /* HTTP/2 session whose client is the acceptor   \
-			       */
+/* chan 1: the HTTP/2 session whose client is the dialer; chan 2: acceptor */
+#define FRAME_CHAN_DIALER 1
+#define FRAME_CHAN_ACCEPTOR 2
 #define FRAME_NCHAN 3
 #define FRAME_CTL_MAX 64 /* largest control chunk payload */
 

@@ -290,6 +290,19 @@ tls_conn_handshake(struct tls_conn *c)
 	}
 	if (SSL_version(c->ssl) != TLS1_3_VERSION)
 		return SM_ERR_PROTO;
+	/* Both sides must have agreed on our protocol, not merely not refused
+	 * it: a peer that sent no ALPN at all is not speaking it. */
+	{
+		const unsigned char *proto = NULL;
+		unsigned int plen = 0;
+
+		SSL_get0_alpn_selected(c->ssl, &proto, &plen);
+		if (plen != sizeof(alpn_wire) - 2 ||
+		    memcmp(proto, alpn_wire + 1, plen) != 0) {
+			log_warn("tls: peer did not negotiate %s", TLS_ALPN);
+			return SM_ERR_PROTO;
+		}
+	}
 	c->done = true;
 	return 0;
 }

@@ -105,7 +105,7 @@ test_wire_roundtrip(void **state)
 	assert_false(q.hardened);
 }
 
-/* The vector in doc/POSTURE.md. */
+/* The vector in doc/PROTOCOL.md, "Security posture (field 37)". */
 static const uint8_t vector[] = {
     0x01, /* version */
     0x01, 0x01, 0x01, /* os linux */
