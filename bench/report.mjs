@@ -12,6 +12,11 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 const GOAL_RSS_KIB = 48;
 const SUBJECT = 'sealmesh';
 const BASELINES = ['direct', 'nginx'];
+// Mesh rows: end-to-end encryption against the same path in plaintext, and
+// the mesh path against the local gateway.
+const PAIRS = [['mesh-e2e', 'mesh-plain'], ['relay-e2e', 'relay-plain'], ['mesh-plain', 'sealmesh']];
+const GOAL_E2E_TTFT = 1.05; // E2E TTFT p50 <= 1.05x plaintext
+const GOAL_E2E_TOKS = 0.95; // E2E tok/s at 256 streams >= 0.95x plaintext
 const METRICS = ['ttfb_p50_ms', 'ttfb_p99_ms', 'total_p50_ms', 'tokens_per_s', 'rps'];
 
 const args = {};
@@ -66,12 +71,11 @@ for (const [scen, byConc] of Object.entries(cells)) {
       m.errors = ok.reduce((a, r) => a + r.errors, 0);
       row.targets[t] = m;
     }
-    const subj = row.targets[SUBJECT];
-    for (const t of Object.keys(row.targets)) {
-      if (t === SUBJECT || !subj) continue;
+    for (const [a, b] of [...BASELINES.map((b) => [SUBJECT, b]), ...PAIRS]) {
+      if (!row.targets[a] || !row.targets[b]) continue;
       const r = {};
-      for (const k of METRICS) r[k] = round(ratio(subj[k], row.targets[t][k]));
-      row.ratios[`${SUBJECT}/${t}`] = r;
+      for (const k of METRICS) r[k] = round(ratio(row.targets[a][k], row.targets[b][k]));
+      row.ratios[`${a}/${b}`] = r;
     }
     out.scenarios[scen][conc] = row;
   }
@@ -96,6 +100,20 @@ for (const [conc, row] of Object.entries(out.scenarios.stream ?? {})) {
   ttft[conc] = { sealmesh_ms: s, nginx_ms: n, met: s != null && n != null && s <= n };
 }
 out.goals.ttft_p50_le_nginx = ttft;
+const e2e = {};
+for (const [a, b] of PAIRS.slice(0, 2)) {
+  for (const [conc, row] of Object.entries(out.scenarios.stream ?? {})) {
+    const r = row.ratios[`${a}/${b}`];
+    if (!r) continue;
+    const g = { ttfb_p50_ratio: r.ttfb_p50_ms, ttft_met: r.ttfb_p50_ms != null && r.ttfb_p50_ms <= GOAL_E2E_TTFT };
+    if (Number(conc) === 256) {
+      g.tokens_per_s_ratio = r.tokens_per_s;
+      g.tokens_met = r.tokens_per_s != null && r.tokens_per_s >= GOAL_E2E_TOKS;
+    }
+    (e2e[a] ??= {})[conc] = g;
+  }
+}
+out.goals.e2e_vs_plaintext = e2e;
 const rssS = out.rss[SUBJECT];
 out.goals.rss_per_stream_le_48kib = {
   per_stream_kib: rssS?.per_stream_kib ?? null,
@@ -111,6 +129,7 @@ const padr = (s, n) => String(s).padEnd(n);
 const titles = {
   stream: `stream: ${meta.stream?.tokens ?? '?'} tokens, ${meta.stream?.delay_ms ?? '?'} ms apart (TTFB = first SSE event)`,
   nostream: `nostream: small non-streamed chat, ${meta.nostream?.tokens ?? '?'} tokens, no delay`,
+  big8m: 'big8m: one ~8 MiB request at a time through the relay (TTFB = whole body sent and answer begun)',
 };
 const p = (s = '') => process.stdout.write(`${s}\n`);
 p();
@@ -129,10 +148,8 @@ for (const [scen, byConc] of Object.entries(out.scenarios)) {
       p(`${padr(first ? conc : '', 5)} ${padr(t, 16)} ${pad(f(m.ttfb_p50_ms, 3), 11)} ${pad(f(m.ttfb_p99_ms, 3), 11)} ${pad(f(m.total_p50_ms, 2), 10)} ${pad(f(m.tokens_per_s, 0), 10)} ${pad(f(m.rps, 0), 10)} ${pad(m.errors, 7)} ${pad(f(m.cpu_pct, 0), 6)}`);
       first = false;
     }
-    for (const b of BASELINES) {
-      const r = row.ratios[`${SUBJECT}/${b}`];
-      if (!r) continue;
-      p(`${padr('', 5)} ${padr(`${SUBJECT}/${b}`, 16)} ${pad(f(r.ttfb_p50_ms) + 'x', 11)} ${pad(f(r.ttfb_p99_ms) + 'x', 11)} ${pad(f(r.total_p50_ms) + 'x', 10)} ${pad(f(r.tokens_per_s) + 'x', 10)} ${pad(f(r.rps) + 'x', 10)}`);
+    for (const [name, r] of Object.entries(row.ratios)) {
+      p(`${padr('', 5)} ${padr(name, 22)} ${pad(f(r.ttfb_p50_ms) + 'x', 5)} ${pad(f(r.ttfb_p99_ms) + 'x', 11)} ${pad(f(r.total_p50_ms) + 'x', 10)} ${pad(f(r.tokens_per_s) + 'x', 10)} ${pad(f(r.rps) + 'x', 10)}`);
     }
   }
 }
@@ -148,6 +165,12 @@ for (const [conc, g] of Object.entries(ttft)) {
 }
 const rg = out.goals.rss_per_stream_le_48kib;
 p(`  RSS per stream <= ${GOAL_RSS_KIB} KiB:     ${rg.met ? 'met   ' : 'MISSED'} (${rg.per_stream_kib ?? '-'} KiB)`);
+for (const [row, byConc] of Object.entries(e2e)) {
+  for (const [conc, g] of Object.entries(byConc)) {
+    p(`  ${row} TTFT p50 <= ${GOAL_E2E_TTFT}x plaintext at c=${pad(conc, 3)}: ${g.ttft_met ? 'met   ' : 'MISSED'} (${f(g.ttfb_p50_ratio)}x)`);
+    if ('tokens_met' in g) p(`  ${row} tok/s >= ${GOAL_E2E_TOKS}x plaintext at c=256: ${g.tokens_met ? 'met   ' : 'MISSED'} (${f(g.tokens_per_s_ratio)}x)`);
+  }
+}
 
 const json = `${JSON.stringify(out, null, 2)}\n`;
 writeFileSync(args.out, json);
@@ -158,5 +181,6 @@ if (args.latest) {
 p();
 p(`wrote ${args.out}${args.latest ? ` and ${args.latest}` : ''}`);
 
-const missed = Object.values(ttft).some((g) => !g.met) || !rg.met;
+const missed = Object.values(ttft).some((g) => !g.met) || !rg.met
+  || Object.values(e2e).some((bc) => Object.values(bc).some((g) => !g.ttft_met || g.tokens_met === false));
 if (args.strict === '1' && missed) process.exit(1);

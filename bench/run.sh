@@ -327,14 +327,62 @@ add_target nginx "http://127.0.0.1:$NGINX_PORT" "$NGINX_PID"
 mkdir -m 700 "$TMP/sm-state"
 start_proc sealmesh 'api http://[^:]+:[0-9]+/v1' "$SEALMESH" serve \
     --model "m=http://127.0.0.1:$MOCK_PORT" --port 0 --console 0 \
-    --state-dir "$TMP/sm-state"
+    --mesh-port 0 --bind 127.0.0.1 --state-dir "$TMP/sm-state"
 SM_PID=$START_PID
 SM_PORT=$(sed -E 's|.*api http://[^:]+:([0-9]+)/v1.*|\1|' <<<"$START_LINE")
 add_target sealmesh "http://127.0.0.1:$SM_PORT" "$SM_PID"
 
-# Later rows (mesh 1 hop, relay, E2E) start here and call add_target.
+# The mesh: a host in front of the mock, a relay, and clients that reach the
+# host directly (1 hop) or only through the relay (the host advertises an
+# address nobody can dial and joins the relay). Each path twice: sealed
+# end to end, and plaintext (--no-e2e, what a node without E2E would send).
+# BENCH_MESH=0 leaves these rows out.
+# mesh_node NAME SUBCOMMAND [args...]: start a node; sets NODE_PORT, NODE_TOKEN.
+mesh_node() {
+	local name=$1 cmd=$2
+	shift 2
+	local state=()
+	if [[ $cmd == serve ]]; then
+		mkdir -m 700 "$TMP/$name-state"
+		state=(--state-dir "$TMP/$name-state")
+	fi
+	start_proc "$name" 'token ' "$SEALMESH" "$cmd" --port 0 --console 0 \
+	    --mesh-port 0 --bind 127.0.0.1 --gossip-interval 500 "${state[@]}" "$@"
+	NODE_PID=$START_PID
+	NODE_TOKEN=${START_LINE##* }
+	NODE_PORT=$(grep -Em1 'api http' "$TMP/$name.out" |
+	    sed -E 's|.*api http://[^:]+:([0-9]+)/v1.*|\1|')
+}
 
-log "mock :$MOCK_PORT  nginx :$NGINX_PORT  sealmesh :$SM_PORT  ($(nproc) cores, shared, unpinned)"
+# Wait until a node routes model m (gossip converged).
+routes_m() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		curl -sf "http://127.0.0.1:$1/v1/models" | grep -q '"id":"m"' && return 0
+		sleep 0.1
+	done
+	log "node on :$1 never learned model m"
+	return 1
+}
+
+if [[ ${BENCH_MESH:-1} == 1 ]]; then
+	mesh_node relay serve
+	RELAY_TOKEN=$NODE_TOKEN
+	mesh_node host serve --model "m=http://127.0.0.1:$MOCK_PORT"
+	HOST_TOKEN=$NODE_TOKEN
+	mesh_node host-r serve --model "m=http://127.0.0.1:$MOCK_PORT" \
+	    --advertise 127.0.0.1:9 --join "$RELAY_TOKEN"
+	for row in "mesh-e2e:$HOST_TOKEN:" "mesh-plain:$HOST_TOKEN:--no-e2e" \
+	    "relay-e2e:$RELAY_TOKEN:" "relay-plain:$RELAY_TOKEN:--no-e2e"; do
+		IFS=: read -r name tok extra <<<"$row"
+		# shellcheck disable=SC2086
+		mesh_node "$name" client --join "$tok" $extra
+		routes_m "$NODE_PORT"
+		add_target "$name" "http://127.0.0.1:$NODE_PORT" "$NODE_PID"
+	done
+fi
+
+log "mock :$MOCK_PORT  nginx :$NGINX_PORT  sealmesh :$SM_PORT  rows: ${TARGETS[*]}  ($(nproc) cores, shared, unpinned)"
 
 for t in "${TARGETS[@]}"; do
 	warm_up "$t"
@@ -343,9 +391,20 @@ done
 # RSS first, right after warm-up: later high-concurrency cells would leave
 # allocator caches behind and hide the per-stream cost in the "idle" figure.
 for t in "${TARGETS[@]}"; do
-	[[ $t == direct ]] && continue
+	[[ $t == direct || $t == *-plain ]] && continue
 	measure_rss "$t"
 done
+
+# One 8 MiB request through the relay, sealed and plaintext: the envelope's
+# cost on a large body (a long prompt), end to end.
+if [[ ${BENCH_MESH:-1} == 1 ]]; then
+	for t in relay-e2e relay-plain; do
+		for ((rep = 1; rep <= REPS; rep++)); do
+			measure "$t" big8m 1 "$rep" --requests 4 --no-stream \
+			    --tokens 4 --delay-ms 0 --body-bytes $((8 * 1024 * 1024 - 4096))
+		done
+	done
+fi
 
 for scen in stream nostream; do
 	for conc in $CONCS; do
