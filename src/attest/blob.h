@@ -37,6 +37,7 @@
 #define ATT_HASH_LEN 32 /* SHA-256 */
 #define ATT_CPU_MODEL_MAX 128
 #define ATT_NONCE_LEN 32
+#define ATT_SECRET_LEN 32 /* credential activation secret */
 
 /* Software provider: uncompressed P-256 point and raw r||s signature. */
 #define ATT_SW_PUB_LEN 65
