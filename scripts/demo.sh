@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job on its embedded default: a node in front of a real llama-server
-# running a tiny random-weight model, on http://127.0.0.1:9337/v1.
+# The main job on its embedded default: a local two-node mesh. A host node
+# runs a real llama-server with a tiny random-weight model; a client node
+# joins it and serves the mesh's models on http://127.0.0.1:9337/v1, so every
+# request crosses a TLS 1.3 mesh link, sealed end to end.
 # Installs what is missing, builds, and runs until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,15 +11,31 @@ make -j"$(nproc)"
 eval "$(scripts/build-llama.sh | tail -2)"
 PORT=${PORT:-9337}
 CONSOLE=${CONSOLE:-3131}
+STATE=${SEALMESH_DEMO_STATE:-$HOME/.sealmesh-demo}
+mkdir -p -m 700 "$STATE"
+RUN=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$RUN"' EXIT INT TERM
+
+build/sealmesh serve --gguf "$TINY_GGUF" --llama-server "$LLAMA_SERVER" \
+	--port 0 --console 0 --mesh-port 0 --bind 127.0.0.1 \
+	--state-dir "$STATE" >"$RUN/host.out" 2>"$RUN/host.log" &
+for _ in $(seq 100); do
+	grep -q '^sealmesh: token ' "$RUN/host.out" && break
+	sleep 0.1
+done
+TOKEN=$(sed -n 's/^sealmesh: token //p' "$RUN/host.out")
+[ -n "$TOKEN" ] || { cat "$RUN/host.log"; exit 1; }
+
 cat <<MSG
 
-sealmesh demo: model "tiny" (random weights: the text is gibberish, the
-inference is real) on http://127.0.0.1:$PORT/v1
+sealmesh demo: a host node runs llama-server with model "tiny" (random
+weights: the text is gibberish, the inference is real); a client node joined
+it and serves the mesh on http://127.0.0.1:$PORT/v1 (host log: $RUN/host.log)
 
   curl -N http://127.0.0.1:$PORT/v1/chat/completions \\
     -d '{"model":"tiny","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"hi"}]}'
-  curl http://127.0.0.1:$CONSOLE/api/status
+  build/sealmesh status --console $CONSOLE
 
 MSG
-exec build/sealmesh serve --gguf "$TINY_GGUF" --llama-server "$LLAMA_SERVER" \
-	--port "$PORT" --console "$CONSOLE" "$@"
+build/sealmesh client --join "$TOKEN" --port "$PORT" --console "$CONSOLE" \
+	--bind 127.0.0.1 "$@"

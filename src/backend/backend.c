@@ -24,8 +24,8 @@ backend_init(struct backend *b, const char *name, const char *url, char *err,
 	}
 	strcpy(b->name, name);
 	if (strncmp(url, "http://", 7) != 0) {
-		snprintf(err, errlen, "backend URL must start with http:// (%s)",
-		    url);
+		snprintf(err, errlen,
+		    "backend URL must start with http:// (%s)", url);
 		return SM_ERR_INVAL;
 	}
 	p = url + 7;
@@ -48,7 +48,8 @@ backend_init(struct backend *b, const char *name, const char *url, char *err,
 	}
 	memcpy(b->host, p, hlen);
 	if (*hend == ':') {
-		size_t n = slash ? (size_t)(slash - hend - 1) : strlen(hend + 1);
+		size_t n =
+		    slash ? (size_t)(slash - hend - 1) : strlen(hend + 1);
 
 		if (n == 0 || n >= sizeof(portstr)) {
 			snprintf(err, errlen, "bad port in %s", url);
@@ -71,8 +72,8 @@ backend_init(struct backend *b, const char *name, const char *url, char *err,
 			return SM_ERR_INVAL;
 		}
 		memcpy(b->base_path, slash, plen);
-		b->base_has_v1 = plen >= 3 &&
-		    strcmp(b->base_path + plen - 3, "/v1") == 0;
+		b->base_has_v1 =
+		    plen >= 3 && strcmp(b->base_path + plen - 3, "/v1") == 0;
 	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
@@ -104,8 +105,8 @@ backend_parse(struct backend *b, const char *spec, char *err, size_t errlen)
 }
 
 int
-backend_path(const struct backend *b, const char *client_path, char *out,
-    size_t len)
+backend_path(
+    const struct backend *b, const char *client_path, char *out, size_t len)
 {
 	const char *rest = client_path;
 	int n;

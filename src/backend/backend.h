@@ -14,14 +14,14 @@
 #define BACKEND_PATH_MAX 512
 
 struct backend {
-	char name[257];                   /* model name served under */
-	char host[BACKEND_HOST_MAX + 1];  /* as given, for Host: */
+	char name[257]; /* model name served under */
+	char host[BACKEND_HOST_MAX + 1]; /* as given, for Host: */
 	int port;
 	char base_path[BACKEND_PATH_MAX]; /* without trailing '/', may be "" */
-	bool base_has_v1;                 /* base path ends in /v1 */
-	struct sockaddr_storage addr;     /* resolved once */
-	bool up;                          /* false while a child restarts */
-	void *idle;                       /* http/upstream.c's connection pool */
+	bool base_has_v1; /* base path ends in /v1 */
+	struct sockaddr_storage addr; /* resolved once */
+	bool up; /* false while a child restarts */
+	void *idle; /* http/upstream.c's connection pool */
 	unsigned nidle;
 };
 

@@ -8,6 +8,7 @@
 #include "backend/llama.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "harden/harden.h"
 
 #define HEALTH_POLL_MS 250
 #define BACKOFF_MIN_MS 500
@@ -36,7 +37,7 @@ llama_stem(const char *path, char *out, size_t len)
 static int
 free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t len = sizeof(sa);
 	int fd, port = -1;
 
@@ -78,15 +79,15 @@ probe_end(void *user, int err)
 	lc->probe = NULL;
 }
 
-static const struct upstream_cbs probe_cbs = { probe_head, probe_body,
-	probe_end };
+static const struct upstream_cbs probe_cbs = {
+    probe_head, probe_body, probe_end};
 
 static void
 health_tick(uv_timer_t *t)
 {
 	struct llama_child *lc = t->data;
-	struct upstream_opts uo = { .connect_timeout_ms = 1000,
-		.header_timeout_ms = 2000 };
+	struct upstream_opts uo = {
+	    .connect_timeout_ms = 1000, .header_timeout_ms = 2000};
 	struct buf rq;
 
 	if (!lc->running) {
@@ -96,10 +97,12 @@ health_tick(uv_timer_t *t)
 	if (lc->backend->up || lc->probe != NULL)
 		return;
 	buf_init(&rq, 512);
-	if (buf_appendf(&rq, "GET /health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-	    "Connection: close\r\n\r\n", lc->backend->port) == 0 &&
+	if (buf_appendf(&rq,
+		"GET /health HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+		"Connection: close\r\n\r\n",
+		lc->backend->port) == 0 &&
 	    upstream_tcp_start(&lc->probe, lc->loop, lc->backend, &rq, &uo,
-	    &probe_cbs, lc) != 0)
+		&probe_cbs, lc) != 0)
 		lc->probe = NULL;
 	buf_clear(&rq);
 }
@@ -117,7 +120,8 @@ exit_cb(uv_process_t *p, int64_t status, int sig)
 		return;
 	}
 	log_warn("llama-server for %s exited (status %lld, signal %d); "
-	    "restarting in %llums", lc->backend->name, (long long)status, sig,
+		 "restarting in %llums",
+	    lc->backend->name, (long long)status, sig,
 	    (unsigned long long)lc->backoff_ms);
 	lc->restarts++;
 	uv_timer_stop(&lc->timer);
@@ -130,13 +134,11 @@ exit_cb(uv_process_t *p, int64_t status, int sig)
 static void
 spawn_child(struct llama_child *lc)
 {
-	char *args[] = { lc->bin, "-m", lc->gguf, "--host", "127.0.0.1",
-		"--port", lc->port_str, "-c", "2048", "-np", "4", "--no-webui",
-		"--alias", lc->backend->name, NULL };
-	/* A minimal environment: nothing of ours (LD_*, secrets) leaks in. */
-	char *env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
-		NULL };
-	uv_process_options_t o = { 0 };
+	char *args[] = {lc->bin, "-m", lc->gguf, "--host", "127.0.0.1",
+	    "--port", lc->port_str, "-c", "2048", "-np", "4", "--no-webui",
+	    "--alias", lc->backend->name, NULL};
+	uv_process_options_t o = {0};
+	char **env = NULL;
 	char err[160];
 	int port, r;
 
@@ -145,18 +147,26 @@ spawn_child(struct llama_child *lc)
 		return;
 	}
 	snprintf(lc->port_str, sizeof(lc->port_str), "%d", port);
+	/* A minimal environment: nothing of ours (LD_*, secrets) leaks in.
+	 * RLIMIT_CORE 0 and no_new_privs are inherited (see harden_early). */
+	if (harden_child_env_new(NULL, &env) != 0) {
+		log_error("cannot build llama-server's environment");
+		return;
+	}
 	o.file = lc->bin;
 	o.args = args;
 	o.env = env;
 	o.exit_cb = exit_cb;
 	o.flags = UV_PROCESS_WINDOWS_HIDE;
 	lc->proc.data = lc;
-	if ((r = uv_spawn(lc->loop, &lc->proc, &o)) != 0) {
+	r = uv_spawn(lc->loop, &lc->proc, &o);
+	harden_child_env_free(env);
+	if (r != 0) {
 		log_error("cannot start %s: %s", lc->bin, uv_strerror(r));
 		uv_close((uv_handle_t *)&lc->proc, NULL);
 		uv_timer_stop(&lc->timer);
-		uv_timer_start(&lc->timer, health_tick, lc->backoff_ms,
-		    HEALTH_POLL_MS);
+		uv_timer_start(
+		    &lc->timer, health_tick, lc->backoff_ms, HEALTH_POLL_MS);
 		return;
 	}
 	lc->running = true;

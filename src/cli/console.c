@@ -27,13 +27,13 @@ c_done(struct hparse *hp, void *user)
 	return HPE_PAUSED;
 }
 
-static const struct hparse_cbs c_cbs = { NULL, c_body, c_done };
+static const struct hparse_cbs c_cbs = {NULL, c_body, c_done};
 
 int
 console_status(int port, cJSON **out)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	struct timeval tv = { .tv_sec = 5 };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct timeval tv = {.tv_sec = 5};
 	char req[128], rbuf[16384];
 	struct hparse hp;
 	struct buf body;
@@ -49,13 +49,15 @@ console_status(int port, cJSON **out)
 		return SM_ERR_IO;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		fprintf(stderr, "sealmesh: no node console on 127.0.0.1:%d "
-		    "(%s); is `sealmesh serve` running? (--console N)\n", port,
-		    strerror(errno));
+		fprintf(stderr,
+		    "sealmesh: no node console on 127.0.0.1:%d "
+		    "(%s); is `sealmesh serve` running? (--console N)\n",
+		    port, strerror(errno));
 		close(fd);
 		return SM_ERR_IO;
 	}
-	snprintf(req, sizeof(req), "GET /api/status HTTP/1.1\r\nHost: "
+	snprintf(req, sizeof(req),
+	    "GET /api/status HTTP/1.1\r\nHost: "
 	    "127.0.0.1\r\nConnection: close\r\n\r\n");
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
 		close(fd);
@@ -68,7 +70,8 @@ console_status(int port, cJSON **out)
 		if (e != HPE_OK)
 			break;
 	}
-	if (e == HPE_PAUSED && hp.status == 200 && buf_append(&body, "", 1) == 0 &&
+	if (e == HPE_PAUSED && hp.status == 200 &&
+	    buf_append(&body, "", 1) == 0 &&
 	    (*out = cJSON_Parse((const char *)buf_data(&body))) != NULL)
 		r = 0;
 	else
@@ -83,10 +86,10 @@ int
 console_port_arg(int argc, char **argv, const char *cmd, int *port, bool *json)
 {
 	static const struct option opts[] = {
-		{ "console", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"console", required_argument, NULL, 'c'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c;

@@ -10,7 +10,7 @@
  * deletes). Returns 0 or SM_ERR_* with a message on stderr. */
 int console_status(int port, cJSON **out);
 /* Parse "--console N" style options shared by token and status. */
-int console_port_arg(int argc, char **argv, const char *cmd, int *port,
-    bool *json);
+int
+console_port_arg(int argc, char **argv, const char *cmd, int *port, bool *json);
 
 #endif

@@ -11,10 +11,10 @@ int
 cli_keygen(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "state-dir", required_argument, NULL, 'd' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"state-dir", required_argument, NULL, 'd'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL;
 	char def[4096];
@@ -33,10 +33,10 @@ cli_keygen(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: sealmesh keygen [--state-dir DIR] "
-			    "[--force]\n\nCreate DIR/identity.key (default "
-			    "~/.sealmesh), mode 0600 in a 0700 directory,\n"
-			    "and print the node id. --force replaces an "
-			    "existing key.\n");
+			       "[--force]\n\nCreate DIR/identity.key (default "
+			       "~/.sealmesh), mode 0600 in a 0700 directory,\n"
+			       "and print the node id. --force replaces an "
+			       "existing key.\n");
 			return 0;
 		default:
 			return 2;
@@ -44,7 +44,8 @@ cli_keygen(int argc, char **argv)
 	}
 	if (dir == NULL) {
 		if (identity_default_dir(def, sizeof(def)) != 0) {
-			fprintf(stderr, "sealmesh keygen: no HOME; use "
+			fprintf(stderr,
+			    "sealmesh keygen: no HOME; use "
 			    "--state-dir\n");
 			return 2;
 		}

@@ -52,7 +52,8 @@ serve_usage(FILE *f, bool client)
 	fprintf(f,
 	    "usage: sealmesh serve [options]\n"
 	    "\n"
-	    "Serve local OpenAI-compatible backends on http://127.0.0.1:PORT/v1\n"
+	    "Serve local OpenAI-compatible backends on "
+	    "http://127.0.0.1:PORT/v1\n"
 	    "and every model of the mesh it joins.\n"
 	    "\n"
 	    "backends:\n"
@@ -60,7 +61,8 @@ serve_usage(FILE *f, bool client)
 	    "(repeatable)\n"
 	    "  --gguf PATH             run llama-server on this model file, "
 	    "served\n"
-	    "                          under the file's stem name (repeatable)\n"
+	    "                          under the file's stem name "
+	    "(repeatable)\n"
 	    "  --llama-server BIN      llama-server binary for --gguf "
 	    "(default: from PATH)\n"
 	    "\n"
@@ -68,7 +70,8 @@ serve_usage(FILE *f, bool client)
 	    "  --port N                API port (default 9337, 0 = ephemeral)\n"
 	    "  --console N             console port for /api/status and "
 	    "/metrics\n"
-	    "                          (default 3131, 0 = ephemeral, -1 = off)\n"
+	    "                          (default 3131, 0 = ephemeral, -1 = "
+	    "off)\n"
 	    "  --listen-all            bind 0.0.0.0 instead of 127.0.0.1\n"
 	    "\n"
 	    "limits:\n"
@@ -79,7 +82,8 @@ serve_usage(FILE *f, bool client)
 	    "(default 5)\n"
 	    "\n"
 	    "mesh:\n"
-	    "  --mesh-port N           node-to-node TLS port (default 9338, 0 = "
+	    "  --mesh-port N           node-to-node TLS port (default 9338, 0 "
+	    "= "
 	    "ephemeral)\n"
 	    "  --bind ADDR             address for the mesh port (default "
 	    "0.0.0.0)\n"
@@ -95,9 +99,7 @@ serve_usage(FILE *f, bool client)
 	    "silent for\n"
 	    "                          3 periods is stale, then pruned\n"
 	    "\n"
-	    "hardening:\n"
-	    HARDEN_HELP_STRICT_ENV
-	    HARDEN_HELP_REQUIRE_HARDENED
+	    "hardening:\n" HARDEN_HELP_STRICT_ENV HARDEN_HELP_REQUIRE_HARDENED
 	    "\n"
 	    "end-to-end encryption:\n"
 	    "  --key-epoch SECS        replace the inference key this often "
@@ -180,35 +182,35 @@ enum {
 };
 
 static const struct option serve_opts[] = {
-	{ "model", required_argument, NULL, OPT_MODEL },
-	{ "gguf", required_argument, NULL, OPT_GGUF },
-	{ "llama-server", required_argument, NULL, OPT_LLAMA },
-	{ "port", required_argument, NULL, OPT_PORT },
-	{ "console", required_argument, NULL, OPT_CONSOLE },
-	{ "listen-all", no_argument, NULL, OPT_LISTEN_ALL },
-	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
-	{ "backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT },
-	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
-	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
-	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "strict-env", no_argument, NULL, OPT_STRICT_ENV },
-	{ "mesh-port", required_argument, NULL, OPT_MESH_PORT },
-	{ "bind", required_argument, NULL, OPT_BIND },
-	{ "join", required_argument, NULL, OPT_JOIN },
-	{ "advertise", required_argument, NULL, OPT_ADVERTISE },
-	{ "no-relay", no_argument, NULL, OPT_NO_RELAY },
-	{ "gossip-interval", required_argument, NULL, OPT_GOSSIP_INTERVAL },
-	{ "no-e2e", no_argument, NULL, OPT_NO_E2E },
-	{ "allow-plaintext-peers", no_argument, NULL, OPT_ALLOW_PLAINTEXT },
-	{ "key-epoch", required_argument, NULL, OPT_KEY_EPOCH },
-	{ "require-hardened", no_argument, NULL, OPT_REQUIRE_HARDENED },
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"gguf", required_argument, NULL, OPT_GGUF},
+    {"llama-server", required_argument, NULL, OPT_LLAMA},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"console", required_argument, NULL, OPT_CONSOLE},
+    {"listen-all", no_argument, NULL, OPT_LISTEN_ALL},
+    {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"strict-env", no_argument, NULL, OPT_STRICT_ENV},
+    {"mesh-port", required_argument, NULL, OPT_MESH_PORT},
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"join", required_argument, NULL, OPT_JOIN},
+    {"advertise", required_argument, NULL, OPT_ADVERTISE},
+    {"no-relay", no_argument, NULL, OPT_NO_RELAY},
+    {"gossip-interval", required_argument, NULL, OPT_GOSSIP_INTERVAL},
+    {"no-e2e", no_argument, NULL, OPT_NO_E2E},
+    {"allow-plaintext-peers", no_argument, NULL, OPT_ALLOW_PLAINTEXT},
+    {"key-epoch", required_argument, NULL, OPT_KEY_EPOCH},
+    {"require-hardened", no_argument, NULL, OPT_REQUIRE_HARDENED},
 #ifdef SM_TEST_BUILD
-	{ "test-record-relay", required_argument, NULL, OPT_TEST_RECORD },
-	{ "test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE },
+    {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
+    {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
 #endif
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static int
@@ -242,17 +244,17 @@ run(int argc, char **argv, bool client)
 {
 	static struct serve s; /* large; lives for the whole process */
 	struct gateway_opts go = {
-		.listen_host = "127.0.0.1",
-		.api_port = 9337,
-		.console_port = 3131,
-		.max_body = HTTP_DEFAULT_MAX_BODY,
-		.connect_timeout_ms = 5000,
-		.backend_timeout_ms = 300000,
-		.role = client ? "client" : "host",
+	    .listen_host = "127.0.0.1",
+	    .api_port = 9337,
+	    .console_port = 3131,
+	    .max_body = HTTP_DEFAULT_MAX_BODY,
+	    .connect_timeout_ms = 5000,
+	    .backend_timeout_ms = 300000,
+	    .role = client ? "client" : "host",
 	};
 	struct mesh_opts mo = {
-		.port = client ? 0 : LINK_DEFAULT_PORT,
-		.role = client ? ANN_ROLE_CLIENT : ANN_ROLE_HOST,
+	    .port = client ? 0 : LINK_DEFAULT_PORT,
+	    .role = client ? ANN_ROLE_CLIENT : ANN_ROLE_HOST,
 	};
 	const char *gguf[MAX_GGUF], *llama_bin = "llama-server";
 	const char *state_dir = NULL;
@@ -270,7 +272,7 @@ run(int argc, char **argv, bool client)
 			if (s.nbackends == MAX_BACKENDS)
 				return bad("--model", "too many backends");
 			if (backend_parse(&s.backends[s.nbackends], optarg, err,
-			    sizeof(err)) != 0) {
+				sizeof(err)) != 0) {
 				fprintf(stderr, "sealmesh serve: %s\n", err);
 				return 2;
 			}
@@ -290,7 +292,8 @@ run(int argc, char **argv, bool client)
 			go.api_port = (int)v;
 			break;
 		case OPT_CONSOLE:
-			if (strcmp(optarg, "-1") == 0 || strcmp(optarg, "off") == 0)
+			if (strcmp(optarg, "-1") == 0 ||
+			    strcmp(optarg, "off") == 0)
 				go.console_port = -1;
 			else if (sm_parse_u64(optarg, 0, 65535, &v) != 0)
 				return bad("--console", optarg);
@@ -405,7 +408,8 @@ run(int argc, char **argv, bool client)
 		return 2;
 	}
 	if (client && (s.nbackends > 0 || ngguf > 0)) {
-		fprintf(stderr, "sealmesh client: serves no models; use serve\n");
+		fprintf(
+		    stderr, "sealmesh client: serves no models; use serve\n");
 		return 2;
 	}
 	/* A malformed token is a usage error: say so before anything starts. */
@@ -414,7 +418,8 @@ run(int argc, char **argv, bool client)
 		const char *why;
 
 		if (token_parse(mo.join[i], &tok, &why) != 0) {
-			fprintf(stderr, "sealmesh: bad invite token: %s\n", why);
+			fprintf(
+			    stderr, "sealmesh: bad invite token: %s\n", why);
 			return 2;
 		}
 		token_clear(&tok);
@@ -448,23 +453,25 @@ run(int argc, char **argv, bool client)
 		if (s.nbackends == MAX_BACKENDS ||
 		    llama_stem(gguf[i], b->name, sizeof(b->name)) != 0)
 			return bad("--gguf", gguf[i]);
-		if (llama_start(&s.llama[s.nllama], s.loop, llama_bin, gguf[i],
-		    b) != 0)
+		if (llama_start(
+			&s.llama[s.nllama], s.loop, llama_bin, gguf[i], b) != 0)
 			return 1;
 		s.nllama++;
 		s.nbackends++;
 	}
 	for (size_t i = 0; i < s.nbackends; i++) {
 		if (router_add_local(&s.router, &s.backends[i]) != 0) {
-			fprintf(stderr, "sealmesh serve: model '%s' given "
-			    "twice\n", s.backends[i].name);
+			fprintf(stderr,
+			    "sealmesh serve: model '%s' given "
+			    "twice\n",
+			    s.backends[i].name);
 			return 2;
 		}
 	}
 	go.node_id = s.id.id_hex;
 	if ((r = gateway_open(&s.gw, s.loop, &s.router, &go)) != 0) {
-		fprintf(stderr, "sealmesh: cannot listen: %s\n",
-		    sm_strerror(r));
+		fprintf(
+		    stderr, "sealmesh: cannot listen: %s\n", sm_strerror(r));
 		return 1;
 	}
 	mo.state_dir = client ? NULL : state_dir;

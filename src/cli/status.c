@@ -20,7 +20,8 @@ join_array(const cJSON *o, const char *k, char *out, size_t len)
 	size_t off = 0;
 
 	out[0] = '\0';
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach(it, arr)
+	{
 		if (!cJSON_IsString(it))
 			continue;
 		int n = snprintf(out + off, len - off, "%s%s", off ? "," : "",
@@ -62,7 +63,8 @@ cli_status(int argc, char **argv)
 	    "STATE", "LINK", "VIA", "RTT(ms)", "SEEN(s)", "MODELS",
 	    "ADDRESSES");
 	peers = cJSON_GetObjectItemCaseSensitive(st, "peers");
-	cJSON_ArrayForEach(p, peers) {
+	cJSON_ArrayForEach(p, peers)
+	{
 		join_array(p, "models", models, sizeof(models));
 		join_array(p, "addresses", addrs, sizeof(addrs));
 		rtt = cJSON_GetObjectItemCaseSensitive(p, "rtt_ms");

@@ -19,9 +19,11 @@ struct buf {
 	size_t max; /* never grow len beyond this */
 };
 
-/* Set up an empty buffer that may hold at most 'max' bytes. Allocates nothing. */
+/* Set up an empty buffer that may hold at most 'max' bytes. Allocates nothing.
+ */
 void buf_init(struct buf *b, size_t max);
-/* Wipe and free the storage; the buffer is empty afterwards and may be reused. */
+/* Wipe and free the storage; the buffer is empty afterwards and may be reused.
+ */
 void buf_clear(struct buf *b);
 /* Drop all data (wiped), keep the storage. */
 void buf_reset(struct buf *b);

@@ -11,7 +11,7 @@
 static enum log_format log_fmt = LOG_PRETTY;
 static enum log_level log_min = LOG_INFO;
 
-static const char *const level_names[] = { "debug", "info", "warn", "error" };
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void
 log_setup(enum log_format fmt, enum log_level min)
@@ -41,8 +41,8 @@ timestamp(char *out, size_t len)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, (long)(tv.tv_usec / 1000));
 }
 
 /* A log line is built in memory and written with one write(2). */
@@ -66,8 +66,9 @@ put(struct line *l, const char *fmt, ...)
 	n = vsnprintf(l->b + l->n, sizeof(l->b) - l->n, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		l->n += (size_t)n < sizeof(l->b) - l->n ? (size_t)n
-							: sizeof(l->b) - l->n - 1;
+		l->n += (size_t)n < sizeof(l->b) - l->n
+		    ? (size_t)n
+		    : sizeof(l->b) - l->n - 1;
 }
 
 /* Append 's' as the inside of a JSON string. */
@@ -103,7 +104,7 @@ void
 log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	char ts[64], msg[1024];
-	struct line l = { .n = 0 };
+	struct line l = {.n = 0};
 	va_list ap;
 
 	if (lvl < log_min)
@@ -129,14 +130,16 @@ log_request(const struct log_req *r)
 	char ts[64];
 	const char *model = r->model ? r->model : "-";
 	const char *route = r->route && *r->route ? r->route : "-";
-	struct line l = { .n = 0 };
+	struct line l = {.n = 0};
 
 	if (LOG_INFO < log_min)
 		return;
 	timestamp(ts, sizeof(ts));
 	if (log_fmt == LOG_JSON) {
-		put(&l, "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\","
-		    "\"method\":\"", ts);
+		put(&l,
+		    "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\","
+		    "\"method\":\"",
+		    ts);
 		put_json(&l, r->method);
 		put(&l, "\",\"path\":\"");
 		put_json(&l, r->path);
@@ -144,18 +147,20 @@ log_request(const struct log_req *r)
 		put_json(&l, model);
 		put(&l, "\",\"route\":\"");
 		put_json(&l, route);
-		put(&l, "\",\"status\":%d,\"stream\":%s,\"bytes_in\":%llu,"
-		    "\"bytes_out\":%llu,\"duration_ms\":%.3f", r->status,
-		    r->stream ? "true" : "false",
+		put(&l,
+		    "\",\"status\":%d,\"stream\":%s,\"bytes_in\":%llu,"
+		    "\"bytes_out\":%llu,\"duration_ms\":%.3f",
+		    r->status, r->stream ? "true" : "false",
 		    (unsigned long long)r->bytes_in,
 		    (unsigned long long)r->bytes_out, r->duration_ms);
 		if (r->ttfb_ms >= 0)
 			put(&l, ",\"ttfb_ms\":%.3f", r->ttfb_ms);
 		put(&l, "}");
 	} else {
-		put(&l, "%s info  %s %s model=%s route=%s status=%d stream=%d "
-		    "in=%llu out=%llu dur=%.1fms", ts, r->method, r->path,
-		    model, route, r->status, r->stream,
+		put(&l,
+		    "%s info  %s %s model=%s route=%s status=%d stream=%d "
+		    "in=%llu out=%llu dur=%.1fms",
+		    ts, r->method, r->path, model, route, r->status, r->stream,
 		    (unsigned long long)r->bytes_in,
 		    (unsigned long long)r->bytes_out, r->duration_ms);
 		if (r->ttfb_ms >= 0)

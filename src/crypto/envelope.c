@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "core/util.h"
 #include "crypto/envelope.h"
 
 #define KDF_REQ "sealmesh-e2e-req" /* BLAKE2b personal: exactly 16 bytes */
@@ -38,35 +39,6 @@ struct env_replay {
 	uint64_t start; /* wall time the current generation began */
 	bool started;
 };
-
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static void
-put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
 
 void
 env_session_clear(struct env_session *s)
@@ -131,9 +103,9 @@ seal_begin(uint8_t **hdr, struct buf *wire, const struct env_target *t,
 	h = buf_tail(wire);
 	h[0] = ENV_MAGIC;
 	h[1] = ENV_VERSION;
-	put_be32(h + 2, t->key.epoch);
+	sm_put_be32(h + 2, t->key.epoch);
 	crypto_scalarmult_base(h + ENV_EPH_OFF, eph_sk);
-	put_be32(h + ENV_BODYLEN_OFF, (uint32_t)(ENV_MAC_LEN + pt_len));
+	sm_put_be32(h + ENV_BODYLEN_OFF, (uint32_t)(ENV_MAC_LEN + pt_len));
 	*hdr = h;
 	return 0;
 }
@@ -193,9 +165,9 @@ env_seal_request_det(struct buf *wire, struct env_session *s,
 	pt = hdr + ENV_HDR_LEN + ENV_MAC_LEN;
 	pt[0] = 0; /* flags */
 	memcpy(pt + 1, request_id, ENV_REQID_LEN);
-	put_be64(pt + 17, now);
+	sm_put_be64(pt + 17, now);
 	memcpy(pt + 25, t->node_id, ENV_NODE_ID_LEN);
-	put_be32(pt + 57, (uint32_t)http_len);
+	sm_put_be32(pt + 57, (uint32_t)http_len);
 	memcpy(pt + ENV_INNER_LEN, http, http_len);
 	memset(pt + ENV_INNER_LEN + http_len, 0,
 	    pt_len - ENV_INNER_LEN - http_len);
@@ -260,7 +232,7 @@ env_peek(size_t *total, const uint8_t *in, size_t len)
 		return SM_ERR_UNSUPP;
 	if (len < ENV_HDR_LEN)
 		return SM_ERR_AGAIN;
-	body = get_be32(in + ENV_BODYLEN_OFF);
+	body = sm_get_be32(in + ENV_BODYLEN_OFF);
 	if (body < ENV_MAC_LEN || !is_bucket(body - ENV_MAC_LEN))
 		return SM_ERR_PROTO;
 	*total = ENV_HDR_LEN + (size_t)body;
@@ -410,7 +382,7 @@ check_inner(struct buf *http, struct env_session *s,
 
 	if (pt[0] != 0)
 		return SM_ERR_UNSUPP;
-	n = get_be32(pt + 57);
+	n = sm_get_be32(pt + 57);
 	if (n == 0 || n > ENV_HTTP_MAX ||
 	    env_bucket(ENV_INNER_LEN + n) != pt_len)
 		return SM_ERR_PROTO;
@@ -418,7 +390,7 @@ check_inner(struct buf *http, struct env_session *s,
 		return SM_ERR_PROTO;
 	if (memcmp(pt + 25, self_id, ENV_NODE_ID_LEN) != 0) /* public */
 		return SM_ERR_PERM;
-	ts = get_be64(pt + 17);
+	ts = sm_get_be64(pt + 17);
 	skew = ts > now ? ts - now : now - ts;
 	if (skew > rc->window)
 		return SM_ERR_STALE;
@@ -454,7 +426,7 @@ env_open_request(struct buf *http, struct env_session *s,
 	}
 	pt_len = len - ENV_HDR_LEN - ENV_MAC_LEN;
 	if ((r = infkey_shared(
-		 keys, get_be32(in + 2), in + ENV_EPH_OFF, k, host_pk)) != 0)
+		 keys, sm_get_be32(in + 2), in + ENV_EPH_OFF, k, host_pk)) != 0)
 		goto out;
 	kdf(kn, sizeof(kn), KDF_REQ, k, in, host_pk, NULL, 0);
 	if ((r = buf_reserve(http, pt_len)) != 0)

@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "core/util.h"
 #include "crypto/rstream.h"
 
 #define TAG_MESSAGE crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
@@ -21,22 +22,6 @@ _Static_assert(
 
 enum { P_PREFIX, P_SSHDR, P_CODE, P_LEN, P_BODY, P_DONE };
 enum { R_HEADER, R_CHUNKS, R_DONE };
-
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
 
 /* --- writer --- */
 
@@ -106,7 +91,7 @@ push_frame(struct rs_writer *w, struct buf *out, uint8_t tag)
 	size_t ptlen = w->pt.len;
 	uint8_t *p = buf_tail(out);
 
-	put_be32(p, (uint32_t)(RS_ABYTES + ptlen));
+	sm_put_be32(p, (uint32_t)(RS_ABYTES + ptlen));
 	crypto_secretstream_xchacha20poly1305_push(&w->st, p + RS_FRAME_HDR_LEN,
 	    NULL, buf_data(&w->pt), ptlen, NULL, 0, tag);
 	buf_advance(out, RS_FRAME_HDR_LEN + RS_ABYTES + ptlen);
@@ -357,7 +342,7 @@ rs_parser_feed(struct rs_parser *p, struct rs_frame *f, size_t *used,
 			p->need = 0;
 			break;
 		case P_LEN:
-			n = get_be32(el);
+			n = sm_get_be32(el);
 			if (n < RS_CT_MIN) {
 				r = SM_ERR_PROTO;
 				goto out;

@@ -26,8 +26,8 @@ struct proxy {
 	char route[24];
 };
 
-static const char *const proxied_paths[] = { "/v1/chat/completions",
-	"/v1/completions", "/v1/responses", "/v1/embeddings" };
+static const char *const proxied_paths[] = {"/v1/chat/completions",
+    "/v1/completions", "/v1/responses", "/v1/embeddings"};
 
 static void proxy_attempt(struct proxy *px);
 
@@ -42,21 +42,21 @@ access_log(struct gateway *gw, struct hreq *req, const char *model,
     const char *route, bool stream, double ttfb_ms)
 {
 	struct log_req lr = {
-		.method = req->method,
-		.path = req->path,
-		.model = model,
-		.route = route,
-		.status = req->status,
-		.bytes_in = req->body.len,
-		.bytes_out = req->bytes_out,
-		.duration_ms = ms_since(req->start_ns),
-		.ttfb_ms = ttfb_ms,
-		.stream = stream,
+	    .method = req->method,
+	    .path = req->path,
+	    .model = model,
+	    .route = route,
+	    .status = req->status,
+	    .bytes_in = req->body.len,
+	    .bytes_out = req->bytes_out,
+	    .duration_ms = ms_since(req->start_ns),
+	    .ttfb_ms = ttfb_ms,
+	    .stream = stream,
 	};
 
 	log_request(&lr);
-	metrics_request(&gw->metrics, model, req->status, req->body.len,
-	    req->bytes_out);
+	metrics_request(
+	    &gw->metrics, model, req->status, req->body.len, req->bytes_out);
 }
 
 /* A response the gateway makes itself (errors, lists). */
@@ -83,8 +83,9 @@ static void
 proxy_done(struct proxy *px)
 {
 	access_log(px->gw, px->req, px->peek.model, px->route, px->peek.stream,
-	    px->first_byte_ns ? (double)(px->first_byte_ns -
-	    px->req->start_ns) / 1e6 : -1);
+	    px->first_byte_ns
+		? (double)(px->first_byte_ns - px->req->start_ns) / 1e6
+		: -1);
 	proxy_free(px);
 }
 
@@ -93,10 +94,9 @@ proxy_done(struct proxy *px)
 static bool
 relay_header(const char *name)
 {
-	static const char *const drop[] = { "content-type", "content-length",
-		"transfer-encoding", "connection", "keep-alive", "date",
-		"server", "trailer", "upgrade", "proxy-connection", "te",
-		"x-sealmesh-route" };
+	static const char *const drop[] = {"content-type", "content-length",
+	    "transfer-encoding", "connection", "keep-alive", "date", "server",
+	    "trailer", "upgrade", "proxy-connection", "te", "x-sealmesh-route"};
 
 	for (size_t i = 0; i < SM_ARRAY_LEN(drop); i++)
 		if (strcmp(name, drop[i]) == 0)
@@ -105,8 +105,8 @@ relay_header(const char *name)
 }
 
 static void
-px_on_head(void *user, int status, const struct hdr *hdrs, size_t n,
-    int64_t clen)
+px_on_head(
+    void *user, int status, const struct hdr *hdrs, size_t n, int64_t clen)
 {
 	struct proxy *px = user;
 	const char *ctype = "application/json";
@@ -120,8 +120,8 @@ px_on_head(void *user, int status, const struct hdr *hdrs, size_t n,
 		if (strcmp(hdrs[i].name, "content-type") == 0)
 			ctype = hdrs[i].value;
 		else if (relay_header(hdrs[i].name) &&
-		    buf_appendf(&extra, "%s: %s\r\n", hdrs[i].name,
-		    hdrs[i].value) != 0)
+		    buf_appendf(
+			&extra, "%s: %s\r\n", hdrs[i].name, hdrs[i].value) != 0)
 			break;
 	}
 	px->sse = strncasecmp(ctype, "text/event-stream", 17) == 0;
@@ -179,8 +179,8 @@ px_on_end(void *user, int err)
 		proxy_attempt(px);
 		return;
 	}
-	log_warn("stream of model %s via %s cut: %s", px->peek.model,
-	    px->route, sm_strerror(err));
+	log_warn("stream of model %s via %s cut: %s", px->peek.model, px->route,
+	    sm_strerror(err));
 	if (px->sse) {
 		/* Tell an SSE client in-band, then end the stream cleanly. */
 		static const char ev[] =
@@ -198,9 +198,9 @@ px_on_end(void *user, int err)
 }
 
 static const struct upstream_cbs px_cbs = {
-	.on_head = px_on_head,
-	.on_body = px_on_body,
-	.on_end = px_on_end,
+    .on_head = px_on_head,
+    .on_body = px_on_body,
+    .on_end = px_on_end,
 };
 
 /* The client left: stop the backend work it started. */
@@ -242,8 +242,8 @@ proxy_attempt(struct proxy *px)
 {
 	struct gateway *gw = px->gw;
 	struct upstream_opts uo = {
-		.connect_timeout_ms = gw->opts.connect_timeout_ms,
-		.header_timeout_ms = gw->opts.backend_timeout_ms,
+	    .connect_timeout_ms = gw->opts.connect_timeout_ms,
+	    .header_timeout_ms = gw->opts.backend_timeout_ms,
 	};
 	struct buf rq;
 	int r;
@@ -257,12 +257,14 @@ proxy_attempt(struct proxy *px)
 			if (gw->remote.start == NULL)
 				continue;
 			sm_hex(hex, t->peer, 4);
-			snprintf(px->route, sizeof(px->route), "remote:%s", hex);
+			snprintf(
+			    px->route, sizeof(px->route), "remote:%s", hex);
 			r = gw->remote.start(gw->remote.arg, t, px->req,
 			    &px->peek, &px_cbs, px, &px->up);
 			if (r == 0)
 				return;
-			log_warn("remote attempt for model %s via %s failed: %s",
+			log_warn(
+			    "remote attempt for model %s via %s failed: %s",
 			    px->peek.model, px->route, sm_strerror(r));
 			px->gw->metrics.upstream_failures++;
 			px->last_err = r;
@@ -311,8 +313,8 @@ handle_proxy(struct gateway *gw, struct hreq *req, bool local_only)
 		    NULL);
 		return;
 	}
-	r = (local_only ? route_lookup_local : route_lookup)(gw->router,
-	    px->peek.model, px->targets, ROUTE_MAX_TARGETS);
+	r = (local_only ? route_lookup_local : route_lookup)(
+	    gw->router, px->peek.model, px->targets, ROUTE_MAX_TARGETS);
 	if (r == SM_ERR_NOTFOUND || r == SM_ERR_UNAVAIL) {
 		bool gone = r == SM_ERR_UNAVAIL;
 
@@ -361,7 +363,7 @@ list_one(const char *model, void *arg)
 
 		snprintf(needle, sizeof(needle), "\"id\":\"%s\"", model);
 		if (memmem(buf_data(lc->out), lc->out->len, needle,
-		    strlen(needle)) != NULL)
+			strlen(needle)) != NULL)
 			return;
 	}
 	lc->err = oai_model_json(lc->out, model, "sealmesh", lc->first);
@@ -371,7 +373,7 @@ list_one(const char *model, void *arg)
 static void
 handle_models(struct gateway *gw, struct hreq *req, const char *one)
 {
-	struct list_ctx lc = { .first = true, .want = one };
+	struct list_ctx lc = {.first = true, .want = one};
 	struct buf b;
 
 	buf_init(&b, 4 * 1024 * 1024);
@@ -389,8 +391,8 @@ handle_models(struct gateway *gw, struct hreq *req, const char *one)
 		    "model_not_found", "no node in the mesh serves this model",
 		    NULL);
 	else {
-		(void)hres_send(req, 200, "application/json", NULL,
-		    buf_data(&b), b.len);
+		(void)hres_send(
+		    req, 200, "application/json", NULL, buf_data(&b), b.len);
 		access_log(gw, req, one, NULL, false, -1);
 	}
 	buf_clear(&b);
@@ -410,7 +412,8 @@ api_handler(struct hreq *req, void *ctx)
 			handle_proxy(gw, req, false);
 		else
 			reply_error(gw, req, NULL, 405, "invalid_request_error",
-			    "method_not_allowed", "use POST", "Allow: POST\r\n");
+			    "method_not_allowed", "use POST",
+			    "Allow: POST\r\n");
 		return;
 	}
 	if (strcmp(req->path, "/v1/models") == 0 ||
@@ -427,8 +430,8 @@ api_handler(struct hreq *req, void *ctx)
 	if (get && strcmp(req->path, "/health") == 0) {
 		static const char ok[] = "{\"status\":\"ok\"}";
 
-		(void)hres_send(req, 200, "application/json", NULL, ok,
-		    sizeof(ok) - 1);
+		(void)hres_send(
+		    req, 200, "application/json", NULL, ok, sizeof(ok) - 1);
 		return;
 	}
 	reply_error(gw, req, NULL, 404, "invalid_request_error", "not_found",
@@ -461,9 +464,8 @@ status_model(const char *model, void *arg)
 	cJSON *arr = arg;
 	cJSON *it;
 
-	cJSON_ArrayForEach(it, arr)
-		if (cJSON_IsString(it) && strcmp(it->valuestring, model) == 0)
-			return;
+	cJSON_ArrayForEach(it, arr) if (cJSON_IsString(it) &&
+	    strcmp(it->valuestring, model) == 0) return;
 	cJSON_AddItemToArray(arr, cJSON_CreateString(model));
 }
 
@@ -481,14 +483,14 @@ gateway_status_json(struct gateway *gw)
 	for (size_t i = 0; models != NULL && i < gw->router->nlocal; i++)
 		status_model(gw->router->local[i]->name, models);
 	cJSON_AddNumberToObject(st, "api_port", gw->api.port);
-	cJSON_AddNumberToObject(st, "console_port",
-	    gw->console_open ? gw->console.port : -1);
+	cJSON_AddNumberToObject(
+	    st, "console_port", gw->console_open ? gw->console.port : -1);
 	cJSON_AddArrayToObject(st, "peers");
 	cJSON_AddNumberToObject(st, "inflight", (double)gw->metrics.inflight);
-	cJSON_AddNumberToObject(st, "active_streams",
-	    (double)gw->metrics.active_streams);
-	cJSON_AddNumberToObject(st, "uptime",
-	    (double)(sm_now_ms() - gw->start_ms) / 1000.0);
+	cJSON_AddNumberToObject(
+	    st, "active_streams", (double)gw->metrics.active_streams);
+	cJSON_AddNumberToObject(
+	    st, "uptime", (double)(sm_now_ms() - gw->start_ms) / 1000.0);
 	cJSON_AddItemToObject(st, "posture", posture_to_json(harden_posture()));
 	if (gw->status_hook != NULL)
 		gw->status_hook(gw->status_arg, st);
@@ -514,8 +516,8 @@ console_handler(struct hreq *req, void *ctx)
 			(void)hres_error(req, 500, "server_error", NULL,
 			    "out of memory", NULL);
 		else
-			(void)hres_send(req, 200, "application/json", NULL, s,
-			    strlen(s));
+			(void)hres_send(
+			    req, 200, "application/json", NULL, s, strlen(s));
 		cJSON_free(s);
 		cJSON_Delete(st);
 		return;
@@ -524,10 +526,9 @@ console_handler(struct hreq *req, void *ctx)
 		buf_init(&b, 1024 * 1024);
 		if (metrics_render(&gw->metrics, &b) == 0 &&
 		    (gw->metrics_hook == NULL ||
-		    gw->metrics_hook(gw->status_arg, &b) == 0))
-			(void)hres_send(req, 200,
-			    "text/plain; version=0.0.4", NULL, buf_data(&b),
-			    b.len);
+			gw->metrics_hook(gw->status_arg, &b) == 0))
+			(void)hres_send(req, 200, "text/plain; version=0.0.4",
+			    NULL, buf_data(&b), b.len);
 		else
 			(void)hres_error(req, 500, "server_error", NULL,
 			    "metrics too large", NULL);
@@ -543,15 +544,15 @@ gateway_open(struct gateway *gw, uv_loop_t *loop, struct router *rt,
     const struct gateway_opts *opts)
 {
 	struct hsrv_config api = {
-		.max_body = opts->max_body,
-		.handler = api_handler,
-		.ctx = gw,
+	    .max_body = opts->max_body,
+	    .handler = api_handler,
+	    .ctx = gw,
 	};
-	struct hsrv_config con = { .handler = console_handler, .ctx = gw };
+	struct hsrv_config con = {.handler = console_handler, .ctx = gw};
 	struct hsrv_config tun = {
-		.max_body = opts->max_body,
-		.handler = tunnel_handler,
-		.ctx = gw,
+	    .max_body = opts->max_body,
+	    .handler = tunnel_handler,
+	    .ctx = gw,
 	};
 	int r;
 
@@ -562,12 +563,12 @@ gateway_open(struct gateway *gw, uv_loop_t *loop, struct router *rt,
 	gw->start_ms = sm_now_ms();
 	metrics_init(&gw->metrics);
 	hsrv_init(&gw->tunnel, loop, &tun);
-	if ((r = hsrv_open(&gw->api, loop, opts->listen_host, opts->api_port,
-	    &api)) != 0)
+	if ((r = hsrv_open(
+		 &gw->api, loop, opts->listen_host, opts->api_port, &api)) != 0)
 		return r;
 	if (opts->console_port >= 0) {
 		if ((r = hsrv_open(&gw->console, loop, opts->listen_host,
-		    opts->console_port, &con)) != 0) {
+			 opts->console_port, &con)) != 0) {
 			hsrv_close(&gw->api);
 			return r;
 		}

@@ -19,9 +19,9 @@
 #include "mesh/route.h"
 
 struct gateway_opts {
-	const char *listen_host;  /* "127.0.0.1" unless --listen-all */
-	int api_port;             /* 0: ephemeral */
-	int console_port;         /* 0: ephemeral, -1: none */
+	const char *listen_host; /* "127.0.0.1" unless --listen-all */
+	int api_port; /* 0: ephemeral */
+	int console_port; /* 0: ephemeral, -1: none */
 	size_t max_body;
 	uint64_t connect_timeout_ms;
 	uint64_t backend_timeout_ms; /* request sent → response head */

@@ -35,8 +35,8 @@ out:
 }
 
 int
-oai_error_json(struct buf *out, const char *type, const char *code,
-    const char *message)
+oai_error_json(
+    struct buf *out, const char *type, const char *code, const char *message)
 {
 	cJSON *root, *err;
 	char *s = NULL;
@@ -60,8 +60,8 @@ out:
 }
 
 int
-oai_model_json(struct buf *out, const char *id, const char *owned_by,
-    bool first)
+oai_model_json(
+    struct buf *out, const char *id, const char *owned_by, bool first)
 {
 	cJSON *m;
 	char *s;

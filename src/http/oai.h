@@ -20,8 +20,8 @@ struct oai_peek {
  * Returns 0; SM_ERR_INVAL when the body is not a JSON object;
  * SM_ERR_NOTFOUND when "model" is missing, not a string, empty or too long.
  */
-int oai_peek(const uint8_t *body, size_t len, struct oai_peek *out)
-    SM_MUST_CHECK;
+int
+oai_peek(const uint8_t *body, size_t len, struct oai_peek *out) SM_MUST_CHECK;
 
 /* {"error":{"message":..,"type":..,"code":..}} (code null when NULL). */
 int oai_error_json(struct buf *out, const char *type, const char *code,

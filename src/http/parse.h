@@ -26,8 +26,8 @@ struct hparse;
 /* Each returns 0 to go on, HPE_PAUSED to stop after this event, -1 to fail. */
 struct hparse_cbs {
 	int (*on_head)(struct hparse *hp, void *user);
-	int (*on_body)(struct hparse *hp, void *user, const char *at,
-	    size_t len);
+	int (*on_body)(
+	    struct hparse *hp, void *user, const char *at, size_t len);
 	int (*on_done)(struct hparse *hp, void *user);
 };
 
@@ -42,9 +42,9 @@ struct hparse {
 	size_t nfields;
 	/* Valid from on_head until the next message begins. */
 	const char *method; /* requests */
-	const char *path;   /* requests: without the query */
-	const char *query;  /* requests: after '?', or "" */
-	int status;         /* responses */
+	const char *path; /* requests: without the query */
+	const char *query; /* requests: after '?', or "" */
+	int status; /* responses */
 	struct hdr hdrs[HTTP_MAX_HEADERS];
 	size_t nhdrs;
 	int64_t content_length; /* -1 unless a Content-Length framed body */
@@ -62,8 +62,8 @@ void hparse_clear(struct hparse *hp);
  * paused: *used bytes were consumed, resume with hparse_resume), or an error
  * (hp->reject says which status to answer with).
  */
-enum llhttp_errno hparse_feed(struct hparse *hp, const char *data, size_t len,
-    size_t *used);
+enum llhttp_errno
+hparse_feed(struct hparse *hp, const char *data, size_t len, size_t *used);
 void hparse_resume(struct hparse *hp);
 /* The peer closed: ends a close-delimited body. */
 enum llhttp_errno hparse_finish(struct hparse *hp);

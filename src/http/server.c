@@ -21,8 +21,8 @@ struct hconn {
 	struct hsrv *srv;
 	struct hparse hp;
 	struct hreq req;
-	bool busy;    /* a request is with the handler */
-	bool paused;  /* parser paused at a message boundary */
+	bool busy; /* a request is with the handler */
+	bool paused; /* parser paused at a message boundary */
 	bool reading; /* uv_read_start active */
 	bool closing;
 	bool close_after; /* close once the response is written */
@@ -37,27 +37,48 @@ const char *
 http_reason(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 411: return "Length Required";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
 	}
-	return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+	return status < 300 ? "OK"
+	    : status < 500  ? "Client Error"
+			    : "Server Error";
 }
 
 /* --- parsing ------------------------------------------------------------ */
@@ -129,7 +150,7 @@ on_done(struct hparse *hp, void *user)
 	return HPE_PAUSED;
 }
 
-static const struct hparse_cbs req_cbs = { on_head, on_body, on_done };
+static const struct hparse_cbs req_cbs = {on_head, on_body, on_done};
 
 const char *
 hreq_header(const struct hreq *req, const char *name)
@@ -177,8 +198,8 @@ static void
 reject(struct hconn *c, int status)
 {
 	const char *msg = status == 413 ? "request body too large"
-	    : status == 431 ? "request headers too large"
-	    : "malformed HTTP request";
+	    : status == 431             ? "request headers too large"
+					: "malformed HTTP request";
 
 	c->req.keep_alive = false;
 	c->busy = true;
@@ -210,8 +231,8 @@ conn_feed(struct hconn *c, const char *data, size_t len)
 		return;
 	if (err == HPE_PAUSED) {
 		c->paused = true;
-		if (used < len && buf_append(&c->pending, data + used,
-		    len - used) != 0) {
+		if (used < len &&
+		    buf_append(&c->pending, data + used, len - used) != 0) {
 			conn_close(c);
 			return;
 		}
@@ -228,7 +249,8 @@ conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	struct hconn *c = (struct hconn *)s;
 
 	if (n < 0) {
-		/* EOF or error: the client is gone; cancel what it asked for. */
+		/* EOF or error: the client is gone; cancel what it asked for.
+		 */
 		conn_close(c);
 		return;
 	}
@@ -296,8 +318,8 @@ hconn_new(struct hsrv *srv, const struct hconn_io *io, void *io_ctx)
 	c->io_ctx = io_ctx;
 	c->srv = srv;
 	c->req.conn = c;
-	hparse_init(&c->hp, HTTP_REQUEST, srv->cfg.max_header_bytes, &req_cbs,
-	    c);
+	hparse_init(
+	    &c->hp, HTTP_REQUEST, srv->cfg.max_header_bytes, &req_cbs, c);
 	buf_init(&c->req.body, srv->cfg.max_body);
 	buf_init(&c->pending, PENDING_MAX * 2);
 	c->next = srv->conns;
@@ -370,8 +392,9 @@ tcp_finish(struct hconn *c)
 {
 	uv_shutdown_t *sd = malloc(sizeof(*sd));
 
-	if (sd == NULL || uv_shutdown(sd, (uv_stream_t *)&c->tcp,
-	    (uv_shutdown_cb)(void (*)(void))free) != 0) {
+	if (sd == NULL ||
+	    uv_shutdown(sd, (uv_stream_t *)&c->tcp,
+		(uv_shutdown_cb)(void (*)(void))free) != 0) {
 		free(sd);
 		conn_close(c);
 	}
@@ -390,8 +413,8 @@ tcp_close(struct hconn *c)
 	uv_close((uv_handle_t *)&c->tcp, tcp_closed_cb);
 }
 
-static const struct hconn_io tcp_io = { tcp_write, tcp_queued, tcp_read_stop,
-	tcp_read_start, tcp_finish, tcp_close };
+static const struct hconn_io tcp_io = {tcp_write, tcp_queued, tcp_read_stop,
+    tcp_read_start, tcp_finish, tcp_close};
 
 static void
 accept_cb(uv_stream_t *server, int status)
@@ -441,15 +464,15 @@ hsrv_open(struct hsrv *srv, uv_loop_t *loop, const char *host, int port,
 	uv_tcp_init(loop, &srv->tcp);
 	if ((r = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&ss, 0)) != 0 ||
 	    (r = uv_listen((uv_stream_t *)&srv->tcp, 1024, accept_cb)) != 0) {
-		log_error("cannot listen on %s:%d: %s", host, port,
-		    uv_strerror(r));
+		log_error(
+		    "cannot listen on %s:%d: %s", host, port, uv_strerror(r));
 		uv_close((uv_handle_t *)&srv->tcp, NULL);
 		return SM_ERR_IO;
 	}
 	uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&ss, &namelen);
 	srv->port = ntohs(ss.ss_family == AF_INET6
-	    ? ((struct sockaddr_in6 *)&ss)->sin6_port
-	    : ((struct sockaddr_in *)&ss)->sin_port);
+		? ((struct sockaddr_in6 *)&ss)->sin6_port
+		: ((struct sockaddr_in *)&ss)->sin_port);
 	return 0;
 }
 
@@ -487,14 +510,14 @@ hres_begin(struct hreq *req, int status, const char *content_type,
 	req->chunked = content_length < 0;
 	buf_init(&h, 8192);
 	if ((r = buf_appendf(&h, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n",
-	    status, http_reason(status),
-	    content_type ? content_type : "application/json")) != 0)
+		 status, http_reason(status),
+		 content_type ? content_type : "application/json")) != 0)
 		goto out;
 	if (req->chunked)
 		r = buf_appendf(&h, "Transfer-Encoding: chunked\r\n");
 	else
-		r = buf_appendf(&h, "Content-Length: %lld\r\n",
-		    (long long)content_length);
+		r = buf_appendf(
+		    &h, "Content-Length: %lld\r\n", (long long)content_length);
 	if (r == 0 && close)
 		r = buf_appendf(&h, "Connection: close\r\n");
 	if (r == 0)
@@ -556,8 +579,8 @@ hres_send(struct hreq *req, int status, const char *content_type,
 {
 	int r;
 
-	if ((r = hres_begin(req, status, content_type, extra,
-	    (int64_t)len)) != 0)
+	if ((r = hres_begin(req, status, content_type, extra, (int64_t)len)) !=
+	    0)
 		return r;
 	if (len > 0 && (r = hres_body(req, body, len)) != 0)
 		return r;

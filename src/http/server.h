@@ -34,7 +34,7 @@ typedef void (*hreq_drain_cb)(struct hreq *req, void *user);
 struct hreq {
 	struct hconn *conn;
 	const char *method;
-	const char *path;  /* path part of the URL, NUL-terminated */
+	const char *path; /* path part of the URL, NUL-terminated */
 	const char *query; /* after '?', or "" */
 	const struct hdr *hdrs;
 	size_t nhdrs;
@@ -78,7 +78,8 @@ int hsrv_open(struct hsrv *srv, uv_loop_t *loop, const char *host, int port,
 void hsrv_close(struct hsrv *srv);
 
 /* A server without a listener, for connections carried by other transports. */
-void hsrv_init(struct hsrv *srv, uv_loop_t *loop, const struct hsrv_config *cfg);
+void
+hsrv_init(struct hsrv *srv, uv_loop_t *loop, const struct hsrv_config *cfg);
 
 /*
  * Transports. A connection reads bytes through hconn_input() and writes
@@ -94,8 +95,8 @@ struct hconn_io {
 	void (*finish)(struct hconn *c); /* response done, no keep-alive */
 	void (*close)(struct hconn *c);
 };
-struct hconn *hconn_new(struct hsrv *srv, const struct hconn_io *io,
-    void *io_ctx);
+struct hconn *
+hconn_new(struct hsrv *srv, const struct hconn_io *io, void *io_ctx);
 void *hconn_io_ctx(const struct hconn *c);
 void hconn_input(struct hconn *c, const char *data, size_t len);
 void hconn_drained(struct hconn *c);
@@ -124,8 +125,8 @@ void hres_abort(struct hreq *req);
 /* Bytes of response waiting in the socket's write queue. */
 size_t hreq_queued(const struct hreq *req);
 /* Send an OpenAI-shaped error: {"error":{"message","type","code"}}. */
-int hres_error(struct hreq *req, int status, const char *type,
-    const char *code, const char *message, const char *extra);
+int hres_error(struct hreq *req, int status, const char *type, const char *code,
+    const char *message, const char *extra);
 
 /* Standard reason phrase. */
 const char *http_reason(int status);

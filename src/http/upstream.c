@@ -32,14 +32,10 @@ struct up_tcp {
 	struct backend *b;
 	struct bconn *c;
 	uv_timer_t timer;
-	struct upstream_cbs cbs;
-	void *user;
 	struct upstream_opts opts;
 	struct buf request;
 	struct hparse hp;
 	bool got_bytes; /* any response byte on the current connection */
-	bool head_seen;
-	bool finished; /* on_end delivered or cancelled: no more callbacks */
 	bool paused;
 	bool retried;
 };
@@ -63,8 +59,7 @@ pool_unlink(struct bconn *c)
 	if (!c->idle)
 		return;
 	c->idle = false;
-	for (pp = (struct bconn **)&c->b->idle; *pp != NULL;
-	    pp = &(*pp)->next)
+	for (pp = (struct bconn **)&c->b->idle; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
 			c->b->nidle--;
@@ -135,56 +130,53 @@ up_timer_closed(uv_handle_t *h)
 static void
 up_finish(struct up_tcp *u, int err)
 {
-	if (u->finished)
+	if (u->base.finished)
 		return;
-	u->finished = true;
+	u->base.finished = true;
 	if (u->c != NULL) {
 		u->c->u = NULL;
 		bc_close(u->c, err != 0);
 		u->c = NULL;
 	}
 	uv_close((uv_handle_t *)&u->timer, up_timer_closed);
-	u->cbs.on_end(u->user, err);
+	u->base.cbs.on_end(u->base.user, err);
 }
 
-/* --- response parsing --------------------------------------------------- */
+/* --- response parsing, shared by every kind of upstream ------------------ */
 
 static int
-rs_head(struct hparse *hp, void *user)
+parse_head(struct hparse *hp, void *user)
 {
-	struct up_tcp *u = user;
+	struct upstream *u = user;
 
 	u->head_seen = true;
-	uv_timer_stop(&u->timer);
-	u->cbs.on_head(u->user, hp->status, hp->hdrs, hp->nhdrs,
-	    hp->content_length);
+	if (u->timer != NULL)
+		uv_timer_stop(u->timer);
+	u->cbs.on_head(
+	    u->user, hp->status, hp->hdrs, hp->nhdrs, hp->content_length);
 	return u->finished ? -1 : 0;
 }
 
 static int
-rs_body(struct hparse *hp, void *user, const char *at, size_t len)
+parse_body(struct hparse *hp, void *user, const char *at, size_t len)
 {
-	struct up_tcp *u = user;
+	struct upstream *u = user;
 
 	u->cbs.on_body(u->user, (const uint8_t *)at, len);
 	return u->finished ? -1 : 0;
 }
 
 static int
-rs_done(struct hparse *hp, void *user)
+parse_done(struct hparse *hp, void *user)
 {
-	struct up_tcp *u = user;
-	struct bconn *c = u->c;
+	struct upstream *u = user;
 
-	/* The answer is complete: the connection goes back to the pool. */
-	u->c = NULL;
-	if (c != NULL)
-		bc_release(c, hp->keep_alive && !u->paused);
-	up_finish(u, 0);
+	u->ops->complete(u);
 	return HPE_PAUSED;
 }
 
-static const struct hparse_cbs resp_cbs = { rs_head, rs_body, rs_done };
+const struct hparse_cbs upstream_parse_cbs = {
+    parse_head, parse_body, parse_done};
 
 /* --- I/O ---------------------------------------------------------------- */
 
@@ -220,21 +212,21 @@ bc_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (n < 0) {
 		/* EOF may legitimately end a close-delimited body. */
 		if (n == UV_EOF && u->got_bytes &&
-		    hparse_finish(&u->hp) == HPE_OK && u->finished)
+		    hparse_finish(&u->hp) == HPE_OK && u->base.finished)
 			return;
 		if (up_retry(u))
 			return;
-		up_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
+		up_finish(u, u->base.head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
 		return;
 	}
 	if (n == 0)
 		return;
 	u->got_bytes = true;
 	err = hparse_feed(&u->hp, b->base, (size_t)n, &used);
-	if (err == HPE_OK || u->finished)
+	if (err == HPE_OK || u->base.finished)
 		return;
 	log_debug("upstream: bad response: %s", llhttp_errno_name(err));
-	up_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
+	up_finish(u, u->base.head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
 }
 
 static void
@@ -249,10 +241,10 @@ bc_written_cb(uv_stream_t *s, int status)
 	struct bconn *c = (struct bconn *)s;
 	struct up_tcp *u = c->u;
 
-	if (status == 0 || u == NULL || u->finished)
+	if (status == 0 || u == NULL || u->base.finished)
 		return;
 	if (!up_retry(u))
-		up_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
+		up_finish(u, u->base.head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
 }
 
 /* Write the request on u->c and read the answer. */
@@ -263,14 +255,16 @@ up_write(struct up_tcp *u)
 
 	uv_timer_stop(&u->timer);
 	uv_timer_start(&u->timer, up_timer_cb, u->opts.header_timeout_ms, 0);
-	b = uv_buf_init((char *)buf_data(&u->request), (unsigned)u->request.len);
+	b = uv_buf_init(
+	    (char *)buf_data(&u->request), (unsigned)u->request.len);
 	if (io_write((uv_stream_t *)&u->c->tcp, &b, 1, bc_written_cb) != 0) {
 		if (!up_retry(u))
 			up_finish(u, SM_ERR_IO);
 		return;
 	}
 	if (!u->paused)
-		uv_read_start((uv_stream_t *)&u->c->tcp, io_alloc_cb, bc_read_cb);
+		uv_read_start(
+		    (uv_stream_t *)&u->c->tcp, io_alloc_cb, bc_read_cb);
 	else
 		uv_read_stop((uv_stream_t *)&u->c->tcp);
 }
@@ -285,8 +279,8 @@ bc_connect_cb(uv_connect_t *req, int status)
 		return;
 	if (status != 0) {
 		log_debug("upstream: connect failed: %s", uv_strerror(status));
-		up_finish(u, status == UV_ETIMEDOUT ? SM_ERR_TIMEOUT
-						    : SM_ERR_IO);
+		up_finish(
+		    u, status == UV_ETIMEDOUT ? SM_ERR_TIMEOUT : SM_ERR_IO);
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
@@ -300,8 +294,8 @@ up_send(struct up_tcp *u)
 	struct bconn *c;
 	int r;
 
-	hparse_init(&u->hp, HTTP_RESPONSE, UPSTREAM_MAX_HEADER_BYTES, &resp_cbs,
-	    u);
+	hparse_init(&u->hp, HTTP_RESPONSE, UPSTREAM_MAX_HEADER_BYTES,
+	    &upstream_parse_cbs, &u->base);
 	u->got_bytes = false;
 	if ((c = pool_take(u->b)) != NULL) {
 		c->u = u;
@@ -316,7 +310,7 @@ up_send(struct up_tcp *u)
 	c->connect.data = c;
 	uv_tcp_init(u->loop, &c->tcp);
 	if ((r = uv_tcp_connect(&c->connect, &c->tcp,
-	    (const struct sockaddr *)&u->b->addr, bc_connect_cb)) != 0) {
+		 (const struct sockaddr *)&u->b->addr, bc_connect_cb)) != 0) {
 		log_debug("upstream: connect: %s", uv_strerror(r));
 		c->u = NULL;
 		bc_close(c, false);
@@ -350,9 +344,22 @@ tcp_resume(struct upstream *base)
 	struct up_tcp *u = up_of(base);
 
 	u->paused = false;
-	if (u->c != NULL && !u->finished)
-		uv_read_start((uv_stream_t *)&u->c->tcp, io_alloc_cb,
-		    bc_read_cb);
+	if (u->c != NULL && !u->base.finished)
+		uv_read_start(
+		    (uv_stream_t *)&u->c->tcp, io_alloc_cb, bc_read_cb);
+}
+
+/* The answer is complete: the connection goes back to the pool. */
+static void
+tcp_complete(struct upstream *base)
+{
+	struct up_tcp *u = up_of(base);
+	struct bconn *c = u->c;
+
+	u->c = NULL;
+	if (c != NULL)
+		bc_release(c, u->hp.keep_alive && !u->paused);
+	up_finish(u, 0);
 }
 
 static void
@@ -360,9 +367,9 @@ tcp_cancel(struct upstream *base)
 {
 	struct up_tcp *u = up_of(base);
 
-	if (u->finished)
+	if (u->base.finished)
 		return;
-	u->finished = true;
+	u->base.finished = true;
 	if (u->c != NULL) {
 		u->c->u = NULL;
 		bc_close(u->c, true); /* RST: the backend stops generating */
@@ -371,8 +378,8 @@ tcp_cancel(struct upstream *base)
 	uv_close((uv_handle_t *)&u->timer, up_timer_closed);
 }
 
-static const struct upstream_ops tcp_ops = { tcp_pause, tcp_resume,
-	tcp_cancel };
+static const struct upstream_ops tcp_ops = {
+    tcp_pause, tcp_resume, tcp_cancel, tcp_complete};
 
 int
 upstream_tcp_start(struct upstream **out, uv_loop_t *loop, struct backend *b,
@@ -386,13 +393,15 @@ upstream_tcp_start(struct upstream **out, uv_loop_t *loop, struct backend *b,
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return SM_ERR_NOMEM;
 	u->base.ops = &tcp_ops;
+	u->base.timer = &u->timer;
 	u->loop = loop;
 	u->b = b;
-	u->cbs = *cbs;
-	u->user = user;
+	u->base.cbs = *cbs;
+	u->base.user = user;
 	u->opts = *opts;
 	buf_init(&u->request, request->len + 1);
-	if ((r = buf_append(&u->request, buf_data(request), request->len)) != 0) {
+	if ((r = buf_append(&u->request, buf_data(request), request->len)) !=
+	    0) {
 		buf_clear(&u->request);
 		free(u);
 		return r;
@@ -400,7 +409,7 @@ upstream_tcp_start(struct upstream **out, uv_loop_t *loop, struct backend *b,
 	uv_timer_init(loop, &u->timer);
 	u->timer.data = u;
 	if ((r = up_send(u)) != 0) {
-		u->finished = true;
+		u->base.finished = true;
 		hparse_clear(&u->hp);
 		uv_close((uv_handle_t *)&u->timer, up_timer_closed);
 		return r;
@@ -413,9 +422,9 @@ upstream_tcp_start(struct upstream **out, uv_loop_t *loop, struct backend *b,
 static bool
 skip_header(const char *name)
 {
-	static const char *const skip[] = { "host", "connection", "keep-alive",
-		"proxy-connection", "proxy-authorization", "te", "trailer",
-		"transfer-encoding", "upgrade", "content-length", "expect" };
+	static const char *const skip[] = {"host", "connection", "keep-alive",
+	    "proxy-connection", "proxy-authorization", "te", "trailer",
+	    "transfer-encoding", "upgrade", "content-length", "expect"};
 
 	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
 		if (strcmp(name, skip[i]) == 0)
@@ -430,25 +439,27 @@ build(struct buf *out, const struct hreq *req, const char *path,
 	int r;
 
 	if ((r = buf_appendf(out, "%s %s%s%s HTTP/1.1\r\nHost: %s:%d\r\n",
-	    req->method, path, *req->query ? "?" : "", req->query, host,
-	    port)) != 0)
+		 req->method, path, *req->query ? "?" : "", req->query, host,
+		 port)) != 0)
 		return r;
 	for (size_t i = 0; i < req->nhdrs; i++) {
 		if (skip_header(req->hdrs[i].name))
 			continue;
 		if ((r = buf_appendf(out, "%s: %s\r\n", req->hdrs[i].name,
-		    req->hdrs[i].value)) != 0)
+			 req->hdrs[i].value)) != 0)
 			return r;
 	}
-	if ((r = buf_appendf(out, "Content-Length: %zu\r\nConnection: %s"
-	    "\r\n\r\n", req->body.len, keep_alive ? "keep-alive" : "close")) != 0)
+	if ((r = buf_appendf(out,
+		 "Content-Length: %zu\r\nConnection: %s"
+		 "\r\n\r\n",
+		 req->body.len, keep_alive ? "keep-alive" : "close")) != 0)
 		return r;
 	return buf_append(out, buf_data(&req->body), req->body.len);
 }
 
 int
-upstream_build_request(struct buf *out, const struct backend *b,
-    const struct hreq *req)
+upstream_build_request(
+    struct buf *out, const struct backend *b, const struct hreq *req)
 {
 	char path[1024];
 	int r;

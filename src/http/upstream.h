@@ -18,19 +18,7 @@
 
 #define UPSTREAM_MAX_HEADER_BYTES (32 * 1024)
 
-/*
- * Every kind of upstream starts with this header; the kind's ops implement
- * pause/resume/cancel. Callers use only the upstream_* functions below.
- */
 struct upstream;
-struct upstream_ops {
-	void (*pause)(struct upstream *u);
-	void (*resume)(struct upstream *u);
-	void (*cancel)(struct upstream *u);
-};
-struct upstream {
-	const struct upstream_ops *ops;
-};
 
 struct upstream_cbs {
 	/* Status line and headers (lowercased names). content_length -1 when
@@ -47,6 +35,29 @@ struct upstream_cbs {
 	void (*on_end)(void *user, int err);
 };
 
+/*
+ * Every kind of upstream embeds this header; the kind's ops implement
+ * pause/resume/cancel, and complete() when its response has fully arrived.
+ * Callers use only the upstream_* functions below.
+ */
+struct upstream_ops {
+	void (*pause)(struct upstream *u);
+	void (*resume)(struct upstream *u);
+	void (*cancel)(struct upstream *u);
+	void (*complete)(struct upstream *u);
+};
+struct upstream {
+	const struct upstream_ops *ops;
+	struct upstream_cbs cbs;
+	void *user;
+	uv_timer_t *timer; /* the kind's timer, stopped when the head arrives */
+	bool head_seen;
+	bool finished; /* on_end delivered or cancelled: no more callbacks */
+};
+
+/* Parser callbacks shared by every kind: hparse's user is the upstream. */
+extern const struct hparse_cbs upstream_parse_cbs;
+
 struct upstream_opts {
 	uint64_t connect_timeout_ms;
 	uint64_t header_timeout_ms; /* request sent → response head */
@@ -58,10 +69,10 @@ struct upstream_opts {
  * turns out closed before any answer byte is retried once on a new one.
  * Returns 0 and *out, or SM_ERR_* with no callback ever made.
  */
-int upstream_tcp_start(struct upstream **out, uv_loop_t *loop,
-    struct backend *b, const struct buf *request,
-    const struct upstream_opts *opts, const struct upstream_cbs *cbs,
-    void *user) SM_MUST_CHECK;
+int
+upstream_tcp_start(struct upstream **out, uv_loop_t *loop, struct backend *b,
+    const struct buf *request, const struct upstream_opts *opts,
+    const struct upstream_cbs *cbs, void *user) SM_MUST_CHECK;
 /* Stop/resume reading the answer (backpressure). */
 static inline void
 upstream_pause(struct upstream *u)
@@ -90,7 +101,7 @@ int upstream_build_request(struct buf *out, const struct backend *b,
 
 /* The client's request as it travels to a remote host: its own path, the
  * same header filtering, Content-Length framing. */
-int upstream_build_tunnel_request(struct buf *out, const struct hreq *req)
-    SM_MUST_CHECK;
+int upstream_build_tunnel_request(
+    struct buf *out, const struct hreq *req) SM_MUST_CHECK;
 
 #endif

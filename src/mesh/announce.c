@@ -269,7 +269,8 @@ from_pb(const Sealmesh__PeerAnnouncement *pa, struct announce *a)
 	a->leaving = pa->has_leaving && pa->leaving;
 	if (pa->has_inference_public_key) {
 		if (pa->inference_public_key.len != ANN_INFERENCE_KEY_LEN ||
-		    !pa->has_inference_key_epoch || pa->inference_key_epoch == 0)
+		    !pa->has_inference_key_epoch ||
+		    pa->inference_key_epoch == 0)
 			return SM_ERR_PROTO;
 		a->inference_key_epoch = pa->inference_key_epoch;
 		a->has_inference_key = true;

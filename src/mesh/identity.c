@@ -41,7 +41,8 @@ ensure_dir(const char *dir)
 	struct stat st;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		log_error("cannot create state dir %s: %s", dir, strerror(errno));
+		log_error(
+		    "cannot create state dir %s: %s", dir, strerror(errno));
 		return SM_ERR_IO;
 	}
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -49,8 +50,10 @@ ensure_dir(const char *dir)
 		return SM_ERR_IO;
 	}
 	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-		log_error("state dir %s must be owned by this user with mode 0700 "
-		    "(it is %03o)", dir, (unsigned)(st.st_mode & 0777));
+		log_error(
+		    "state dir %s must be owned by this user with mode 0700 "
+		    "(it is %03o)",
+		    dir, (unsigned)(st.st_mode & 0777));
 		return SM_ERR_PERM;
 	}
 	return 0;
@@ -69,7 +72,8 @@ identity_create(struct identity *id, const char *state_dir, bool overwrite)
 		goto out;
 	if (overwrite)
 		unlink(path);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
+	    0) {
 		log_error("cannot create %s: %s", path, strerror(errno));
 		r = errno == EEXIST ? SM_ERR_INVAL : SM_ERR_IO;
 		goto out;
@@ -117,8 +121,8 @@ identity_load(struct identity *id, const char *state_dir, bool create)
 	}
 	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
 		log_error("key file %s is accessible by others (mode %03o); "
-		    "refusing it — chmod 600 it", path,
-		    (unsigned)(st.st_mode & 0777));
+			  "refusing it — chmod 600 it",
+		    path, (unsigned)(st.st_mode & 0777));
 		r = SM_ERR_PERM;
 		goto out;
 	}
@@ -164,7 +168,8 @@ identity_sign(const struct identity *id, const uint8_t *msg, size_t len,
 	if (id->sk == NULL)
 		return SM_ERR_INVAL;
 	return crypto_sign_detached(sig, NULL, msg, len, id->sk) == 0
-	    ? 0 : SM_ERR_INTERNAL;
+	    ? 0
+	    : SM_ERR_INTERNAL;
 }
 
 int
@@ -172,7 +177,8 @@ identity_verify(const uint8_t pk[ID_PK_LEN], const uint8_t *msg, size_t len,
     const uint8_t sig[ID_SIG_LEN])
 {
 	return crypto_sign_verify_detached(sig, msg, len, pk) == 0
-	    ? 0 : SM_ERR_VERIFY;
+	    ? 0
+	    : SM_ERR_VERIFY;
 }
 
 int

@@ -32,11 +32,11 @@ struct identity {
  * directory that group/others can access, or one not owned by this user.
  * On success 'id' owns its secret; free with identity_clear().
  */
-int identity_load(struct identity *id, const char *state_dir, bool create)
-    SM_MUST_CHECK;
+int identity_load(
+    struct identity *id, const char *state_dir, bool create) SM_MUST_CHECK;
 /* Create a new key file; SM_ERR_INVAL if one exists and !overwrite. */
-int identity_create(struct identity *id, const char *state_dir, bool overwrite)
-    SM_MUST_CHECK;
+int identity_create(
+    struct identity *id, const char *state_dir, bool overwrite) SM_MUST_CHECK;
 /* A fresh identity that lives only in memory (clients, tests). */
 int identity_ephemeral(struct identity *id) SM_MUST_CHECK;
 /* Wipe and free the secret key. */
@@ -45,8 +45,8 @@ void identity_clear(struct identity *id);
 int identity_sign(const struct identity *id, const uint8_t *msg, size_t len,
     uint8_t sig[ID_SIG_LEN]) SM_MUST_CHECK;
 /* Verify an Ed25519 signature by public key 'pk'. 0 or SM_ERR_VERIFY. */
-int identity_verify(const uint8_t pk[ID_PK_LEN], const uint8_t *msg,
-    size_t len, const uint8_t sig[ID_SIG_LEN]) SM_MUST_CHECK;
+int identity_verify(const uint8_t pk[ID_PK_LEN], const uint8_t *msg, size_t len,
+    const uint8_t sig[ID_SIG_LEN]) SM_MUST_CHECK;
 /* Default state dir: $HOME/.sealmesh. Writes into out (NUL-terminated). */
 int identity_default_dir(char *out, size_t len) SM_MUST_CHECK;
 

@@ -128,8 +128,8 @@ sign_mine(struct mesh *m)
 	r = announce_sign(&a, m->id, &m->my_ann);
 	buf_clear(&posture);
 	if (r != 0)
-		log_error("mesh: cannot sign my announcement: %s",
-		    sm_strerror(r));
+		log_error(
+		    "mesh: cannot sign my announcement: %s", sm_strerror(r));
 	return r;
 }
 
@@ -172,8 +172,8 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 
 		if (r != 0) {
 			m->forged_dropped++;
-			log_warn("mesh: announcement dropped: %s",
-			    sm_strerror(r));
+			log_warn(
+			    "mesh: announcement dropped: %s", sm_strerror(r));
 			continue;
 		}
 		if (memcmp(a.id, m->id->pk, ID_PK_LEN) == 0) {
@@ -296,10 +296,10 @@ gx_headers(struct lstream *s, int status, const struct link_hdr *h, size_t n,
 }
 
 static const struct lstream_cb gx_cb = {
-	.on_headers = gx_headers,
-	.on_data = gx_data,
-	.on_end = gx_end,
-	.on_close = gx_close,
+    .on_headers = gx_headers,
+    .on_data = gx_data,
+    .on_end = gx_end,
+    .on_close = gx_close,
 };
 
 static void
@@ -315,8 +315,8 @@ gossip_with(struct mesh *m, struct link *l)
 	buf_init(&x->in, GOSSIP_MAX_LEN);
 	buf_init(&out, GOSSIP_MAX_LEN);
 	if ((r = gossip_payload(m, &out)) != 0 ||
-	    (r = lstream_open(l, "POST", GOSSIP_PATH, NULL, 0, &gx_cb, x,
-	    &x->s)) != 0) {
+	    (r = lstream_open(
+		 l, "POST", GOSSIP_PATH, NULL, 0, &gx_cb, x, &x->s)) != 0) {
 		gx_free(x);
 		buf_clear(&out);
 		return;
@@ -374,8 +374,8 @@ gossip_tick(uv_timer_t *t)
 	/* Direct links are heard from continuously (pings). */
 	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
 		if (m->links[i].l != NULL && m->links[i].up)
-			(void)peers_touch(&m->peers, m->links[i].id,
-			    sm_now_ms());
+			(void)peers_touch(
+			    &m->peers, m->links[i].id, sm_now_ms());
 	if (sign_mine(m) == 0)
 		gossip_round(m, GOSSIP_FANOUT);
 	for (size_t i = 0; i < m->peers.n; i++)
@@ -391,10 +391,10 @@ static void on_close(struct link *l, int reason, void *arg);
 static void on_up(struct link *l, void *arg);
 
 static const struct link_cb link_cbs = {
-	.on_up = on_up,
-	.on_stream = on_stream,
-	.on_goaway = on_goaway,
-	.on_close = on_close,
+    .on_up = on_up,
+    .on_stream = on_stream,
+    .on_goaway = on_goaway,
+    .on_close = on_close,
 };
 
 static void
@@ -490,8 +490,8 @@ on_close(struct link *l, int reason, void *arg)
 }
 
 static int
-on_stream(struct link *l, struct lstream *s, const struct lstream_req *req,
-    void *arg)
+on_stream(
+    struct link *l, struct lstream *s, const struct lstream_req *req, void *arg)
 {
 	struct mesh *m = arg;
 
@@ -543,8 +543,8 @@ backoff_fail(struct mesh *m, const uint8_t id[ID_PK_LEN])
 	uint64_t wait = BACKOFF_MIN_MS << (b->fails < 6 ? b->fails : 6);
 
 	b->fails++;
-	b->retry_at_ms = sm_now_ms() +
-	    (wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : wait);
+	b->retry_at_ms =
+	    sm_now_ms() + (wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : wait);
 }
 
 static bool
@@ -598,10 +598,13 @@ dial_closed(struct link *l, int reason, void *arg)
 		if (d->from_token && !m->joined_once) {
 			m->join_error = reason;
 			if (m->on_join_failed != NULL)
-				m->on_join_failed(m, reason == SM_ERR_PERM
-				    ? "the node refused our join proof (wrong "
-				      "join secret?)"
-				    : "the node is not the one the token names");
+				m->on_join_failed(m,
+				    reason == SM_ERR_PERM
+					? "the node refused our join proof "
+					  "(wrong "
+					  "join secret?)"
+					: "the node is not the one the token "
+					  "names");
 		}
 		dial_free(d);
 		return;
@@ -610,10 +613,10 @@ dial_closed(struct link *l, int reason, void *arg)
 }
 
 static const struct link_cb dial_cbs = {
-	.on_up = dial_up,
-	.on_stream = on_stream,
-	.on_goaway = on_goaway,
-	.on_close = dial_closed,
+    .on_up = dial_up,
+    .on_stream = on_stream,
+    .on_goaway = on_goaway,
+    .on_close = dial_closed,
 };
 
 static void
@@ -628,14 +631,15 @@ dial_next(struct mesh_dial *d)
 
 		if (token_addr_split(a, host, sizeof(host), &port) != 0)
 			continue;
-		if (link_dial(m->lctx, m->loop, host, port, d->id, &dial_cbs,
-		    d, &d->l) == 0)
+		if (link_dial(m->lctx, m->loop, host, port, d->id, &dial_cbs, d,
+			&d->l) == 0)
 			return;
 	}
 	if (d->from_token && !m->joined_once && m->on_join_failed != NULL) {
 		m->join_error = SM_ERR_IO;
-		m->on_join_failed(m, "no address in the token could be "
-				     "reached");
+		m->on_join_failed(m,
+		    "no address in the token could be "
+		    "reached");
 	}
 	backoff_fail(m, d->id);
 	dial_free(d);
@@ -712,10 +716,10 @@ collect_addrs(struct mesh *m)
 	if (m->opts.n_advertise > 0) {
 		for (size_t k = 0; k < m->opts.n_advertise; k++) {
 			if (token_addr_check(m->opts.advertise[k],
-			    strlen(m->opts.advertise[k])) != 0)
+				strlen(m->opts.advertise[k])) != 0)
 				return SM_ERR_INVAL;
 			if ((m->addrs[m->n_addrs] =
-			    strdup(m->opts.advertise[k])) == NULL)
+				    strdup(m->opts.advertise[k])) == NULL)
 				return SM_ERR_NOMEM;
 			m->n_addrs++;
 		}
@@ -736,8 +740,10 @@ collect_addrs(struct mesh *m)
 			if (lo != (pass == 1))
 				continue;
 			if (i->ifa_addr->sa_family == AF_INET)
-				inet_ntop(AF_INET, &((struct sockaddr_in *)
-				    i->ifa_addr)->sin_addr, host, sizeof(host));
+				inet_ntop(AF_INET,
+				    &((struct sockaddr_in *)i->ifa_addr)
+					 ->sin_addr,
+				    host, sizeof(host));
 			else
 				continue; /* IPv6: bind is 0.0.0.0 (v4 only) */
 			(void)add_addr(m, host, m->port);
@@ -759,13 +765,13 @@ load_or_create_secret(struct mesh *m)
 		randombytes_buf(m->secret, sizeof(m->secret));
 		return 0;
 	}
-	snprintf(path, sizeof(path), "%s/%s", m->opts.state_dir,
-	    MESH_SECRET_FILE);
+	snprintf(
+	    path, sizeof(path), "%s/%s", m->opts.state_dir, MESH_SECRET_FILE);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
 		if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0 ||
 		    st.st_uid != geteuid()) {
-			log_error("%s is accessible by others; refusing it",
-			    path);
+			log_error(
+			    "%s is accessible by others; refusing it", path);
 			r = SM_ERR_PERM;
 		} else if (read(fd, m->secret, sizeof(m->secret)) !=
 		    (ssize_t)sizeof(m->secret)) {
@@ -775,9 +781,10 @@ load_or_create_secret(struct mesh *m)
 		return r;
 	}
 	randombytes_buf(m->secret, sizeof(m->secret));
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600)) < 0 || write(fd, m->secret, sizeof(m->secret)) !=
-	    (ssize_t)sizeof(m->secret)) {
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
+		0 ||
+	    write(fd, m->secret, sizeof(m->secret)) !=
+		(ssize_t)sizeof(m->secret)) {
 		log_error("cannot write %s: %s", path, strerror(errno));
 		r = SM_ERR_IO;
 	}
@@ -794,8 +801,8 @@ proof_adapter(uint8_t out[JOIN_PROOF_LEN], const uint8_t *secret,
 {
 	if (secret_len != TOKEN_SECRET_LEN)
 		return SM_ERR_INVAL;
-	return token_join_proof(secret, exporter, JOIN_EXPORTER_LEN, prover,
-	    verifier, out);
+	return token_join_proof(
+	    secret, exporter, JOIN_EXPORTER_LEN, prover, verifier, out);
 }
 
 /* --- routing hooks ------------------------------------------------------ */
@@ -848,10 +855,12 @@ remote_models(void *arg, void (*fn)(const char *model, void *a), void *a)
 {
 	struct mesh *m = arg;
 
+	/* Routable models only: a host this node may and can reach now. */
 	for (size_t i = 0; i < m->peers.n; i++) {
 		struct peer *p = m->peers.v[i];
 
-		if (p->state != PEER_ALIVE)
+		if (p->state != PEER_ALIVE || p->ann.role != ANN_ROLE_HOST ||
+		    !tunnel_eligible(m, p))
 			continue;
 		for (size_t j = 0; j < p->ann.n_serving; j++)
 			fn(p->ann.serving[j], a);
@@ -896,14 +905,14 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	if ((r = tunnel_init(m)) != 0)
 		return r;
 	peers_init(&m->peers, id->pk, m->mesh_id, m->opts.gossip_interval_ms);
-	if ((r = link_ctx_new(&m->lctx, id, m->secret, sizeof(m->secret),
-	    NULL)) != 0)
+	if ((r = link_ctx_new(
+		 &m->lctx, id, m->secret, sizeof(m->secret), NULL)) != 0)
 		return r;
 	link_ctx_set_proof(m->lctx, proof_adapter, NULL);
-	if ((r = link_listen(m->lctx, loop, m->opts.bind, opts->port,
-	    &link_cbs, m, &m->listener, &m->port)) != 0) {
-		log_error("mesh: cannot listen on %s:%u", m->opts.bind,
-		    opts->port);
+	if ((r = link_listen(m->lctx, loop, m->opts.bind, opts->port, &link_cbs,
+		 m, &m->listener, &m->port)) != 0) {
+		log_error(
+		    "mesh: cannot listen on %s:%u", m->opts.bind, opts->port);
 		return r;
 	}
 	if ((r = collect_addrs(m)) != 0) {
@@ -986,40 +995,50 @@ mesh_metrics(struct mesh *m, struct buf *out)
 	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
 		direct += m->links[i].l != NULL && m->links[i].up;
 	return buf_appendf(out,
-	    "# HELP sealmesh_peers Peers known alive.\n"
-	    "# TYPE sealmesh_peers gauge\nsealmesh_peers %zu\n"
-	    "# HELP sealmesh_links Direct links up.\n"
-	    "# TYPE sealmesh_links gauge\nsealmesh_links %zu\n"
-	    "# HELP sealmesh_tunnels_out_total Requests sent to remote hosts.\n"
-	    "# TYPE sealmesh_tunnels_out_total counter\n"
-	    "sealmesh_tunnels_out_total %llu\n"
-	    "# HELP sealmesh_tunnels_in_total Requests served for other nodes.\n"
-	    "# TYPE sealmesh_tunnels_in_total counter\n"
-	    "sealmesh_tunnels_in_total %llu\n"
-	    "# HELP sealmesh_relayed_total Streams relayed between two peers.\n"
-	    "# TYPE sealmesh_relayed_total counter\n"
-	    "sealmesh_relayed_total %llu\n"
-	    "# HELP sealmesh_gossip_received_total Gossip messages merged.\n"
-	    "# TYPE sealmesh_gossip_received_total counter\n"
-	    "sealmesh_gossip_received_total %llu\n"
-	    "# HELP sealmesh_announcements_dropped_total Announcements that "
-	    "failed verification.\n"
-	    "# TYPE sealmesh_announcements_dropped_total counter\n"
-	    "sealmesh_announcements_dropped_total %llu\n",
-	    alive, direct, (unsigned long long)m->tunnels_out,
-	    (unsigned long long)m->tunnels_in, (unsigned long long)m->relayed,
-	    (unsigned long long)m->gossip_rx,
-	    (unsigned long long)m->forged_dropped) != 0
-	    ? SM_ERR_TOOBIG : tunnel_metrics(m, out);
+		   "# HELP sealmesh_peers Peers known alive.\n"
+		   "# TYPE sealmesh_peers gauge\nsealmesh_peers %zu\n"
+		   "# HELP sealmesh_links Direct links up.\n"
+		   "# TYPE sealmesh_links gauge\nsealmesh_links %zu\n"
+		   "# HELP sealmesh_tunnels_out_total Requests sent to remote "
+		   "hosts.\n"
+		   "# TYPE sealmesh_tunnels_out_total counter\n"
+		   "sealmesh_tunnels_out_total %llu\n"
+		   "# HELP sealmesh_tunnels_in_total Requests served for other "
+		   "nodes.\n"
+		   "# TYPE sealmesh_tunnels_in_total counter\n"
+		   "sealmesh_tunnels_in_total %llu\n"
+		   "# HELP sealmesh_relayed_total Streams relayed between two "
+		   "peers.\n"
+		   "# TYPE sealmesh_relayed_total counter\n"
+		   "sealmesh_relayed_total %llu\n"
+		   "# HELP sealmesh_gossip_received_total Gossip messages "
+		   "merged.\n"
+		   "# TYPE sealmesh_gossip_received_total counter\n"
+		   "sealmesh_gossip_received_total %llu\n"
+		   "# HELP sealmesh_announcements_dropped_total Announcements "
+		   "that "
+		   "failed verification.\n"
+		   "# TYPE sealmesh_announcements_dropped_total counter\n"
+		   "sealmesh_announcements_dropped_total %llu\n",
+		   alive, direct, (unsigned long long)m->tunnels_out,
+		   (unsigned long long)m->tunnels_in,
+		   (unsigned long long)m->relayed,
+		   (unsigned long long)m->gossip_rx,
+		   (unsigned long long)m->forged_dropped) != 0
+	    ? SM_ERR_TOOBIG
+	    : tunnel_metrics(m, out);
 }
 
 static const char *
 link_kind(const struct peer *p)
 {
 	switch (p->link) {
-	case PEER_LINK_DIRECT: return "direct";
-	case PEER_LINK_RELAY: return "relay";
-	default: return "none";
+	case PEER_LINK_DIRECT:
+		return "direct";
+	case PEER_LINK_RELAY:
+		return "relay";
+	default:
+		return "none";
 	}
 }
 
@@ -1049,21 +1068,22 @@ mesh_status_json(struct mesh *m, cJSON *st)
 		sm_hex(hex, p->ann.id, ID_PK_LEN);
 		cJSON_AddStringToObject(o, "id", hex);
 		cJSON_AddStringToObject(o, "role",
-		    p->ann.role == ANN_ROLE_CLIENT ? "client"
-		    : p->ann.role == ANN_ROLE_HOST ? "host" : "worker");
-		cJSON_AddStringToObject(o, "version",
-		    p->ann.version ? p->ann.version : "");
+		    p->ann.role == ANN_ROLE_CLIENT     ? "client"
+			: p->ann.role == ANN_ROLE_HOST ? "host"
+						       : "worker");
+		cJSON_AddStringToObject(
+		    o, "version", p->ann.version ? p->ann.version : "");
 		arr = cJSON_AddArrayToObject(o, "models");
 		for (size_t j = 0; arr && j < p->ann.n_serving; j++)
-			cJSON_AddItemToArray(arr,
-			    cJSON_CreateString(p->ann.serving[j]));
+			cJSON_AddItemToArray(
+			    arr, cJSON_CreateString(p->ann.serving[j]));
 		arr = cJSON_AddArrayToObject(o, "addresses");
 		for (size_t j = 0; arr && j < p->ann.n_addrs; j++)
-			cJSON_AddItemToArray(arr,
-			    cJSON_CreateString(p->ann.addrs[j]));
+			cJSON_AddItemToArray(
+			    arr, cJSON_CreateString(p->ann.addrs[j]));
 		l = mesh_link_to(m, p->ann.id);
-		cJSON_AddStringToObject(o, "link",
-		    l != NULL ? "direct" : link_kind(p));
+		cJSON_AddStringToObject(
+		    o, "link", l != NULL ? "direct" : link_kind(p));
 		if (l == NULL && p->link == PEER_LINK_RELAY) {
 			sm_hex(hex, p->via, ID_PK_LEN);
 			cJSON_AddStringToObject(o, "via", hex);
@@ -1074,17 +1094,16 @@ mesh_status_json(struct mesh *m, cJSON *st)
 			cJSON_AddNumberToObject(o, "rtt_ms", link_rtt_ms(l));
 		else
 			cJSON_AddNullToObject(o, "rtt_ms");
-		cJSON_AddNumberToObject(o, "last_seen_ms",
-		    (double)(now - p->last_heard_ms));
-		cJSON_AddStringToObject(o, "state",
-		    peers_state_name(p->state));
-		cJSON_AddBoolToObject(o, "relay_allowed",
-		    p->ann.relay_allowed);
+		cJSON_AddNumberToObject(
+		    o, "last_seen_ms", (double)(now - p->last_heard_ms));
+		cJSON_AddStringToObject(o, "state", peers_state_name(p->state));
+		cJSON_AddBoolToObject(o, "relay_allowed", p->ann.relay_allowed);
 		struct posture ps;
 
 		if (p->ann.posture != NULL &&
 		    posture_parse(p->ann.posture, p->ann.posture_len, &ps) == 0)
-			cJSON_AddItemToObject(o, "posture", posture_to_json(&ps));
+			cJSON_AddItemToObject(
+			    o, "posture", posture_to_json(&ps));
 		else
 			cJSON_AddNullToObject(o, "posture");
 		tunnel_status_peer(m, p, o);

@@ -34,23 +34,23 @@ struct link;
 struct mesh_dial;
 
 struct mesh_opts {
-	const char *bind;    /* default "0.0.0.0" */
-	uint16_t port;       /* 0: ephemeral */
+	const char *bind; /* default "0.0.0.0" */
+	uint16_t port; /* 0: ephemeral */
 	const char *advertise[MESH_MAX_ADVERTISE];
 	size_t n_advertise;
 	const char *join[MESH_MAX_JOIN]; /* invite tokens */
 	size_t n_join;
 	uint64_t gossip_interval_ms;
 	bool no_relay;
-	uint32_t role;          /* enum ann_role */
-	const char *state_dir;  /* where a created mesh keeps its secret */
+	uint32_t role; /* enum ann_role */
+	const char *state_dir; /* where a created mesh keeps its secret */
 	int api_port;
 	int console_port;
 	/* End-to-end encryption (see mesh/tunnel.h). */
 	bool require_hardened; /* route only to hosts reporting "hardened" */
-	bool no_e2e;           /* advertise no inference key, send plaintext */
-	bool allow_plaintext;  /* send plaintext to hosts without a key */
-	uint64_t key_epoch_s;  /* inference key lifetime (default 3600) */
+	bool no_e2e; /* advertise no inference key, send plaintext */
+	bool allow_plaintext; /* send plaintext to hosts without a key */
+	uint64_t key_epoch_s; /* inference key lifetime (default 3600) */
 };
 
 struct mesh_link {
@@ -107,8 +107,8 @@ struct mesh {
  * the gateway. Returns 0 or SM_ERR_* with a message logged.
  */
 int mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
-    struct router *rt, struct gateway *gw, const struct mesh_opts *opts)
-    SM_MUST_CHECK;
+    struct router *rt, struct gateway *gw,
+    const struct mesh_opts *opts) SM_MUST_CHECK;
 /* Say we are leaving (signed announcement + GOAWAY), then close. */
 void mesh_leave(struct mesh *m);
 /* Mesh counters in Prometheus text. */

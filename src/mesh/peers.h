@@ -91,8 +91,7 @@ int peers_merge(struct peers *t, struct announce *a, uint64_t now_ms,
 
 /* A live direct link to 'id' was seen: refresh it. 0 or SM_ERR_NOTFOUND
  * (also for tombstones). */
-int peers_touch(struct peers *t, const uint8_t id[ID_PK_LEN],
-    uint64_t now_ms);
+int peers_touch(struct peers *t, const uint8_t id[ID_PK_LEN], uint64_t now_ms);
 
 /*
  * Drop 'id' now (a leaving message or GOAWAY on its direct link): it

@@ -43,8 +43,8 @@ lookup(const struct router *rt, const char *model, struct route_target *out,
 	if (remote && rt->remote.lookup != NULL && n < max) {
 		bool rknown = false;
 
-		n += rt->remote.lookup(rt->remote.arg, model, out + n, max - n,
-		    &rknown);
+		n += rt->remote.lookup(
+		    rt->remote.arg, model, out + n, max - n, &rknown);
 		known = known || rknown;
 	}
 	if (n > 0)

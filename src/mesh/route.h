@@ -20,7 +20,7 @@ enum route_kind { ROUTE_LOCAL, ROUTE_REMOTE };
 struct route_target {
 	enum route_kind kind;
 	struct backend *backend; /* ROUTE_LOCAL */
-	uint8_t peer[32];        /* ROUTE_REMOTE: the host's node id */
+	uint8_t peer[32]; /* ROUTE_REMOTE: the host's node id */
 };
 
 /* What the mesh adds: remote hosts of a model, and remote model names. */
@@ -29,8 +29,8 @@ struct route_remote {
 	 * some node ever served the model. */
 	size_t (*lookup)(void *arg, const char *model, struct route_target *out,
 	    size_t max, bool *known);
-	void (*each_model)(void *arg, void (*fn)(const char *model, void *a),
-	    void *a);
+	void (*each_model)(
+	    void *arg, void (*fn)(const char *model, void *a), void *a);
 	void *arg;
 };
 

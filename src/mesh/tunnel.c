@@ -69,8 +69,6 @@ struct up_tun {
 	struct upstream base;
 	struct mesh *m;
 	struct lstream *s;
-	struct upstream_cbs cbs;
-	void *user;
 	struct hparse hp;
 	struct buf pending; /* request bytes not yet in the stream */
 	bool e2e;
@@ -78,9 +76,7 @@ struct up_tun {
 	struct rs_reader rd;
 	uv_timer_t timer;
 	size_t held; /* received bytes not consumed while paused */
-	bool ended;  /* END_STREAM sent */
-	bool head_seen;
-	bool finished; /* on_end delivered or cancelled */
+	bool ended; /* END_STREAM sent */
 	bool paused;
 	bool stream_gone;
 	bool timer_gone;
@@ -112,48 +108,18 @@ ut_timer_closed(uv_handle_t *h)
 static void
 ut_finish(struct up_tun *u, int err)
 {
-	if (u->finished)
+	if (u->base.finished)
 		return;
-	u->finished = true;
+	u->base.finished = true;
 	uv_close((uv_handle_t *)&u->timer, ut_timer_closed);
-	u->cbs.on_end(u->user, err);
+	u->base.cbs.on_end(u->base.user, err);
 	if (err != 0 && !u->stream_gone)
 		lstream_reset(u->s, LINK_H2_CANCEL);
 }
 
-static int
-ut_head(struct hparse *hp, void *user)
-{
-	struct up_tun *u = user;
-
-	u->head_seen = true;
-	uv_timer_stop(&u->timer);
-	u->cbs.on_head(u->user, hp->status, hp->hdrs, hp->nhdrs,
-	    hp->content_length);
-	return u->finished ? -1 : 0;
-}
-
-static int
-ut_body(struct hparse *hp, void *user, const char *at, size_t len)
-{
-	struct up_tun *u = user;
-
-	u->cbs.on_body(u->user, (const uint8_t *)at, len);
-	return u->finished ? -1 : 0;
-}
-
-static int
-ut_done(struct hparse *hp, void *user)
-{
-	ut_finish(user, 0);
-	return HPE_PAUSED;
-}
-
-static const struct hparse_cbs ut_parse_cbs = { ut_head, ut_body, ut_done };
-
 static void
-ut_on_headers(struct lstream *s, int status, const struct link_hdr *h,
-    size_t n, void *arg)
+ut_on_headers(struct lstream *s, int status, const struct link_hdr *h, size_t n,
+    void *arg)
 {
 	struct up_tun *u = arg;
 
@@ -171,11 +137,11 @@ ut_http(struct up_tun *u, const uint8_t *p, size_t n)
 	enum llhttp_errno e;
 	size_t used;
 
-	if (u->finished)
+	if (u->base.finished)
 		return;
 	e = hparse_feed(&u->hp, (const char *)p, n, &used);
-	if (e != HPE_OK && e != HPE_PAUSED && !u->finished)
-		ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
+	if (e != HPE_OK && e != HPE_PAUSED && !u->base.finished)
+		ut_finish(u, u->base.head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
 }
 
 /* Open the encrypted response stream; every failure is reported. */
@@ -186,7 +152,7 @@ ut_e2e(struct up_tun *u, const uint8_t *p, size_t n)
 	size_t off = 0, used;
 	int r;
 
-	while (off < n && !u->finished) {
+	while (off < n && !u->base.finished) {
 		r = rs_reader_feed(&u->rd, &ev, &used, p + off, n - off);
 		off += used;
 		if (r == SM_ERR_AGAIN)
@@ -194,7 +160,8 @@ ut_e2e(struct up_tun *u, const uint8_t *p, size_t n)
 		if (r != 0) {
 			u->m->e2e_decrypt_failures++;
 			log_warn("e2e: response refused: %s", sm_strerror(r));
-			ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
+			ut_finish(u,
+			    u->base.head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
 			break;
 		}
 		switch (ev.type) {
@@ -202,19 +169,22 @@ ut_e2e(struct up_tun *u, const uint8_t *p, size_t n)
 			ut_http(u, ev.data, ev.len);
 			break;
 		case RS_EV_END:
-			if (!u->finished && hparse_finish(&u->hp) == HPE_OK &&
-			    u->finished)
+			if (!u->base.finished &&
+			    hparse_finish(&u->hp) == HPE_OK && u->base.finished)
 				break;
-			ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
+			ut_finish(u,
+			    u->base.head_seen ? SM_ERR_CLOSED : SM_ERR_PROTO);
 			break;
 		case RS_EV_ERROR:
 			log_warn("e2e: host reported an error: %u %s",
 			    ev.status, ev.reason);
-			ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
+			ut_finish(
+			    u, u->base.head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
 			break;
 		case RS_EV_REFUSED:
 			u->m->e2e_decrypt_failures++;
-			log_warn("e2e: host refused the sealed request (code %u)",
+			log_warn(
+			    "e2e: host refused the sealed request (code %u)",
 			    ev.status);
 			ut_finish(u, SM_ERR_IO);
 			break;
@@ -233,7 +203,7 @@ ut_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 		ut_http(u, p, n);
 	if (u->stream_gone)
 		return;
-	if (u->paused && !u->finished)
+	if (u->paused && !u->base.finished)
 		u->held += n;
 	else
 		lstream_consume(s, n);
@@ -244,12 +214,12 @@ ut_on_end(struct lstream *s, void *arg)
 {
 	struct up_tun *u = arg;
 
-	if (u->finished)
+	if (u->base.finished)
 		return;
 	/* A sealed answer ends only with its authenticated END chunk. */
-	if (!u->e2e && hparse_finish(&u->hp) == HPE_OK && u->finished)
+	if (!u->e2e && hparse_finish(&u->hp) == HPE_OK && u->base.finished)
 		return;
-	ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
+	ut_finish(u, u->base.head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
 }
 
 static void
@@ -257,7 +227,7 @@ ut_on_drain(struct lstream *s, void *arg)
 {
 	struct up_tun *u = arg;
 
-	if (u->ended || u->finished)
+	if (u->ended || u->base.finished)
 		return;
 	if (pump(s, &u->pending) != 0) {
 		ut_finish(u, SM_ERR_IO);
@@ -275,17 +245,17 @@ ut_on_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	struct up_tun *u = arg;
 
 	u->stream_gone = true;
-	if (!u->finished)
-		ut_finish(u, u->head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
+	if (!u->base.finished)
+		ut_finish(u, u->base.head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
 	ut_maybe_free(u);
 }
 
 static const struct lstream_cb ut_stream_cbs = {
-	.on_headers = ut_on_headers,
-	.on_data = ut_on_data,
-	.on_end = ut_on_end,
-	.on_drain = ut_on_drain,
-	.on_close = ut_on_close,
+    .on_headers = ut_on_headers,
+    .on_data = ut_on_data,
+    .on_end = ut_on_end,
+    .on_drain = ut_on_drain,
+    .on_close = ut_on_close,
 };
 
 static struct up_tun *
@@ -317,15 +287,22 @@ ut_cancel(struct upstream *base)
 {
 	struct up_tun *u = ut_of(base);
 
-	if (u->finished)
+	if (u->base.finished)
 		return;
-	u->finished = true;
+	u->base.finished = true;
 	uv_close((uv_handle_t *)&u->timer, ut_timer_closed);
 	if (!u->stream_gone)
 		lstream_reset(u->s, LINK_H2_CANCEL);
 }
 
-static const struct upstream_ops ut_ops = { ut_pause, ut_resume, ut_cancel };
+static void
+ut_complete(struct upstream *base)
+{
+	ut_finish(ut_of(base), 0);
+}
+
+static const struct upstream_ops ut_ops = {
+    ut_pause, ut_resume, ut_cancel, ut_complete};
 
 static void
 ut_timeout(uv_timer_t *t)
@@ -423,7 +400,7 @@ tunnel_start(void *arg, const struct route_target *t, const struct hreq *req,
 {
 	struct mesh *m = arg;
 	char target[ID_HEX_LEN + 1];
-	struct link_hdr hdr = { RELAY_TARGET_HDR, target };
+	struct link_hdr hdr = {RELAY_TARGET_HDR, target};
 	uint8_t via[ID_PK_LEN];
 	struct peer *p;
 	struct link *l;
@@ -448,11 +425,12 @@ tunnel_start(void *arg, const struct route_target *t, const struct hreq *req,
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return SM_ERR_NOMEM;
 	u->base.ops = &ut_ops;
+	u->base.timer = &u->timer;
 	u->m = m;
-	u->cbs = *cbs;
-	u->user = user;
+	u->base.cbs = *cbs;
+	u->base.user = user;
 	hparse_init(&u->hp, HTTP_RESPONSE, UPSTREAM_MAX_HEADER_BYTES,
-	    &ut_parse_cbs, u);
+	    &upstream_parse_cbs, &u->base);
 	buf_init(&u->pending, ENV_WIRE_MAX);
 	if (mode == TUN_E2E) {
 		struct env_target tg;
@@ -479,13 +457,13 @@ tunnel_start(void *arg, const struct route_target *t, const struct hreq *req,
 	}
 	sm_hex(target, t->peer, ID_PK_LEN);
 	if ((r = lstream_open(l, "POST", relayed ? RELAY_PATH : TUNNEL_PATH,
-	    relayed ? &hdr : NULL, relayed ? 1 : 0, &ut_stream_cbs, u,
-	    &u->s)) != 0)
+		 relayed ? &hdr : NULL, relayed ? 1 : 0, &ut_stream_cbs, u,
+		 &u->s)) != 0)
 		goto fail;
 	uv_timer_init(m->loop, &u->timer);
 	u->timer.data = u;
-	uv_timer_start(&u->timer, ut_timeout, m->gw->opts.backend_timeout_ms,
-	    0);
+	uv_timer_start(
+	    &u->timer, ut_timeout, m->gw->opts.backend_timeout_ms, 0);
 	if (relayed) {
 		p->link = PEER_LINK_RELAY;
 		memcpy(p->via, via, ID_PK_LEN);
@@ -514,8 +492,8 @@ struct tun_host {
 	struct lstream *s;
 	struct hconn *c;
 	enum th_mode mode;
-	struct buf in;           /* the sealed request while it arrives */
-	struct rs_writer w;      /* E2E: the response stream */
+	struct buf in; /* the sealed request while it arrives */
+	struct rs_writer w; /* E2E: the response stream */
 	bool w_init;
 	bool responded;
 	bool stream_gone;
@@ -543,8 +521,8 @@ th_write(struct hconn *c, const uv_buf_t *bufs, unsigned n)
 		return SM_ERR_CLOSED;
 	if (th->mode != TH_E2E) {
 		for (unsigned i = 0; i < n && r == 0; i++)
-			r = th_send(th, (const uint8_t *)bufs[i].base,
-			    bufs[i].len);
+			r = th_send(
+			    th, (const uint8_t *)bufs[i].base, bufs[i].len);
 		return r;
 	}
 	/* One write of the gateway (one backend read) = one sealed chunk. */
@@ -632,8 +610,8 @@ th_close(struct hconn *c)
 	}
 }
 
-static const struct hconn_io th_io = { th_write, th_queued, th_noop, th_noop,
-	th_finish, th_close };
+static const struct hconn_io th_io = {
+    th_write, th_queued, th_noop, th_noop, th_finish, th_close};
 
 /* Refuse a sealed request with a (non-authenticated) refusal frame. */
 static void
@@ -705,8 +683,9 @@ th_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 	    !th->responded) {
 		if (buf_append(&th->in, p, n) != 0) {
 			th_refuse(th, SM_ERR_TOOBIG);
-		} else if ((r = env_peek(&total, buf_data(&th->in),
-		    th->in.len)) != 0 && r != SM_ERR_AGAIN) {
+		} else if ((r = env_peek(
+				&total, buf_data(&th->in), th->in.len)) != 0 &&
+		    r != SM_ERR_AGAIN) {
 			th_refuse(th, r);
 		} else if (r == 0 && th->in.len >= total) {
 			th_open(th, total);
@@ -738,9 +717,9 @@ th_on_close(struct lstream *s, int err, uint32_t h2, void *arg)
 }
 
 static const struct lstream_cb th_cbs = {
-	.on_data = th_on_data,
-	.on_drain = th_on_drain,
-	.on_close = th_on_close,
+    .on_data = th_on_data,
+    .on_drain = th_on_drain,
+    .on_close = th_on_close,
 };
 
 /* === relays ============================================================= */
@@ -792,8 +771,8 @@ rout_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 }
 
 static void
-rout_headers(struct lstream *s, int status, const struct link_hdr *h,
-    size_t n, void *arg)
+rout_headers(struct lstream *s, int status, const struct link_hdr *h, size_t n,
+    void *arg)
 {
 	struct relay *r = arg;
 
@@ -865,17 +844,17 @@ rout_close(struct lstream *s, int err, uint32_t h2, void *arg)
 }
 
 static const struct lstream_cb rin_cbs = {
-	.on_data = rin_data,
-	.on_end = rin_end,
-	.on_drain = rin_drain,
-	.on_close = rin_close,
+    .on_data = rin_data,
+    .on_end = rin_end,
+    .on_drain = rin_drain,
+    .on_close = rin_close,
 };
 static const struct lstream_cb rout_cbs = {
-	.on_headers = rout_headers,
-	.on_data = rout_data,
-	.on_end = rout_end,
-	.on_drain = rout_drain,
-	.on_close = rout_close,
+    .on_headers = rout_headers,
+    .on_data = rout_data,
+    .on_end = rout_end,
+    .on_drain = rout_drain,
+    .on_close = rout_close,
 };
 
 static int
@@ -899,8 +878,8 @@ relay_open(struct mesh *m, struct lstream *in, const struct lstream_req *req)
 		return SM_ERR_NOMEM;
 	r->m = m;
 	r->in = in;
-	if (lstream_open(to, "POST", TUNNEL_PATH, NULL, 0, &rout_cbs, r,
-	    &r->out) != 0) {
+	if (lstream_open(
+		to, "POST", TUNNEL_PATH, NULL, 0, &rout_cbs, r, &r->out) != 0) {
 		free(r);
 		return SM_ERR_UNAVAIL;
 	}
@@ -956,8 +935,8 @@ int
 tunnel_init(struct mesh *m)
 {
 	struct tunnel_state *ts;
-	uint64_t epoch = m->opts.key_epoch_s ? m->opts.key_epoch_s
-					     : KEY_EPOCH_DEFAULT_S;
+	uint64_t epoch =
+	    m->opts.key_epoch_s ? m->opts.key_epoch_s : KEY_EPOCH_DEFAULT_S;
 	/* Long enough for gossip to spread the new key everywhere. */
 	uint64_t grace = 3 * (m->opts.gossip_interval_ms / 1000) + 60;
 	int r;
@@ -973,8 +952,8 @@ tunnel_init(struct mesh *m)
 	if (grace > epoch)
 		grace = epoch;
 	if ((r = infkey_new(&ts->keys, epoch, grace, mono_s())) != 0 ||
-	    (r = env_replay_new(&ts->replay, TUNNEL_REPLAY_WINDOW_S,
-	    TUNNEL_REPLAY_MAX)) != 0)
+	    (r = env_replay_new(
+		 &ts->replay, TUNNEL_REPLAY_WINDOW_S, TUNNEL_REPLAY_MAX)) != 0)
 		return r;
 	uv_timer_init(m->loop, &ts->key_timer);
 	ts->key_timer.data = m;
@@ -1000,8 +979,8 @@ tunnel_status_peer(struct mesh *m, const struct peer *p, cJSON *o)
 {
 	cJSON_AddBoolToObject(o, "e2e", p->ann.has_inference_key);
 	if (p->ann.has_inference_key)
-		cJSON_AddNumberToObject(o, "key_epoch",
-		    p->ann.inference_key_epoch);
+		cJSON_AddNumberToObject(
+		    o, "key_epoch", p->ann.inference_key_epoch);
 	else
 		cJSON_AddNullToObject(o, "key_epoch");
 	cJSON_AddBoolToObject(o, "e2e_required", sticky(m, p->ann.id));
@@ -1013,8 +992,8 @@ tunnel_status_self(struct mesh *m, cJSON *st)
 	struct infkey_pub pub;
 
 	cJSON_AddBoolToObject(st, "e2e", m->tun->keys != NULL);
-	cJSON_AddBoolToObject(st, "allow_plaintext_peers",
-	    m->opts.allow_plaintext);
+	cJSON_AddBoolToObject(
+	    st, "allow_plaintext_peers", m->opts.allow_plaintext);
 	if (m->tun->keys != NULL) {
 		infkey_current(m->tun->keys, &pub);
 		cJSON_AddNumberToObject(st, "key_epoch", pub.epoch);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import {
   chatBody, expectedTokens, postJSON, readStream, sseContent, startMock,
   startNode, stopAll, tmpdir, waitFor,
+  freePort,
 } from './lib.mjs';
 
 after(stopAll);
@@ -97,7 +98,7 @@ describe('mixed versions', () => {
 
   test('downgrade: a host that once offered a key never gets plaintext', async () => {
     const dir = tmpdir('sm-dg-');
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     const relay = await startNode([...fast]);
     let h = await startNode(['--model', `m=${mock.url}`, '--mesh-port', String(port),
       '--join', relay.token, ...fast], { stateDir: dir });

@@ -8,6 +8,7 @@ import {
   chatBody, expectedTokens, normalize, postJSON, rawConnect, readStream,
   readUntil, sleep, sseContent, startMock, startNode, stopAll, tmpdir, waitFor,
   SEALMESH,
+  freePort,
 } from './lib.mjs';
 import { spawnSync } from 'node:child_process';
 
@@ -327,7 +328,7 @@ describe('console, logs and identity', () => {
 
 describe('backend connection pool', () => {
   test('a backend restart does not break requests on pooled connections', async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     let b = await startMock(['--port', String(port), '--tokens', '2']);
     const n = await startNode(['--model', `m=http://127.0.0.1:${port}`]);
     assert.equal((await postJSON(`${n.api}/chat/completions`, chatBody('m'))).status, 200);

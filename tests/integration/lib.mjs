@@ -18,6 +18,19 @@ const allProcs = [];
 const SAN_ENV = { ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1' };
 const SAN_RE = /ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer/;
 
+// A port nobody listens on right now (for tests that restart a process on
+// the same port).
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 export function tmpdir(prefix = 'sm-') {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import {
   chatBody, expectedTokens, normalize, postJSON, readStream, sleep, sseContent,
   startMock, startNode, stopAll, tmpdir, waitFor, SEALMESH, TEST_SEALMESH,
+  freePort,
 } from './lib.mjs';
 
 after(stopAll);
@@ -31,7 +32,7 @@ describe('joining', () => {
 
   test('a token for the right node with the wrong join secret is refused', async () => {
     const dir = tmpdir('sm-old-');
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     writeFileSync(path.join(dir, 'mesh.secret'), Buffer.alloc(32, 1), { mode: 0o600 });
     const first = await startNode(['--mesh-port', String(port)], { stateDir: dir });
     const oldToken = first.token;
@@ -165,9 +166,11 @@ describe('relays, leaving, forged gossip', () => {
     const hid = (await host.status()).node_id;
     await host.stop(); // SIGTERM: signed leaving announcement + GOAWAY
     const t0 = Date.now();
-    await waitFor(async () => !(await models(client)).includes('m'), { what: 'leave seen', timeoutMs: 5000 });
+    // Gone at once, not after the stale timeout (3 gossip intervals).
+    await waitFor(async () => !(await client.status()).peers.some((p) => p.id === hid),
+      { what: 'leave seen', timeoutMs: 5000 });
     assert.ok(Date.now() - t0 < 5000);
-    assert.ok(!(await client.status()).peers.some((p) => p.id === hid && p.state === 'alive'));
+    assert.ok(!(await models(client)).includes('m'));
     host = await startNode(['--model', `m=${mock.url}`, '--advertise', '127.0.0.1:9',
       '--join', relay.token, ...fast], { stateDir: hostDir });
     await waitFor(async () => (await models(client)).includes('m'), { what: 'rejoin' });
@@ -185,6 +188,25 @@ describe('relays, leaving, forged gossip', () => {
     assert.equal(typeof r.json.error.message, 'string');
     // The node keeps serving its API.
     assert.equal((await fetch(`${client.api}/models`)).status, 200);
+  });
+});
+
+describe('--no-relay', () => {
+  test('a node with --no-relay forwards nothing: the host stays unreachable', async () => {
+    const mock = await startMock(['--tokens', '2']);
+    const norelay = await startNode(['--no-relay', ...fast]);
+    const host = await startNode(['--model', `m=${mock.url}`, '--advertise', '127.0.0.1:9',
+      '--join', norelay.token, ...fast]);
+    const client = await startNode(['--join', norelay.token, ...fast], { cmd: 'client' });
+    const hid = (await host.status()).node_id;
+    await waitFor(async () => (await client.status()).peers.some((p) => p.id === hid),
+      { what: 'host learned through gossip' });
+    const nr = (await client.status()).peers.find((p) => !p.models.length);
+    assert.equal(nr.relay_allowed, false);
+    const r = await postJSON(`${client.api}/chat/completions`, chatBody('m'));
+    assert.equal(r.status, 503, r.text);
+    assert.equal((await mock.stats()).requests, 0);
+    assert.equal(await metric(norelay, 'sealmesh_relayed_total'), 0);
   });
 });
 
