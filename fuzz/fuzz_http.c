@@ -26,7 +26,7 @@ f_done(struct hparse *hp, void *user)
 	return HPE_PAUSED;
 }
 
-static const struct hparse_cbs cbs = { f_head, f_body, f_done };
+static const struct hparse_cbs cbs = {f_head, f_body, f_done};
 
 static void
 run(llhttp_type_t type, const uint8_t *data, size_t size)
@@ -41,7 +41,8 @@ run(llhttp_type_t type, const uint8_t *data, size_t size)
 	while (off < size) {
 		size_t end = off < split ? split : size;
 
-		e = hparse_feed(&hp, (const char *)data + off, end - off, &used);
+		e = hparse_feed(
+		    &hp, (const char *)data + off, end - off, &used);
 		if (e == HPE_PAUSED) {
 			hparse_resume(&hp);
 			buf_reset(&body);

@@ -10,8 +10,9 @@
  * could not be measured stays unknown and is never reported as true.
  *
  * Linux is the primary platform; the macOS parts (PT_DENY_ATTACH, P_TRACED,
- * SIP) are compiled only under __APPLE__. See README.md "Runtime hardening and posture" for the fields
- * and doc/THREAT-MODEL.md ("Runtime hardening") for what this buys.
+ * SIP) are compiled only under __APPLE__. See README.md "Runtime hardening and
+ * posture" for the fields and doc/THREAT-MODEL.md ("Runtime hardening") for
+ * what this buys.
  */
 #ifndef SM_HARDEN_HARDEN_H
 #define SM_HARDEN_HARDEN_H
@@ -189,7 +190,8 @@ bool posture_is_hardened(const struct posture *p);
  *   version byte (POSTURE_WIRE_VERSION), then TLVs: tag u8, len u8, value.
  * Tags strictly ascending; unknown fields are omitted; unknown tags are
  * skipped by the parser; absent fields stay unknown. Layout in
- * doc/PROTOCOL.md "Security posture (field 37)". The encoding is deterministic (same posture, same bytes).
+ * doc/PROTOCOL.md "Security posture (field 37)". The encoding is deterministic
+ * (same posture, same bytes).
  */
 #define POSTURE_WIRE_VERSION 1
 #define POSTURE_WIRE_MAX 512 /* parser refuses more (SM_ERR_TOOBIG) */

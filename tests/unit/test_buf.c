@@ -46,7 +46,7 @@ test_appendf(void **state)
 static void
 test_hex_and_numbers(void **state)
 {
-	uint8_t raw[3] = { 0x00, 0xab, 0xff }, back[3];
+	uint8_t raw[3] = {0x00, 0xab, 0xff}, back[3];
 	char hex[7];
 	uint64_t v;
 
@@ -67,9 +67,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_append_and_max),
-		cmocka_unit_test(test_appendf),
-		cmocka_unit_test(test_hex_and_numbers),
+	    cmocka_unit_test(test_append_and_max),
+	    cmocka_unit_test(test_appendf),
+	    cmocka_unit_test(test_hex_and_numbers),
 	};
 	return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }
