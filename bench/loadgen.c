@@ -56,7 +56,7 @@
 #define LG_HARD_CAP_S 60
 #define LG_MAX_DURATION_S 55
 #define LG_MAX_REQUESTS 10000000
-#define LG_MAX_BODY_BYTES (4 * 1024 * 1024)
+#define LG_MAX_BODY_BYTES (16u << 20) /* room for 8 MiB prompts */
 #define LG_HDR_MAX (64 * 1024)
 #define LG_READ_LEN (64 * 1024)
 #define LG_RETRY_MS 20

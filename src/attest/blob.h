@@ -73,7 +73,8 @@ struct att_blob {
 	struct infkey_pub infkey;
 	enum att_provider_kind provider;
 	enum att_level level; /* what the signer claims */
-	uint64_t timestamp; /* signer's wall clock, s; never used for freshness */
+	uint64_t
+	    timestamp; /* signer's wall clock, s; never used for freshness */
 	bool binary_hash_known;
 	uint8_t binary_hash[ATT_HASH_LEN];
 	char cpu_model[ATT_CPU_MODEL_MAX + 1]; /* NUL-terminated, printable */
@@ -130,20 +131,19 @@ int att_blob_write(const struct att_blob *b, struct buf *out) SM_MUST_CHECK;
  * its cap, no trailing bytes; the binary hash must equal the posture's.
  * SM_ERR_INVAL, SM_ERR_TOOBIG, SM_ERR_UNSUPP (other domain/version).
  */
-int att_blob_parse(const uint8_t *in, size_t len, struct att_blob *out)
-    SM_MUST_CHECK;
+int att_blob_parse(
+    const uint8_t *in, size_t len, struct att_blob *out) SM_MUST_CHECK;
 
 /* SHA-256 of 'len' bytes (OpenSSL). 0 or SM_ERR_INTERNAL. */
-int att_sha256(const uint8_t *in, size_t len, uint8_t out[ATT_HASH_LEN])
-    SM_MUST_CHECK;
+int att_sha256(
+    const uint8_t *in, size_t len, uint8_t out[ATT_HASH_LEN]) SM_MUST_CHECK;
 
 /*
  * Append a message: format byte, blob, evidence (each length-prefixed).
  * SM_ERR_TOOBIG past ATT_MSG_MAX.
  */
-int att_msg_write(const uint8_t *blob, size_t blob_len,
-    const uint8_t *evidence, size_t evidence_len,
-    struct buf *out) SM_MUST_CHECK;
+int att_msg_write(const uint8_t *blob, size_t blob_len, const uint8_t *evidence,
+    size_t evidence_len, struct buf *out) SM_MUST_CHECK;
 
 /*
  * Decode a whole message: the framing, the blob (att_blob_parse) and the
@@ -151,15 +151,15 @@ int att_msg_write(const uint8_t *blob, size_t blob_len,
  * signature. '*out' is zeroed first; its pointers are views into 'in'.
  * SM_ERR_INVAL, SM_ERR_TOOBIG, SM_ERR_UNSUPP.
  */
-int att_msg_parse(const uint8_t *in, size_t len, struct att_msg *out)
-    SM_MUST_CHECK;
+int
+att_msg_parse(const uint8_t *in, size_t len, struct att_msg *out) SM_MUST_CHECK;
 
 /*
  * Append TPM evidence in its wire layout (used by the tpm provider and by
  * tests that forge evidence). SM_ERR_INVAL on a length over its cap.
  */
-int att_tpm_evidence_write(const struct att_tpm_evidence *e, struct buf *out)
-    SM_MUST_CHECK;
+int att_tpm_evidence_write(
+    const struct att_tpm_evidence *e, struct buf *out) SM_MUST_CHECK;
 
 /* "none", "software", "tpm", "secure_enclave"; "?" otherwise. */
 const char *att_provider_str(enum att_provider_kind k);

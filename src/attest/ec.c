@@ -91,9 +91,8 @@ att_ec_verify_point(const uint8_t pub[65], const uint8_t sig[64],
 	if (pub[0] != 0x04)
 		return SM_ERR_VERIFY;
 	return att_ec_verify(pub + 1, ATT_EC_COORD_LEN,
-	    pub + 1 + ATT_EC_COORD_LEN, ATT_EC_COORD_LEN, sig,
-	    ATT_EC_COORD_LEN, sig + ATT_EC_COORD_LEN, ATT_EC_COORD_LEN, msg,
-	    msglen);
+	    pub + 1 + ATT_EC_COORD_LEN, ATT_EC_COORD_LEN, sig, ATT_EC_COORD_LEN,
+	    sig + ATT_EC_COORD_LEN, ATT_EC_COORD_LEN, msg, msglen);
 }
 
 int

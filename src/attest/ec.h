@@ -20,8 +20,8 @@ struct evp_pkey_st;
  * bytes; high-S accepted) over 'msg' by the point (x, y). 0 or
  * SM_ERR_VERIFY (also for a point off the curve).
  */
-int att_ec_verify(const uint8_t *x, size_t xlen, const uint8_t *y,
-    size_t ylen, const uint8_t *r, size_t rlen, const uint8_t *s, size_t slen,
+int att_ec_verify(const uint8_t *x, size_t xlen, const uint8_t *y, size_t ylen,
+    const uint8_t *r, size_t rlen, const uint8_t *s, size_t slen,
     const uint8_t *msg, size_t msglen) SM_MUST_CHECK;
 
 /* Uncompressed point form of att_ec_verify(). */

@@ -1,0 +1,462 @@
+/*
+ * TPM provider (tpm2-tss ESYS). Handles: the AK (a transient primary, flushed
+ * in tpm_free), policy sessions (flushed after each activation), the
+ * persistent RSA EK (closed, never flushed). swtpm has no resource manager,
+ * so nothing transient may leak.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "attest/challenge.h"
+#include "attest/cred.h"
+#include "attest/provider.h"
+#include "core/log.h"
+
+#define EK_RSA_HANDLE 0x81010001
+#define EK_CERT_NV 0x01C00002
+#define NV_CHUNK 512
+
+struct tpm_provider {
+	struct att_provider base; /* first */
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_CONTEXT *esys;
+	ESYS_TR ek;
+	ESYS_TR ak;
+	uint32_t manufacturer;
+	uint8_t ak_pub[ATT_TPM_PUB_MAX];
+	size_t ak_pub_len;
+	uint8_t *ek_cert;
+	size_t ek_cert_len;
+};
+
+static const TPML_PCR_SELECTION boot_pcrs = {
+    .count = 1,
+    .pcrSelections = {{
+	.hash = TPM2_ALG_SHA256,
+	.sizeofSelect = 3,
+	.pcrSelect = {0xff, 0x00, 0x00},
+    }},
+};
+
+static int
+tss_fail(const char *what, TSS2_RC rc)
+{
+	log_warn("attest: tpm: %s: %s", what, Tss2_RC_Decode(rc));
+	return SM_ERR_INTERNAL;
+}
+
+static int
+read_ek_cert(struct tpm_provider *t)
+{
+	TPM2B_NV_PUBLIC *nvpub = NULL;
+	TPM2B_MAX_NV_BUFFER *data = NULL;
+	ESYS_TR nv = ESYS_TR_NONE, auth;
+	uint16_t size, off, n;
+	TSS2_RC rc;
+	int r = SM_ERR_NOTFOUND;
+
+	rc = Esys_TR_FromTPMPublic(
+	    t->esys, EK_CERT_NV, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
+	if (rc != TSS2_RC_SUCCESS) {
+		log_warn(
+		    "attest: tpm: no EK certificate in NV 0x%08x", EK_CERT_NV);
+		goto out;
+	}
+	rc = Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, &nvpub, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tss_fail("NV_ReadPublic", rc);
+		goto out;
+	}
+	size = nvpub->nvPublic.dataSize;
+	if (size == 0 || size > ATT_CERT_MAX) {
+		r = SM_ERR_TOOBIG;
+		goto out;
+	}
+	auth = (nvpub->nvPublic.attributes & TPMA_NV_OWNERREAD) != 0
+	    ? ESYS_TR_RH_OWNER
+	    : nv;
+	if ((t->ek_cert = malloc(size)) == NULL) {
+		r = SM_ERR_NOMEM;
+		goto out;
+	}
+	for (off = 0; off < size; off += n) {
+		n = size - off > NV_CHUNK ? NV_CHUNK : size - off;
+		rc = Esys_NV_Read(t->esys, auth, nv, ESYS_TR_PASSWORD,
+		    ESYS_TR_NONE, ESYS_TR_NONE, n, off, &data);
+		if (rc != TSS2_RC_SUCCESS || data->size != n) {
+			r = tss_fail("NV_Read", rc);
+			goto out;
+		}
+		memcpy(t->ek_cert + off, data->buffer, n);
+		Esys_Free(data);
+		data = NULL;
+	}
+	t->ek_cert_len = size;
+	r = 0;
+out:
+	Esys_Free(data);
+	Esys_Free(nvpub);
+	if (nv != ESYS_TR_NONE)
+		(void)Esys_TR_Close(t->esys, &nv);
+	return r;
+}
+
+static int
+create_ak(struct tpm_provider *t)
+{
+	TPM2B_SENSITIVE_CREATE sens = {0};
+	TPM2B_PUBLIC tmpl = {
+	    .publicArea =
+		{
+		    .type = TPM2_ALG_ECC,
+		    .nameAlg = TPM2_ALG_SHA256,
+		    .objectAttributes = TPMA_OBJECT_FIXEDTPM |
+			TPMA_OBJECT_FIXEDPARENT |
+			TPMA_OBJECT_SENSITIVEDATAORIGIN |
+			TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED |
+			TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA,
+		    .parameters.eccDetail =
+			{
+			    .symmetric = {.algorithm = TPM2_ALG_NULL},
+			    .scheme = {.scheme = TPM2_ALG_ECDSA,
+				.details.ecdsa.hashAlg = TPM2_ALG_SHA256},
+			    .curveID = TPM2_ECC_NIST_P256,
+			    .kdf = {.scheme = TPM2_ALG_NULL},
+			},
+		},
+	};
+	TPM2B_DATA outside = {0};
+	TPML_PCR_SELECTION none = {0};
+	TPM2B_PUBLIC *pub = NULL;
+	size_t off = 0;
+	TSS2_RC rc;
+	int r;
+
+	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT,
+	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
+	    &outside, &none, &t->ak, &pub, NULL, NULL, NULL);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("CreatePrimary(AK)", rc);
+	rc = Tss2_MU_TPMT_PUBLIC_Marshal(
+	    &pub->publicArea, t->ak_pub, sizeof(t->ak_pub), &off);
+	r = rc == TSS2_RC_SUCCESS ? 0 : tss_fail("marshal AK", rc);
+	t->ak_pub_len = off;
+	Esys_Free(pub);
+	return r;
+}
+
+static int
+read_manufacturer(struct tpm_provider *t)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more;
+	TSS2_RC rc;
+
+	rc = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES, TPM2_PT_MANUFACTURER, 1,
+	    &more, &cap);
+	if (rc != TSS2_RC_SUCCESS)
+		return tss_fail("GetCapability", rc);
+	if (cap->data.tpmProperties.count >= 1 &&
+	    cap->data.tpmProperties.tpmProperty[0].property ==
+		TPM2_PT_MANUFACTURER)
+		t->manufacturer = cap->data.tpmProperties.tpmProperty[0].value;
+	Esys_Free(cap);
+	return 0;
+}
+
+/*
+ * Quote 'extra' over the boot PCRs; appends u16 attest_len || attest ||
+ * u16 sig_len || sig, and the PCR values to 'pcrs' when not NULL. Reads the
+ * PCRs before and after and retries when they moved in between.
+ */
+static int
+quote(struct tpm_provider *t, const uint8_t extra[ATT_HASH_LEN],
+    uint8_t *attest, size_t *attest_len, uint8_t *sig, size_t *sig_len,
+    uint8_t pcrs[ATT_PCR_COUNT * ATT_PCR_LEN])
+{
+	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
+	TPM2B_DATA qd = {.size = ATT_HASH_LEN};
+	TPM2B_ATTEST *q = NULL;
+	TPMT_SIGNATURE *s = NULL;
+	TPML_DIGEST *vals = NULL;
+	TPML_PCR_SELECTION *sel = NULL;
+	UINT32 upd0, upd1;
+	size_t off, i;
+	TSS2_RC rc;
+	int tries, r = SM_ERR_INTERNAL;
+
+	memcpy(qd.buffer, extra, ATT_HASH_LEN);
+	for (tries = 0; tries < 3; tries++) {
+		Esys_Free(vals);
+		Esys_Free(sel);
+		Esys_Free(q);
+		Esys_Free(s);
+		vals = NULL, sel = NULL, q = NULL, s = NULL;
+		rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+		    ESYS_TR_NONE, &boot_pcrs, &upd0, &sel, &vals);
+		if (rc != TSS2_RC_SUCCESS)
+			return tss_fail("PCR_Read", rc);
+		if (vals->count != ATT_PCR_COUNT)
+			goto out;
+		rc = Esys_Quote(t->esys, t->ak, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+		    ESYS_TR_NONE, &qd, &scheme, &boot_pcrs, &q, &s);
+		if (rc != TSS2_RC_SUCCESS) {
+			r = tss_fail("Quote", rc);
+			goto out;
+		}
+		Esys_Free(sel);
+		sel = NULL;
+		{
+			TPML_DIGEST *v2 = NULL;
+
+			rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+			    ESYS_TR_NONE, &boot_pcrs, &upd1, &sel, &v2);
+			Esys_Free(v2);
+			if (rc != TSS2_RC_SUCCESS)
+				return tss_fail("PCR_Read", rc);
+		}
+		if (upd0 == upd1)
+			break;
+	}
+	if (tries == 3)
+		goto out;
+	if (q->size > ATT_TPM_ATTEST_MAX)
+		goto out;
+	memcpy(attest, q->attestationData, q->size);
+	*attest_len = q->size;
+	off = 0;
+	rc = Tss2_MU_TPMT_SIGNATURE_Marshal(s, sig, ATT_TPM_SIG_MAX, &off);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tss_fail("marshal signature", rc);
+		goto out;
+	}
+	*sig_len = off;
+	if (pcrs != NULL)
+		for (i = 0; i < ATT_PCR_COUNT; i++) {
+			if (vals->digests[i].size != ATT_PCR_LEN)
+				goto out;
+			memcpy(pcrs + i * ATT_PCR_LEN, vals->digests[i].buffer,
+			    ATT_PCR_LEN);
+		}
+	r = 0;
+out:
+	Esys_Free(vals);
+	Esys_Free(sel);
+	Esys_Free(q);
+	Esys_Free(s);
+	return r;
+}
+
+static int
+tpm_evidence(
+    struct att_provider *p, const uint8_t *blob, size_t len, struct buf *out)
+{
+	struct tpm_provider *t = (struct tpm_provider *)p;
+	struct att_tpm_evidence e;
+	uint8_t h[ATT_HASH_LEN], attest[ATT_TPM_ATTEST_MAX];
+	uint8_t sig[ATT_TPM_SIG_MAX], pcrs[ATT_PCR_COUNT * ATT_PCR_LEN];
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	if ((r = att_sha256(blob, len, h)) != 0 ||
+	    (r = quote(t, h, attest, &e.attest_len, sig, &e.sig_len, pcrs)) !=
+		0)
+		return r;
+	e.ak_pub = t->ak_pub;
+	e.ak_pub_len = t->ak_pub_len;
+	e.attest = attest;
+	e.sig = sig;
+	e.pcrs = pcrs;
+	e.certs[0] = t->ek_cert;
+	e.cert_lens[0] = t->ek_cert_len;
+	e.ncerts = 1;
+	return att_tpm_evidence_write(&e, out);
+}
+
+static int
+put16(struct buf *b, size_t v)
+{
+	uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+
+	return buf_append(b, x, 2);
+}
+
+static int
+tpm_answer(struct att_provider *p, const uint8_t nonce[ATT_NONCE_LEN],
+    const uint8_t blob_hash[ATT_HASH_LEN], struct buf *out)
+{
+	struct tpm_provider *t = (struct tpm_provider *)p;
+	uint8_t msg[ATT_CHAL_SIGNED_LEN], qd[ATT_HASH_LEN];
+	uint8_t attest[ATT_TPM_ATTEST_MAX], sig[ATT_TPM_SIG_MAX];
+	size_t alen = 0, slen = 0;
+	int r;
+
+	att_chal_signed_bytes(nonce, blob_hash, msg);
+	if ((r = att_sha256(msg, sizeof(msg), qd)) != 0 ||
+	    (r = quote(t, qd, attest, &alen, sig, &slen, NULL)) != 0)
+		return r;
+	if ((r = put16(out, alen)) != 0 ||
+	    (r = buf_append(out, attest, alen)) != 0 ||
+	    (r = put16(out, slen)) != 0 ||
+	    (r = buf_append(out, sig, slen)) != 0)
+		return r;
+	return 0;
+}
+
+static int
+tpm_activate(struct att_provider *p, const uint8_t *cred, size_t cred_len,
+    const uint8_t *seed, size_t seed_len, uint8_t secret[ATT_SECRET_LEN])
+{
+	struct tpm_provider *t = (struct tpm_provider *)p;
+	TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
+	TPM2B_ID_OBJECT idobj = {0};
+	TPM2B_ENCRYPTED_SECRET enc = {0};
+	TPM2B_DIGEST *info = NULL;
+	ESYS_TR sess = ESYS_TR_NONE;
+	TSS2_RC rc;
+	int r = SM_ERR_INVAL;
+
+	memset(secret, 0, ATT_SECRET_LEN);
+	if (cred_len == 0 || cred_len > sizeof(idobj.credential) ||
+	    seed_len == 0 || seed_len > sizeof(enc.secret))
+		goto out;
+	idobj.size = (UINT16)cred_len;
+	memcpy(idobj.credential, cred, cred_len);
+	enc.size = (UINT16)seed_len;
+	memcpy(enc.secret, seed, seed_len);
+	/* The EK's policy: PolicySecret(TPM_RH_ENDORSEMENT). */
+	rc = Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY,
+	    &sym, TPM2_ALG_SHA256, &sess);
+	if (rc != TSS2_RC_SUCCESS) {
+		sess = ESYS_TR_NONE;
+		r = tss_fail("StartAuthSession", rc);
+		goto out;
+	}
+	rc = Esys_PolicySecret(t->esys, ESYS_TR_RH_ENDORSEMENT, sess,
+	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, NULL, NULL, NULL, 0,
+	    NULL, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tss_fail("PolicySecret", rc);
+		goto out;
+	}
+	rc = Esys_ActivateCredential(t->esys, t->ak, t->ek, ESYS_TR_PASSWORD,
+	    sess, ESYS_TR_NONE, &idobj, &enc, &info);
+	if (rc != TSS2_RC_SUCCESS) {
+		/* A credential made for another AK or EK ends here. */
+		log_info(
+		    "attest: tpm: ActivateCredential: %s", Tss2_RC_Decode(rc));
+		r = SM_ERR_DECRYPT;
+		goto out;
+	}
+	if (info->size != ATT_SECRET_LEN) {
+		r = SM_ERR_PROTO;
+		goto out;
+	}
+	memcpy(secret, info->buffer, ATT_SECRET_LEN);
+	r = 0;
+out:
+	if (info != NULL) {
+		sodium_memzero(info, sizeof(*info));
+		Esys_Free(info);
+	}
+	if (sess != ESYS_TR_NONE)
+		(void)Esys_FlushContext(t->esys, sess);
+	return r;
+}
+
+static void
+tpm_describe(struct att_provider *p, struct att_blob *b)
+{
+	struct tpm_provider *t = (struct tpm_provider *)p;
+
+	b->provider = ATT_PROV_TPM;
+	b->level = ATT_LEVEL_TPM;
+	b->tpm_manufacturer = t->manufacturer;
+}
+
+static void
+tpm_free(struct att_provider *p)
+{
+	struct tpm_provider *t = (struct tpm_provider *)p;
+
+	if (t->esys != NULL) {
+		if (t->ak != ESYS_TR_NONE)
+			(void)Esys_FlushContext(t->esys, t->ak);
+		if (t->ek != ESYS_TR_NONE)
+			(void)Esys_TR_Close(t->esys, &t->ek);
+		Esys_Finalize(&t->esys);
+	}
+	if (t->tcti != NULL)
+		Tss2_TctiLdr_Finalize(&t->tcti);
+	free(t->ek_cert);
+	free(t);
+}
+
+static const struct att_provider_ops tpm_ops = {
+    .evidence = tpm_evidence,
+    .answer = tpm_answer,
+    .activate = tpm_activate,
+    .describe = tpm_describe,
+    .free = tpm_free,
+};
+
+int
+att_tpm_open(const char *tcti, struct att_provider **out)
+{
+	struct tpm_provider *t;
+	TSS2_RC rc;
+	int r;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return SM_ERR_NOMEM;
+	t->base.ops = &tpm_ops;
+	t->base.kind = ATT_PROV_TPM;
+	t->base.level = ATT_LEVEL_TPM;
+	t->ak = ESYS_TR_NONE;
+	t->ek = ESYS_TR_NONE;
+	rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti);
+	if (rc != TSS2_RC_SUCCESS) {
+		log_warn("attest: tpm: TCTI %s: %s", tcti, Tss2_RC_Decode(rc));
+		r = SM_ERR_IO;
+		goto fail;
+	}
+	rc = Esys_Initialize(&t->esys, t->tcti, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		t->esys = NULL;
+		r = tss_fail("Esys_Initialize", rc);
+		goto fail;
+	}
+	rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
+	if (rc != TSS2_RC_SUCCESS && rc != TPM2_RC_INITIALIZE) {
+		r = tss_fail("Startup", rc);
+		r = SM_ERR_IO;
+		goto fail;
+	}
+	if ((r = read_manufacturer(t)) != 0)
+		goto fail;
+	rc = Esys_TR_FromTPMPublic(t->esys, EK_RSA_HANDLE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, ESYS_TR_NONE, &t->ek);
+	if (rc != TSS2_RC_SUCCESS) {
+		t->ek = ESYS_TR_NONE;
+		log_warn("attest: tpm: no RSA EK at 0x%08x", EK_RSA_HANDLE);
+		r = SM_ERR_NOTFOUND;
+		goto fail;
+	}
+	if ((r = read_ek_cert(t)) != 0 || (r = create_ak(t)) != 0)
+		goto fail;
+	*out = &t->base;
+	return 0;
+fail:
+	tpm_free(&t->base);
+	return r;
+}
