@@ -42,20 +42,27 @@ if command -v node >/dev/null; then
 		name=$(basename "$t")
 		[ -n "$pattern" ] && [[ "$name" != *$pattern* ]] && continue
 		log=$(mktemp)
+		logs=$(mktemp -d)
 		echo "== $name"
-		if timeout 900 node --test --test-reporter=tap "$t" >"$log" 2>&1; then rc=0; else rc=$?; fi
+		if SM_TEST_LOGS=$logs timeout 900 node --test --test-reporter=tap "$t" >"$log" 2>&1; then rc=0; else rc=$?; fi
 		p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$log" | tail -1)
 		f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$log" | tail -1)
 		pass=$((pass + ${p:-0}))
 		fail=$((fail + ${f:-0}))
 		if [ $rc -ne 0 ]; then
 			cat "$log"
+			# The processes the suite started: the end of each log.
+			for pl in "$logs"/*.log; do
+				[ -e "$pl" ] || continue
+				echo "--- $(basename "$pl") (last 40 lines)"
+				tail -n 40 "$pl"
+			done
 			failed+=("$name")
 			[ "${f:-0}" -gt 0 ] || fail=$((fail + 1))
 		else
 			grep -E '^(ok|not ok|# (pass|fail|skip))' "$log" | sed "s/^/  /"
 		fi
-		rm -f "$log"
+		rm -rf "$log" "$logs"
 	done
 else
 	echo "node not found: integration suites cannot run" >&2

@@ -15,6 +15,8 @@
 #include "core/util.h"
 #include "harden/harden.h"
 #include "http/gateway.h"
+#include "attest/blob.h"
+#include "mesh/attest.h"
 #include "mesh/identity.h"
 #include "mesh/node.h"
 #include "mesh/tunnel.h"
@@ -36,6 +38,9 @@ struct serve {
 	struct llama_child llama[MAX_GGUF];
 	size_t nllama;
 	uv_signal_t sigint, sigterm;
+#ifdef SM_TEST_BUILD
+	uv_signal_t sigusr1;
+#endif
 	bool stopping;
 };
 
@@ -101,6 +106,29 @@ serve_usage(FILE *f, bool client)
 	    "\n"
 	    "hardening:\n" HARDEN_HELP_STRICT_ENV HARDEN_HELP_REQUIRE_HARDENED
 	    "\n"
+	    "attestation:\n"
+	    "  --attest KIND           none, software or tpm (default: tpm "
+	    "when --tpm is\n"
+	    "                          given or /dev/tpmrm0 exists, else "
+	    "software)\n"
+	    "  --tpm TCTI              TPM to use, e.g. device:/dev/tpmrm0 or\n"
+	    "                          swtpm:host=127.0.0.1,port=2321\n"
+	    "  --tpm-ca DIR            trusted TPM manufacturers' EK CA "
+	    "certificates (PEM)\n"
+	    "  --require-attested-hosts  send prompts only to hosts whose "
+	    "attestation is\n"
+	    "                          verified, fresh and >= --min-trust; "
+	    "otherwise 503\n"
+	    "  --min-trust LEVEL       none, self_signed or tpm (default "
+	    "tpm)\n"
+	    "  --allowed-binaries FILE only hosts running a binary whose "
+	    "SHA-256 is listed\n"
+	    "  --challenge-interval S  challenge each host this often "
+	    "(default 300)\n"
+	    "  --attest-window S       a host is attested while its last "
+	    "answer is younger\n"
+	    "                          than this (default 660)\n"
+	    "\n"
 	    "end-to-end encryption:\n"
 	    "  --key-epoch SECS        replace the inference key this often "
 	    "(default 3600)\n"
@@ -116,6 +144,8 @@ serve_usage(FILE *f, bool client)
 	    "F\n"
 	    "  --test-forge-gossip     (test builds) also gossip a forged "
 	    "announcement\n"
+	    "  --test-ignore-challenges (test builds) never answer "
+	    "attestation challenges\n"
 #endif
 	    "\n"
 	    "node:\n"
@@ -126,6 +156,17 @@ serve_usage(FILE *f, bool client)
 	    "info)\n"
 	    "  -h, --help              this text\n");
 }
+
+#ifdef SM_TEST_BUILD
+/* Test builds: SIGUSR1 toggles answering attestation challenges. */
+static void
+on_sigusr1(uv_signal_t *h, int signum)
+{
+	mesh_att_test_ignore_challenges = !mesh_att_test_ignore_challenges;
+	log_info("test: challenges %s",
+	    mesh_att_test_ignore_challenges ? "ignored" : "answered");
+}
+#endif
 
 static void
 exit_timer_cb(uv_timer_t *t)
@@ -151,6 +192,9 @@ on_signal(uv_signal_t *h, int signum)
 		llama_stop(&s->llama[i]);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
+#ifdef SM_TEST_BUILD
+	uv_close((uv_handle_t *)&s->sigusr1, NULL);
+#endif
 }
 
 enum {
@@ -179,6 +223,15 @@ enum {
 	OPT_ALLOW_PLAINTEXT,
 	OPT_KEY_EPOCH,
 	OPT_REQUIRE_HARDENED,
+	OPT_ATTEST,
+	OPT_TPM,
+	OPT_TPM_CA,
+	OPT_MIN_TRUST,
+	OPT_ALLOWED_BINARIES,
+	OPT_REQUIRE_ATTESTED,
+	OPT_CHALLENGE_INTERVAL,
+	OPT_ATTEST_WINDOW,
+	OPT_TEST_IGNORE_CHALLENGES,
 };
 
 static const struct option serve_opts[] = {
@@ -205,9 +258,18 @@ static const struct option serve_opts[] = {
     {"allow-plaintext-peers", no_argument, NULL, OPT_ALLOW_PLAINTEXT},
     {"key-epoch", required_argument, NULL, OPT_KEY_EPOCH},
     {"require-hardened", no_argument, NULL, OPT_REQUIRE_HARDENED},
+    {"attest", required_argument, NULL, OPT_ATTEST},
+    {"tpm", required_argument, NULL, OPT_TPM},
+    {"tpm-ca", required_argument, NULL, OPT_TPM_CA},
+    {"min-trust", required_argument, NULL, OPT_MIN_TRUST},
+    {"allowed-binaries", required_argument, NULL, OPT_ALLOWED_BINARIES},
+    {"require-attested-hosts", no_argument, NULL, OPT_REQUIRE_ATTESTED},
+    {"challenge-interval", required_argument, NULL, OPT_CHALLENGE_INTERVAL},
+    {"attest-window", required_argument, NULL, OPT_ATTEST_WINDOW},
 #ifdef SM_TEST_BUILD
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
+    {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
 #endif
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -255,6 +317,7 @@ run(int argc, char **argv, bool client)
 	struct mesh_opts mo = {
 	    .port = client ? 0 : LINK_DEFAULT_PORT,
 	    .role = client ? ANN_ROLE_CLIENT : ANN_ROLE_HOST,
+	    .min_trust = ATT_LEVEL_TPM,
 	};
 	const char *gguf[MAX_GGUF], *llama_bin = "llama-server";
 	const char *state_dir = NULL;
@@ -360,6 +423,39 @@ run(int argc, char **argv, bool client)
 		case OPT_NO_RELAY:
 			mo.no_relay = true;
 			break;
+		case OPT_ATTEST:
+			mo.attest = optarg;
+			break;
+		case OPT_TPM:
+			mo.tpm_tcti = optarg;
+			break;
+		case OPT_TPM_CA:
+			mo.tpm_ca = optarg;
+			break;
+		case OPT_MIN_TRUST: {
+			enum att_level lvl;
+
+			if (att_level_parse(optarg, &lvl) != 0)
+				return bad("--min-trust", optarg);
+			mo.min_trust = (int)lvl;
+			break;
+		}
+		case OPT_ALLOWED_BINARIES:
+			mo.allowed_binaries = optarg;
+			break;
+		case OPT_REQUIRE_ATTESTED:
+			mo.require_attested = true;
+			break;
+		case OPT_CHALLENGE_INTERVAL:
+			if (sm_parse_u64(optarg, 1, 86400, &v) != 0)
+				return bad("--challenge-interval", optarg);
+			mo.challenge_interval_ms = v * 1000;
+			break;
+		case OPT_ATTEST_WINDOW:
+			if (sm_parse_u64(optarg, 1, 86400, &v) != 0)
+				return bad("--attest-window", optarg);
+			mo.attest_window_ms = v * 1000;
+			break;
 		case OPT_REQUIRE_HARDENED:
 			mo.require_hardened = true;
 			break;
@@ -388,6 +484,9 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_FORGE:
 			mesh_test_forge = true;
+			break;
+		case OPT_TEST_IGNORE_CHALLENGES:
+			mesh_att_test_ignore_challenges = true;
 			break;
 #endif
 		case 'h':
@@ -492,6 +591,10 @@ run(int argc, char **argv, bool client)
 	s.sigint.data = s.sigterm.data = &s;
 	uv_signal_start(&s.sigint, on_signal, SIGINT);
 	uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+#ifdef SM_TEST_BUILD
+	uv_signal_init(s.loop, &s.sigusr1);
+	uv_signal_start(&s.sigusr1, on_sigusr1, SIGUSR1);
+#endif
 
 	log_info("node %s serving %zu model(s)", s.id.id_hex, s.nbackends);
 	for (size_t i = 0; i < s.nbackends; i++)

@@ -317,12 +317,19 @@ handle_proxy(struct gateway *gw, struct hreq *req, bool local_only)
 	    gw->router, px->peek.model, px->targets, ROUTE_MAX_TARGETS);
 	if (r == SM_ERR_NOTFOUND || r == SM_ERR_UNAVAIL) {
 		bool gone = r == SM_ERR_UNAVAIL;
+		const char *why = gone && gw->router->remote.why != NULL
+		    ? gw->router->remote.why(gw->router->remote.arg)
+		    : NULL;
+		char msg[384];
 
-		reply_error(gw, req, px->peek.model, gone ? 503 : 404,
-		    gone ? "server_error" : "invalid_request_error",
-		    gone ? "model_unavailable" : "model_not_found",
+		/* Fail closed, and say why: no byte of the prompt left. */
+		snprintf(msg, sizeof(msg), "%s%s%s",
 		    gone ? "no host can serve this model right now"
 			 : "no node in the mesh serves this model",
+		    why ? ": " : "", why ? why : "");
+		reply_error(gw, req, px->peek.model, gone ? 503 : 404,
+		    gone ? "server_error" : "invalid_request_error",
+		    gone ? "model_unavailable" : "model_not_found", msg,
 		    gone ? "Retry-After: 5\r\n" : NULL);
 		free(px);
 		return;

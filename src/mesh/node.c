@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "harden/harden.h"
+#include "mesh/attest.h"
 #include "mesh/node.h"
 #include "mesh/tunnel.h"
 #include "net/link.h"
@@ -124,6 +125,7 @@ sign_mine(struct mesh *m)
 		a.posture_len = posture.len;
 	}
 	tunnel_fill_announce(m, &a);
+	mesh_att_fill_announce(m, &a);
 	buf_reset(&m->my_ann);
 	r = announce_sign(&a, m->id, &m->my_ann);
 	buf_clear(&posture);
@@ -197,8 +199,10 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 			log_info("mesh: peer %s left", sid);
 		if (ch == PEER_CHANGE_NEW)
 			changed = true;
-		if (pe != NULL)
+		if (pe != NULL) {
 			tunnel_peer_seen(m, pe);
+			mesh_att_peer_seen(m, pe);
+		}
 		if (pe != NULL && pe->state != PEER_GONE) {
 			if (mesh_link_to(m, pe->ann.id) != NULL)
 				pe->link = PEER_LINK_DIRECT;
@@ -507,6 +511,8 @@ on_stream(
 		lstream_set_cb(s, &gx_cb, x);
 		return 0;
 	}
+	if (strcmp(req->path, ATTEST_PATH) == 0)
+		return mesh_att_on_stream(m, s);
 	return tunnel_on_stream(m, l, s, req);
 }
 
@@ -827,6 +833,7 @@ remote_lookup(void *arg, const char *model, struct route_target *out,
 	size_t n, k = 0;
 
 	*known = false;
+	m->why[0] = '\0';
 	for (size_t i = 0; i < m->n_seen; i++)
 		if (strcmp(m->seen_models[i], model) == 0)
 			*known = true;
@@ -837,10 +844,18 @@ remote_lookup(void *arg, const char *model, struct route_target *out,
 		if (pass == 1 && m->opts.require_hardened)
 			break;
 		for (size_t i = 0; i < n && k < max; i++) {
+			const char *why;
+
 			if (hosts[i]->state != PEER_ALIVE ||
-			    peer_hardened(hosts[i]) != (pass == 0) ||
-			    !tunnel_eligible(m, hosts[i]))
+			    peer_hardened(hosts[i]) != (pass == 0))
 				continue;
+			if (!tunnel_eligible(m, hosts[i])) {
+				if (m->why[0] == '\0' &&
+				    (why = tunnel_refusal(m, hosts[i])) != NULL)
+					snprintf(
+					    m->why, sizeof(m->why), "%s", why);
+				continue;
+			}
 			memset(&out[k], 0, sizeof(out[k]));
 			out[k].kind = ROUTE_REMOTE;
 			memcpy(out[k].peer, hosts[i]->ann.id, ID_PK_LEN);
@@ -848,6 +863,14 @@ remote_lookup(void *arg, const char *model, struct route_target *out,
 		}
 	}
 	return k;
+}
+
+static const char *
+remote_why(void *arg)
+{
+	struct mesh *m = arg;
+
+	return m->why[0] != '\0' ? m->why : NULL;
 }
 
 static void
@@ -902,7 +925,7 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 		return r;
 	}
 	token_mesh_id(m->secret, m->mesh_id);
-	if ((r = tunnel_init(m)) != 0)
+	if ((r = tunnel_init(m)) != 0 || (r = mesh_att_init(m)) != 0)
 		return r;
 	peers_init(&m->peers, id->pk, m->mesh_id, m->opts.gossip_interval_ms);
 	if ((r = link_ctx_new(
@@ -934,6 +957,7 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 
 	rt->remote.lookup = remote_lookup;
 	rt->remote.each_model = remote_models;
+	rt->remote.why = remote_why;
 	rt->remote.arg = m;
 	gw->remote.start = tunnel_start;
 	gw->remote.arg = m;
@@ -982,6 +1006,7 @@ mesh_leave(struct mesh *m)
 			link_goaway(m->links[i].l);
 	uv_close((uv_handle_t *)&m->gossip_timer, NULL);
 	uv_close((uv_handle_t *)&m->soon_timer, NULL);
+	mesh_att_close(m);
 	link_listener_close(m->listener);
 }
 
@@ -1024,9 +1049,10 @@ mesh_metrics(struct mesh *m, struct buf *out)
 		   (unsigned long long)m->tunnels_in,
 		   (unsigned long long)m->relayed,
 		   (unsigned long long)m->gossip_rx,
-		   (unsigned long long)m->forged_dropped) != 0
+		   (unsigned long long)m->forged_dropped) != 0 ||
+		tunnel_metrics(m, out) != 0
 	    ? SM_ERR_TOOBIG
-	    : tunnel_metrics(m, out);
+	    : mesh_att_metrics(m, out);
 }
 
 static const char *
@@ -1056,6 +1082,7 @@ mesh_status_json(struct mesh *m, cJSON *st)
 	cJSON_AddBoolToObject(st, "relay", !m->opts.no_relay);
 	cJSON_AddBoolToObject(st, "require_hardened", m->opts.require_hardened);
 	tunnel_status_self(m, st);
+	mesh_att_status_self(m, st);
 	for (size_t i = 0; peers != NULL && i < m->peers.n; i++) {
 		struct peer *p = m->peers.v[i];
 		struct link *l;
@@ -1107,6 +1134,7 @@ mesh_status_json(struct mesh *m, cJSON *st)
 		else
 			cJSON_AddNullToObject(o, "posture");
 		tunnel_status_peer(m, p, o);
+		mesh_att_status_peer(m, p, o);
 		cJSON_AddItemToArray(peers, o);
 	}
 }

@@ -29,6 +29,7 @@
 
 struct link_ctx;
 struct tunnel_state;
+struct mesh_att;
 struct link_listener;
 struct link;
 struct mesh_dial;
@@ -48,6 +49,15 @@ struct mesh_opts {
 	int console_port;
 	/* End-to-end encryption (see mesh/tunnel.h). */
 	bool require_hardened; /* route only to hosts reporting "hardened" */
+	/* Attestation (see mesh/attest.h). */
+	const char *attest; /* --attest none|software|tpm, NULL: choose */
+	const char *tpm_tcti; /* --tpm */
+	const char *tpm_ca; /* --tpm-ca DIR */
+	const char *allowed_binaries;
+	int min_trust; /* enum att_level, default tpm */
+	bool require_attested;
+	uint64_t challenge_interval_ms;
+	uint64_t attest_window_ms;
 	bool no_e2e; /* advertise no inference key, send plaintext */
 	bool allow_plaintext; /* send plaintext to hosts without a key */
 	uint64_t key_epoch_s; /* inference key lifetime (default 3600) */
@@ -95,6 +105,8 @@ struct mesh {
 	int join_error; /* first fatal join error, for the CLI */
 	void (*on_join_failed)(struct mesh *m, const char *why);
 	struct tunnel_state *tun; /* owned by mesh/tunnel.c */
+	struct mesh_att *att; /* owned by mesh/attest.c */
+	char why[256]; /* last reason a model had no eligible host */
 	/* Counters for /metrics and tests. */
 	uint64_t tunnels_out, tunnels_in, relayed, gossip_rx, forged_dropped;
 	uint64_t e2e_sealed, e2e_opened, e2e_decrypt_failures, e2e_refused;

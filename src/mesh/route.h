@@ -31,6 +31,8 @@ struct route_remote {
 	    size_t max, bool *known);
 	void (*each_model)(
 	    void *arg, void (*fn)(const char *model, void *a), void *a);
+	/* Why the last lookup found no eligible remote host (or NULL). */
+	const char *(*why)(void *arg);
 	void *arg;
 };
 

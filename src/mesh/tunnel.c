@@ -9,6 +9,7 @@
 #include "crypto/infkey.h"
 #include "crypto/rstream.h"
 #include "http/gateway.h"
+#include "mesh/attest.h"
 #include "mesh/tunnel.h"
 
 #define PUMP_CHUNK (64 * 1024)
@@ -366,6 +367,9 @@ static enum tun_mode
 tunnel_policy(struct mesh *m, const struct peer *p, const char **why)
 {
 	*why = NULL;
+	/* Attestation binds the host's key: no attested plaintext path. */
+	if (!mesh_att_route_ok(m, p, why))
+		return TUN_REFUSE;
 	if (m->opts.no_e2e)
 		return TUN_PLAIN;
 	if (p->ann.has_inference_key)
@@ -380,6 +384,14 @@ tunnel_policy(struct mesh *m, const struct peer *p, const char **why)
 	*why = "the host offers no end-to-end encryption "
 	       "(--allow-plaintext-peers allows it)";
 	return TUN_REFUSE;
+}
+
+const char *
+tunnel_refusal(struct mesh *m, struct peer *p)
+{
+	const char *why;
+
+	return tunnel_policy(m, p, &why) == TUN_REFUSE ? why : NULL;
 }
 
 bool
@@ -867,9 +879,15 @@ relay_open(struct mesh *m, struct lstream *in, const struct lstream_req *req)
 
 	if (m->opts.no_relay)
 		return SM_ERR_PERM;
-	for (size_t i = 0; i < req->nhdrs; i++)
+	const char *path = TUNNEL_PATH;
+
+	for (size_t i = 0; i < req->nhdrs; i++) {
 		if (strcmp(req->hdrs[i].name, RELAY_TARGET_HDR) == 0)
 			hex = req->hdrs[i].value;
+		else if (strcmp(req->hdrs[i].name, RELAY_PATH_HDR) == 0 &&
+		    strcmp(req->hdrs[i].value, ATTEST_PATH) == 0)
+			path = ATTEST_PATH;
+	}
 	if (hex == NULL || sm_unhex(target, ID_PK_LEN, hex) != 0)
 		return SM_ERR_PROTO;
 	if ((to = mesh_link_to(m, target)) == NULL)
@@ -878,8 +896,8 @@ relay_open(struct mesh *m, struct lstream *in, const struct lstream_req *req)
 		return SM_ERR_NOMEM;
 	r->m = m;
 	r->in = in;
-	if (lstream_open(
-		to, "POST", TUNNEL_PATH, NULL, 0, &rout_cbs, r, &r->out) != 0) {
+	if (lstream_open(to, "POST", path, NULL, 0, &rout_cbs, r, &r->out) !=
+	    0) {
 		free(r);
 		return SM_ERR_UNAVAIL;
 	}
@@ -924,11 +942,40 @@ key_tick(uv_timer_t *t)
 		log_error("e2e: inference key rotation failed");
 	if (rotated) {
 		log_info("e2e: new inference key epoch");
-		mesh_changed(m); /* announce the new key at once */
+		mesh_att_refresh(m); /* attest the new key */
+		mesh_changed(m); /* announce it at once */
 	}
 	next = infkey_next_deadline(ts->keys);
 	uv_timer_start(&ts->key_timer, key_tick,
 	    next > now ? (next - now) * 1000 : 1000, 0);
+}
+
+int
+tunnel_current_key(struct mesh *m, struct infkey_pub *out)
+{
+	if (m->tun == NULL || m->tun->keys == NULL)
+		return SM_ERR_NOTFOUND;
+	infkey_current(m->tun->keys, out);
+	return 0;
+}
+
+int
+tunnel_open_stream(struct mesh *m, const uint8_t id[ID_PK_LEN],
+    const char *path, const struct lstream_cb *cb, void *arg,
+    struct lstream **out)
+{
+	char target[ID_HEX_LEN + 1];
+	struct link_hdr hdrs[2] = {
+	    {RELAY_TARGET_HDR, target}, {RELAY_PATH_HDR, path}};
+	uint8_t via[ID_PK_LEN];
+	struct link *l;
+	bool relayed;
+
+	if ((l = path_to(m, id, &relayed, via)) == NULL)
+		return SM_ERR_UNAVAIL;
+	sm_hex(target, id, ID_PK_LEN);
+	return lstream_open(l, "POST", relayed ? RELAY_PATH : path,
+	    relayed ? hdrs : NULL, relayed ? 2 : 0, cb, arg, out);
 }
 
 int

@@ -13,6 +13,7 @@
 #include <cJSON.h>
 
 #include "http/upstream.h"
+#include "crypto/infkey.h"
 #include "mesh/node.h"
 #include "net/link.h"
 
@@ -23,6 +24,7 @@
 		      sustained */
 #define RELAY_PATH "/sealmesh/relay"
 #define RELAY_TARGET_HDR "sm-target"
+#define RELAY_PATH_HDR "sm-path" /* path to open at the target */
 
 int tunnel_init(struct mesh *m) SM_MUST_CHECK;
 /* Add this node's tunnel-related fields to its announcement. */
@@ -32,8 +34,20 @@ void tunnel_fill_announce(struct mesh *m, struct announce *a);
  * relay) and allowed by the encryption policy. See tunnel_policy().
  */
 bool tunnel_eligible(struct mesh *m, struct peer *p);
+/* Why the policy refuses this host (NULL when it does not). */
+const char *tunnel_refusal(struct mesh *m, struct peer *p);
 /* A verified announcement was merged: remember hosts that offered E2E. */
 void tunnel_peer_seen(struct mesh *m, const struct peer *p);
+/* This node's current inference key; SM_ERR_NOTFOUND with --no-e2e. */
+int tunnel_current_key(struct mesh *m, struct infkey_pub *out);
+/*
+ * Open a stream to 'path' on host 'id': on its link, or through a relay
+ * (which opens the same path on its link to the host). For exchanges other
+ * than tunnels, e.g. attestation challenges.
+ */
+int tunnel_open_stream(struct mesh *m, const uint8_t id[ID_PK_LEN],
+    const char *path, const struct lstream_cb *cb, void *arg,
+    struct lstream **out) SM_MUST_CHECK;
 /* Own E2E fields for /api/status, and metrics. */
 void tunnel_status_self(struct mesh *m, cJSON *st);
 int tunnel_metrics(struct mesh *m, struct buf *out) SM_MUST_CHECK;

@@ -1,7 +1,7 @@
 // Test harness: start real sealmesh nodes and the mock backend on loopback,
 // talk to them over real sockets, stop everything afterwards.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,7 +57,13 @@ export function startProcess(bin, args, re, { env, timeoutMs = 15000 } = {}) {
         resolve(p);
       }
     });
-    child.stderr.on('data', (d) => { p.stderr += d; });
+    child.stderr.on('data', (d) => {
+      p.stderr += d;
+      // Kept for the test runner, which prints them when a suite fails.
+      if (process.env.SM_TEST_LOGS) {
+        appendFileSync(path.join(process.env.SM_TEST_LOGS, `${p.name}-${child.pid}.log`), d);
+      }
+    });
     child.on('exit', (code, sig) => {
       procs.delete(child);
       p.exited = { code, sig };
@@ -97,7 +103,9 @@ export async function startMock(args = [], { netns } = {}) {
     : await startProcess(MOCK, a, /listening on (\d+)/);
   p.port = Number(p.match[1]);
   p.url = `http://127.0.0.1:${p.port}`;
-  p.stats = async () => (await fetch(`${p.url}/mock/stats`)).json();
+  p.stats = netns
+    ? async () => JSON.parse(nsGet(netns, `${p.url}/mock/stats`))
+    : async () => (await fetch(`${p.url}/mock/stats`)).json();
   return p;
 }
 
