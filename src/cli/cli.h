@@ -7,6 +7,7 @@ int cli_serve(int argc, char **argv);
 int cli_client(int argc, char **argv);
 int cli_token(int argc, char **argv);
 int cli_status(int argc, char **argv);
+int cli_attest(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
 int cli_posture(int argc, char **argv);
 

@@ -32,9 +32,18 @@ static const struct hparse_cbs c_cbs = {NULL, c_body, c_done};
 int
 console_status(int port, cJSON **out)
 {
+	int status;
+
+	return console_call(port, "GET", "/api/status", &status, out);
+}
+
+int
+console_call(
+    int port, const char *method, const char *path, int *status, cJSON **out)
+{
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	struct timeval tv = {.tv_sec = 5};
-	char req[128], rbuf[16384];
+	char req[512], rbuf[16384];
 	struct hparse hp;
 	struct buf body;
 	enum llhttp_errno e = HPE_OK;
@@ -57,8 +66,9 @@ console_status(int port, cJSON **out)
 		return SM_ERR_IO;
 	}
 	snprintf(req, sizeof(req),
-	    "GET /api/status HTTP/1.1\r\nHost: "
-	    "127.0.0.1\r\nConnection: close\r\n\r\n");
+	    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
+	    "Connection: close\r\n\r\n",
+	    method, path);
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
 		close(fd);
 		return SM_ERR_IO;
@@ -70,11 +80,12 @@ console_status(int port, cJSON **out)
 		if (e != HPE_OK)
 			break;
 	}
-	if (e == HPE_PAUSED && hp.status == 200 &&
-	    buf_append(&body, "", 1) == 0 &&
-	    (*out = cJSON_Parse((const char *)buf_data(&body))) != NULL)
+	*status = hp.status;
+	if (e == HPE_PAUSED && buf_append(&body, "", 1) == 0 &&
+	    (*out = cJSON_Parse((const char *)buf_data(&body))) != NULL &&
+	    hp.status / 100 == 2)
 		r = 0;
-	else
+	else if (*out == NULL)
 		fprintf(stderr, "sealmesh: bad answer from the console\n");
 	hparse_clear(&hp);
 	buf_clear(&body);

@@ -16,6 +16,7 @@ usage(FILE *f)
 	    "  client    join a mesh and use its models, serving none\n"
 	    "  status    show the running node and its peers\n"
 	    "  token     print the running node's invite token\n"
+	    "  attest    show attestation verdicts; challenge a peer now\n"
 	    "  posture   print this binary's runtime hardening posture\n"
 	    "  keygen    create this node's identity key\n"
 	    "\n"
@@ -51,6 +52,8 @@ cli_main(int argc, char **argv)
 		return cli_token(argc - 1, argv + 1);
 	if (strcmp(argv[1], "status") == 0)
 		return cli_status(argc - 1, argv + 1);
+	if (strcmp(argv[1], "attest") == 0)
+		return cli_attest(argc - 1, argv + 1);
 	if (strcmp(argv[1], "keygen") == 0)
 		return cli_keygen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "posture") == 0)

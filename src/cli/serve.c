@@ -302,6 +302,12 @@ metrics_hook(void *arg, struct buf *out)
 }
 
 static int
+challenge_hook(void *arg, const char *peer_hex)
+{
+	return mesh_att_challenge_now(arg, peer_hex);
+}
+
+static int
 run(int argc, char **argv, bool client)
 {
 	static struct serve s; /* large; lives for the whole process */
@@ -585,6 +591,7 @@ run(int argc, char **argv, bool client)
 	s.mesh.on_join_failed = join_failed;
 	s.gw.status_hook = status_hook;
 	s.gw.metrics_hook = metrics_hook;
+	s.gw.challenge_hook = challenge_hook;
 	s.gw.status_arg = &s.mesh;
 	uv_signal_init(s.loop, &s.sigint);
 	uv_signal_init(s.loop, &s.sigterm);

@@ -510,6 +510,23 @@ console_handler(struct hreq *req, void *ctx)
 	struct gateway *gw = ctx;
 	struct buf b;
 
+	if (strcmp(req->method, "POST") == 0 &&
+	    strcmp(req->path, "/api/attest/challenge") == 0) {
+		static const char ok[] = "{\"challenged\":true}";
+		const char *q = req->query;
+		int r = SM_ERR_UNAVAIL;
+
+		if (strncmp(q, "peer=", 5) == 0 && gw->challenge_hook != NULL)
+			r = gw->challenge_hook(gw->status_arg, q + 5);
+		if (r == 0)
+			(void)hres_send(req, 202, "application/json", NULL,
+			    ok, sizeof(ok) - 1);
+		else
+			(void)hres_error(req, r == SM_ERR_NOTFOUND ? 404 : 503,
+			    "invalid_request_error", "no_such_peer",
+			    "no peer with that id can be challenged now", NULL);
+		return;
+	}
 	if (strcmp(req->method, "GET") != 0) {
 		(void)hres_error(req, 405, "invalid_request_error",
 		    "method_not_allowed", "use GET", "Allow: GET\r\n");

@@ -56,6 +56,9 @@ struct gateway {
 	void (*status_hook)(void *arg, cJSON *status);
 	/* Appends mesh metrics to /metrics. */
 	int (*metrics_hook)(void *arg, struct buf *out);
+	/* POST /api/attest/challenge?peer=ID: challenge a peer now. Returns
+	 * 0, SM_ERR_NOTFOUND (no such peer) or SM_ERR_UNAVAIL. */
+	int (*challenge_hook)(void *arg, const char *peer_hex);
 	void *status_arg;
 };
 

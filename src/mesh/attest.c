@@ -376,6 +376,21 @@ att_tick(uv_timer_t *t)
 		mesh_att_refresh(m);
 }
 
+int
+mesh_att_challenge_now(struct mesh *m, const char *hex)
+{
+	uint8_t id[ID_PK_LEN];
+	struct peer_att *pa;
+
+	if (m->att == NULL || sm_unhex(id, ID_PK_LEN, hex) != 0 ||
+	    (pa = patt_find(m, id, false)) == NULL)
+		return SM_ERR_NOTFOUND;
+	if (pa->challenging || (pa->vr != 0 && !pa->act.pending))
+		return SM_ERR_UNAVAIL;
+	challenge(m, pa);
+	return pa->challenging ? 0 : SM_ERR_UNAVAIL;
+}
+
 /* --- policy -------------------------------------------------------------- */
 
 bool

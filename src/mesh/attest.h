@@ -44,6 +44,8 @@ void mesh_att_status_self(struct mesh *m, cJSON *st);
 void mesh_att_status_peer(struct mesh *m, const struct peer *p, cJSON *o);
 int mesh_att_metrics(struct mesh *m, struct buf *out) SM_MUST_CHECK;
 void mesh_att_close(struct mesh *m);
+/* Challenge peer 'hex' (its node id) now. 0, SM_ERR_NOTFOUND, UNAVAIL. */
+int mesh_att_challenge_now(struct mesh *m, const char *hex) SM_MUST_CHECK;
 
 #ifdef SM_TEST_BUILD
 /* Test builds only: leave every challenge unanswered. */

@@ -13,7 +13,7 @@ import path from 'node:path';
 
 import {
   chatBody, netnsSetup, postJSON, startMock, startNode, startProcess, stopAll,
-  tmpdir, waitFor, TEST_SEALMESH,
+  tmpdir, waitFor, SEALMESH, TEST_SEALMESH,
 } from './lib.mjs';
 
 const root = process.getuid() === 0;
@@ -92,6 +92,16 @@ test('the TPM host is verified at level tpm, activated through the relay; the so
   assert.equal(a2.level, 'self_signed');
   assert.equal(a2.eligible, false, 'self_signed is below the default --min-trust tpm');
   assert.equal((await peerAtt(lax, h1.id)).status, 'verified');
+  // On demand: `sealmesh attest --peer` challenges now and prints the verdict.
+  const r = spawnSync('ip', ['netns', 'exec', `${P}C`, SEALMESH, 'attest', '--console',
+    String(strict.consolePort), '--peer', h1.id.slice(0, 12)], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  const v = JSON.parse(r.stdout);
+  assert.equal(v.level, 'tpm');
+  assert.ok(v.challenged_age_s < 2);
+  const table = spawnSync('ip', ['netns', 'exec', `${P}C`, SEALMESH, 'attest', '--console',
+    String(strict.consolePort)], { encoding: 'utf8' });
+  assert.match(table.stdout, /tpm\s+verified\s+yes\s+yes/);
 });
 
 test('--require-attested-hosts sends every prompt to the TPM host', { skip }, async () => {
