@@ -11,8 +11,8 @@
 int console_status(int port, cJSON **out);
 /* Any console call; '*status' gets the HTTP status, '*out' the JSON body
  * (also for an error answer). Returns 0 only for a 2xx answer. */
-int console_call(int port, const char *method, const char *path, int *status,
-    cJSON **out);
+int console_call(
+    int port, const char *method, const char *path, int *status, cJSON **out);
 /* Parse "--console N" style options shared by token and status. */
 int
 console_port_arg(int argc, char **argv, const char *cmd, int *port, bool *json);

@@ -221,7 +221,6 @@ static void
 proxy_fail(struct proxy *px)
 {
 	struct hreq *req = px->req;
-	struct gateway *gw = px->gw;
 	int err = px->last_err;
 
 	req->on_abort = NULL;
@@ -229,11 +228,15 @@ proxy_fail(struct proxy *px)
 	if (err == SM_ERR_TIMEOUT)
 		(void)hres_error(req, 504, "server_error", "backend_timeout",
 		    "the model backend did not answer in time", NULL);
+	else if (err == SM_ERR_PERM || err == SM_ERR_UNAVAIL)
+		/* Refused by policy or gone since the lookup: nothing sent. */
+		(void)hres_error(req, 503, "server_error", "model_unavailable",
+		    "no host can serve this model right now",
+		    "Retry-After: 5\r\n");
 	else
 		(void)hres_error(req, 502, "server_error",
 		    "backend_unreachable",
 		    "the model backend could not be reached", NULL);
-	(void)gw;
 	proxy_done(px);
 }
 
@@ -519,8 +522,8 @@ console_handler(struct hreq *req, void *ctx)
 		if (strncmp(q, "peer=", 5) == 0 && gw->challenge_hook != NULL)
 			r = gw->challenge_hook(gw->status_arg, q + 5);
 		if (r == 0)
-			(void)hres_send(req, 202, "application/json", NULL,
-			    ok, sizeof(ok) - 1);
+			(void)hres_send(req, 202, "application/json", NULL, ok,
+			    sizeof(ok) - 1);
 		else
 			(void)hres_error(req, r == SM_ERR_NOTFOUND ? 404 : 503,
 			    "invalid_request_error", "no_such_peer",
