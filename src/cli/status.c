@@ -59,9 +59,9 @@ cli_status(int argc, char **argv)
 	printf("node    %s (%s)\nversion %s\nmesh    %s\nmodels  %s\n\n",
 	    str(st, "node_id"), str(st, "role"), str(st, "version"),
 	    str(st, "mesh_id"), models);
-	printf("%-12s %-7s %-8s %-7s %-12s %8s %9s %-20s %s\n", "PEER", "ROLE",
-	    "STATE", "LINK", "VIA", "RTT(ms)", "SEEN(s)", "MODELS",
-	    "ADDRESSES");
+	printf("%-12s %-7s %-8s %-7s %-12s %8s %9s %-4s %-22s %-20s %s\n",
+	    "PEER", "ROLE", "STATE", "LINK", "VIA", "RTT(ms)", "SEEN(s)", "E2E",
+	    "ATTESTATION", "MODELS", "ADDRESSES");
 	peers = cJSON_GetObjectItemCaseSensitive(st, "peers");
 	cJSON_ArrayForEach(p, peers)
 	{
@@ -74,11 +74,24 @@ cli_status(int argc, char **argv)
 		else
 			snprintf(rtts, sizeof(rtts), "-");
 		snprintf(via, sizeof(via), "%.12s", str(p, "via"));
-		printf("%-12.12s %-7s %-8s %-7s %-12s %8s %9.1f %-20s %s\n",
+		const cJSON *at =
+		    cJSON_GetObjectItemCaseSensitive(p, "attestation");
+		char att[64];
+
+		snprintf(att, sizeof(att), "%s/%s%s", str(at, "level"),
+		    str(at, "status"),
+		    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(at, "fresh"))
+			? ",fresh"
+			: "");
+		printf("%-12.12s %-7s %-8s %-7s %-12s %8s %9.1f %-4s %-22s "
+		       "%-20s %s\n",
 		    str(p, "id"), str(p, "role"), str(p, "state"),
 		    str(p, "link"), via, rtts,
 		    cJSON_IsNumber(seen) ? seen->valuedouble / 1000.0 : -1.0,
-		    models, addrs);
+		    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "e2e"))
+			? "yes"
+			: "no",
+		    att, models, addrs);
 	}
 	cJSON_Delete(st);
 	return 0;

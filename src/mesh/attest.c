@@ -29,6 +29,7 @@ struct peer_att {
 	struct att_live live;
 	struct att_activation act; /* pending until a challenge carries it */
 	uint64_t verified_ms; /* monotonic, when vr became 0 */
+	uint64_t verified_wall; /* the same moment, unix seconds (display) */
 	struct lstream *chal; /* the open challenge stream, if any */
 	bool challenging; /* a challenge stream is open */
 	bool known;
@@ -154,6 +155,7 @@ verify_peer(struct mesh *m, struct peer_att *pa, const struct peer *p)
 	sm_hex(sid, p->ann.id, 6);
 	if (pa->vr == 0) {
 		pa->verified_ms = sm_now_ms();
+		pa->verified_wall = sm_wall_s();
 		log_info("attest: %s verified at level %s", sid,
 		    att_level_str(pa->v.level));
 	} else if (pa->vr == SM_ERR_AGAIN) {
@@ -552,6 +554,11 @@ mesh_att_status_peer(struct mesh *m, const struct peer *p, cJSON *o)
 	cJSON_AddStringToObject(at, "status", status_name(pa));
 	cJSON_AddStringToObject(at, "level",
 	    pa && pa->vr == 0 ? att_level_str(pa->v.level) : "none");
+	if (pa != NULL && pa->vr == 0)
+		cJSON_AddNumberToObject(
+		    at, "verified_at", (double)pa->verified_wall);
+	else
+		cJSON_AddNullToObject(at, "verified_at");
 	if (pa != NULL && pa->vr == 0)
 		cJSON_AddNumberToObject(at, "verified_age_s",
 		    (double)(now - pa->verified_ms) / 1000.0);

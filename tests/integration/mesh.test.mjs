@@ -219,6 +219,10 @@ describe('status output', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /PEER\s+ROLE\s+STATE\s+LINK/);
     assert.match(r.stdout, /alive\s+direct/);
+    assert.match(r.stdout, /E2E\s+ATTESTATION/);
+    // Default: a software attestation, sealed traffic.
+    await waitFor(async () => /yes\s+self_signed\/verified/.test(spawnSync(SEALMESH,
+      ['status', '--console', String(b.consolePort)], { encoding: 'utf8' }).stdout), { what: 'attested row' });
     const t = spawnSync(SEALMESH, ['token', '--console', String(a.consolePort)], { encoding: 'utf8' });
     assert.equal(t.stdout.trim(), a.token);
     await sleep(10);
