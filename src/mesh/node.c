@@ -1117,7 +1117,7 @@ mesh_status_json(struct mesh *m, cJSON *st)
 		} else {
 			cJSON_AddNullToObject(o, "via");
 		}
-		if (l != NULL)
+		if (l != NULL && link_rtt_ms(l) >= 0) /* -1 before a PING */
 			cJSON_AddNumberToObject(o, "rtt_ms", link_rtt_ms(l));
 		else
 			cJSON_AddNullToObject(o, "rtt_ms");
