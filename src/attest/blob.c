@@ -6,6 +6,7 @@
 
 #include <openssl/evp.h>
 
+#include "core/rd.h"
 #include "attest/blob.h"
 
 /* Big-endian writers and a bounds-checked reader. */
@@ -43,53 +44,6 @@ put_u64(struct buf *b, uint64_t v)
 	if ((r = put_u32(b, (uint32_t)(v >> 32))) != 0)
 		return r;
 	return put_u32(b, (uint32_t)v);
-}
-
-struct rd {
-	const uint8_t *p;
-	size_t len;
-	size_t off;
-	bool bad;
-};
-
-static const uint8_t *
-rd_take(struct rd *r, size_t n)
-{
-	const uint8_t *p;
-
-	if (r->bad || r->len - r->off < n) {
-		r->bad = true;
-		return NULL;
-	}
-	p = r->p + r->off;
-	r->off += n;
-	return p;
-}
-
-static uint64_t
-rd_be(struct rd *r, size_t n)
-{
-	const uint8_t *p = rd_take(r, n);
-	uint64_t v = 0;
-	size_t i;
-
-	if (p == NULL)
-		return 0;
-	for (i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* A u16-length-prefixed field of at most 'max' bytes. */
-static const uint8_t *
-rd_lv16(struct rd *r, size_t max, size_t *n)
-{
-	*n = (size_t)rd_be(r, 2);
-	if (*n > max) {
-		r->bad = true;
-		return NULL;
-	}
-	return rd_take(r, *n);
 }
 
 static bool

@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <sodium.h>
 
+#include "core/rd.h"
 #include "attest/challenge.h"
 #include "attest/ec.h"
 #include "attest/quote.h"
@@ -24,49 +25,6 @@ put16(struct buf *b, size_t v)
 	uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
 
 	return buf_append(b, x, 2);
-}
-
-/* Bounded reader (as blob.c's, kept local: two small parsers). */
-struct rd {
-	const uint8_t *p;
-	size_t len, off;
-	bool bad;
-};
-
-static const uint8_t *
-take(struct rd *r, size_t n)
-{
-	const uint8_t *p;
-
-	if (r->bad || r->len - r->off < n) {
-		r->bad = true;
-		return NULL;
-	}
-	p = r->p + r->off;
-	r->off += n;
-	return p;
-}
-
-static size_t
-take_be(struct rd *r, size_t n)
-{
-	const uint8_t *p = take(r, n);
-	size_t v = 0, i;
-
-	for (i = 0; p != NULL && i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static const uint8_t *
-take_lv16(struct rd *r, size_t max, size_t *n)
-{
-	*n = take_be(r, 2);
-	if (*n > max) {
-		r->bad = true;
-		return NULL;
-	}
-	return take(r, *n);
 }
 
 int
@@ -101,13 +59,13 @@ att_chal_parse(const uint8_t *in, size_t len, struct att_chal *out)
 		return SM_ERR_TOOBIG;
 	if (len < 1)
 		return SM_ERR_INVAL;
-	if (take_be(&rd, 1) != ATT_CHAL_FORMAT)
+	if (rd_be(&rd, 1) != ATT_CHAL_FORMAT)
 		return SM_ERR_UNSUPP;
-	if ((p = take(&rd, ATT_NONCE_LEN)) == NULL)
+	if ((p = rd_take(&rd, ATT_NONCE_LEN)) == NULL)
 		return SM_ERR_INVAL;
 	memcpy(c.nonce, p, ATT_NONCE_LEN);
-	c.cred = take_lv16(&rd, ATT_CRED_MAX, &c.cred_len);
-	c.seed = take_lv16(&rd, ATT_SEED_MAX, &c.seed_len);
+	c.cred = rd_lv16(&rd, ATT_CRED_MAX, &c.cred_len);
+	c.seed = rd_lv16(&rd, ATT_SEED_MAX, &c.seed_len);
 	if (rd.bad || rd.off != len || (c.cred_len == 0) != (c.seed_len == 0))
 		return SM_ERR_INVAL;
 	if (c.cred_len == 0)
@@ -170,19 +128,19 @@ att_answer_parse(const uint8_t *in, size_t len, struct att_answer *out)
 		return SM_ERR_TOOBIG;
 	if (len < 1)
 		return SM_ERR_INVAL;
-	if (take_be(&rd, 1) != ATT_CHAL_FORMAT)
+	if (rd_be(&rd, 1) != ATT_CHAL_FORMAT)
 		return SM_ERR_UNSUPP;
-	if ((p = take(&rd, ATT_NONCE_LEN + ATT_HASH_LEN)) == NULL)
+	if ((p = rd_take(&rd, ATT_NONCE_LEN + ATT_HASH_LEN)) == NULL)
 		return SM_ERR_INVAL;
 	memcpy(a.nonce, p, ATT_NONCE_LEN);
 	memcpy(a.blob_hash, p + ATT_NONCE_LEN, ATT_HASH_LEN);
-	a.provider = (enum att_provider_kind)take_be(&rd, 1);
-	ev = take_lv16(&rd, ATT_ANSWER_MAX, &evlen);
-	n = take_be(&rd, 1);
+	a.provider = (enum att_provider_kind)rd_be(&rd, 1);
+	ev = rd_lv16(&rd, ATT_ANSWER_MAX, &evlen);
+	n = rd_be(&rd, 1);
 	if (rd.bad || (n != 0 && n != ATT_SECRET_LEN))
 		return SM_ERR_INVAL;
 	if (n != 0) {
-		if ((p = take(&rd, n)) == NULL)
+		if ((p = rd_take(&rd, n)) == NULL)
 			return SM_ERR_INVAL;
 		memcpy(a.secret, p, n);
 		a.activated = true;
@@ -197,8 +155,8 @@ att_answer_parse(const uint8_t *in, size_t len, struct att_answer *out)
 		break;
 	case ATT_PROV_TPM:
 		er = (struct rd){ev, evlen, 0, false};
-		a.attest = take_lv16(&er, ATT_TPM_ATTEST_MAX, &a.attest_len);
-		a.sig = take_lv16(&er, ATT_TPM_SIG_MAX, &a.sig_len);
+		a.attest = rd_lv16(&er, ATT_TPM_ATTEST_MAX, &a.attest_len);
+		a.sig = rd_lv16(&er, ATT_TPM_SIG_MAX, &a.sig_len);
 		if (er.bad || er.off != evlen || a.attest_len == 0 ||
 		    a.sig_len == 0)
 			return SM_ERR_INVAL;

@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "util_vectors.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,27 +581,6 @@ test_next_seq(void **state)
 	assert_true(announce_next_seq(1000, 2000) == 2000);
 }
 
-static cJSON *
-load_vectors(void)
-{
-	FILE *f = fopen(VECTORS, "rb");
-	char *text;
-	long n;
-	cJSON *j;
-
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	rewind(f);
-	assert_non_null(text = calloc(1, (size_t)n + 1));
-	assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	j = cJSON_Parse(text);
-	free(text);
-	assert_non_null(j);
-	return j;
-}
-
 static const cJSON *
 jget(const cJSON *o, const char *k)
 {
@@ -640,7 +621,7 @@ jstrings(const cJSON *o, const char *k, const char **out, size_t max)
 static void
 test_vectors(void **state)
 {
-	cJSON *j = load_vectors();
+	cJSON *j = vec_load(VECTORS);
 	const cJSON *v = jget(j, "announcement"), *f = jget(v, "fields"), *it;
 	const char *sv[8], *hv[8], *av[8];
 	uint8_t *seed, *mesh, *ik, *pos, *att, *body, *sig, *wire, *pk;

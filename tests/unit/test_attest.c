@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "util_vectors.h"
 #include <sodium.h>
 
 #include "cJSON.h"
@@ -611,29 +613,6 @@ test_parsers_reject(void **state)
 
 /* --- known-answer vector --- */
 
-static cJSON *
-load_json(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *text;
-	long n;
-	cJSON *j;
-
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n > 0);
-	rewind(f);
-	text = calloc(1, (size_t)n + 1);
-	assert_non_null(text);
-	assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	j = cJSON_Parse(text);
-	free(text);
-	assert_non_null(j);
-	return j;
-}
-
 static size_t
 hex_field(uint8_t *out, size_t max, const cJSON *o, const char *name)
 {
@@ -659,7 +638,7 @@ num_field(const cJSON *o, const char *name)
 static void
 test_vectors(void **state)
 {
-	cJSON *root = load_json(VECTORS), *vec;
+	cJSON *root = vec_load(VECTORS), *vec;
 	const cJSON *vecs = cJSON_GetObjectItemCaseSensitive(root, "vectors");
 	uint8_t priv[32], pub[65], node[32], bhash[32], sig[64], nonce[32];
 	uint8_t blob[ATT_BLOB_MAX], msgv[ATT_MSG_MAX], ans[ATT_ANSWER_MAX];

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "util_vectors.h"
 #include <sodium.h>
 
 #include "cJSON.h"
@@ -581,43 +583,10 @@ test_peek(void **state)
 
 /* --- known-answer vectors --- */
 
-static cJSON *
-load_json(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *text;
-	long n;
-	cJSON *j;
-
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n > 0);
-	rewind(f);
-	text = calloc(1, (size_t)n + 1);
-	assert_non_null(text);
-	assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	j = cJSON_Parse(text);
-	free(text);
-	assert_non_null(j);
-	return j;
-}
-
-static void
-hex_field(uint8_t *out, size_t len, const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	assert_true(cJSON_IsString(v));
-	assert_int_equal(strlen(v->valuestring), 2 * len);
-	assert_int_equal(sm_unhex(out, len, v->valuestring), 0);
-}
-
 static void
 test_vectors(void **state)
 {
-	cJSON *root = load_json(VECTORS), *v;
+	cJSON *root = vec_load(VECTORS), *v;
 	const cJSON *vecs = cJSON_GetObjectItemCaseSensitive(root, "vectors");
 	uint8_t hsk[32], hpk[32], esk[32], rid[16], rkey[32], *want;
 	struct env_target t;
@@ -632,12 +601,12 @@ test_vectors(void **state)
 	assert_true(cJSON_IsArray(vecs));
 	cJSON_ArrayForEach(v, vecs)
 	{
-		hex_field(hsk, 32, v, "host_x25519_sk");
-		hex_field(hpk, 32, v, "host_x25519_pk");
-		hex_field(t.node_id, 32, v, "host_node_id");
-		hex_field(esk, 32, v, "eph_sk");
-		hex_field(rid, 16, v, "request_id");
-		hex_field(rkey, 32, v, "response_key");
+		vec_hex(hsk, 32, v, "host_x25519_sk");
+		vec_hex(hpk, 32, v, "host_x25519_pk");
+		vec_hex(t.node_id, 32, v, "host_node_id");
+		vec_hex(esk, 32, v, "eph_sk");
+		vec_hex(rid, 16, v, "request_id");
+		vec_hex(rkey, 32, v, "response_key");
 		t.key.epoch =
 		    (uint32_t)cJSON_GetObjectItem(v, "epoch")->valuedouble;
 		memcpy(t.key.pk, hpk, 32);

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "util_vectors.h"
 #include <sodium.h>
 
 #include "cJSON.h"
@@ -585,43 +587,10 @@ test_out_full_no_partial(void **state)
 
 /* --- known-answer vectors --- */
 
-static cJSON *
-load_json(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *text;
-	long n;
-	cJSON *j;
-
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n > 0);
-	rewind(f);
-	text = calloc(1, (size_t)n + 1);
-	assert_non_null(text);
-	assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	j = cJSON_Parse(text);
-	free(text);
-	assert_non_null(j);
-	return j;
-}
-
-static void
-hex_field(uint8_t *out, size_t len, const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	assert_true(cJSON_IsString(v));
-	assert_int_equal(strlen(v->valuestring), 2 * len);
-	assert_int_equal(sm_unhex(out, len, v->valuestring), 0);
-}
-
 static void
 test_vectors(void **state)
 {
-	cJSON *root = load_json(VECTORS), *v, *c;
+	cJSON *root = vec_load(VECTORS), *v, *c;
 	const cJSON *vecs = cJSON_GetObjectItemCaseSensitive(root, "vectors");
 	uint8_t k[RS_KEY_LEN], hdr[RS_SSHDR_LEN], *want;
 	struct rs_writer wr;
@@ -639,7 +608,7 @@ test_vectors(void **state)
 		want = malloc(n);
 		assert_non_null(want);
 		assert_int_equal(sm_unhex(want, n, hex), 0);
-		hex_field(k, sizeof(k), v, "key");
+		vec_hex(k, sizeof(k), v, "key");
 		buf_init(&w, WIRE_MAX);
 		wantdata = 0;
 		if (cJSON_GetObjectItemCaseSensitive(v, "refusal") != NULL) {
@@ -650,7 +619,7 @@ test_vectors(void **state)
 			    0);
 			memset(&wr, 0, sizeof(wr));
 		} else {
-			hex_field(hdr, sizeof(hdr), v, "sshdr");
+			vec_hex(hdr, sizeof(hdr), v, "sshdr");
 			assert_int_equal(
 			    rs_writer_init_det(&wr, &w, k, hdr), 0);
 		}

@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "util_vectors.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,27 +259,6 @@ test_join_proof(void **state)
 	    token_join_proof(secret, NULL, 32, a, b, proof), SM_ERR_INVAL);
 }
 
-static cJSON *
-load_vectors(void)
-{
-	FILE *f = fopen(VECTORS, "rb");
-	char *text;
-	long n;
-	cJSON *j;
-
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	rewind(f);
-	assert_non_null(text = calloc(1, (size_t)n + 1));
-	assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	j = cJSON_Parse(text);
-	free(text);
-	assert_non_null(j);
-	return j;
-}
-
 static const char *
 jstr(const cJSON *o, const char *k)
 {
@@ -297,7 +278,7 @@ unhex(uint8_t *out, size_t len, const char *hex)
 static void
 test_vectors(void **state)
 {
-	cJSON *j = load_vectors(), *tok, *bad, *pf, *it, *addrs;
+	cJSON *j = vec_load(VECTORS), *tok, *bad, *pf, *it, *addrs;
 	uint8_t secret[32], node[32], mesh[16], exporter[64], prover[32],
 	    verifier[32], proof[32], want[32];
 	char s[TOKEN_STR_MAX];
