@@ -34,10 +34,10 @@ describe('sealed by default', () => {
     const r = await postJSON(`${client.api}/chat/completions`, chatBody('m'));
     assert.equal(r.json.choices[0].message.content, expectedTokens(6));
     const s = await readStream(await fetch(`${client.api}/chat/completions`, {
-      method: 'POST', body: chatBody('m', { stream: true, mock: { tokens: 20, delay_ms: 30 } }),
+      method: 'POST', body: chatBody('m', { stream: true, mock: { tokens: 20, delay_ms: 60 } }),
     }));
     assert.equal(sseContent(s.text), expectedTokens(20));
-    assert.ok(s.chunks.length >= 10, `SSE tokens arrive live (${s.chunks.length} reads)`);
+    assert.ok(s.chunks.length >= 8, `SSE tokens arrive live (${s.chunks.length} reads)`);
     assert.equal(await metric(client, 'sealmesh_e2e_sealed_total'), 2);
     assert.equal(await metric(client, 'sealmesh_plaintext_out_total'), 0);
     assert.equal(await metric(host, 'sealmesh_e2e_opened_total'), 2);
@@ -104,6 +104,7 @@ describe('mixed versions', () => {
       '--join', relay.token, ...fast], { stateDir: dir });
     const client = await startNode(['--join', relay.token, '--allow-plaintext-peers', ...fast], { cmd: 'client' });
     await waitFor(async () => (await hostPeer(client))?.e2e === true, { what: 'key seen' });
+    await waitFor(async () => (await models(client)).includes('m'), { what: 'routable' });
     assert.equal((await postJSON(`${client.api}/chat/completions`, chatBody('m'))).status, 200);
     // The same node comes back without a key (say, an attacker's gossip).
     await h.stop();

@@ -35,6 +35,9 @@ test('--require-hardened sends prompts only to hardened hosts, fail closed', asy
   const strict = await startNode(['--join', clean.token, '--require-hardened', ...fast], { cmd: 'client' });
   await waitFor(async () => (await strict.status()).peers.filter((p) => p.models.includes('m')).length === 2,
     { what: 'both hosts known' });
+  // Known is not yet routable: wait for the path to the hardened host.
+  await waitFor(async () => (await (await fetch(`${strict.api}/models`)).json()).data.some((m) => m.id === 'm'),
+    { what: 'routable' });
   const d0 = (await mockDirty.stats()).requests;
   for (let i = 0; i < 6; i++) {
     const r = await postJSON(`${strict.api}/chat/completions`, chatBody('m'));

@@ -52,12 +52,13 @@ test('streaming chat from the real llama-server', async () => {
       messages: [{ role: 'user', content: 'Say hello' }] }),
   });
   assert.equal(res.status, 200);
-  const { text, chunks } = await readStream(res);
+  // The tiny model writes its tokens within a millisecond, so they may come
+  // in one read; liveness is tested with the paced mock backend.
+  const { text } = await readStream(res);
   const events = text.split('\n').filter((l) => l.startsWith('data: '));
   assert.equal(events.at(-1), 'data: [DONE]');
   assert.ok(events.length >= 3, text);
   assert.equal(JSON.parse(events[0].slice(6)).object, 'chat.completion.chunk');
-  assert.ok(chunks.length >= 2, 'streamed in several reads');
 });
 
 test('a llama-server that dies is restarted', async () => {

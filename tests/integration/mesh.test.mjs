@@ -85,7 +85,7 @@ describe('one hop', () => {
     assert.equal(via.status, 200);
     assert.equal(normalize(via.text), normalize(direct.text));
     assert.match(via.headers.get('x-sealmesh-route'), /^remote:/);
-    const sbody = chatBody('m', { stream: true, mock: { tokens: 12, delay_ms: 20 } });
+    const sbody = chatBody('m', { stream: true, mock: { tokens: 12, delay_ms: 60 } });
     const a = await readStream(await fetch(`${client.api}/chat/completions`, { method: 'POST', body: sbody }));
     const b = await readStream(await fetch(`${mock.url}/v1/chat/completions`, { method: 'POST', body: sbody }));
     assert.equal(normalize(a.text), normalize(b.text));
