@@ -736,151 +736,108 @@ static const struct lstream_cb th_cbs = {
 
 /* === relays ============================================================= */
 
+/*
+ * A relay joins two streams, each a side: side[0] from the asker, side[1] to
+ * the host. Bytes from one side are written to its peer and consumed only
+ * once the peer has drained, so flow control holds both ends.
+ */
+struct relay_side {
+	struct relay *r;
+	struct relay_side *peer;
+	struct lstream *s;
+	size_t held; /* received on this side, not yet consumed */
+	bool gone;
+};
+
 struct relay {
 	struct mesh *m;
-	struct lstream *in, *out; /* in: from the asker; out: to the host */
-	size_t in_held, out_held; /* received, not yet consumed */
-	bool in_gone, out_gone;
+	struct relay_side side[2];
 };
 
 static void
-relay_maybe_free(struct relay *r)
+rs_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 {
-	if (r->in_gone && r->out_gone)
-		free(r);
-}
+	struct relay_side *sd = arg, *peer = sd->peer;
 
-/* Copy n bytes from 'from' to 'to'; consume once 'to' has drained. */
-static void
-relay_copy(struct lstream *from, struct lstream *to, bool to_gone,
-    const uint8_t *p, size_t n, size_t *held)
-{
 	record(p, n);
-	if (to_gone || lstream_write(to, p, n) != 0) {
-		lstream_reset(from, LINK_H2_CANCEL);
+	if (peer->gone || lstream_write(peer->s, p, n) != 0) {
+		lstream_reset(s, LINK_H2_CANCEL);
 		return;
 	}
-	if (lstream_queued(to) <= LSTREAM_LOWAT)
-		lstream_consume(from, n);
+	if (lstream_queued(peer->s) <= LSTREAM_LOWAT)
+		lstream_consume(s, n);
 	else
-		*held += n;
+		sd->held += n;
 }
 
 static void
-rin_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
+rs_end(struct lstream *s, void *arg)
 {
-	struct relay *r = arg;
+	struct relay_side *sd = arg;
 
-	relay_copy(s, r->out, r->out_gone, p, n, &r->in_held);
+	if (!sd->peer->gone)
+		(void)lstream_end(sd->peer->s);
 }
 
+/* This side drained: take what was held back on the other. */
 static void
-rout_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
+rs_drain(struct lstream *s, void *arg)
 {
-	struct relay *r = arg;
+	struct relay_side *peer = ((struct relay_side *)arg)->peer;
 
-	relay_copy(s, r->in, r->in_gone, p, n, &r->out_held);
+	if (peer->held > 0 && !peer->gone) {
+		lstream_consume(peer->s, peer->held);
+		peer->held = 0;
+	}
 }
 
 static void
-rout_headers(struct lstream *s, int status, const struct link_hdr *h, size_t n,
+rs_close(struct lstream *s, int err, uint32_t h2, void *arg)
+{
+	struct relay_side *sd = arg;
+
+	sd->gone = true;
+	if (!sd->peer->gone && err != 0)
+		lstream_reset(sd->peer->s, LINK_H2_CANCEL);
+	if (sd->peer->gone)
+		free(sd->r);
+}
+
+/* The host's HTTP/2 status goes back to the asker as the relay's own. */
+static void
+rs_headers(struct lstream *s, int status, const struct link_hdr *h, size_t n,
     void *arg)
 {
-	struct relay *r = arg;
+	struct relay_side *asker = ((struct relay_side *)arg)->peer;
 
-	if (!r->in_gone && lstream_respond(r->in, status, NULL, 0) != 0)
-		lstream_reset(r->in, LINK_H2_INTERNAL_ERROR);
+	if (!asker->gone && lstream_respond(asker->s, status, NULL, 0) != 0)
+		lstream_reset(asker->s, LINK_H2_INTERNAL_ERROR);
 }
 
-static void
-rin_end(struct lstream *s, void *arg)
-{
-	struct relay *r = arg;
-
-	if (!r->out_gone)
-		(void)lstream_end(r->out);
-}
-
-static void
-rout_end(struct lstream *s, void *arg)
-{
-	struct relay *r = arg;
-
-	if (!r->in_gone)
-		(void)lstream_end(r->in);
-}
-
-/* 'to' drained: take what we held back from the other side. */
-static void
-rin_drain(struct lstream *s, void *arg)
-{
-	struct relay *r = arg;
-
-	if (r->out_held > 0 && !r->out_gone) {
-		lstream_consume(r->out, r->out_held);
-		r->out_held = 0;
-	}
-}
-
-static void
-rout_drain(struct lstream *s, void *arg)
-{
-	struct relay *r = arg;
-
-	if (r->in_held > 0 && !r->in_gone) {
-		lstream_consume(r->in, r->in_held);
-		r->in_held = 0;
-	}
-}
-
-static void
-rin_close(struct lstream *s, int err, uint32_t h2, void *arg)
-{
-	struct relay *r = arg;
-
-	r->in_gone = true;
-	if (!r->out_gone && err != 0)
-		lstream_reset(r->out, LINK_H2_CANCEL);
-	relay_maybe_free(r);
-}
-
-static void
-rout_close(struct lstream *s, int err, uint32_t h2, void *arg)
-{
-	struct relay *r = arg;
-
-	r->out_gone = true;
-	if (!r->in_gone && err != 0)
-		lstream_reset(r->in, LINK_H2_CANCEL);
-	relay_maybe_free(r);
-}
-
-static const struct lstream_cb rin_cbs = {
-    .on_data = rin_data,
-    .on_end = rin_end,
-    .on_drain = rin_drain,
-    .on_close = rin_close,
+static const struct lstream_cb rs_asker_cbs = {
+    .on_data = rs_data,
+    .on_end = rs_end,
+    .on_drain = rs_drain,
+    .on_close = rs_close,
 };
-static const struct lstream_cb rout_cbs = {
-    .on_headers = rout_headers,
-    .on_data = rout_data,
-    .on_end = rout_end,
-    .on_drain = rout_drain,
-    .on_close = rout_close,
+static const struct lstream_cb rs_host_cbs = {
+    .on_headers = rs_headers,
+    .on_data = rs_data,
+    .on_end = rs_end,
+    .on_drain = rs_drain,
+    .on_close = rs_close,
 };
 
 static int
 relay_open(struct mesh *m, struct lstream *in, const struct lstream_req *req)
 {
+	const char *hex = NULL, *path = TUNNEL_PATH;
 	uint8_t target[ID_PK_LEN];
-	const char *hex = NULL;
 	struct link *to;
 	struct relay *r;
 
 	if (m->opts.no_relay)
 		return SM_ERR_PERM;
-	const char *path = TUNNEL_PATH;
-
 	for (size_t i = 0; i < req->nhdrs; i++) {
 		if (strcmp(req->hdrs[i].name, RELAY_TARGET_HDR) == 0)
 			hex = req->hdrs[i].value;
@@ -895,13 +852,17 @@ relay_open(struct mesh *m, struct lstream *in, const struct lstream_req *req)
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return SM_ERR_NOMEM;
 	r->m = m;
-	r->in = in;
-	if (lstream_open(to, "POST", path, NULL, 0, &rout_cbs, r, &r->out) !=
-	    0) {
+	for (int i = 0; i < 2; i++) {
+		r->side[i].r = r;
+		r->side[i].peer = &r->side[1 - i];
+	}
+	r->side[0].s = in;
+	if (lstream_open(to, "POST", path, NULL, 0, &rs_host_cbs, &r->side[1],
+		&r->side[1].s) != 0) {
 		free(r);
 		return SM_ERR_UNAVAIL;
 	}
-	lstream_set_cb(in, &rin_cbs, r);
+	lstream_set_cb(in, &rs_asker_cbs, &r->side[0]);
 	m->relayed++;
 	return 0;
 }
