@@ -58,7 +58,6 @@ probe_head(void *user, int status, const struct hdr *h, size_t n, int64_t cl)
 
 	if (status == 200 && !lc->backend->up) {
 		lc->backend->up = true;
-		lc->healthy_once = true;
 		lc->backoff_ms = BACKOFF_MIN_MS;
 		log_info("llama-server for %s is ready on port %d (%.1fs)",
 		    lc->backend->name, lc->backend->port,
@@ -123,7 +122,6 @@ exit_cb(uv_process_t *p, int64_t status, int sig)
 		 "restarting in %llums",
 	    lc->backend->name, (long long)status, sig,
 	    (unsigned long long)lc->backoff_ms);
-	lc->restarts++;
 	uv_timer_stop(&lc->timer);
 	uv_timer_start(&lc->timer, health_tick, lc->backoff_ms, HEALTH_POLL_MS);
 	lc->backoff_ms *= 2;

@@ -24,8 +24,6 @@ struct llama_child {
 	char port_str[8];
 	bool running;
 	bool stopping;
-	bool healthy_once;
-	unsigned restarts;
 	uint64_t backoff_ms;
 	uint64_t started_ms;
 	struct upstream *probe;

@@ -602,13 +602,11 @@ dial_closed(struct link *l, int reason, void *arg)
 	if (reason == SM_ERR_PERM || reason == SM_ERR_VERIFY) {
 		/* The peer refused our proof, or is not who the token says. */
 		if (d->from_token && !m->joined_once) {
-			m->join_error = reason;
 			if (m->on_join_failed != NULL)
 				m->on_join_failed(m,
 				    reason == SM_ERR_PERM
 					? "the node refused our join proof "
-					  "(wrong "
-					  "join secret?)"
+					  "(wrong join secret?)"
 					: "the node is not the one the token "
 					  "names");
 		}
@@ -642,7 +640,6 @@ dial_next(struct mesh_dial *d)
 			return;
 	}
 	if (d->from_token && !m->joined_once && m->on_join_failed != NULL) {
-		m->join_error = SM_ERR_IO;
 		m->on_join_failed(m,
 		    "no address in the token could be "
 		    "reached");

@@ -102,7 +102,6 @@ struct mesh {
 	uv_timer_t soon_timer; /* debounced gossip after a change */
 	bool leaving;
 	bool joined_once;
-	int join_error; /* first fatal join error, for the CLI */
 	void (*on_join_failed)(struct mesh *m, const char *why);
 	struct tunnel_state *tun; /* owned by mesh/tunnel.c */
 	struct mesh_att *att; /* owned by mesh/attest.c */
