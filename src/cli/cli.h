@@ -2,6 +2,9 @@
 #ifndef SM_CLI_H
 #define SM_CLI_H
 
+/* A serving node's invite token, in its state directory (0600). */
+#define CLI_TOKEN_FILE "invite.token"
+
 int cli_main(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_client(int argc, char **argv);

@@ -1,10 +1,13 @@
 /* sealmesh serve: run a node in front of local OpenAI-compatible backends. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -37,7 +40,8 @@ struct serve {
 	size_t nbackends;
 	struct llama_child llama[MAX_GGUF];
 	size_t nllama;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
+	const char *api_key_file; /* reloaded on SIGHUP */
 #ifdef SM_TEST_BUILD
 	uv_signal_t sigusr1;
 #endif
@@ -77,7 +81,27 @@ serve_usage(FILE *f, bool client)
 	    "/metrics\n"
 	    "                          (default 3131, 0 = ephemeral, -1 = "
 	    "off)\n"
-	    "  --listen-all            bind 0.0.0.0 instead of 127.0.0.1\n"
+	    "  --listen-all            bind the API on 0.0.0.0 instead of "
+	    "127.0.0.1\n"
+	    "                          (needs --api-key-file or "
+	    "--insecure-no-auth)\n"
+	    "  --console-listen-all    bind the console on 0.0.0.0 too (same "
+	    "rule)\n"
+	    "\n"
+	    "local access:\n"
+	    "  --api-key-file FILE     keys (one a line, file mode 0600) "
+	    "required on the API\n"
+	    "                          and the console as 'Authorization: "
+	    "Bearer KEY' or\n"
+	    "                          'x-api-key: KEY'; reloaded on SIGHUP\n"
+	    "  --insecure-no-auth      allow --listen-all without API keys\n"
+	    "  --allow-host NAME       also accept this Host name "
+	    "(repeatable; default:\n"
+	    "                          loopback, and own addresses under "
+	    "--listen-all)\n"
+	    "  --allow-origin URL      answer CORS for this exact web origin, "
+	    "e.g.\n"
+	    "                          http://localhost:5173 (repeatable)\n"
 	    "\n"
 	    "limits:\n"
 	    "  --max-body BYTES        largest request body (default 8388608)\n"
@@ -192,9 +216,73 @@ on_signal(uv_signal_t *h, int signum)
 		llama_stop(&s->llama[i]);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	uv_close((uv_handle_t *)&s->sighup, NULL);
 #ifdef SM_TEST_BUILD
 	uv_close((uv_handle_t *)&s->sigusr1, NULL);
 #endif
+}
+
+/* SIGHUP: reload the API keys; a failed reload keeps the old ones. */
+static void
+on_sighup(uv_signal_t *h, int signum)
+{
+	struct serve *s = h->data;
+	struct apikeys *k;
+	char why[512];
+
+	if (s->api_key_file == NULL) {
+		log_info("SIGHUP: no --api-key-file to reload");
+		return;
+	}
+	if (apikeys_load(&k, s->api_key_file, why, sizeof(why)) != 0) {
+		log_error("SIGHUP: API keys not reloaded, keeping the %zu "
+			  "old ones: %s",
+		    apikeys_count(s->gw.keys), why);
+		return;
+	}
+	gateway_set_keys(&s->gw, k);
+	log_info("SIGHUP: %zu API key(s) loaded from %s", apikeys_count(k),
+	    s->api_key_file);
+}
+
+/*
+ * Write the invite token to DIR/invite.token, mode 0600, replacing the file
+ * atomically. `sealmesh token` reads it there: the join secret never travels
+ * over the console's HTTP.
+ */
+static int
+write_token_file(const char *dir, const char *token)
+{
+	char path[4096], tmp[4200];
+	size_t len = strlen(token);
+	int fd, r = SM_ERR_IO;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, CLI_TOKEN_FILE) >=
+	    (int)sizeof(path))
+		return SM_ERR_TOOBIG;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		 0600)) < 0) {
+		log_error("cannot create %s: %s", tmp, strerror(errno));
+		return SM_ERR_IO;
+	}
+	if (fchmod(fd, 0600) != 0 || write(fd, token, len) != (ssize_t)len ||
+	    write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+		log_error("cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, path) != 0) {
+		log_error("cannot rename %s to %s: %s", tmp, path,
+		    strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	close(fd);
+	if (r != 0)
+		(void)unlink(tmp);
+	return r;
 }
 
 enum {
@@ -232,6 +320,11 @@ enum {
 	OPT_CHALLENGE_INTERVAL,
 	OPT_ATTEST_WINDOW,
 	OPT_TEST_IGNORE_CHALLENGES,
+	OPT_CONSOLE_LISTEN_ALL,
+	OPT_API_KEY_FILE,
+	OPT_INSECURE_NO_AUTH,
+	OPT_ALLOW_HOST,
+	OPT_ALLOW_ORIGIN,
 };
 
 static const struct option serve_opts[] = {
@@ -241,6 +334,11 @@ static const struct option serve_opts[] = {
     {"port", required_argument, NULL, OPT_PORT},
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"listen-all", no_argument, NULL, OPT_LISTEN_ALL},
+    {"console-listen-all", no_argument, NULL, OPT_CONSOLE_LISTEN_ALL},
+    {"api-key-file", required_argument, NULL, OPT_API_KEY_FILE},
+    {"insecure-no-auth", no_argument, NULL, OPT_INSECURE_NO_AUTH},
+    {"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
+    {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
@@ -280,6 +378,99 @@ bad(const char *flag, const char *val)
 {
 	fprintf(stderr, "sealmesh: bad value for %s: '%s'\n", flag, val);
 	return 2;
+}
+
+/* Flags whose presence (not only value) the pair checks need. */
+struct given {
+	bool listen_all, console_listen_all, insecure_no_auth, console_off;
+	bool min_trust, key_epoch, tpm;
+	const char *api_key_file;
+};
+
+static int
+refuse_pair(const char *a, const char *b, const char *why)
+{
+	fprintf(stderr, "sealmesh: refusing to start: %s with %s: %s\n", a, b,
+	    why);
+	return 2;
+}
+
+static void
+warn_pair(const char *a, const char *b, const char *why)
+{
+	fprintf(stderr, "sealmesh: warning: %s with %s: %s\n", a, b, why);
+}
+
+/*
+ * Flag pairs that weaken each other refuse to start; merely redundant ones
+ * warn. The table in README ("Flags that weaken each other") lists each.
+ * Returns 0 or an exit code.
+ */
+static int
+check_flag_pairs(const struct mesh_opts *mo, const struct given *g)
+{
+	if (mo->no_e2e && mo->require_attested)
+		return refuse_pair("--no-e2e", "--require-attested-hosts",
+		    "attestation vouches for the key a prompt is sealed to; "
+		    "--no-e2e would send prompts to attested hosts in "
+		    "plaintext, readable by every relay on the way");
+	if (mo->no_e2e && mo->require_hardened)
+		return refuse_pair("--no-e2e", "--require-hardened",
+		    "a hardened host protects prompts in its memory, but "
+		    "--no-e2e would send them in plaintext, readable by every "
+		    "relay on the way");
+	if (mo->allow_plaintext && mo->require_hardened)
+		return refuse_pair("--allow-plaintext-peers",
+		    "--require-hardened",
+		    "a hardened host that offers no key would get prompts in "
+		    "plaintext, readable by every relay on the way");
+	if (g->min_trust && !mo->require_attested)
+		return refuse_pair("--min-trust",
+		    "no --require-attested-hosts",
+		    "the trust level is enforced only when attestation is "
+		    "required; add --require-attested-hosts");
+	if (mo->allowed_binaries != NULL && !mo->require_attested)
+		return refuse_pair("--allowed-binaries",
+		    "no --require-attested-hosts",
+		    "the binary list is enforced only when attestation is "
+		    "required; add --require-attested-hosts");
+	if (g->insecure_no_auth && g->api_key_file != NULL)
+		return refuse_pair("--insecure-no-auth", "--api-key-file",
+		    "say one or the other");
+	if (g->listen_all && g->api_key_file == NULL && !g->insecure_no_auth)
+		return refuse_pair("--listen-all", "no --api-key-file",
+		    "anyone who can reach the API port would use every model "
+		    "of the mesh; give --api-key-file FILE, or "
+		    "--insecure-no-auth to accept that");
+	if (g->console_listen_all && g->api_key_file == NULL &&
+	    !g->insecure_no_auth)
+		return refuse_pair("--console-listen-all", "no --api-key-file",
+		    "anyone who can reach the console port would read the "
+		    "node's status and challenge its peers; give "
+		    "--api-key-file FILE, or --insecure-no-auth to accept "
+		    "that");
+	if (mo->no_e2e && mo->allow_plaintext)
+		warn_pair("--no-e2e", "--allow-plaintext-peers",
+		    "--no-e2e already sends plaintext to every host");
+	if (mo->allow_plaintext && mo->require_attested)
+		warn_pair("--allow-plaintext-peers",
+		    "--require-attested-hosts",
+		    "an attested host always offers a key; plaintext is "
+		    "never used");
+	if (mo->no_e2e && g->key_epoch)
+		warn_pair("--no-e2e", "--key-epoch",
+		    "no inference key is offered, so none is replaced");
+	if (g->insecure_no_auth && !g->listen_all && !g->console_listen_all)
+		warn_pair("--insecure-no-auth", "loopback listeners",
+		    "nothing to allow: the API and the console listen on "
+		    "127.0.0.1 only");
+	if (g->console_listen_all && g->console_off)
+		warn_pair("--console-listen-all", "--console -1",
+		    "there is no console");
+	if (g->tpm && mo->attest != NULL && strcmp(mo->attest, "tpm") != 0)
+		warn_pair("--tpm", "--attest other than tpm",
+		    "this node does not attest with the TPM");
+	return 0;
 }
 
 static void
@@ -327,16 +518,40 @@ run(int argc, char **argv, bool client)
 	};
 	const char *gguf[MAX_GGUF], *llama_bin = "llama-server";
 	const char *state_dir = NULL;
-	char default_dir[4096], err[256];
+	struct access_policy access;
+	struct apikeys *keys = NULL;
+	struct given g = {0};
+	char default_dir[4096], err[256], kwhy[512];
 	enum log_format lf = LOG_PRETTY;
 	enum log_level ll = LOG_INFO;
 	size_t ngguf = 0;
 	uint64_t v;
 	int c, r;
 
+	access_init(&access);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
 		switch (c) {
+		case OPT_CONSOLE_LISTEN_ALL:
+			g.console_listen_all = true;
+			go.console_host = "0.0.0.0";
+			break;
+		case OPT_API_KEY_FILE:
+			g.api_key_file = optarg;
+			break;
+		case OPT_INSECURE_NO_AUTH:
+			g.insecure_no_auth = true;
+			break;
+		case OPT_ALLOW_HOST:
+			if ((r = access_add_host(&access, optarg)) != 0)
+				return bad("--allow-host",
+				    r == SM_ERR_TOOBIG ? "too many" : optarg);
+			break;
+		case OPT_ALLOW_ORIGIN:
+			if ((r = access_add_origin(&access, optarg)) != 0)
+				return bad("--allow-origin",
+				    r == SM_ERR_TOOBIG ? "too many" : optarg);
+			break;
 		case OPT_MODEL:
 			if (s.nbackends == MAX_BACKENDS)
 				return bad("--model", "too many backends");
@@ -362,15 +577,20 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_CONSOLE:
 			if (strcmp(optarg, "-1") == 0 ||
-			    strcmp(optarg, "off") == 0)
+			    strcmp(optarg, "off") == 0) {
 				go.console_port = -1;
+				g.console_off = true;
+			}
 			else if (sm_parse_u64(optarg, 0, 65535, &v) != 0)
 				return bad("--console", optarg);
-			else
+			else {
 				go.console_port = (int)v;
+				g.console_off = false;
+			}
 			break;
 		case OPT_LISTEN_ALL:
 			go.listen_host = "0.0.0.0";
+			g.listen_all = true;
 			break;
 		case OPT_MAX_BODY:
 			if (sm_parse_u64(optarg, 1024, 1ull << 30, &v) != 0)
@@ -434,6 +654,7 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TPM:
 			mo.tpm_tcti = optarg;
+			g.tpm = true;
 			break;
 		case OPT_TPM_CA:
 			mo.tpm_ca = optarg;
@@ -444,6 +665,7 @@ run(int argc, char **argv, bool client)
 			if (att_level_parse(optarg, &lvl) != 0)
 				return bad("--min-trust", optarg);
 			mo.min_trust = (int)lvl;
+			g.min_trust = true;
 			break;
 		}
 		case OPT_ALLOWED_BINARIES:
@@ -475,6 +697,7 @@ run(int argc, char **argv, bool client)
 			if (sm_parse_u64(optarg, 1, 30 * 86400, &v) != 0)
 				return bad("--key-epoch", optarg);
 			mo.key_epoch_s = v;
+			g.key_epoch = true;
 			break;
 		case OPT_GOSSIP_INTERVAL:
 			if (sm_parse_u64(optarg, 100, 86400000, &v) != 0)
@@ -517,6 +740,15 @@ run(int argc, char **argv, bool client)
 		    stderr, "sealmesh client: serves no models; use serve\n");
 		return 2;
 	}
+	if ((r = check_flag_pairs(&mo, &g)) != 0)
+		return r;
+	/* A key file that cannot be used stops the start, naming the file. */
+	if (g.api_key_file != NULL &&
+	    apikeys_load(&keys, g.api_key_file, kwhy, sizeof(kwhy)) != 0) {
+		fprintf(stderr, "sealmesh: API keys: %s\n", kwhy);
+		return 1;
+	}
+	s.api_key_file = g.api_key_file;
 	/* A malformed token is a usage error: say so before anything starts. */
 	for (size_t i = 0; i < mo.n_join; i++) {
 		struct token tok;
@@ -574,11 +806,23 @@ run(int argc, char **argv, bool client)
 		}
 	}
 	go.node_id = s.id.id_hex;
-	if ((r = gateway_open(&s.gw, s.loop, &s.router, &go)) != 0) {
+	r = gateway_open(&s.gw, s.loop, &s.router, &go, &access, keys);
+	keys = NULL; /* the gateway's now */
+	if (r != 0) {
 		fprintf(
 		    stderr, "sealmesh: cannot listen: %s\n", sm_strerror(r));
 		return 1;
 	}
+	/* Under --listen-all the node's own addresses are Host names too. */
+	if (g.listen_all || g.console_listen_all)
+		log_info("accepting Host names of %zu own address(es)",
+		    gateway_add_own_addrs(&s.gw));
+	if (s.gw.keys != NULL)
+		log_info("API keys: %zu loaded from %s",
+		    apikeys_count(s.gw.keys), s.api_key_file);
+	else if (g.listen_all || g.console_listen_all)
+		log_warn("--insecure-no-auth: anyone who can reach the "
+			 "node's ports uses it without a key");
 	mo.state_dir = client ? NULL : state_dir;
 	mo.api_port = s.gw.api.port;
 	mo.console_port = s.gw.console_open ? s.gw.console.port : 0;
@@ -586,6 +830,12 @@ run(int argc, char **argv, bool client)
 	    0) {
 		fprintf(stderr, "sealmesh: cannot start the mesh: %s\n",
 		    sm_strerror(r));
+		return 1;
+	}
+	if (!client && (r = write_token_file(state_dir, s.mesh.token)) != 0) {
+		fprintf(stderr,
+		    "sealmesh: cannot write the invite token to %s/%s: %s\n",
+		    state_dir, CLI_TOKEN_FILE, sm_strerror(r));
 		return 1;
 	}
 	s.mesh.on_join_failed = join_failed;
@@ -598,6 +848,9 @@ run(int argc, char **argv, bool client)
 	s.sigint.data = s.sigterm.data = &s;
 	uv_signal_start(&s.sigint, on_signal, SIGINT);
 	uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+	uv_signal_init(s.loop, &s.sighup);
+	s.sighup.data = &s;
+	uv_signal_start(&s.sighup, on_sighup, SIGHUP);
 #ifdef SM_TEST_BUILD
 	uv_signal_init(s.loop, &s.sigusr1);
 	uv_signal_start(&s.sigusr1, on_sigusr1, SIGUSR1);
@@ -608,7 +861,8 @@ run(int argc, char **argv, bool client)
 		log_info("model %s -> %s", s.backends[i].name,
 		    i < s.nbackends - s.nllama ? "backend" : "llama-server");
 	printf("sealmesh: api http://%s:%d/v1 console http://%s:%d mesh %u\n",
-	    go.listen_host, s.gw.api.port, go.listen_host,
+	    go.listen_host, s.gw.api.port,
+	    go.console_host ? go.console_host : "127.0.0.1",
 	    s.gw.console_open ? s.gw.console.port : -1, s.mesh.port);
 	printf("sealmesh: token %s\n", s.mesh.token);
 	fflush(stdout);

@@ -1075,7 +1075,8 @@ mesh_status_json(struct mesh *m, cJSON *st)
 	sm_hex(mid, m->mesh_id, sizeof(m->mesh_id));
 	cJSON_AddStringToObject(st, "mesh_id", mid);
 	cJSON_AddNumberToObject(st, "mesh_port", m->port);
-	cJSON_AddStringToObject(st, "token", m->token);
+	/* Not the token: it carries the join secret, and the console serves
+	 * whoever reaches it (`sealmesh token` reads the state dir). */
 	cJSON_AddBoolToObject(st, "relay", !m->opts.no_relay);
 	cJSON_AddBoolToObject(st, "require_hardened", m->opts.require_hardened);
 	tunnel_status_self(m, st);
