@@ -42,7 +42,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)access_host_ok(&q, s, 9337);
 	}
 	/* As a key file, and as presented keys. */
-	if (apikeys_parse(&k, (const char *)data, size, why, sizeof(why)) == 0) {
+	if (apikeys_parse(&k, (const char *)data, size, why, sizeof(why)) ==
+	    0) {
 		(void)apikeys_check(k, s, strlen(s));
 		(void)apikeys_check_headers(k, s, s);
 		apikeys_free(k);

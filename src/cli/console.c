@@ -68,8 +68,8 @@ console_call(
 		return SM_ERR_IO;
 	}
 	/* A node with --api-key-file wants a key on the console too. */
-	if (key != NULL && (*key == '\0' || strlen(key) > 512 ||
-			       strpbrk(key, "\r\n") != NULL))
+	if (key != NULL &&
+	    (*key == '\0' || strlen(key) > 512 || strpbrk(key, "\r\n") != NULL))
 		key = NULL;
 	snprintf(req, sizeof(req),
 	    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
@@ -97,6 +97,10 @@ console_call(
 		r = 0;
 	else if (*out == NULL)
 		fprintf(stderr, "sealmesh: bad answer from the console\n");
+	if (hp.status == 401)
+		fprintf(stderr,
+		    "sealmesh: the console wants an API key (the node runs "
+		    "--api-key-file): set SEALMESH_API_KEY\n");
 	hparse_clear(&hp);
 	buf_clear(&body);
 	close(fd);

@@ -262,8 +262,9 @@ write_token_file(const char *dir, const char *token)
 		return SM_ERR_TOOBIG;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	(void)unlink(tmp);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		 0600)) < 0) {
+	if ((fd = open(tmp,
+		 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) <
+	    0) {
 		log_error("cannot create %s: %s", tmp, strerror(errno));
 		return SM_ERR_IO;
 	}
@@ -273,8 +274,8 @@ write_token_file(const char *dir, const char *token)
 		goto out;
 	}
 	if (rename(tmp, path) != 0) {
-		log_error("cannot rename %s to %s: %s", tmp, path,
-		    strerror(errno));
+		log_error(
+		    "cannot rename %s to %s: %s", tmp, path, strerror(errno));
 		goto out;
 	}
 	r = 0;
@@ -390,8 +391,8 @@ struct given {
 static int
 refuse_pair(const char *a, const char *b, const char *why)
 {
-	fprintf(stderr, "sealmesh: refusing to start: %s with %s: %s\n", a, b,
-	    why);
+	fprintf(
+	    stderr, "sealmesh: refusing to start: %s with %s: %s\n", a, b, why);
 	return 2;
 }
 
@@ -425,8 +426,7 @@ check_flag_pairs(const struct mesh_opts *mo, const struct given *g)
 		    "a hardened host that offers no key would get prompts in "
 		    "plaintext, readable by every relay on the way");
 	if (g->min_trust && !mo->require_attested)
-		return refuse_pair("--min-trust",
-		    "no --require-attested-hosts",
+		return refuse_pair("--min-trust", "no --require-attested-hosts",
 		    "the trust level is enforced only when attestation is "
 		    "required; add --require-attested-hosts");
 	if (mo->allowed_binaries != NULL && !mo->require_attested)
@@ -453,8 +453,7 @@ check_flag_pairs(const struct mesh_opts *mo, const struct given *g)
 		warn_pair("--no-e2e", "--allow-plaintext-peers",
 		    "--no-e2e already sends plaintext to every host");
 	if (mo->allow_plaintext && mo->require_attested)
-		warn_pair("--allow-plaintext-peers",
-		    "--require-attested-hosts",
+		warn_pair("--allow-plaintext-peers", "--require-attested-hosts",
 		    "an attested host always offers a key; plaintext is "
 		    "never used");
 	if (mo->no_e2e && g->key_epoch)
@@ -580,8 +579,7 @@ run(int argc, char **argv, bool client)
 			    strcmp(optarg, "off") == 0) {
 				go.console_port = -1;
 				g.console_off = true;
-			}
-			else if (sm_parse_u64(optarg, 0, 65535, &v) != 0)
+			} else if (sm_parse_u64(optarg, 0, 65535, &v) != 0)
 				return bad("--console", optarg);
 			else {
 				go.console_port = (int)v;

@@ -210,8 +210,7 @@ access_add_addr(struct access_policy *p, int family, const uint8_t *addr)
  * userinfo).
  */
 static int
-origin_split(const char *s, char *scheme, char *host, size_t hostlen,
-    int *port)
+origin_split(const char *s, char *scheme, char *host, size_t hostlen, int *port)
 {
 	const char *sep = strstr(s, "://");
 	size_t n;
@@ -240,8 +239,8 @@ default_port(const char *scheme)
 
 /* The serialized form browsers send: lowercase, default port dropped. */
 static int
-origin_normal(const char *s, char *out, size_t outlen, char *scheme,
-    char *host, size_t hostlen, int *port)
+origin_normal(const char *s, char *out, size_t outlen, char *scheme, char *host,
+    size_t hostlen, int *port)
 {
 	int n;
 
@@ -271,8 +270,9 @@ access_add_origin(struct access_policy *p, const char *url)
 	memcpy(tmp, url, len + 1);
 	if (tmp[len - 1] == '/')
 		tmp[len - 1] = '\0';
-	return origin_normal(tmp, p->origins[p->norigins], ACCESS_ORIGIN_MAX + 1,
-		   scheme, host, sizeof(host), &port) == 0
+	return origin_normal(tmp, p->origins[p->norigins],
+		   ACCESS_ORIGIN_MAX + 1, scheme, host, sizeof(host),
+		   &port) == 0
 	    ? (p->norigins++, 0)
 	    : SM_ERR_INVAL;
 }
@@ -288,8 +288,8 @@ access_origin_check(const struct access_policy *p, const char *value, int port,
 	if (value == NULL)
 		return ACCESS_ORIGIN_NONE;
 	if (strlen(value) > ACCESS_ORIGIN_MAX ||
-	    origin_normal(value, norm, sizeof(norm), scheme, host,
-		sizeof(host), &oport) != 0)
+	    origin_normal(value, norm, sizeof(norm), scheme, host, sizeof(host),
+		&oport) != 0)
 		return ACCESS_ORIGIN_REFUSED;
 	if (strcmp(scheme, "http") == 0 && host_name_ok(p, host)) {
 		eport = oport == -1 ? 80 : oport;

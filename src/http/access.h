@@ -64,8 +64,8 @@ void access_init(struct access_policy *p);
 int access_add_host(struct access_policy *p, const char *name) SM_MUST_CHECK;
 
 /* One of the node's own addresses (4 or 16 bytes). SM_ERR_TOOBIG if full. */
-int access_add_addr(struct access_policy *p, int family,
-    const uint8_t *addr) SM_MUST_CHECK;
+int access_add_addr(
+    struct access_policy *p, int family, const uint8_t *addr) SM_MUST_CHECK;
 
 /*
  * --allow-origin URL: "scheme://host[:port]" with no path (one trailing '/'
@@ -81,15 +81,14 @@ int access_add_origin(struct access_policy *p, const char *url) SM_MUST_CHECK;
  * when absent). Returns 0 or SM_ERR_INVAL for anything else (empty name,
  * bad characters, port not in 1..65535, too long for 'hostlen').
  */
-int access_host_split(const char *value, char *host, size_t hostlen,
-    int *port) SM_MUST_CHECK;
+int access_host_split(
+    const char *value, char *host, size_t hostlen, int *port) SM_MUST_CHECK;
 
 /* Is 'host' (a name from access_host_split) a loopback name or address? */
 bool access_is_loopback(const char *host);
 
 /* May a request with this Host header value reach a listener on 'port'? */
-bool access_host_ok(
-    const struct access_policy *p, const char *value, int port);
+bool access_host_ok(const struct access_policy *p, const char *value, int port);
 
 /*
  * Classify an Origin header value ('value' NULL: none) for a listener on

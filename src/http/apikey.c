@@ -26,8 +26,8 @@ key_char(int c)
 }
 
 static void
-hash_key(const struct apikeys *k, const char *key, size_t len,
-    uint8_t out[HASH_LEN])
+hash_key(
+    const struct apikeys *k, const char *key, size_t len, uint8_t out[HASH_LEN])
 {
 	crypto_generichash(out, HASH_LEN, (const unsigned char *)key, len,
 	    k->hkey, sizeof(k->hkey));
@@ -141,8 +141,7 @@ out:
 }
 
 int
-apikeys_load(
-    struct apikeys **out, const char *path, char *why, size_t whylen)
+apikeys_load(struct apikeys **out, const char *path, char *why, size_t whylen)
 {
 	char *text = NULL;
 	char sub[160];
@@ -153,8 +152,8 @@ apikeys_load(
 
 	*out = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-		snprintf(why, whylen, "cannot open %s: %s", path,
-		    strerror(errno));
+		snprintf(
+		    why, whylen, "cannot open %s: %s", path, strerror(errno));
 		r = errno == ENOENT ? SM_ERR_NOTFOUND : SM_ERR_IO;
 		goto out;
 	}
@@ -215,8 +214,8 @@ apikeys_check(const struct apikeys *k, const char *key, size_t len)
 	hash_key(k, key, len, h);
 	/* Every stored hash is compared: no early exit. */
 	for (size_t i = 0; i < k->n; i++)
-		ok |= (unsigned)(1 + sodium_memcmp(h, k->h + i * HASH_LEN,
-					 HASH_LEN));
+		ok |= (unsigned)(1 +
+		    sodium_memcmp(h, k->h + i * HASH_LEN, HASH_LEN));
 	sodium_memzero(h, sizeof(h));
 	return ok != 0;
 }
@@ -241,7 +240,8 @@ apikeys_check_headers(
 {
 	bool ok = false;
 
-	if (authorization != NULL && strncasecmp(authorization, "bearer", 6) == 0 &&
+	if (authorization != NULL &&
+	    strncasecmp(authorization, "bearer", 6) == 0 &&
 	    (authorization[6] == ' ' || authorization[6] == '\t'))
 		ok = check_value(k, authorization + 7);
 	if (!ok && x_api_key != NULL)

@@ -31,8 +31,8 @@ struct apikeys;
  * SM_ERR_TOOBIG is returned and 'why' says which line is wrong (never its
  * content). 'text' is not modified; the caller wipes it.
  */
-int apikeys_parse(struct apikeys **out, const char *text, size_t len,
-    char *why, size_t whylen) SM_MUST_CHECK;
+int apikeys_parse(struct apikeys **out, const char *text, size_t len, char *why,
+    size_t whylen) SM_MUST_CHECK;
 
 /*
  * Read and parse 'path', refusing a file group or others may access (as

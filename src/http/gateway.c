@@ -455,7 +455,8 @@ gate_refuse(struct gateway *gw, struct hreq *req, bool console, int status,
 {
 	/* A refused request says nothing about the node; close after it. */
 	req->keep_alive = false;
-	(void)hres_error(req, status, "invalid_request_error", code, msg, extra);
+	(void)hres_error(
+	    req, status, "invalid_request_error", code, msg, extra);
 	if (console)
 		console_log(req);
 	else
@@ -561,8 +562,7 @@ gate(struct gateway *gw, struct hreq *req, bool console)
 		return false;
 	}
 	if (gw->keys != NULL && !public_path(req, console) &&
-	    !apikeys_check_headers(gw->keys,
-		hreq_header(req, "authorization"),
+	    !apikeys_check_headers(gw->keys, hreq_header(req, "authorization"),
 		hreq_header(req, "x-api-key"))) {
 		gate_refuse(gw, req, console, 401, "invalid_api_key",
 		    "a valid API key is required: send it as "
@@ -777,8 +777,7 @@ gateway_add_own_addrs(struct gateway *gw)
 
 		if (sa->sa_family == AF_INET)
 			r = access_add_addr(&gw->access, AF_INET,
-			    (const uint8_t *)&ifs[i]
-				.address.address4.sin_addr);
+			    (const uint8_t *)&ifs[i].address.address4.sin_addr);
 		else if (sa->sa_family == AF_INET6)
 			r = access_add_addr(&gw->access, AF_INET6,
 			    (const uint8_t *)&ifs[i]
@@ -823,8 +822,8 @@ gateway_open(struct gateway *gw, uv_loop_t *loop, struct router *rt,
 	gw->start_ms = sm_now_ms();
 	metrics_init(&gw->metrics);
 	hsrv_init(&gw->tunnel, loop, &tun);
-	if ((r = hsrv_open(&gw->api, loop, opts->listen_host, opts->api_port,
-		 &api)) != 0)
+	if ((r = hsrv_open(
+		 &gw->api, loop, opts->listen_host, opts->api_port, &api)) != 0)
 		goto fail;
 	if (opts->console_port >= 0) {
 		if ((r = hsrv_open(&gw->console, loop,

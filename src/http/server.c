@@ -190,7 +190,8 @@ req_set_id(struct hreq *r, const char *given)
 	}
 	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
 		for (size_t i = 0; i < sizeof(rnd); i++)
-			rnd[i] = (uint8_t)((sm_now_ns() + ++fallback) >> (i * 3));
+			rnd[i] =
+			    (uint8_t)((sm_now_ns() + ++fallback) >> (i * 3));
 	sm_hex(r->id, rnd, sizeof(rnd));
 }
 

@@ -214,6 +214,7 @@ describe('API keys', () => {
     assert.equal((await hreq(keyed.consolePort, { path: '/health' })).status, 200);
     const st = spawnSync(SEALMESH, ['status', '--console', String(keyed.consolePort)], { encoding: 'utf8' });
     assert.notEqual(st.status, 0);
+    assert.match(st.stderr, /wants an API key .*SEALMESH_API_KEY/);
     const ok = spawnSync(SEALMESH, ['status', '--console', String(keyed.consolePort)],
       { encoding: 'utf8', env: { ...process.env, SEALMESH_API_KEY: KEY2 } });
     assert.equal(ok.status, 0, ok.stderr);

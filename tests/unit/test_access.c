@@ -61,8 +61,8 @@ test_vectors(void **state)
 							  : "none";
 
 		if (strcmp(got, want) != 0)
-			fail_msg("Origin '%s': expected %s, got %s", v, want,
-			    got);
+			fail_msg(
+			    "Origin '%s': expected %s, got %s", v, want, got);
 		n++;
 	}
 	assert_true(n > 50);
@@ -79,8 +79,8 @@ test_loopback_only_by_default(void **state)
 	assert_false(access_host_ok(&p, "mesh.lan", 80));
 	assert_false(access_host_ok(&p, "192.168.7.9", 80));
 	assert_false(access_host_ok(&p, NULL, 80));
-	assert_int_equal(access_origin_check(&p, NULL, 80, -1),
-	    ACCESS_ORIGIN_NONE);
+	assert_int_equal(
+	    access_origin_check(&p, NULL, 80, -1), ACCESS_ORIGIN_NONE);
 	/* Default port 80: an Origin without a port is port 80. */
 	assert_int_equal(access_origin_check(&p, "http://localhost", 80, -1),
 	    ACCESS_ORIGIN_SAME);
@@ -96,8 +96,8 @@ test_split(void **state)
 	char h[ACCESS_NAME_MAX + 1];
 	int port;
 
-	assert_int_equal(access_host_split("[::1]:8080", h, sizeof(h), &port),
-	    0);
+	assert_int_equal(
+	    access_host_split("[::1]:8080", h, sizeof(h), &port), 0);
 	assert_string_equal(h, "::1");
 	assert_int_equal(port, 8080);
 	assert_int_equal(access_host_split("Foo.Bar", h, sizeof(h), &port), 0);
@@ -124,8 +124,7 @@ test_add_flags(void **state)
 	    access_add_origin(&p, "http://a.example/path"), SM_ERR_INVAL);
 	assert_int_equal(access_add_origin(&p, "HTTPS://A.Example:443/"), 0);
 	assert_string_equal(p.origins[0], "https://a.example");
-	assert_int_equal(
-	    access_origin_check(&p, "https://a.example", 9337, -1),
+	assert_int_equal(access_origin_check(&p, "https://a.example", 9337, -1),
 	    ACCESS_ORIGIN_CORS);
 	assert_int_equal(access_add_host(&p, "evil.example:80"), SM_ERR_INVAL);
 	assert_int_equal(access_add_host(&p, "a b"), SM_ERR_INVAL);
@@ -156,12 +155,11 @@ test_keys(void **state)
 	assert_false(apikeys_check(k, "key-one-0123456789abcde", 23));
 	assert_false(apikeys_check(k, "key-one-0123456789abcdeg", 24));
 	assert_false(apikeys_check(k, "", 0));
-	assert_true(apikeys_check_headers(
-	    k, "Bearer key-two-0123456789abcdef", NULL));
+	assert_true(
+	    apikeys_check_headers(k, "Bearer key-two-0123456789abcdef", NULL));
 	assert_true(apikeys_check_headers(
 	    k, "bearer  key-two-0123456789abcdef ", NULL));
-	assert_true(
-	    apikeys_check_headers(k, NULL, "key-two-0123456789abcdef"));
+	assert_true(apikeys_check_headers(k, NULL, "key-two-0123456789abcdef"));
 	assert_true(apikeys_check_headers(
 	    k, "Bearer wrong-wrong-wrong-wrong", "key-two-0123456789abcdef"));
 	assert_false(
@@ -173,20 +171,18 @@ test_keys(void **state)
 	apikeys_free(NULL);
 
 	/* Refusals name the line, never the key. */
-	assert_int_equal(apikeys_parse(&k, "short\n", 6, why, sizeof(why)),
-	    SM_ERR_INVAL);
+	assert_int_equal(
+	    apikeys_parse(&k, "short\n", 6, why, sizeof(why)), SM_ERR_INVAL);
 	assert_null(k);
 	assert_non_null(strstr(why, "line 1"));
 	assert_null(strstr(why, "short"));
-	assert_int_equal(apikeys_parse(&k, "# only\n\n", 8, why, sizeof(why)),
+	assert_int_equal(
+	    apikeys_parse(&k, "# only\n\n", 8, why, sizeof(why)), SM_ERR_INVAL);
+	assert_int_equal(apikeys_parse(&k, "key with a space in it 123\n", 27,
+			     why, sizeof(why)),
 	    SM_ERR_INVAL);
-	assert_int_equal(apikeys_parse(&k,
-			     "key with a space in it 123\n", 27, why,
-			     sizeof(why)),
-	    SM_ERR_INVAL);
-	assert_int_equal(apikeys_parse(&k,
-			     "good-key-0123456789abcdef\0hidden", 32, why,
-			     sizeof(why)),
+	assert_int_equal(apikeys_parse(&k, "good-key-0123456789abcdef\0hidden",
+			     32, why, sizeof(why)),
 	    SM_ERR_INVAL);
 }
 
