@@ -24,6 +24,7 @@ cli_token(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, 'd'},
+	    {"console", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -39,6 +40,13 @@ cli_token(int argc, char **argv)
 		case 'd':
 			dir = optarg;
 			break;
+		case 'c':
+			fprintf(stderr,
+			    "sealmesh token: the console no longer serves the "
+			    "token (it carries the join secret); run this as "
+			    "the node's user, with --state-dir DIR if not "
+			    "~/.sealmesh\n");
+			return 2;
 		case 'h':
 			printf("usage: sealmesh token [--state-dir DIR]\n"
 			       "Print the invite token of the node whose state "
