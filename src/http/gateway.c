@@ -238,10 +238,12 @@ proxy_fail(struct proxy *px)
 		(void)hres_error(req, 504, "server_error", "backend_timeout",
 		    "the model backend did not answer in time", NULL);
 	else if (err == SM_ERR_PERM || err == SM_ERR_UNAVAIL)
-		/* Refused by policy or gone since the lookup: nothing sent. */
+		/* Refused by policy (a retry cannot fix it) or gone since the
+		 * lookup: nothing sent. */
 		(void)hres_error(req, 503, "server_error", "model_unavailable",
 		    "no host can serve this model right now",
-		    "Retry-After: 5\r\n");
+		    err == SM_ERR_PERM ? "x-should-retry: false\r\n"
+				       : "Retry-After: 5\r\n");
 	else
 		(void)hres_error(req, 502, "server_error",
 		    "backend_unreachable",
@@ -339,10 +341,14 @@ handle_proxy(struct gateway *gw, struct hreq *req, bool local_only)
 		    gone ? "no host can serve this model right now"
 			 : "no node in the mesh serves this model",
 		    why ? ": " : "", why ? why : "");
+		/* Every host refused by this node's policy (why != NULL): a
+		 * retry cannot fix that; hosts merely gone may come back. */
 		reply_error(gw, req, px->peek.model, gone ? 503 : 404,
 		    gone ? "server_error" : "invalid_request_error",
 		    gone ? "model_unavailable" : "model_not_found", msg,
-		    gone ? "Retry-After: 5\r\n" : NULL);
+		    !gone             ? NULL
+			: why != NULL ? "x-should-retry: false\r\n"
+				      : "Retry-After: 5\r\n");
 		free(px);
 		return;
 	}

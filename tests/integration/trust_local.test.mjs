@@ -390,6 +390,22 @@ describe('x-request-id and x-should-retry', () => {
   });
 });
 
+describe('x-should-retry on policy refusals', () => {
+  test('a 503 because this node\'s policy refuses every host says x-should-retry: false', async () => {
+    const m2 = await startMock(['--tokens', '2']);
+    const old = await startNode(['--model', `m2=${m2.url}`, '--no-e2e', ...fast]);
+    const strict = await startNode(['--join', old.token, ...fast], { cmd: 'client' });
+    await waitFor(async () => (await strict.status()).peers.some((p) => p.e2e === false), { what: 'gossip' });
+    const r = await hreq(strict.apiPort, { method: 'POST', path: '/v1/chat/completions', body: chatBody('m2') });
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json.error.code, 'model_unavailable');
+    assert.match(r.json.error.message, /no end-to-end encryption/);
+    assert.equal(r.headers['x-should-retry'], 'false');
+    assert.equal(r.headers['retry-after'], undefined);
+    assert.equal((await m2.stats()).requests, 0);
+  });
+});
+
 describe('flags that weaken each other', () => {
   const serve = (args) => spawnSync(SEALMESH, ['serve', '--port', '0', '--console', '0', '--mesh-port', '0',
     '--bind', '127.0.0.1', '--state-dir', tmpdir('sm-node-'), ...args], { encoding: 'utf8', timeout: 10000 });
