@@ -19,6 +19,7 @@
 #include "harden/harden.h"
 #include "http/gateway.h"
 #include "attest/blob.h"
+#include "crypto/envelope.h"
 #include "mesh/attest.h"
 #include "mesh/identity.h"
 #include "mesh/node.h"
@@ -159,6 +160,12 @@ serve_usage(FILE *f, bool client)
 	    "  --allow-plaintext-peers send plaintext to hosts that offer no "
 	    "key (never\n"
 	    "                          to one that once offered a key)\n"
+	    "  --e2e-envelope N        newest sealed-request version to send "
+	    "and offer:\n"
+	    "                          2 (default: ephemeral key reused per "
+	    "host key\n"
+	    "                          for 60 s, per-request salt) or 1 (fresh "
+	    "key per request)\n"
 	    "  --no-e2e                offer no key and send plaintext, as a "
 	    "node without\n"
 	    "                          E2E would (mixed-version tests, "
@@ -311,6 +318,7 @@ enum {
 	OPT_NO_E2E,
 	OPT_ALLOW_PLAINTEXT,
 	OPT_KEY_EPOCH,
+	OPT_E2E_ENVELOPE,
 	OPT_REQUIRE_HARDENED,
 	OPT_ATTEST,
 	OPT_TPM,
@@ -356,6 +364,7 @@ static const struct option serve_opts[] = {
     {"no-e2e", no_argument, NULL, OPT_NO_E2E},
     {"allow-plaintext-peers", no_argument, NULL, OPT_ALLOW_PLAINTEXT},
     {"key-epoch", required_argument, NULL, OPT_KEY_EPOCH},
+    {"e2e-envelope", required_argument, NULL, OPT_E2E_ENVELOPE},
     {"require-hardened", no_argument, NULL, OPT_REQUIRE_HARDENED},
     {"attest", required_argument, NULL, OPT_ATTEST},
     {"tpm", required_argument, NULL, OPT_TPM},
@@ -696,6 +705,11 @@ run(int argc, char **argv, bool client)
 				return bad("--key-epoch", optarg);
 			mo.key_epoch_s = v;
 			g.key_epoch = true;
+			break;
+		case OPT_E2E_ENVELOPE:
+			if (sm_parse_u64(optarg, 1, ENV_VERSION_MAX, &v) != 0)
+				return bad("--e2e-envelope", optarg);
+			mo.envelope_version = (uint32_t)v;
 			break;
 		case OPT_GOSSIP_INTERVAL:
 			if (sm_parse_u64(optarg, 100, 86400000, &v) != 0)

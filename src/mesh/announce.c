@@ -169,6 +169,9 @@ announce_sign(
 	pa.inference_public_key.len = ANN_INFERENCE_KEY_LEN;
 	pa.has_inference_key_epoch = a->has_inference_key;
 	pa.inference_key_epoch = a->inference_key_epoch;
+	pa.has_envelope_version =
+	    a->has_inference_key && a->envelope_version > 1;
+	pa.envelope_version = a->envelope_version;
 	pa.has_security_posture = a->posture != NULL;
 	pa.security_posture.data = (uint8_t *)a->posture;
 	pa.security_posture.len = a->posture_len;
@@ -274,6 +277,8 @@ from_pb(const Sealmesh__PeerAnnouncement *pa, struct announce *a)
 			return SM_ERR_PROTO;
 		a->inference_key_epoch = pa->inference_key_epoch;
 		a->has_inference_key = true;
+		a->envelope_version =
+		    pa->has_envelope_version ? pa->envelope_version : 1;
 		memcpy(a->inference_key, pa->inference_public_key.data,
 		    ANN_INFERENCE_KEY_LEN);
 	}

@@ -74,6 +74,8 @@ struct announce {
 	bool has_inference_key;
 	uint8_t inference_key[ANN_INFERENCE_KEY_LEN];
 	uint32_t inference_key_epoch; /* non-zero when has_inference_key */
+	uint32_t envelope_version; /* newest sealed-request version the
+				      host opens; 0 or 1: version 1 only */
 	const uint8_t *posture; /* NULL: absent */
 	size_t posture_len;
 	const uint8_t *attestation; /* NULL: absent */

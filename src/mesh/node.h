@@ -61,6 +61,8 @@ struct mesh_opts {
 	bool no_e2e; /* advertise no inference key, send plaintext */
 	bool allow_plaintext; /* send plaintext to hosts without a key */
 	uint64_t key_epoch_s; /* inference key lifetime (default 3600) */
+	uint32_t envelope_version; /* newest sealed-request version to send
+				      and offer; 0: ENV_VERSION_MAX */
 };
 
 struct mesh_link {
@@ -108,7 +110,8 @@ struct mesh {
 	char why[256]; /* last reason a model had no eligible host */
 	/* Counters for /metrics and tests. */
 	uint64_t tunnels_out, tunnels_in, relayed, gossip_rx, forged_dropped;
-	uint64_t e2e_sealed, e2e_opened, e2e_decrypt_failures, e2e_refused;
+	uint64_t e2e_sealed, e2e_opened, e2e_opened_v2, e2e_decrypt_failures,
+	    e2e_refused;
 	uint64_t plaintext_out;
 };
 

@@ -20,10 +20,19 @@
 struct tunnel_state {
 	struct infkey *keys; /* NULL with --no-e2e */
 	struct env_replay *replay;
+	struct env_sender *sender; /* version 2 ephemeral keys per host key */
 	uv_timer_t key_timer;
 	uint8_t (*sticky)[ID_PK_LEN];
 	size_t nsticky;
 };
+
+/* The newest sealed-request version this node sends and opens. */
+static uint32_t
+envelope_version(const struct mesh *m)
+{
+	return m->opts.envelope_version ? m->opts.envelope_version
+					: ENV_VERSION_MAX;
+}
 
 static uint64_t
 mono_s(void)
@@ -453,7 +462,12 @@ tunnel_start(void *arg, const struct route_target *t, const struct hreq *req,
 		memcpy(tg.key.pk, p->ann.inference_key, sizeof(tg.key.pk));
 		buf_init(&http, req->body.len + 64 * 1024);
 		r = upstream_build_tunnel_request(&http, req);
-		if (r == 0)
+		if (r == 0 && envelope_version(m) >= ENV_VERSION_2 &&
+		    p->ann.envelope_version >= ENV_VERSION_2)
+			r = env_seal_request2(&u->pending, &u->sess,
+			    m->tun->sender, &tg, buf_data(&http), http.len,
+			    sm_wall_s());
+		else if (r == 0)
 			r = env_seal_request(&u->pending, &u->sess, &tg,
 			    buf_data(&http), http.len, sm_wall_s());
 		buf_clear(&http); /* wipes the plaintext copy */
@@ -649,6 +663,7 @@ th_open(struct tun_host *th, size_t total)
 	struct tunnel_state *ts = th->m->tun;
 	struct env_session sess;
 	struct buf http, pre;
+	bool v2 = buf_data(&th->in)[1] == ENV_VERSION_2; /* peeked: >= 2 */
 	int r;
 
 	if (ts->keys == NULL) {
@@ -663,6 +678,7 @@ th_open(struct tun_host *th, size_t total)
 		return;
 	}
 	th->m->e2e_opened++;
+	th->m->e2e_opened_v2 += v2;
 	buf_init(&pre, RS_PREAMBLE_LEN);
 	if ((r = rs_writer_init(&th->w, &pre, sess.rkey)) == 0) {
 		th->w_init = true;
@@ -957,6 +973,8 @@ tunnel_init(struct mesh *m)
 	m->tun = ts;
 	if (m->opts.no_e2e)
 		return 0;
+	if ((r = env_sender_new(&ts->sender)) != 0)
+		return r;
 	if (grace > epoch)
 		grace = epoch;
 	if ((r = infkey_new(&ts->keys, epoch, grace, mono_s())) != 0 ||
@@ -979,6 +997,7 @@ tunnel_fill_announce(struct mesh *m, struct announce *a)
 	infkey_current(m->tun->keys, &pub);
 	a->has_inference_key = true;
 	a->inference_key_epoch = pub.epoch;
+	a->envelope_version = envelope_version(m);
 	memcpy(a->inference_key, pub.pk, sizeof(a->inference_key));
 }
 
@@ -991,6 +1010,8 @@ tunnel_status_peer(struct mesh *m, const struct peer *p, cJSON *o)
 		    o, "key_epoch", p->ann.inference_key_epoch);
 	else
 		cJSON_AddNullToObject(o, "key_epoch");
+	cJSON_AddNumberToObject(o, "envelope_version",
+	    p->ann.has_inference_key ? p->ann.envelope_version : 0);
 	cJSON_AddBoolToObject(o, "e2e_required", sticky(m, p->ann.id));
 }
 
@@ -1018,6 +1039,10 @@ tunnel_metrics(struct mesh *m, struct buf *out)
 	    "# HELP sealmesh_e2e_opened_total Sealed requests opened here.\n"
 	    "# TYPE sealmesh_e2e_opened_total counter\n"
 	    "sealmesh_e2e_opened_total %llu\n"
+	    "# HELP sealmesh_e2e_opened_v2_total Of those, version 2 "
+	    "envelopes.\n"
+	    "# TYPE sealmesh_e2e_opened_v2_total counter\n"
+	    "sealmesh_e2e_opened_v2_total %llu\n"
 	    "# HELP sealmesh_e2e_decrypt_failures_total Sealed requests or "
 	    "responses that failed to open.\n"
 	    "# TYPE sealmesh_e2e_decrypt_failures_total counter\n"
@@ -1031,6 +1056,7 @@ tunnel_metrics(struct mesh *m, struct buf *out)
 	    "sealmesh_plaintext_out_total %llu\n",
 	    (unsigned long long)m->e2e_sealed,
 	    (unsigned long long)m->e2e_opened,
+	    (unsigned long long)m->e2e_opened_v2,
 	    (unsigned long long)m->e2e_decrypt_failures,
 	    (unsigned long long)m->e2e_refused,
 	    (unsigned long long)m->plaintext_out);
