@@ -144,10 +144,10 @@ out:
 	return r;
 }
 
-int
-env_seal_request_det(struct buf *wire, struct env_session *s,
-    const struct env_target *t, const uint8_t *http, size_t http_len,
-    uint64_t now, const uint8_t eph_sk[ENV_EPH_SK_LEN],
+static int
+seal_request(struct buf *wire, struct env_session *s,
+    const struct env_target *t, uint8_t flags, const uint8_t *http,
+    size_t http_len, uint64_t now, const uint8_t eph_sk[ENV_EPH_SK_LEN],
     const uint8_t request_id[ENV_REQID_LEN])
 {
 	uint8_t *hdr, *pt;
@@ -159,11 +159,13 @@ env_seal_request_det(struct buf *wire, struct env_session *s,
 		return SM_ERR_INVAL;
 	if (http_len > ENV_HTTP_MAX)
 		return SM_ERR_TOOBIG;
+	if ((flags & ~ENV_F_KNOWN) != 0)
+		return SM_ERR_INVAL;
 	pt_len = env_bucket(ENV_INNER_LEN + http_len);
 	if ((r = seal_begin(&hdr, wire, t, eph_sk, pt_len)) != 0)
 		goto out;
 	pt = hdr + ENV_HDR_LEN + ENV_MAC_LEN;
-	pt[0] = 0; /* flags */
+	pt[0] = flags;
 	memcpy(pt + 1, request_id, ENV_REQID_LEN);
 	sm_put_be64(pt + 17, now);
 	memcpy(pt + 25, t->node_id, ENV_NODE_ID_LEN);
@@ -192,10 +194,36 @@ env_seal_request(struct buf *wire, struct env_session *s,
 
 	randombytes_buf(eph_sk, sizeof(eph_sk));
 	randombytes_buf(id, sizeof(id));
-	r = env_seal_request_det(wire, s, t, http, http_len, now, eph_sk, id);
+	r = seal_request(wire, s, t, 0, http, http_len, now, eph_sk, id);
 	sodium_memzero(eph_sk, sizeof(eph_sk));
 	sodium_memzero(id, sizeof(id));
 	return r;
+}
+
+int
+env_seal_request_flags(struct buf *wire, struct env_session *s,
+    const struct env_target *t, uint8_t flags, const uint8_t *http,
+    size_t http_len, uint64_t now)
+{
+	uint8_t eph_sk[ENV_EPH_SK_LEN], id[ENV_REQID_LEN];
+	int r;
+
+	randombytes_buf(eph_sk, sizeof(eph_sk));
+	randombytes_buf(id, sizeof(id));
+	r = seal_request(wire, s, t, flags, http, http_len, now, eph_sk, id);
+	sodium_memzero(eph_sk, sizeof(eph_sk));
+	sodium_memzero(id, sizeof(id));
+	return r;
+}
+
+int
+env_seal_request_det(struct buf *wire, struct env_session *s,
+    const struct env_target *t, const uint8_t *http, size_t http_len,
+    uint64_t now, const uint8_t eph_sk[ENV_EPH_SK_LEN],
+    const uint8_t request_id[ENV_REQID_LEN])
+{
+	return seal_request(
+	    wire, s, t, 0, http, http_len, now, eph_sk, request_id);
 }
 
 int
@@ -380,7 +408,7 @@ check_inner(struct buf *http, struct env_session *s,
 	uint64_t ts, skew;
 	int r;
 
-	if (pt[0] != 0)
+	if ((pt[0] & ~ENV_F_KNOWN) != 0)
 		return SM_ERR_UNSUPP;
 	n = sm_get_be32(pt + 57);
 	if (n == 0 || n > ENV_HTTP_MAX ||
@@ -398,6 +426,7 @@ check_inner(struct buf *http, struct env_session *s,
 		return r;
 	memcpy(s->request_id, pt + 1, ENV_REQID_LEN);
 	s->timestamp = ts;
+	s->flags = pt[0];
 	/* Drop the inner header (wiped) and the padding: no copy. */
 	buf_consume(http, ENV_INNER_LEN);
 	http->len = n;

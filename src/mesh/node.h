@@ -61,6 +61,10 @@ struct mesh_opts {
 	bool no_e2e; /* advertise no inference key, send plaintext */
 	bool allow_plaintext; /* send plaintext to hosts without a key */
 	uint64_t key_epoch_s; /* inference key lifetime (default 3600) */
+	/* Response shaping (see mesh/shape.h). */
+	bool no_shaping; /* neither ask for nor send padded, paced answers */
+	uint32_t response_pacing_ms; /* 0: pad only */
+	uint32_t response_bucket; /* smallest frame bucket */
 };
 
 struct mesh_link {
