@@ -38,7 +38,7 @@
 #define SHAPE_PACING_DEFAULT_MS 30
 #define SHAPE_PACING_MAX_MS 1000
 #define SHAPE_BUCKET_DEFAULT 1024
-#define SHAPE_BACKLOG_TICKS 4 /* grow the bucket past this many frames */
+#define SHAPE_BACKLOG_TICKS 2 /* grow the bucket past this many frames */
 #define SHAPE_MAX_FRAMES 16 /* per stream and tick, at the largest bucket */
 #define SHAPE_PENDING_MAX (4u << 20) /* plaintext held per stream */
 

@@ -25,6 +25,7 @@ struct tunnel_state {
 	uint8_t (*sticky)[ID_PK_LEN];
 	size_t nsticky;
 	struct shaper *shaper; /* NULL with --no-shaping or --no-e2e */
+	uint64_t resp_bytes; /* sealed answers: response stream bytes sent */
 };
 
 static uint64_t
@@ -543,6 +544,8 @@ struct tun_host {
 static int
 th_send(struct tun_host *th, const uint8_t *p, size_t n)
 {
+	if (th->mode == TH_E2E)
+		th->m->tun->resp_bytes += n;
 	if (!th->responded) {
 		if (lstream_respond(th->s, 200, NULL, 0) != 0)
 			return SM_ERR_IO;
@@ -1208,10 +1211,15 @@ tunnel_metrics(struct mesh *m, struct buf *out)
 	    "sealmesh_e2e_refused_total %llu\n"
 	    "# HELP sealmesh_plaintext_out_total Requests sent without E2E.\n"
 	    "# TYPE sealmesh_plaintext_out_total counter\n"
-	    "sealmesh_plaintext_out_total %llu\n",
+	    "sealmesh_plaintext_out_total %llu\n"
+	    "# HELP sealmesh_e2e_response_bytes_total Sealed answer bytes "
+	    "sent (response stream, padding included).\n"
+	    "# TYPE sealmesh_e2e_response_bytes_total counter\n"
+	    "sealmesh_e2e_response_bytes_total %llu\n",
 	    (unsigned long long)m->e2e_sealed,
 	    (unsigned long long)m->e2e_opened,
 	    (unsigned long long)m->e2e_decrypt_failures,
 	    (unsigned long long)m->e2e_refused,
-	    (unsigned long long)m->plaintext_out);
+	    (unsigned long long)m->plaintext_out,
+	    (unsigned long long)m->tun->resp_bytes);
 }
