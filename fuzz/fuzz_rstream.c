@@ -108,8 +108,8 @@ write_v2(const uint8_t *data, size_t size, size_t step)
 		default:
 			memset(raw, 0, sizeof(raw));
 			memcpy(raw, data + pos + 2, n);
-			r = rs_write_raw(&wr, &w, raw, sizeof(raw),
-			    (data[pos] >> 5) & 3);
+			r = rs_write_raw(
+			    &wr, &w, raw, sizeof(raw), (data[pos] >> 5) & 3);
 			break;
 		}
 		if (r == SM_ERR_INVAL)

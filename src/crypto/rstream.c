@@ -22,8 +22,7 @@ _Static_assert(
 
 enum { P_PREFIX, P_SSHDR, P_CODE, P_LEN, P_BODY, P_DONE };
 
-static const size_t rs2_buckets[RS2_NBUCKETS] = {
-    256, 1024, 4096, 16384, 65536};
+static const size_t rs2_buckets[RS2_NBUCKETS] = {256, 1024, 4096, 16384, 65536};
 
 _Static_assert(RS2_BUCKET_MAX <= RS_PT_MAX, "v2 bucket fits a chunk");
 _Static_assert(sizeof(RS2_AD) - 1 == RS2_AD_LEN, "v2 AD length");
@@ -292,8 +291,8 @@ int
 rs_write_padded_error(struct rs_writer *w, struct buf *out, size_t bucket,
     uint16_t status, const char *reason)
 {
-	uint8_t hdr[RS2_HDR_LEN + 2] = {RS_T_ERROR, 0, 0, 0, 0,
-	    (uint8_t)(status >> 8), (uint8_t)status};
+	uint8_t hdr[RS2_HDR_LEN + 2] = {
+	    RS_T_ERROR, 0, 0, 0, 0, (uint8_t)(status >> 8), (uint8_t)status};
 	size_t i, n = 0;
 	uint8_t c;
 	int r;
@@ -605,7 +604,8 @@ open_chunk_v2(struct rs_reader *r, struct rs_event *ev, const uint8_t *m,
 			if (m[i] < 0x20 || m[i] > 0x7e)
 				return SM_ERR_PROTO;
 		ev->type = RS_EV_ERROR;
-		ev->status = (uint16_t)(m[RS2_HDR_LEN] << 8 | m[RS2_HDR_LEN + 1]);
+		ev->status =
+		    (uint16_t)(m[RS2_HDR_LEN] << 8 | m[RS2_HDR_LEN + 1]);
 		memcpy(ev->reason, m + RS2_HDR_LEN + 2, len - 2);
 		ev->reason[len - 2] = '\0';
 		r->state = R_DONE;

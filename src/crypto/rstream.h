@@ -64,7 +64,7 @@
 #define RS2_BUCKET_MIN 256
 #define RS2_BUCKET_MAX 65536
 #define RS2_NBUCKETS 5 /* 256, 1024, 4096, 16384, 65536 */
-#define RS2_CAP(b) ((b) - RS2_HDR_LEN) /* body bytes a bucket holds */
+#define RS2_CAP(b) ((b)-RS2_HDR_LEN) /* body bytes a bucket holds */
 
 /* Chunk types (first plaintext byte). */
 #define RS_T_DATA 0x01 /* TAG_MESSAGE; 1..RS_DATA_MAX bytes of response */

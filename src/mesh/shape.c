@@ -115,9 +115,9 @@ seal_tick(struct shape_stream *ss, bool *final)
 	*final = false;
 	/* Grow (never shrink) when the backlog exceeds a few ticks. */
 	if (ss->pending.len > SHAPE_BACKLOG_TICKS * RS2_CAP(ss->bucket)) {
-		size_t want = rs2_bucket_for(
-		    (ss->pending.len + SHAPE_BACKLOG_TICKS - 1) /
-		    SHAPE_BACKLOG_TICKS);
+		size_t want =
+		    rs2_bucket_for((ss->pending.len + SHAPE_BACKLOG_TICKS - 1) /
+			SHAPE_BACKLOG_TICKS);
 
 		if (want > ss->bucket)
 			ss->bucket = want;
@@ -218,8 +218,8 @@ shape_stream_start(struct shape_stream *ss, struct shaper *sh,
 	sh->head = ss;
 	ss->linked = true;
 	if (sh->n++ == 0 && !sh->running) {
-		uv_timer_start(&sh->timer, on_tick, sh->o.pacing_ms,
-		    sh->o.pacing_ms);
+		uv_timer_start(
+		    &sh->timer, on_tick, sh->o.pacing_ms, sh->o.pacing_ms);
 		sh->running = true;
 	}
 }
@@ -232,8 +232,8 @@ flush_now(struct shape_stream *ss)
 	bool final = false;
 	int r = 0;
 
-	while (r == 0 && !final &&
-	    (ss->pending.len > 0 || ss->state != SS_OPEN)) {
+	while (
+	    r == 0 && !final && (ss->pending.len > 0 || ss->state != SS_OPEN)) {
 		size_t b = rs2_bucket_for(ss->pending.len);
 
 		ss->bucket = b > sh->o.bucket ? b : sh->o.bucket;

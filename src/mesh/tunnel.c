@@ -621,8 +621,8 @@ th_shape_write(struct tun_host *th, const uv_buf_t *bufs, unsigned n)
  * preamble to 'pre'.
  */
 static int
-th_shape_begin(struct tun_host *th, const struct env_session *sess,
-    struct buf *pre)
+th_shape_begin(
+    struct tun_host *th, const struct env_session *sess, struct buf *pre)
 {
 	struct shaper *sh = th->m->tun->shaper;
 	int r;
@@ -1170,7 +1170,8 @@ tunnel_status_shaping(struct mesh *m, cJSON *st)
 	cJSON_AddNumberToObject(o, "active_streams", (double)shaper_active(sh));
 	cJSON_AddNumberToObject(o, "streams", (double)ss->streams);
 	cJSON_AddNumberToObject(o, "frames", (double)ss->frames);
-	cJSON_AddNumberToObject(o, "padding_frames", (double)ss->padding_frames);
+	cJSON_AddNumberToObject(
+	    o, "padding_frames", (double)ss->padding_frames);
 	cJSON_AddNumberToObject(o, "data_bytes", (double)ss->data_bytes);
 	cJSON_AddNumberToObject(o, "wire_bytes", (double)ss->wire_bytes);
 	cJSON_AddNumberToObject(o, "skipped_ticks", (double)ss->skipped);

@@ -69,13 +69,15 @@ def packets(path):
         yield t, ip[12:16], sport, ip[16:20], dport, seq, flags, tcp[doff:]
 
 
-def tls_records(path, relay_port):
-    """Every TLS record the relay sent: (time s, length, client port)."""
+def tls_records(path, relay_port, to_client=True):
+    """Every TLS record the relay sent to a client (or, to_client False, a
+    client sent to the relay): (time s, length, client port)."""
     flows = {}
     out = []
     for t, src, sport, dst, dport, seq, flags, payload in packets(path):
-        if sport != relay_port:
+        if (sport if to_client else dport) != relay_port:
             continue
+        cport = dport if to_client else sport
         key = (src, sport, dst, dport)
         fl = flows.get(key)
         if flags & 0x02:  # SYN(-ACK): the stream starts after it
@@ -98,7 +100,7 @@ def tls_records(path, relay_port):
             n = struct.unpack(">H", buf[3:5])[0]
             if len(buf) < 5 + n:
                 break
-            out.append((t, 5 + n, dport))
+            out.append((t, 5 + n, cport))
             buf = buf[5 + n:]
         fl["buf"] = buf
     return out
@@ -120,8 +122,10 @@ def features(recs):
 
 def main():
     job = json.load(open(sys.argv[1]))
-    allrecs = [r for r in tls_records(job["pcap"], job.get("relay_port", 9338))
-               if r[1] > CONTROL_MAX]
+    port = job.get("relay_port", 9338)
+    allrecs = [r for r in tls_records(job["pcap"], port) if r[1] > CONTROL_MAX]
+    upstream = [r for r in tls_records(job["pcap"], port, False)
+                if r[1] > CONTROL_MAX]
     res = {"records": len(allrecs)}
     for mode in ("off", "on"):
         recs = [r for r in allrecs if r[2] == job["ports"][mode]]
@@ -136,6 +140,16 @@ def main():
             y.append(1 if tr["topic"] == "a" else 0)
             counts.append(hi - lo)
         X, y = np.array(X), np.array(y)
+        # Requests: the first record each trace sends to the relay.
+        ups = [r for r in upstream if r[2] == job["ports"][mode]]
+        utimes = np.array([r[0] for r in ups])
+        req = []
+        for tr in job["traces"]:
+            if tr["mode"] == mode:
+                i = np.searchsorted(utimes, tr["start_ms"] / 1000.0)
+                if i < len(ups) and ups[i][0] <= tr["end_ms"] / 1000.0:
+                    req.append(ups[i][1])
+        sizes = [r[1] for r in recs]
         cv = RepeatedStratifiedKFold(n_splits=5, n_repeats=10, random_state=13)
         clf = make_pipeline(StandardScaler(),
                             LogisticRegression(max_iter=2000, C=1.0))
@@ -144,6 +158,12 @@ def main():
             "auc": float(auc.mean()), "auc_std": float(auc.std()),
             "traces": int(len(y)), "records_per_trace_min": int(min(counts)),
             "records_per_trace_mean": float(np.mean(counts)),
+            # Share of answer records of the most common size.
+            "modal_record_share": float(
+                max(sizes.count(v) for v in set(sizes)) / len(sizes)),
+            "request_record_sizes": sorted(set(req)),
+            "request_modal_share": float(
+                max(req.count(v) for v in set(req)) / len(req)),
             "mean_record_bytes": {
                 t: float(np.mean([x[3] for x, l in zip(X, y) if l == (t == "a")]))
                 for t in ("a", "b")},

@@ -99,8 +99,9 @@ async function trace(node, mode, topic, seed) {
   const start = Date.now();
   const res = await fetch(`${node.url}/chat/completions`, {
     method: 'POST',
-    body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }],
-      mock: { topic, seed } }),
+    // Prompts of 10..400 bytes: one request bucket (1 KiB) for all.
+    body: JSON.stringify({ model: 'm', stream: true,
+      messages: [{ role: 'user', content: 'x'.repeat(10 * (seed % 41)) }], mock: { topic, seed } }),
   });
   const s = await readStream(res);
   const end = Date.now();
@@ -146,6 +147,14 @@ test('an on-path observer tells topics apart without shaping, and not with the d
     console.log(`# shape classifier: ${JSON.stringify(res)}`);
     assert.ok(res.off.records_per_trace_min >= 5, 'the observer sees each unshaped completion');
     assert.ok(res.on.records_per_trace_min >= 5, 'the observer sees each shaped completion');
+    // Nothing between the envelope and the wire undoes the padding: one
+    // record size for (nearly) every request, whatever the prompt length,
+    // and for the shaped answers' frames (the rest: gossip, merged frames).
+    for (const mode of ['off', 'on']) {
+      assert.ok(res[mode].request_modal_share >= 0.8, `${mode}: requests in one record size`);
+    }
+    assert.ok(res.on.modal_record_share >= 0.8, 'shaped answers: one record size');
+    assert.ok(res.off.modal_record_share < 0.5, 'control: unshaped answer records vary in size');
     assert.ok(res.off.auc >= 0.9, `shaping off: the leak is visible (AUC ${res.off.auc})`);
     assert.ok(res.on.auc <= 0.6, `defaults: topics hidden (AUC ${res.on.auc})`);
   });

@@ -549,7 +549,7 @@ test_bad_inner(void **state)
 		buf_init(&wire, ENV_WIRE_MAX);
 		assert_int_equal(env_seal_raw_det(&wire, &t, esk, pt, len), 0);
 		assert_int_equal(host_open(&h, &http, &hs, &wire, NOW),
-		    i == 0 || i == 7	 ? 0
+		    i == 0 || i == 7       ? 0
 			: i == 1 || i == 8 ? SM_ERR_UNSUPP
 					   : SM_ERR_PROTO);
 		if (i == 0 || i == 7)
@@ -576,12 +576,14 @@ test_flags(void **state)
 	host_new(&h);
 	target_of(&t, &h);
 	buf_init(&wire, ENV_WIRE_MAX);
-	assert_int_equal(env_seal_request_flags(&wire, &cs, &t, 0x02,
-			     (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, NOW),
+	assert_int_equal(
+	    env_seal_request_flags(&wire, &cs, &t, 0x02,
+		(const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, NOW),
 	    SM_ERR_INVAL);
 	assert_int_equal(wire.len, 0);
-	assert_int_equal(env_seal_request_flags(&wire, &cs, &t, ENV_F_RS2,
-			     (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, NOW),
+	assert_int_equal(
+	    env_seal_request_flags(&wire, &cs, &t, ENV_F_RS2,
+		(const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, NOW),
 	    0);
 	assert_int_equal(wire.len, ENV_WIRE_MIN); /* same bucket as flags 0 */
 	assert_int_equal(host_open(&h, &http, &hs, &wire, NOW), 0);

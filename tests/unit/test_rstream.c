@@ -708,15 +708,15 @@ test_v2_roundtrip_padding(void **state)
 	{
 		size_t before = w.len, n = strlen(sse[SM_ARRAY_LEN(sse) - 1]);
 
-		assert_int_equal(rs_write_padded(&wr, &w, RS_T_END, 1024,
-				     (const uint8_t *)sse[SM_ARRAY_LEN(sse) - 1],
-				     n),
+		assert_int_equal(
+		    rs_write_padded(&wr, &w, RS_T_END, 1024,
+			(const uint8_t *)sse[SM_ARRAY_LEN(sse) - 1], n),
 		    0);
 		assert_int_equal(w.len - before, V2_FRAME(1024));
 		want += n;
 	}
-	assert_int_equal(rs_write_padded(&wr, &w, RS_T_DATA, 1024, NULL, 0),
-	    SM_ERR_CLOSED);
+	assert_int_equal(
+	    rs_write_padded(&wr, &w, RS_T_DATA, 1024, NULL, 0), SM_ERR_CLOSED);
 	rs_writer_clear(&wr);
 	read_v2 = true;
 	for (size_t i = 0; i < SM_ARRAY_LEN(steps); i++) {
@@ -753,16 +753,15 @@ test_v2_error_and_sizes(void **state)
 	assert_int_equal(rs_write_padded(&wr, &w, RS_T_DATA, 256,
 			     (const uint8_t *)longr, RS2_CAP(256) + 1),
 	    SM_ERR_INVAL);
-	assert_int_equal(rs_write_padded(&wr, &w, RS_T_ERROR, 256, NULL, 0),
-	    SM_ERR_INVAL);
+	assert_int_equal(
+	    rs_write_padded(&wr, &w, RS_T_ERROR, 256, NULL, 0), SM_ERR_INVAL);
 	/* v1 writers' calls refuse a v2 writer, and the other way round. */
 	assert_int_equal(rs_write_end(&wr, &w), SM_ERR_INVAL);
 	assert_int_equal(w.len, RS_PREAMBLE_LEN);
 	assert_int_equal(rs_write_padded(&wr, &w, RS_T_DATA, 256,
 			     (const uint8_t *)longr, RS2_CAP(256)),
 	    0);
-	assert_int_equal(
-	    rs_write_padded_error(&wr, &w, 256, 502, longr), 0);
+	assert_int_equal(rs_write_padded_error(&wr, &w, 256, 502, longr), 0);
 	assert_int_equal(w.len, RS_PREAMBLE_LEN + 2 * V2_FRAME(256));
 	rs_writer_clear(&wr);
 	read_v2 = true;
@@ -918,8 +917,7 @@ test_v2_vectors(void **state)
 			d = cJSON_GetObjectItem(c, "data")->valuestring;
 			assert_int_equal(
 			    rs_write_padded(&wr, &w,
-				strcmp(type, "end") == 0 ? RS_T_END
-							 : RS_T_DATA,
+				strcmp(type, "end") == 0 ? RS_T_END : RS_T_DATA,
 				b, (const uint8_t *)d, strlen(d)),
 			    0);
 		}
