@@ -11,7 +11,8 @@
 enum { SS_OPEN = 1, SS_END, SS_ERROR, SS_DONE };
 
 #define SHAPE_ERROR_REASON "the host's backend failed"
-/* A transport holding more than this skips the tick (congestion). */
+/* A transport holding this much skips the tick (congestion); below it, a
+ * tick adds at most what fits under it (and at least one frame). */
 #define SHAPE_SINK_MAX (512 * 1024)
 
 struct shaper {
@@ -106,7 +107,7 @@ unlink_stream(struct shape_stream *ss)
  * bucket. Sets '*final' when END or ERROR was written.
  */
 static int
-seal_tick(struct shape_stream *ss, bool *final)
+seal_tick(struct shape_stream *ss, size_t max_frames, bool *final)
 {
 	struct shaper *sh = ss->sh;
 	size_t cap, n, frames = 0;
@@ -147,7 +148,7 @@ seal_tick(struct shape_stream *ss, bool *final)
 		sh->st.frames++;
 		frames++;
 	} while (!*final && ss->bucket == RS2_BUCKET_MAX &&
-	    ss->pending.len > 0 && frames < SHAPE_MAX_FRAMES);
+	    ss->pending.len > 0 && frames < max_frames);
 	return r;
 }
 
@@ -156,16 +157,20 @@ static void
 stream_tick(struct shape_stream *ss)
 {
 	struct shaper *sh = ss->sh;
-	size_t before = ss->pending.len;
+	size_t before = ss->pending.len, q = ss->sink->queued(ss->arg), room;
 	bool final = false;
 	int r;
 
-	if (ss->sink->queued(ss->arg) > SHAPE_SINK_MAX) {
+	if (q >= SHAPE_SINK_MAX) {
 		sh->st.skipped++;
 		return;
 	}
+	room = (SHAPE_SINK_MAX - q) /
+	    (RS_FRAME_HDR_LEN + RS_ABYTES + RS2_BUCKET_MAX);
 	buf_reset(&sh->ct);
-	r = seal_tick(ss, &final);
+	r = seal_tick(ss,
+	    room < 1 ? 1 : room > SHAPE_MAX_FRAMES ? SHAPE_MAX_FRAMES : room,
+	    &final);
 	if (r == 0 && sh->ct.len > 0) {
 		sh->st.wire_bytes += sh->ct.len;
 		r = ss->sink->write(ss->arg, buf_data(&sh->ct), sh->ct.len);
@@ -238,7 +243,7 @@ flush_now(struct shape_stream *ss)
 
 		ss->bucket = b > sh->o.bucket ? b : sh->o.bucket;
 		buf_reset(&sh->ct);
-		r = seal_tick(ss, &final);
+		r = seal_tick(ss, 1, &final);
 		if (r == 0) {
 			sh->st.wire_bytes += sh->ct.len;
 			r = ss->sink->write(

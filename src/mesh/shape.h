@@ -16,7 +16,8 @@
  * 1 KiB: ~4 llama-server SSE events per 30 ms tick, 130 tokens/s) and only
  * grows, when the backlog exceeds SHAPE_BACKLOG_TICKS frames (a large
  * non-streamed body, a very fast backend). At the largest bucket (64 KiB) up
- * to SHAPE_MAX_FRAMES frames leave per tick. The growth steps are the only
+ * to SHAPE_MAX_FRAMES frames leave per tick, as many as keep the transport's
+ * queue under 512 KiB. The growth steps are the only
  * rate information that leaks, and only for streams that outrun the
  * minimum bucket.
  *
