@@ -43,6 +43,23 @@ describe('shaped answers by default', () => {
     assert.equal(after1.wire_bytes, after1.frames * (4 + 17 + 1024));
   });
 
+  test('a large answer grows the bucket and arrives whole', async () => {
+    const mock = await startMock([]);
+    const host = await startNode(['--model', `m=${mock.url}`, ...fast]);
+    const client = await startNode(['--join', host.token, ...fast], { cmd: 'client' });
+    await waitFor(async () => (await hostPeer(client))?.response_shaping === true && routable(client),
+      { what: 'shaping announced' });
+    const r = await postJSON(`${client.api}/chat/completions`, chatBody('m', { mock: { tokens: 30000 } }));
+    assert.equal(r.status, 200);
+    assert.equal(r.json.choices[0].message.content, expectedTokens(30000));
+    const st = (await host.status()).shaping;
+    assert.ok(st.data_bytes > 200000);
+    // Far fewer frames than 1 KiB ones would need: the bucket grew.
+    assert.ok(st.frames < st.data_bytes / 4096, JSON.stringify(st));
+    const s = await stream(client, { tokens: 3000, delay_ms: 0 });
+    assert.equal(sseContent(s.text), expectedTokens(3000));
+  });
+
   test('a backend that fails half-way: the client gets the authenticated error, in a frame like the rest', async () => {
     const mock = await startMock([]);
     const host = await startNode(['--model', `m=${mock.url}`, ...fast]);
