@@ -169,7 +169,9 @@ stream_tick(struct shape_stream *ss)
 	    (RS_FRAME_HDR_LEN + RS_ABYTES + RS2_BUCKET_MAX);
 	buf_reset(&sh->ct);
 	r = seal_tick(ss,
-	    room < 1 ? 1 : room > SHAPE_MAX_FRAMES ? SHAPE_MAX_FRAMES : room,
+	    room < 1                      ? 1
+		: room > SHAPE_MAX_FRAMES ? SHAPE_MAX_FRAMES
+					  : room,
 	    &final);
 	if (r == 0 && sh->ct.len > 0) {
 		sh->st.wire_bytes += sh->ct.len;
