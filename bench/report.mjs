@@ -15,7 +15,7 @@ const BASELINES = ['direct', 'nginx'];
 // Mesh rows: end-to-end encryption against the same path in plaintext, and
 // the mesh path against the local gateway.
 const PAIRS = [['mesh-e2e', 'mesh-plain'], ['relay-e2e', 'relay-plain'], ['mesh-plain', 'sealmesh'],
-  ['mesh-e2e-v1', 'mesh-plain'], ['mesh-e2e', 'mesh-e2e-v1']];
+  ['mesh-e2e-v1', 'mesh-plain'], ['mesh-e2e', 'mesh-e2e-v1'], ['mesh-shaped', 'mesh-e2e']];
 const GOAL_E2E_TTFT = 1.05; // E2E TTFT p50 <= 1.05x plaintext
 const GOAL_E2E_TOKS = 0.95; // E2E tok/s at 256 streams >= 0.95x plaintext
 const GOAL_E2E_RPS = 0.8; // E2E non-streamed req/s >= 0.8x plaintext

@@ -23,6 +23,7 @@
 #include "mesh/attest.h"
 #include "mesh/identity.h"
 #include "mesh/node.h"
+#include "mesh/shape.h"
 #include "mesh/tunnel.h"
 #include "net/link.h"
 #include "mesh/route.h"
@@ -170,7 +171,23 @@ serve_usage(FILE *f, bool client)
 	    "node without\n"
 	    "                          E2E would (mixed-version tests, "
 	    "benchmarks)\n"
+	    "\n"
+	    "traffic shaping (sealed answers):\n"
+	    "  --response-pacing MS    send answer frames on a clock of this "
+	    "period\n"
+	    "                          (default 30); 0 pads frames but sends "
+	    "them at once\n"
+	    "  --response-bucket B     smallest padded frame: 256, 1024, 4096, "
+	    "16384 or\n"
+	    "                          65536 bytes (default 1024)\n"
+	    "  --no-shaping            neither ask hosts for padded, paced "
+	    "answers nor\n"
+	    "                          give them (answers show token sizes "
+	    "and timing)\n"
 #ifdef SM_TEST_BUILD
+	    "  --test-old-rstream      (test builds) act as a node from before "
+	    "response\n"
+	    "                          stream v2\n"
 	    "  --test-record-relay F   (test builds) append relayed bytes to "
 	    "F\n"
 	    "  --test-forge-gossip     (test builds) also gossip a forged "
@@ -334,6 +351,10 @@ enum {
 	OPT_INSECURE_NO_AUTH,
 	OPT_ALLOW_HOST,
 	OPT_ALLOW_ORIGIN,
+	OPT_RESPONSE_PACING,
+	OPT_RESPONSE_BUCKET,
+	OPT_NO_SHAPING,
+	OPT_TEST_OLD_RSTREAM,
 };
 
 static const struct option serve_opts[] = {
@@ -374,7 +395,11 @@ static const struct option serve_opts[] = {
     {"require-attested-hosts", no_argument, NULL, OPT_REQUIRE_ATTESTED},
     {"challenge-interval", required_argument, NULL, OPT_CHALLENGE_INTERVAL},
     {"attest-window", required_argument, NULL, OPT_ATTEST_WINDOW},
+    {"response-pacing", required_argument, NULL, OPT_RESPONSE_PACING},
+    {"response-bucket", required_argument, NULL, OPT_RESPONSE_BUCKET},
+    {"no-shaping", no_argument, NULL, OPT_NO_SHAPING},
 #ifdef SM_TEST_BUILD
+    {"test-old-rstream", no_argument, NULL, OPT_TEST_OLD_RSTREAM},
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
@@ -523,6 +548,8 @@ run(int argc, char **argv, bool client)
 	    .port = client ? 0 : LINK_DEFAULT_PORT,
 	    .role = client ? ANN_ROLE_CLIENT : ANN_ROLE_HOST,
 	    .min_trust = ATT_LEVEL_TPM,
+	    .response_pacing_ms = SHAPE_PACING_DEFAULT_MS,
+	    .response_bucket = SHAPE_BUCKET_DEFAULT,
 	};
 	const char *gguf[MAX_GGUF], *llama_bin = "llama-server";
 	const char *state_dir = NULL;
@@ -711,6 +738,22 @@ run(int argc, char **argv, bool client)
 				return bad("--e2e-envelope", optarg);
 			mo.envelope_version = (uint32_t)v;
 			break;
+		case OPT_RESPONSE_PACING:
+			if (sm_parse_u64(optarg, 0, SHAPE_PACING_MAX_MS, &v) !=
+			    0)
+				return bad("--response-pacing", optarg);
+			mo.response_pacing_ms = (uint32_t)v;
+			break;
+		case OPT_RESPONSE_BUCKET:
+			if (sm_parse_u64(optarg, RS2_BUCKET_MIN, RS2_BUCKET_MAX,
+				&v) != 0 ||
+			    rs2_bucket_round(v) != v)
+				return bad("--response-bucket", optarg);
+			mo.response_bucket = (uint32_t)v;
+			break;
+		case OPT_NO_SHAPING:
+			mo.no_shaping = true;
+			break;
 		case OPT_GOSSIP_INTERVAL:
 			if (sm_parse_u64(optarg, 100, 86400000, &v) != 0)
 				return bad("--gossip-interval", optarg);
@@ -725,6 +768,9 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_FORGE:
 			mesh_test_forge = true;
+			break;
+		case OPT_TEST_OLD_RSTREAM:
+			tunnel_test_old_rstream = true;
 			break;
 		case OPT_TEST_IGNORE_CHALLENGES:
 			mesh_att_test_ignore_challenges = true;

@@ -166,7 +166,8 @@ eph_shared(uint8_t k[INFKEY_SHARED_LEN], uint8_t eph_pk[INFKEY_PK_LEN],
 /* Lay out and seal one request under K (either version). */
 static int
 seal_with(struct buf *wire, struct env_session *s, uint8_t version,
-    const struct env_target *t, const uint8_t *http, size_t http_len,
+    const struct env_target *t, uint8_t flags, const uint8_t *http,
+    size_t http_len,
     uint64_t now, const uint8_t k[INFKEY_SHARED_LEN],
     const uint8_t eph_pk[INFKEY_PK_LEN], const uint8_t salt[ENV_SALT_LEN],
     const uint8_t request_id[ENV_REQID_LEN])
@@ -180,11 +181,13 @@ seal_with(struct buf *wire, struct env_session *s, uint8_t version,
 		return SM_ERR_INVAL;
 	if (http_len > ENV_HTTP_MAX)
 		return SM_ERR_TOOBIG;
+	if ((flags & ~ENV_F_KNOWN) != 0)
+		return SM_ERR_INVAL;
 	pt_len = env_bucket(ENV_INNER_LEN + http_len);
 	if ((r = seal_begin(&hdr, wire, version, t, eph_pk, salt, pt_len)) != 0)
 		return r;
 	pt = hdr + hdr_len(version) + ENV_MAC_LEN;
-	pt[0] = 0; /* flags */
+	pt[0] = flags;
 	memcpy(pt + 1, request_id, ENV_REQID_LEN);
 	sm_put_be64(pt + 17, now);
 	memcpy(pt + 25, t->node_id, ENV_NODE_ID_LEN);
@@ -209,9 +212,30 @@ env_seal_request_det(struct buf *wire, struct env_session *s,
 
 	env_session_clear(s);
 	if ((r = eph_shared(k, eph_pk, t, eph_sk)) == 0)
-		r = seal_with(wire, s, ENV_VERSION, t, http, http_len, now, k,
-		    eph_pk, NULL, request_id);
+		r = seal_with(wire, s, ENV_VERSION, t, 0, http, http_len, now,
+		    k, eph_pk, NULL, request_id);
 	sodium_memzero(k, sizeof(k));
+	return r;
+}
+
+int
+env_seal_request_flags(struct buf *wire, struct env_session *s,
+    const struct env_target *t, uint8_t flags, const uint8_t *http,
+    size_t http_len, uint64_t now)
+{
+	uint8_t k[INFKEY_SHARED_LEN], eph_pk[INFKEY_PK_LEN];
+	uint8_t eph_sk[ENV_EPH_SK_LEN], id[ENV_REQID_LEN];
+	int r;
+
+	env_session_clear(s);
+	randombytes_buf(eph_sk, sizeof(eph_sk));
+	randombytes_buf(id, sizeof(id));
+	if ((r = eph_shared(k, eph_pk, t, eph_sk)) == 0)
+		r = seal_with(wire, s, ENV_VERSION, t, flags, http, http_len,
+		    now, k, eph_pk, NULL, id);
+	sodium_memzero(k, sizeof(k));
+	sodium_memzero(eph_sk, sizeof(eph_sk));
+	sodium_memzero(id, sizeof(id));
 	return r;
 }
 
@@ -220,15 +244,7 @@ env_seal_request(struct buf *wire, struct env_session *s,
     const struct env_target *t, const uint8_t *http, size_t http_len,
     uint64_t now)
 {
-	uint8_t eph_sk[ENV_EPH_SK_LEN], id[ENV_REQID_LEN];
-	int r;
-
-	randombytes_buf(eph_sk, sizeof(eph_sk));
-	randombytes_buf(id, sizeof(id));
-	r = env_seal_request_det(wire, s, t, http, http_len, now, eph_sk, id);
-	sodium_memzero(eph_sk, sizeof(eph_sk));
-	sodium_memzero(id, sizeof(id));
-	return r;
+	return env_seal_request_flags(wire, s, t, 0, http, http_len, now);
 }
 
 int
@@ -242,8 +258,8 @@ env_seal_request2_det(struct buf *wire, struct env_session *s,
 
 	env_session_clear(s);
 	if ((r = eph_shared(k, eph_pk, t, eph_sk)) == 0)
-		r = seal_with(wire, s, ENV_VERSION_2, t, http, http_len, now, k,
-		    eph_pk, salt, request_id);
+		r = seal_with(wire, s, ENV_VERSION_2, t, 0, http, http_len,
+		    now, k, eph_pk, salt, request_id);
 	sodium_memzero(k, sizeof(k));
 	return r;
 }
@@ -333,8 +349,8 @@ sender_slot(struct sender_slot **out, struct env_sender *snd,
 
 int
 env_seal_request2(struct buf *wire, struct env_session *s,
-    struct env_sender *snd, const struct env_target *t, const uint8_t *http,
-    size_t http_len, uint64_t now)
+    struct env_sender *snd, const struct env_target *t, uint8_t flags,
+    const uint8_t *http, size_t http_len, uint64_t now)
 {
 	uint8_t salt[ENV_SALT_LEN], id[ENV_REQID_LEN];
 	struct sender_slot *slot;
@@ -345,8 +361,8 @@ env_seal_request2(struct buf *wire, struct env_session *s,
 		return r;
 	randombytes_buf(salt, sizeof(salt));
 	randombytes_buf(id, sizeof(id));
-	r = seal_with(wire, s, ENV_VERSION_2, t, http, http_len, now, slot->k,
-	    slot->eph_pk, salt, id);
+	r = seal_with(wire, s, ENV_VERSION_2, t, flags, http, http_len, now,
+	    slot->k, slot->eph_pk, salt, id);
 	sodium_memzero(id, sizeof(id));
 	return r;
 }
@@ -547,7 +563,7 @@ check_inner(struct buf *http, struct env_session *s,
 	uint64_t ts, skew;
 	int r;
 
-	if (pt[0] != 0)
+	if ((pt[0] & ~ENV_F_KNOWN) != 0)
 		return SM_ERR_UNSUPP;
 	n = sm_get_be32(pt + 57);
 	if (n == 0 || n > ENV_HTTP_MAX ||
@@ -565,6 +581,7 @@ check_inner(struct buf *http, struct env_session *s,
 		return r;
 	memcpy(s->request_id, pt + 1, ENV_REQID_LEN);
 	s->timestamp = ts;
+	s->flags = pt[0];
 	/* Drop the inner header (wiped) and the padding: no copy. */
 	buf_consume(http, ENV_INNER_LEN);
 	http->len = n;

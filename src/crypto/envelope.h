@@ -9,7 +9,7 @@
  *   38  4   body length L = 16 + bucket
  *   42  L   XSalsa20-Poly1305: tag(16) || ciphertext(bucket)
  * Plaintext (padded with zeros to 'bucket', see env_bucket()):
- *   0   1   flags, 0
+ *   0   1   flags: ENV_F_RS2 or 0 (other bits refused)
  *   1   16  request id (random)
  *   17  8   timestamp, Unix seconds
  *   25  32  host node id (the host's Ed25519 public key)
@@ -72,6 +72,10 @@
 #define ENV_WIRE_MIN (ENV_HDR_LEN + ENV_MAC_LEN + ENV_BUCKET_MIN)
 #define ENV_WIRE_MAX (ENV_HDR_MAX + ENV_MAC_LEN + ENV_PT_MAX)
 #define ENV_WINDOW_DEFAULT_S 120
+/* Plaintext flags. Set only for a host whose signed announcement says it
+ * knows them: an older host refuses any non-zero flags (SM_ERR_UNSUPP). */
+#define ENV_F_RS2 0x01 /* the asker reads response stream v2 (padded) */
+#define ENV_F_KNOWN ENV_F_RS2
 
 /* Where a request goes: from the host's verified, signed announcement. */
 struct env_target {
@@ -89,6 +93,7 @@ struct env_session {
 	uint8_t rkey[RS_KEY_LEN];
 	uint8_t request_id[ENV_REQID_LEN];
 	uint64_t timestamp;
+	uint8_t flags; /* the request's ENV_F_* flags */
 };
 
 struct env_replay;
@@ -110,6 +115,10 @@ size_t env_bucket(size_t n);
 int env_seal_request(struct buf *wire, struct env_session *s,
     const struct env_target *t, const uint8_t *http, size_t http_len,
     uint64_t now) SM_MUST_CHECK;
+/* Same with plaintext 'flags' (ENV_F_*; SM_ERR_INVAL for unknown bits). */
+int env_seal_request_flags(struct buf *wire, struct env_session *s,
+    const struct env_target *t, uint8_t flags, const uint8_t *http,
+    size_t http_len, uint64_t now) SM_MUST_CHECK;
 /* Same with the random inputs given: tests and known-answer vectors only. */
 int env_seal_request_det(struct buf *wire, struct env_session *s,
     const struct env_target *t, const uint8_t *http, size_t http_len,
@@ -119,12 +128,12 @@ int env_seal_request_det(struct buf *wire, struct env_session *s,
  * Version 2: seal as env_seal_request() does, but with the ephemeral key
  * 'snd' holds for this host key (made, and its K computed, on first use
  * and after ENV_SENDER_LIFETIME_S seconds of wall time 'now'), a fresh
- * salt and a fresh request id. Same errors and outputs as
+ * salt and a fresh request id, with plaintext 'flags' (ENV_F_*). Same errors and outputs as
  * env_seal_request(); SM_ERR_NOMEM if the cache cannot grow.
  */
 int env_seal_request2(struct buf *wire, struct env_session *s,
-    struct env_sender *snd, const struct env_target *t, const uint8_t *http,
-    size_t http_len, uint64_t now) SM_MUST_CHECK;
+    struct env_sender *snd, const struct env_target *t, uint8_t flags,
+    const uint8_t *http, size_t http_len, uint64_t now) SM_MUST_CHECK;
 /* Version 2 with every random input given: known-answer vectors only. */
 int env_seal_request2_det(struct buf *wire, struct env_session *s,
     const struct env_target *t, const uint8_t *http, size_t http_len,

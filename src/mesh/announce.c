@@ -197,6 +197,8 @@ announce_sign(
 	pa.relay_allowed = a->relay_allowed;
 	pa.has_console_port = a->console_port != 0;
 	pa.console_port = a->console_port;
+	pa.has_response_stream_version = a->rs_version != 0;
+	pa.response_stream_version = a->rs_version;
 
 	r = SM_ERR_TOOBIG;
 	if ((blen = protobuf_c_message_get_packed_size(&pa.base)) > ANN_MAX_LEN)
@@ -270,6 +272,8 @@ from_pb(const Sealmesh__PeerAnnouncement *pa, struct announce *a)
 	a->n_addrs = pa->n_addresses;
 	a->relay_allowed = pa->has_relay_allowed && pa->relay_allowed;
 	a->leaving = pa->has_leaving && pa->leaving;
+	a->rs_version =
+	    pa->has_response_stream_version ? pa->response_stream_version : 0;
 	if (pa->has_inference_public_key) {
 		if (pa->inference_public_key.len != ANN_INFERENCE_KEY_LEN ||
 		    !pa->has_inference_key_epoch ||

@@ -76,6 +76,7 @@ struct announce {
 	uint32_t inference_key_epoch; /* non-zero when has_inference_key */
 	uint32_t envelope_version; /* newest sealed-request version the
 				      host opens; 0 or 1: version 1 only */
+	uint32_t rs_version; /* response_stream_version; 0: absent (v1) */
 	const uint8_t *posture; /* NULL: absent */
 	size_t posture_len;
 	const uint8_t *attestation; /* NULL: absent */

@@ -63,6 +63,10 @@ struct mesh_opts {
 	uint64_t key_epoch_s; /* inference key lifetime (default 3600) */
 	uint32_t envelope_version; /* newest sealed-request version to send
 				      and offer; 0: ENV_VERSION_MAX */
+	/* Response shaping (see mesh/shape.h). */
+	bool no_shaping; /* neither ask for nor send padded, paced answers */
+	uint32_t response_pacing_ms; /* 0: pad only */
+	uint32_t response_bucket; /* smallest frame bucket */
 };
 
 struct mesh_link {

@@ -93,7 +93,7 @@ seal(struct buf *wire, struct env_session *s, const struct env_target *t,
 {
 	buf_init(wire, ENV_WIRE_MAX);
 	if (sender != NULL)
-		assert_int_equal(env_seal_request2(wire, s, sender, t,
+		assert_int_equal(env_seal_request2(wire, s, sender, t, 0,
 				     (const uint8_t *)http, strlen(http), now),
 		    0);
 	else
@@ -545,7 +545,7 @@ test_bad_inner(void **state)
 	host_new(&h);
 	target_of(&t, &h);
 	randombytes_buf(esk, sizeof(esk));
-	for (i = 0; i < 7; i++) {
+	for (i = 0; i < 9; i++) {
 		size_t len = 1024;
 
 		memset(pt, 0, sizeof(pt));
@@ -561,7 +561,7 @@ test_bad_inner(void **state)
 		case 0: /* well formed: accepted */
 			break;
 		case 1:
-			pt[0] = 1; /* flags */
+			pt[0] = 2; /* a flag this version does not know */
 			break;
 		case 2:
 			pt[60] = 0; /* n = 0 */
@@ -578,6 +578,12 @@ test_bad_inner(void **state)
 		case 6:
 			len = 1500; /* not a bucket */
 			break;
+		case 7:
+			pt[0] = ENV_F_RS2; /* known flag: accepted, reported */
+			break;
+		case 8:
+			pt[0] = 0x80 | ENV_F_RS2;
+			break;
 		}
 		buf_init(&wire, ENV_WIRE_MAX);
 		assert_int_equal(
@@ -586,16 +592,50 @@ test_bad_inner(void **state)
 			len),
 		    0);
 		assert_int_equal(host_open(&h, &http, &hs, &wire, NOW),
-		    i == 0       ? 0
-			: i == 1 ? SM_ERR_UNSUPP
-				 : SM_ERR_PROTO);
-		if (i == 0) {
+		    i == 0 || i == 7       ? 0
+			: i == 1 || i == 8 ? SM_ERR_UNSUPP
+					   : SM_ERR_PROTO);
+		if (i == 0 || i == 7)
+			assert_int_equal(hs.flags, i == 7 ? ENV_F_RS2 : 0);
+		if (i == 0 || i == 7) {
 			assert_int_equal(http.len, 10);
 			assert_memory_equal(buf_data(&http), "xxxxxxxxxx", 10);
 		}
 		buf_clear(&http);
 		buf_clear(&wire);
 	}
+	host_free(&h);
+}
+
+/* The flag travels inside the box and comes out on the host. */
+static void
+test_flags(void **state)
+{
+	struct host h;
+	struct env_target t;
+	struct env_session cs, hs;
+	struct buf wire, http;
+
+	host_new(&h);
+	target_of(&t, &h);
+	buf_init(&wire, ENV_WIRE_MAX);
+	assert_int_equal(
+	    env_seal_request_flags(&wire, &cs, &t, 0x02,
+		(const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, NOW),
+	    SM_ERR_INVAL);
+	assert_int_equal(wire.len, 0);
+	assert_int_equal(
+	    env_seal_request_flags(&wire, &cs, &t, ENV_F_RS2,
+		(const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, NOW),
+	    0);
+	assert_int_equal(wire.len, ENV_WIRE_MIN); /* same bucket as flags 0 */
+	assert_int_equal(host_open(&h, &http, &hs, &wire, NOW), 0);
+	assert_int_equal(hs.flags, ENV_F_RS2);
+	assert_memory_equal(hs.rkey, cs.rkey, RS_KEY_LEN);
+	buf_clear(&http);
+	buf_clear(&wire);
+	env_session_clear(&cs);
+	env_session_clear(&hs);
 	host_free(&h);
 }
 
@@ -782,6 +822,7 @@ main(void)
 	    cmocka_unit_test(test_wrong_host),
 	    cmocka_unit_test(test_epoch_rollover_in_flight),
 	    cmocka_unit_test(test_bad_inner),
+	    cmocka_unit_test(test_flags),
 	    cmocka_unit_test(test_peek),
 	    cmocka_unit_test(test_vectors),
 	    /* The same checks for version 2. */
