@@ -167,8 +167,7 @@ eph_shared(uint8_t k[INFKEY_SHARED_LEN], uint8_t eph_pk[INFKEY_PK_LEN],
 static int
 seal_with(struct buf *wire, struct env_session *s, uint8_t version,
     const struct env_target *t, uint8_t flags, const uint8_t *http,
-    size_t http_len,
-    uint64_t now, const uint8_t k[INFKEY_SHARED_LEN],
+    size_t http_len, uint64_t now, const uint8_t k[INFKEY_SHARED_LEN],
     const uint8_t eph_pk[INFKEY_PK_LEN], const uint8_t salt[ENV_SALT_LEN],
     const uint8_t request_id[ENV_REQID_LEN])
 {
@@ -258,8 +257,8 @@ env_seal_request2_det(struct buf *wire, struct env_session *s,
 
 	env_session_clear(s);
 	if ((r = eph_shared(k, eph_pk, t, eph_sk)) == 0)
-		r = seal_with(wire, s, ENV_VERSION_2, t, 0, http, http_len,
-		    now, k, eph_pk, salt, request_id);
+		r = seal_with(wire, s, ENV_VERSION_2, t, 0, http, http_len, now,
+		    k, eph_pk, salt, request_id);
 	sodium_memzero(k, sizeof(k));
 	return r;
 }

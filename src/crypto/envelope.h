@@ -128,8 +128,8 @@ int env_seal_request_det(struct buf *wire, struct env_session *s,
  * Version 2: seal as env_seal_request() does, but with the ephemeral key
  * 'snd' holds for this host key (made, and its K computed, on first use
  * and after ENV_SENDER_LIFETIME_S seconds of wall time 'now'), a fresh
- * salt and a fresh request id, with plaintext 'flags' (ENV_F_*). Same errors and outputs as
- * env_seal_request(); SM_ERR_NOMEM if the cache cannot grow.
+ * salt and a fresh request id, with plaintext 'flags' (ENV_F_*). Same errors
+ * and outputs as env_seal_request(); SM_ERR_NOMEM if the cache cannot grow.
  */
 int env_seal_request2(struct buf *wire, struct env_session *s,
     struct env_sender *snd, const struct env_target *t, uint8_t flags,
