@@ -128,6 +128,23 @@ serve_usage(FILE *f, bool client)
 	    "  --attest-window S       a host is attested while its last "
 	    "answer is younger\n"
 	    "                          than this (default 660)\n"
+	    "  --event-log FILE        (host) TCG event log to send (default "
+	    "the kernel's\n"
+	    "                          tpm0/binary_bios_measurements)\n"
+	    "  --ima-log FILE          (host) IMA list to send (default the "
+	    "kernel's\n"
+	    "                          ima/binary_runtime_measurements)\n"
+	    "  --pcr-policy FILE       expected PCR values, lines "
+	    "\"sha256:N HEX\"; a host\n"
+	    "                          whose quoted PCR differs is not "
+	    "eligible\n"
+	    "  --ima-allowlist FILE    lines \"SHA256HEX PATH\": every file "
+	    "a host's IMA\n"
+	    "                          list measured must be listed\n"
+	    "  --require-measured-binary  route only to hosts whose binary "
+	    "hash is\n"
+	    "                          kernel-measured (IMA replayed against "
+	    "a quote)\n"
 	    "\n"
 	    "end-to-end encryption:\n"
 	    "  --key-epoch SECS        replace the inference key this often "
@@ -231,6 +248,11 @@ enum {
 	OPT_REQUIRE_ATTESTED,
 	OPT_CHALLENGE_INTERVAL,
 	OPT_ATTEST_WINDOW,
+	OPT_EVENT_LOG,
+	OPT_IMA_LOG,
+	OPT_PCR_POLICY,
+	OPT_IMA_ALLOWLIST,
+	OPT_REQUIRE_MEASURED_BINARY,
 	OPT_TEST_IGNORE_CHALLENGES,
 };
 
@@ -266,6 +288,12 @@ static const struct option serve_opts[] = {
     {"require-attested-hosts", no_argument, NULL, OPT_REQUIRE_ATTESTED},
     {"challenge-interval", required_argument, NULL, OPT_CHALLENGE_INTERVAL},
     {"attest-window", required_argument, NULL, OPT_ATTEST_WINDOW},
+    {"event-log", required_argument, NULL, OPT_EVENT_LOG},
+    {"ima-log", required_argument, NULL, OPT_IMA_LOG},
+    {"pcr-policy", required_argument, NULL, OPT_PCR_POLICY},
+    {"ima-allowlist", required_argument, NULL, OPT_IMA_ALLOWLIST},
+    {"require-measured-binary", no_argument, NULL,
+	OPT_REQUIRE_MEASURED_BINARY},
 #ifdef SM_TEST_BUILD
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
@@ -461,6 +489,21 @@ run(int argc, char **argv, bool client)
 			if (sm_parse_u64(optarg, 1, 86400, &v) != 0)
 				return bad("--attest-window", optarg);
 			mo.attest_window_ms = v * 1000;
+			break;
+		case OPT_EVENT_LOG:
+			mo.event_log = optarg;
+			break;
+		case OPT_IMA_LOG:
+			mo.ima_log = optarg;
+			break;
+		case OPT_PCR_POLICY:
+			mo.pcr_policy = optarg;
+			break;
+		case OPT_IMA_ALLOWLIST:
+			mo.ima_allowlist = optarg;
+			break;
+		case OPT_REQUIRE_MEASURED_BINARY:
+			mo.require_measured_binary = true;
 			break;
 		case OPT_REQUIRE_HARDENED:
 			mo.require_hardened = true;
