@@ -40,7 +40,7 @@
 
 #define EVLOG_MAX (192 * 1024) /* whole log */
 #define EVLOG_EVENT_MAX (64 * 1024) /* one event's data */
-#define EVLOG_EVENTS_MAX 4096
+#define EVLOG_EVENTS_MAX 2048
 #define EVLOG_ALGS_MAX 8
 #define EVLOG_PCRS 24
 #define EVLOG_DIGEST_LEN 32 /* SHA-256 */
