@@ -158,10 +158,16 @@ def main():
     with open("tests/vectors/measure.json", "w") as f:
         json.dump(v, f, indent="\t")
         f.write("\n")
+    # fuzz_ima: first byte 0 = IMA list, 1 = measurement section (measure.h)
+    section = (b"\1" + struct.pack(">H", 8) + b"A" * 8 + struct.pack(">H", 4) + b"S" * 4 +
+               b"\x09" + b"\0" * (9 * 32) + struct.pack(">I", len(ev_on)) + ev_on +
+               struct.pack(">I", len(ima)) + ima)
     for d, files in (("fuzz/corpus/fuzz_eventlog", {"secure-boot-on": ev_on, "locality-3": ev_off,
                                                      "forged-sb": ev_forged}),
-                     ("fuzz/corpus/fuzz_ima", {"four-entries": ima, "unlisted": ima_evil,
-                                               "sha1": ima_sha1})):
+                     ("fuzz/corpus/fuzz_ima", {"four-entries": b"\0" + ima,
+                                               "unlisted": b"\0" + ima_evil,
+                                               "sha1": b"\0" + ima_sha1,
+                                               "section": b"\1" + section})):
         os.makedirs(d, exist_ok=True)
         for k, b in files.items():
             with open(os.path.join(d, k), "wb") as f:
