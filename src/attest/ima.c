@@ -199,8 +199,8 @@ allow_cmp(const void *a, const void *b)
 }
 
 int
-ima_allowlist_parse(const char *text, size_t len, struct ima_allowlist **out,
-    size_t *bad_line)
+ima_allowlist_parse(
+    const char *text, size_t len, struct ima_allowlist **out, size_t *bad_line)
 {
 	struct ima_allowlist *a;
 	struct allow *nv;

@@ -65,8 +65,8 @@ int ima_next(const uint8_t *in, size_t len, size_t *off,
 /* PCR 10 after replaying entries one by one from zero. */
 void ima_pcr_init(uint8_t pcr[IMA_DIGEST_LEN]);
 /* Extend 'pcr' with entry 'e' (0xff..ff for a violation). */
-int ima_pcr_extend(uint8_t pcr[IMA_DIGEST_LEN],
-    const struct ima_entry *e) SM_MUST_CHECK;
+int ima_pcr_extend(
+    uint8_t pcr[IMA_DIGEST_LEN], const struct ima_entry *e) SM_MUST_CHECK;
 
 /*
  * Replay a whole list (every entry must parse; entries for another PCR are
@@ -77,9 +77,9 @@ int ima_pcr_extend(uint8_t pcr[IMA_DIGEST_LEN],
  * what the quote covers; only the first '*prefix' entries are proven.
  * Errors as ima_next, SM_ERR_TOOBIG past IMA_LIST_MAX / IMA_ENTRIES_MAX.
  */
-int ima_replay(const uint8_t *in, size_t len,
-    const uint8_t quoted[IMA_DIGEST_LEN], size_t *prefix, size_t *n,
-    uint8_t final[IMA_DIGEST_LEN]) SM_MUST_CHECK;
+int
+ima_replay(const uint8_t *in, size_t len, const uint8_t quoted[IMA_DIGEST_LEN],
+    size_t *prefix, size_t *n, uint8_t final[IMA_DIGEST_LEN]) SM_MUST_CHECK;
 
 /*
  * --ima-allowlist (Keylime's runtime policy idea, simplified): text lines

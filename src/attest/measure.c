@@ -101,7 +101,8 @@ att_meas_qualifying(const uint8_t nonce[ATT_NONCE_LEN],
 
 	memcpy(s, ATT_MEAS_DOMAIN, ATT_MEAS_DOMAIN_LEN);
 	memcpy(s + ATT_MEAS_DOMAIN_LEN, nonce, ATT_NONCE_LEN);
-	memcpy(s + ATT_MEAS_DOMAIN_LEN + ATT_NONCE_LEN, blob_hash, ATT_HASH_LEN);
+	memcpy(
+	    s + ATT_MEAS_DOMAIN_LEN + ATT_NONCE_LEN, blob_hash, ATT_HASH_LEN);
 	return att_sha256(s, sizeof(s), out);
 }
 
@@ -139,8 +140,8 @@ slot_of(int index)
 }
 
 int
-att_pcr_policy_parse(const char *text, size_t len, struct att_pcr_policy **out,
-    size_t *bad_line)
+att_pcr_policy_parse(
+    const char *text, size_t len, struct att_pcr_policy **out, size_t *bad_line)
 {
 	struct att_pcr_policy *p;
 	size_t off = 0, line = 0;
@@ -241,7 +242,7 @@ quote_check(const struct att_verdict *v, const struct att_meas *m,
 		return SM_ERR_VERIFY;
 	memset(&p, 0, sizeof(p));
 	if (Tss2_MU_TPMT_PUBLIC_Unmarshal(v->ak_pub, v->ak_pub_len, &off, &p) !=
-		TSS2_RC_SUCCESS)
+	    TSS2_RC_SUCCESS)
 		return SM_ERR_VERIFY;
 	off = 0;
 	memset(&s, 0, sizeof(s));
@@ -314,8 +315,7 @@ weight(enum att_meas_reason r)
 	}
 }
 
-static void
-problem(struct att_meas_verdict *o, enum att_meas_reason r, int pcr,
+static void problem(struct att_meas_verdict *o, enum att_meas_reason r, int pcr,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void
 problem(struct att_meas_verdict *o, enum att_meas_reason r, int pcr,

@@ -403,9 +403,9 @@ tpm_free(struct att_provider *p)
 	free(t);
 }
 
-static int tpm_measure(struct att_provider *p,
-    const uint8_t nonce[ATT_NONCE_LEN], const uint8_t blob_hash[ATT_HASH_LEN],
-    struct buf *out);
+static int
+tpm_measure(struct att_provider *p, const uint8_t nonce[ATT_NONCE_LEN],
+    const uint8_t blob_hash[ATT_HASH_LEN], struct buf *out);
 
 static const struct att_provider_ops tpm_ops = {
     .evidence = tpm_evidence,
@@ -612,8 +612,8 @@ tpm_measure(struct att_provider *p, const uint8_t nonce[ATT_NONCE_LEN],
 		r = tss_fail("marshal signature", rc);
 		goto out;
 	}
-	read_log(p->evlog_path ? p->evlog_path : ATT_EVLOG_PATH, EVLOG_MAX,
-	    &ev);
+	read_log(
+	    p->evlog_path ? p->evlog_path : ATT_EVLOG_PATH, EVLOG_MAX, &ev);
 	read_log(p->ima_path ? p->ima_path : ATT_IMA_PATH, IMA_LIST_MAX, &ima);
 	m.attest = q->attestationData;
 	m.attest_len = q->size;

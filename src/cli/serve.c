@@ -292,8 +292,7 @@ static const struct option serve_opts[] = {
     {"ima-log", required_argument, NULL, OPT_IMA_LOG},
     {"pcr-policy", required_argument, NULL, OPT_PCR_POLICY},
     {"ima-allowlist", required_argument, NULL, OPT_IMA_ALLOWLIST},
-    {"require-measured-binary", no_argument, NULL,
-	OPT_REQUIRE_MEASURED_BINARY},
+    {"require-measured-binary", no_argument, NULL, OPT_REQUIRE_MEASURED_BINARY},
 #ifdef SM_TEST_BUILD
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},

@@ -244,8 +244,8 @@ meas_take(struct mesh *m, struct peer_att *pa,
 	meas_policy(m, &pol);
 	if (att_answer_parse(buf_data(in), in->len, &ans) != 0)
 		memset(&ans, 0, sizeof(ans));
-	r = att_meas_check(&pol, &pa->v, nonce, ans.meas, ans.meas_len,
-	    &pa->meas);
+	r = att_meas_check(
+	    &pol, &pa->v, nonce, ans.meas, ans.meas_len, &pa->meas);
 	sodium_memzero(ans.secret, sizeof(ans.secret));
 	pa->meas_known = true;
 	if (r == 0)
@@ -394,7 +394,8 @@ meas_status_peer(const struct peer_att *pa, cJSON *at)
 		cJSON_AddNumberToObject(ms, "pcr", v->pcr);
 	else
 		cJSON_AddNullToObject(ms, "pcr");
-	cJSON_AddStringToObject(ms, "reason", k ? v->why : "not challenged yet");
+	cJSON_AddStringToObject(
+	    ms, "reason", k ? v->why : "not challenged yet");
 }
 
 /* Verifier: the host's answer arrived. */

@@ -54,8 +54,8 @@ test_vectors(void **state)
 			assert_memory_equal(info.pcr[i], want, 32);
 		}
 		assert_int_equal(info.secure_boot,
-		    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-			v, "secure_boot"))
+		    cJSON_IsTrue(
+			cJSON_GetObjectItemCaseSensitive(v, "secure_boot"))
 			? TRI_TRUE
 			: TRI_FALSE);
 		assert_int_equal(info.nevents,
@@ -150,7 +150,8 @@ test_bounds(void **state)
 	/* Whole log over EVLOG_MAX. */
 	assert_non_null(big = calloc(1, EVLOG_MAX + 1));
 	memcpy(big, log, len);
-	assert_int_equal(evlog_replay(big, EVLOG_MAX + 1, &info), SM_ERR_TOOBIG);
+	assert_int_equal(
+	    evlog_replay(big, EVLOG_MAX + 1, &info), SM_ERR_TOOBIG);
 	/* Trailing zero bytes are an event for PCR 0 with no digests. */
 	assert_int_equal(evlog_replay(big, len + 12, &info), SM_ERR_INVAL);
 	free(big);
@@ -184,8 +185,7 @@ test_event_count_cap(void **state)
 		p[34] = 0x0b;
 		le32(p + 12 + 22 + 34, 0);
 	}
-	assert_int_equal(
-	    evlog_replay(big, hdr + (n - 1) * evlen, &info), 0);
+	assert_int_equal(evlog_replay(big, hdr + (n - 1) * evlen, &info), 0);
 	assert_int_equal(info.nevents, EVLOG_EVENTS_MAX);
 	assert_true(info.touched == 2u);
 	assert_int_equal(

@@ -37,7 +37,8 @@ hexdup(const cJSON *o, const char *name, size_t *len)
 static const cJSON *
 ima_vec(cJSON *j, int i)
 {
-	return cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "ima"), i);
+	return cJSON_GetArrayItem(
+	    cJSON_GetObjectItemCaseSensitive(j, "ima"), i);
 }
 
 static void
@@ -52,10 +53,11 @@ test_vectors(void **state)
 	for (int i = 0; (v = ima_vec(j, i)) != NULL; i++) {
 		lst = hexdup(v, "list", &len);
 		vec_hex(want, 32, v, "pcr10");
-		assert_int_equal(ima_replay(lst, len, want, &prefix, &n, fin), 0);
-		assert_memory_equal(fin, want, 32);
 		assert_int_equal(
-		    n, cJSON_GetObjectItemCaseSensitive(v, "entries")->valueint);
+		    ima_replay(lst, len, want, &prefix, &n, fin), 0);
+		assert_memory_equal(fin, want, 32);
+		assert_int_equal(n,
+		    cJSON_GetObjectItemCaseSensitive(v, "entries")->valueint);
 		assert_int_equal(prefix, n);
 		free(lst);
 	}
@@ -87,8 +89,10 @@ test_entries_and_prefix(void **state)
 		if (i == 1) {
 			assert_true(e.file_sha256);
 			assert_memory_equal(e.file_digest, bin, 32);
-			assert_int_equal(e.path_len, strlen("/usr/bin/sealmesh"));
-			assert_memory_equal(e.path, "/usr/bin/sealmesh", e.path_len);
+			assert_int_equal(
+			    e.path_len, strlen("/usr/bin/sealmesh"));
+			assert_memory_equal(
+			    e.path, "/usr/bin/sealmesh", e.path_len);
 			assert_false(e.violation);
 			/* A list that stops here replays to this value. */
 			assert_int_equal(
@@ -171,8 +175,8 @@ test_malformed(void **state)
 	/* Whole list over the cap. */
 	assert_non_null(big = calloc(1, IMA_LIST_MAX + 1));
 	memcpy(big, lst, len);
-	assert_int_equal(ima_replay(big, IMA_LIST_MAX + 1, NULL, &prefix, &n,
-			     NULL),
+	assert_int_equal(
+	    ima_replay(big, IMA_LIST_MAX + 1, NULL, &prefix, &n, NULL),
 	    SM_ERR_TOOBIG);
 	free(big);
 	free(lst);
@@ -236,10 +240,12 @@ test_allowlist(void **state)
 	}
 	/* Uppercase hex, CRLF, a path with spaces. */
 	{
-		const char *t = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-				"AAAAAAAAAA /opt/my app/bin\r\n";
+		const char *t =
+		    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		    "AAAAAAAAAA /opt/my app/bin\r\n";
 
-		assert_int_equal(ima_allowlist_parse(t, strlen(t), &a, &bad), 0);
+		assert_int_equal(
+		    ima_allowlist_parse(t, strlen(t), &a, &bad), 0);
 		assert_int_equal(ima_allowlist_count(a), 1);
 		ima_allowlist_free(a);
 	}
@@ -261,10 +267,12 @@ test_pcr_policy(void **state)
 	static const char *bad[] = {
 	    "sha1:7 1111111111111111111111111111111111111111\n",
 	    "sha256:8 "
-	    "1111111111111111111111111111111111111111111111111111111111111111\n",
+	    "1111111111111111111111111111111111111111111111111111111111111111"
+	    "\n",
 	    "sha256:7 11\n",
 	    "sha256:7 "
-	    "1111111111111111111111111111111111111111111111111111111111111111 x\n",
+	    "1111111111111111111111111111111111111111111111111111111111111111 "
+	    "x\n",
 	};
 	uint8_t pcrs[ATT_MEAS_NPCR * 32];
 	struct att_pcr_policy *p;

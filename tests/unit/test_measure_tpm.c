@@ -142,8 +142,8 @@ extend_all(void)
 	char cmd[3072];
 	size_t at;
 
-	at = (size_t)snprintf(cmd, sizeof(cmd),
-	    "TPM2TOOLS_TCTI=%s tpm2_pcrextend", E.tcti);
+	at = (size_t)snprintf(
+	    cmd, sizeof(cmd), "TPM2TOOLS_TCTI=%s tpm2_pcrextend", E.tcti);
 	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(ev, "extends"))
 	{
 		at += (size_t)snprintf(cmd + at, sizeof(cmd) - at,
@@ -151,8 +151,8 @@ extend_all(void)
 		    cJSON_GetObjectItemCaseSensitive(x, "pcr")->valueint,
 		    str(x, "sha256"));
 	}
-	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(
-				  item(E.vec, "ima", 0), "extends"))
+	cJSON_ArrayForEach(x,
+	    cJSON_GetObjectItemCaseSensitive(item(E.vec, "ima", 0), "extends"))
 	{
 		at += (size_t)snprintf(cmd + at, sizeof(cmd) - at,
 		    " 10:sha256=%s", x->valuestring);
@@ -198,9 +198,10 @@ setup(void **state)
 
 	if (sh("command -v swtpm >/dev/null && command -v tpm2_pcrextend "
 	       ">/dev/null") != 0) {
-		fprintf(stderr, "test_measure_tpm: swtpm or tpm2-tools missing "
-				"(apt-get install swtpm swtpm-tools "
-				"tpm2-tools)\n");
+		fprintf(stderr,
+		    "test_measure_tpm: swtpm or tpm2-tools missing "
+		    "(apt-get install swtpm swtpm-tools "
+		    "tpm2-tools)\n");
 		return -1;
 	}
 	E.vec = vec_load(VEC);
@@ -236,8 +237,9 @@ setup(void **state)
 	if (E.pid < 0 || wait_port(port) != 0)
 		return -1;
 	if (extend_all() != 0) {
-		fprintf(stderr, "test_measure_tpm: tpm2_pcrextend failed, see "
-				"%s/extend.log\n",
+		fprintf(stderr,
+		    "test_measure_tpm: tpm2_pcrextend failed, see "
+		    "%s/extend.log\n",
 		    E.dir);
 		return -1;
 	}
@@ -269,9 +271,10 @@ setup(void **state)
 		->valuestring);
 	if (att_pcr_policy_parse(pol, strlen(pol), &E.pol_ok, &bad) != 0)
 		return -1;
-	strcat(pol, "sha256:4 "
-		    "4444444444444444444444444444444444444444444444444444444444"
-		    "444444\n");
+	strcat(pol,
+	    "sha256:4 "
+	    "4444444444444444444444444444444444444444444444444444444444"
+	    "444444\n");
 	if (att_pcr_policy_parse(pol, strlen(pol), &E.pol_bad, &bad) != 0)
 		return -1;
 	allow = str(E.vec, "allowlist");
@@ -316,9 +319,8 @@ teardown(void **state)
 static void
 verified(const uint8_t binary[32], struct att_verdict *v, uint8_t bh[32])
 {
-	struct att_policy pol = {.min_level = ATT_LEVEL_TPM,
-	    .trust = E.trusted,
-	    .pins = E.pins};
+	struct att_policy pol = {
+	    .min_level = ATT_LEVEL_TPM, .trust = E.trusted, .pins = E.pins};
 	struct infkey_pub ik = {.epoch = 7};
 	struct att_activation act;
 	struct att_live_cfg c;
@@ -369,9 +371,9 @@ typedef void (*tamper_fn)(uint8_t *ans, size_t len);
  * result. With 'keep' the answer is copied out (for the replay test).
  */
 static int
-round_trip(const struct att_verdict *v, const uint8_t bh[32],
-    const char *evlog, const char *ima, const struct att_meas_policy *pol,
-    tamper_fn tamper, struct att_meas_verdict *mv, struct buf *keep)
+round_trip(const struct att_verdict *v, const uint8_t bh[32], const char *evlog,
+    const char *ima, const struct att_meas_policy *pol, tamper_fn tamper,
+    struct att_meas_verdict *mv, struct buf *keep)
 {
 	struct att_live_cfg c;
 	struct att_live l;
@@ -394,16 +396,17 @@ round_trip(const struct att_verdict *v, const uint8_t bh[32],
 		tamper(buf_data(&ans), ans.len);
 	memcpy(nonce, l.nonce, sizeof(nonce));
 	/* The liveness half does not look at the measurements. */
-	assert_int_equal(att_live_answer(&l, &c, v, E.pins, buf_data(&ans),
-			     ans.len, 5001),
+	assert_int_equal(
+	    att_live_answer(&l, &c, v, E.pins, buf_data(&ans), ans.len, 5001),
 	    0);
 	assert_int_equal(att_answer_parse(buf_data(&ans), ans.len, &a), 0);
 	assert_non_null(a.meas);
 	if (keep != NULL)
 		assert_int_equal(buf_append(keep, a.meas, a.meas_len), 0);
 	r = att_meas_check(pol, v, nonce, a.meas, a.meas_len, mv);
-	print_message("    measurement: %s (eligible %d, binary %s, secure boot "
-		      "%s)\n",
+	print_message(
+	    "    measurement: %s (eligible %d, binary %s, secure boot "
+	    "%s)\n",
 	    mv->why, mv->eligible, att_claim_str(mv->binary),
 	    att_claim_str(mv->secure_boot_claim));
 	buf_clear(&chal);
@@ -673,8 +676,8 @@ test_not_asked(void **state)
 	assert_true(ans.len <= ATT_ANSWER_MAX);
 	assert_int_equal(att_answer_parse(buf_data(&ans), ans.len, &a), 0);
 	assert_null(a.meas);
-	assert_int_equal(att_live_answer(&l, &c, &v, E.pins, buf_data(&ans),
-			     ans.len, 5001),
+	assert_int_equal(
+	    att_live_answer(&l, &c, &v, E.pins, buf_data(&ans), ans.len, 5001),
 	    0);
 	buf_clear(&chal);
 	buf_clear(&ans);
