@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -37,6 +38,7 @@ struct peer_att {
 	bool known;
 	struct att_meas_verdict meas; /* from the last verified answer */
 	bool meas_known;
+	uint8_t meas_blob[ATT_HASH_LEN]; /* blob hash 'meas' was checked for */
 };
 
 struct mesh_att {
@@ -248,6 +250,7 @@ meas_take(struct mesh *m, struct peer_att *pa,
 	    &pol, &pa->v, nonce, ans.meas, ans.meas_len, &pa->meas);
 	sodium_memzero(ans.secret, sizeof(ans.secret));
 	pa->meas_known = true;
+	memcpy(pa->meas_blob, pa->v.blob_hash, ATT_HASH_LEN);
 	if (r == 0)
 		m->att->measured_ok++;
 	else
@@ -258,6 +261,18 @@ meas_take(struct mesh *m, struct peer_att *pa,
 		    sid, pa->meas.why, att_claim_str(pa->meas.binary),
 		    att_claim_str(pa->meas.secure_boot_claim),
 		    r == 0 ? "" : " (not eligible)");
+}
+
+/*
+ * Measurements are checked against one blob (its binary hash and boot PCR
+ * digest). A new blob (refresh, restart with another binary) needs a new
+ * check before they count again.
+ */
+static bool
+meas_stale(const struct peer_att *pa)
+{
+	return pa->meas_known && pa->vr == 0 &&
+	    memcmp(pa->meas_blob, pa->v.blob_hash, ATT_HASH_LEN) != 0;
 }
 
 /* The routing gate's measurement half (cached state only). */
@@ -271,6 +286,10 @@ meas_route_ok(struct mesh *m, const struct peer_att *pa, const char **why)
 		return true;
 	if (!pa->meas_known) {
 		*why = "the host has sent no measurements yet";
+		return false;
+	}
+	if (meas_stale(pa)) {
+		*why = "the host's measurements are for an earlier statement";
 		return false;
 	}
 	if (!pa->meas.eligible) {
@@ -358,7 +377,7 @@ meas_status_peer(const struct peer_att *pa, cJSON *at)
 	cJSON *c = cJSON_AddObjectToObject(at, "claims");
 	cJSON *ms = cJSON_AddObjectToObject(at, "measurement");
 	const struct att_meas_verdict *v = &pa->meas;
-	bool k = pa != NULL && pa->meas_known;
+	bool k = pa->meas_known && !meas_stale(pa);
 
 	if (c == NULL || ms == NULL)
 		return;
@@ -562,7 +581,8 @@ att_tick(uv_timer_t *t)
 		if (p == NULL || p->state != PEER_ALIVE || pa->challenging ||
 		    (pa->vr != 0 && !pa->act.pending))
 			continue;
-		if (pa->act.pending || att_live_due(&pa->live, &a->cfg, now))
+		if (pa->act.pending || att_live_due(&pa->live, &a->cfg, now) ||
+		    meas_stale(pa))
 			challenge(m, pa);
 	}
 	if (a->prov != NULL && now - a->refreshed_ms >= ATTEST_REFRESH_MS)
@@ -736,6 +756,20 @@ mesh_att_status_self(struct mesh *m, cJSON *st)
 	cJSON_AddBoolToObject(o, "pcr_policy", a->pcr_policy != NULL);
 	cJSON_AddNumberToObject(o, "ima_allowlist_entries",
 	    (double)ima_allowlist_count(a->ima_allow));
+	if (a->prov != NULL && a->prov->ops->measure != NULL) {
+		/* What this host can send when a verifier asks. */
+		const char *ev =
+		    a->prov->evlog_path ? a->prov->evlog_path : ATT_EVLOG_PATH;
+		const char *ima =
+		    a->prov->ima_path ? a->prov->ima_path : ATT_IMA_PATH;
+
+		cJSON_AddStringToObject(o, "event_log", ev);
+		cJSON_AddBoolToObject(
+		    o, "event_log_readable", access(ev, R_OK) == 0);
+		cJSON_AddStringToObject(o, "ima_log", ima);
+		cJSON_AddBoolToObject(
+		    o, "ima_log_readable", access(ima, R_OK) == 0);
+	}
 }
 
 void
