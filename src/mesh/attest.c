@@ -224,6 +224,10 @@ cx_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 
 /* --- measured boot and IMA (attest/measure.h) ---------------------------- */
 
+/* A host writes its whole answer at once: it must fit one stream queue. */
+_Static_assert(ATT_ANSWER_MEAS_MAX <= LSTREAM_SEND_MAX,
+    "an answer with measurements exceeds LSTREAM_SEND_MAX");
+
 static void
 meas_policy(struct mesh *m, struct att_meas_policy *pol)
 {

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -684,6 +685,109 @@ test_not_asked(void **state)
 	att_live_clear(&l);
 }
 
+static double
+ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/*
+ * Figures, not assertions: what measurements add to a challenge on swtpm
+ * (a second quote, reading the logs) and to the verifier (replay), and the
+ * replay of a list at the size cap.
+ */
+static void
+test_costs(void **state)
+{
+	struct att_meas_policy pol = strict_pol();
+	struct att_meas_verdict mv;
+	struct att_live_cfg c;
+	struct att_live l;
+	struct att_answer a;
+	struct att_verdict v;
+	struct buf chal, ans;
+	struct timespec t0;
+	struct ima_entry e;
+	uint8_t bh[32], nonce[ATT_NONCE_LEN], pcr[32];
+	double plain_ms = 0, meas_ms = 0, check_ms = 0, replay_ms;
+	size_t len, off = 0, n, prefix, entries;
+	uint8_t *one, *big;
+	const int rounds = 20;
+
+	verified(E.binary, &v, bh);
+	E.p->evlog_path = E.evlog;
+	E.p->ima_path = E.ima;
+	att_live_cfg_default(&c);
+	buf_init(&chal, ATT_CHAL_MAX);
+	buf_init(&ans, ATT_ANSWER_MEAS_MAX);
+	for (int i = 0; i < rounds; i++) {
+		for (int want = 0; want < 2; want++) {
+			att_live_init(&l);
+			buf_reset(&chal);
+			buf_reset(&ans);
+			assert_int_equal(
+			    att_live_challenge(&l, 5000, NULL, &chal), 0);
+			if (want)
+				assert_int_equal(att_chal_add_flags(&chal,
+						     ATT_CHAL_WANT_MEASURE),
+				    0);
+			memcpy(nonce, l.nonce, sizeof(nonce));
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			assert_int_equal(att_answer_make(E.p, buf_data(&chal),
+					     chal.len, bh, &ans),
+			    0);
+			*(want ? &meas_ms : &plain_ms) += ms_since(&t0);
+			if (!want)
+				continue;
+			assert_int_equal(
+			    att_answer_parse(buf_data(&ans), ans.len, &a), 0);
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			assert_int_equal(att_meas_check(&pol, &v, nonce, a.meas,
+					     a.meas_len, &mv),
+			    0);
+			check_ms += ms_since(&t0);
+		}
+	}
+	/* A list at the cap: the libc entry repeated. */
+	one = malloc(IMA_LIST_MAX);
+	assert_non_null(one);
+	len = strlen(str(item(E.vec, "ima", 0), "list")) / 2;
+	assert_int_equal(
+	    sm_unhex(one, len, str(item(E.vec, "ima", 0), "list")), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ima_next(one, len, &off, &e), 0);
+	{
+		/* [start, off) is the third entry (libc). */
+		size_t start = 0, o2 = 0;
+
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(ima_next(one, len, &o2, &e), 0);
+		start = o2;
+		n = off - start; /* the libc entry's bytes */
+		assert_non_null(big = malloc(IMA_LIST_MAX));
+		for (entries = 0; (entries + 1) * n <= IMA_LIST_MAX; entries++)
+			memcpy(big + entries * n, one + start, n);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(
+	    ima_replay(big, entries * n, NULL, &prefix, &len, pcr), 0);
+	replay_ms = ms_since(&t0);
+	assert_int_equal(len, entries);
+	print_message("costs on swtpm (%d rounds): challenge answer %.2f ms, "
+		      "with measurements %.2f ms; verifier check %.3f ms; "
+		      "replay of %zu IMA entries (%zu KiB, the cap) %.2f ms\n",
+	    rounds, plain_ms / rounds, meas_ms / rounds, check_ms / rounds,
+	    entries, entries * n / 1024, replay_ms);
+	free(one);
+	free(big);
+	buf_clear(&chal);
+	buf_clear(&ans);
+}
+
 int
 main(void)
 {
@@ -694,6 +798,7 @@ main(void)
 	    cmocka_unit_test(test_pcr_policy_and_allowlist),
 	    cmocka_unit_test(test_replayed_measurement),
 	    cmocka_unit_test(test_not_asked),
+	    cmocka_unit_test(test_costs),
 	};
 
 	if (sodium_init() < 0)
