@@ -144,7 +144,9 @@ serve_usage(FILE *f, bool client)
 	    "  --require-measured-binary  route only to hosts whose binary "
 	    "hash is\n"
 	    "                          kernel-measured (IMA replayed against "
-	    "a quote)\n"
+	    "a quote);\n"
+	    "                          this and the two above imply "
+	    "--require-attested-hosts\n"
 	    "\n"
 	    "end-to-end encryption:\n"
 	    "  --key-epoch SECS        replace the inference key this often "
@@ -550,6 +552,10 @@ run(int argc, char **argv, bool client)
 		    argv[optind]);
 		return 2;
 	}
+	/* Measurement requirements only mean something at the route gate. */
+	if (mo.pcr_policy != NULL || mo.ima_allowlist != NULL ||
+	    mo.require_measured_binary)
+		mo.require_attested = true;
 	if (client && mo.n_join == 0) {
 		fprintf(stderr, "sealmesh client: --join TOKEN is required\n");
 		return 2;

@@ -27,7 +27,7 @@ const LOCALCA = '/var/lib/swtpm-localca';
 const VEC = JSON.parse(readFileSync('tests/vectors/measure.json', 'utf8'));
 const NET = '10.211';
 let teardown = () => {};
-let dir; let imaPath; let imaGood; let mock; let host; let strict; let pcrbad; let lax;
+let dir; let imaPath; let imaGood; let mock; let host; let strict; let pcrbad; let lax; let implied;
 const api = (n) => `http://${NET}.0.2:${n.apiPort}/v1`;
 const status = async (n) => (await fetch(`http://${NET}.0.2:${n.consolePort}/api/status`)).json();
 const hostAtt = async (n) => (await status(n)).peers.find((p) => p.id === host.id)?.attestation;
@@ -103,6 +103,9 @@ before(async () => {
     '--ima-allowlist', path.join(dir, 'allow')]);
   pcrbad = await client(['--pcr-policy', path.join(dir, 'pcr-bad')]);
   lax = await client([]);
+  // --require-measured-binary alone implies --require-attested-hosts.
+  implied = await startNode(['--listen-all', '--bind', `${NET}.1.1`, '--join', host.token,
+    '--tpm-ca', ca, ...chal, ...fast, '--require-measured-binary'], { netns: `${P}C`, cmd: 'client' });
   host.id = JSON.parse(spawnSync('ip', ['netns', 'exec', `${P}H`, 'curl', '-s',
     `http://127.0.0.1:${host.consolePort}/api/status`], { encoding: 'utf8' }).stdout).node_id;
 }, { timeout: 90000 });
@@ -127,6 +130,11 @@ test('the binary and secure boot are kernel-measured; the strict client routes t
   assert.equal(a.measurement.reason, 'measured');
   const r = await postJSON(`${api(strict)}/chat/completions`, chatBody('m'));
   assert.equal(r.status, 200, r.text);
+  const st = await status(implied);
+  assert.equal(st.attestation.require_attested_hosts, true, '--require-measured-binary implies it');
+  assert.equal(st.attestation.require_measured_binary, true);
+  await waitFor(async () => (await hostAtt(implied))?.eligible, { what: 'implied client eligible', timeoutMs: 40000 });
+  assert.equal((await postJSON(`${api(implied)}/chat/completions`, chatBody('m'))).status, 200);
   // `sealmesh attest` prints the per-claim levels.
   const t = spawnSync('ip', ['netns', 'exec', `${P}C`, SEALMESH, 'attest', '--console',
     String(strict.consolePort)], { encoding: 'utf8' });
@@ -165,6 +173,10 @@ test('a tampered IMA entry is refused with the reason named, and recovered from'
     assert.equal(a.claims.binary, 'self_reported');
     const r = await postJSON(`${api(strict)}/chat/completions`, chatBody('m'));
     assert.equal(r.status, 503, r.text);
+    assert.match(r.json.error.message, /PCR 10/);
+    await waitFor(async () => (await hostAtt(implied))?.eligible === false,
+      { what: 'the implied client refuses too', timeoutMs: 15000 });
+    assert.equal((await postJSON(`${api(implied)}/chat/completions`, chatBody('m'))).status, 503);
     // The lax client has no requirement: still eligible, but honest.
     const l = await waitFor(async () => {
       const x = await hostAtt(lax);
@@ -176,4 +188,18 @@ test('a tampered IMA entry is refused with the reason named, and recovered from'
     writeFileSync(imaPath, imaGood);
   }
   await waitFor(async () => (await hostAtt(strict))?.eligible, { what: 'strict eligible again', timeoutMs: 15000 });
+});
+
+test('policy files that do not parse stop the node at startup, naming the file and line', async () => {
+  const d = tmpdir('sm-measure-cfg-');
+  writeFileSync(path.join(d, 'pol'), '# ok\nsha256:7 zz\n');
+  const run = (args) => spawnSync(SEALMESH, ['serve', '--attest', 'none', '--port', '0', '--console', '0',
+    '--mesh-port', '0', '--bind', '127.0.0.1', '--state-dir', path.join(d, 'st'), ...args],
+  { encoding: 'utf8', timeout: 10000 });
+  let r = run(['--pcr-policy', path.join(d, 'pol')]);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--pcr-policy .*pol: line 2/);
+  r = run(['--ima-allowlist', path.join(d, 'missing')]);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /cannot open .*missing: No such file or directory/);
 });
