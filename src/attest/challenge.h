@@ -5,7 +5,8 @@
  *
  * Challenge (verifier -> host):
  *   u8 format (1) | nonce[32] | u16 cred_len | cred | u16 seed_len | seed
- *   [| u8 flags]  optional; bit 0 ATT_CHAL_WANT_MEASURE (attest/measure.h)
+ *   [| u8 flags [| u32 ima_from]]  optional; bit 0 ATT_CHAL_WANT_MEASURE,
+ *                 bit 1 ATT_CHAL_IMA_FROM: u32 follows (attest/measure.h)
  *   (cred/seed empty unless the verifier asks for credential activation)
  * Answer (host -> verifier):
  *   u8 format (1) | nonce[32] | blob_hash[32] | u8 provider |
@@ -59,14 +60,16 @@ struct att_chal {
 	const uint8_t *seed;
 	size_t seed_len;
 	uint8_t flags; /* ATT_CHAL_WANT_MEASURE; 0: the byte is not sent */
+	uint32_t ima_from; /* with ATT_CHAL_IMA_FROM: entries already seen */
 };
 
 int att_chal_write(const struct att_chal *c, struct buf *out) SM_MUST_CHECK;
 /*
- * Append the optional flags byte to a challenge just written (by
- * att_live_challenge) without flags. SM_ERR_INVAL for flags 0.
+ * Ask for measurements: append the flags byte (and, when 'ima_from' > 0,
+ * ATT_CHAL_IMA_FROM and the u32 count of IMA entries the verifier already
+ * holds) to a challenge just written without flags (att_live_challenge).
  */
-int att_chal_add_flags(struct buf *chal, uint8_t flags) SM_MUST_CHECK;
+int att_chal_add_measure(struct buf *chal, uint32_t ima_from) SM_MUST_CHECK;
 /* Views into 'in'. SM_ERR_INVAL, SM_ERR_TOOBIG, SM_ERR_UNSUPP. */
 int att_chal_parse(
     const uint8_t *in, size_t len, struct att_chal *out) SM_MUST_CHECK;

@@ -133,6 +133,14 @@ int
 ima_replay(const uint8_t *in, size_t len, const uint8_t quoted[IMA_DIGEST_LEN],
     size_t *prefix, size_t *n, uint8_t final[IMA_DIGEST_LEN])
 {
+	return ima_replay_from(in, len, NULL, quoted, prefix, n, final);
+}
+
+int
+ima_replay_from(const uint8_t *in, size_t len,
+    const uint8_t start[IMA_DIGEST_LEN], const uint8_t quoted[IMA_DIGEST_LEN],
+    size_t *prefix, size_t *n, uint8_t final[IMA_DIGEST_LEN])
+{
 	uint8_t pcr[IMA_DIGEST_LEN];
 	struct ima_entry e;
 	size_t off = 0, cnt = 0;
@@ -143,6 +151,8 @@ ima_replay(const uint8_t *in, size_t len, const uint8_t quoted[IMA_DIGEST_LEN],
 	if (len > IMA_LIST_MAX)
 		return SM_ERR_TOOBIG;
 	ima_pcr_init(pcr);
+	if (start != NULL)
+		memcpy(pcr, start, IMA_DIGEST_LEN);
 	if (quoted != NULL && memcmp(pcr, quoted, IMA_DIGEST_LEN) == 0)
 		*prefix = 0;
 	while (off < len) {

@@ -80,6 +80,11 @@ int ima_pcr_extend(
 int
 ima_replay(const uint8_t *in, size_t len, const uint8_t quoted[IMA_DIGEST_LEN],
     size_t *prefix, size_t *n, uint8_t final[IMA_DIGEST_LEN]) SM_MUST_CHECK;
+/* The same, starting from PCR value 'start' (NULL: zero) instead of zero:
+ * the rest of a list whose first entries replayed to 'start' before. */
+int ima_replay_from(const uint8_t *in, size_t len,
+    const uint8_t start[IMA_DIGEST_LEN], const uint8_t quoted[IMA_DIGEST_LEN],
+    size_t *prefix, size_t *n, uint8_t final[IMA_DIGEST_LEN]) SM_MUST_CHECK;
 
 /*
  * --ima-allowlist (Keylime's runtime policy idea, simplified): text lines

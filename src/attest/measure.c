@@ -45,6 +45,7 @@ att_meas_write(const struct att_meas *m, struct buf *out)
 	    (r = put_be(out, (uint32_t)m->evlog_len, 4)) != 0 ||
 	    (m->evlog_len &&
 		(r = buf_append(out, m->evlog, m->evlog_len)) != 0) ||
+	    (r = put_be(out, m->ima_from, 4)) != 0 ||
 	    (r = put_be(out, (uint32_t)m->ima_len, 4)) != 0 ||
 	    (m->ima_len && (r = buf_append(out, m->ima, m->ima_len)) != 0))
 		return r;
@@ -82,6 +83,7 @@ att_meas_parse(const uint8_t *in, size_t len, struct att_meas *out)
 		return SM_ERR_INVAL;
 	m.pcrs = rd_take(&r, ATT_MEAS_NPCR * ATT_PCR_LEN);
 	m.evlog = lv32(&r, EVLOG_MAX, &m.evlog_len);
+	m.ima_from = (uint32_t)rd_be(&r, 4);
 	m.ima = lv32(&r, IMA_LIST_MAX, &m.ima_len);
 	if (r.bad || r.off != len || m.attest_len == 0 || m.sig_len == 0)
 		return SM_ERR_INVAL;
@@ -356,35 +358,70 @@ safe_path(char *dst, size_t cap, const char *p, size_t n)
 	dst[i] = '\0';
 }
 
+uint32_t
+att_ima_state_from(const struct att_ima_state *st, const struct att_verdict *v)
+{
+	if (st == NULL || st->n == 0 || st->n > UINT32_MAX ||
+	    memcmp(st->binary, v->binary_hash, ATT_HASH_LEN) != 0 ||
+	    memcmp(st->boot, v->pcr_digest, ATT_HASH_LEN) != 0)
+		return 0;
+	return (uint32_t)st->n;
+}
+
 static void
 check_ima(const struct att_meas_policy *pol, const struct att_verdict *v,
-    const struct att_meas *m, struct att_meas_verdict *o)
+    const struct att_meas *m, struct att_ima_state *st,
+    struct att_meas_verdict *o)
 {
-	const uint8_t *pcr10 = o->pcrs[ATT_MEAS_NPCR - 1];
+	const uint8_t *pcr10 = o->pcrs[ATT_MEAS_NPCR - 1], *start = NULL;
 	struct ima_entry e;
-	size_t prefix, n, off = 0, i;
-	char path[96];
+	size_t prefix, n, off = 0, i, base = 0;
+	char path[96], first[sizeof(st->allow_why)] = "";
 	int r;
 
-	if (m->ima == NULL) {
+	if (m->ima_from != 0) {
+		/* The rest of a list whose start this verifier holds. */
+		if (st == NULL || att_ima_state_from(st, v) != m->ima_from) {
+			o->ima_retry = true;
+			problem(o, ATT_M_IMA_BAD, IMA_PCR,
+			    "IMA list continues from entry %u, which this "
+			    "verifier does not hold",
+			    (unsigned)m->ima_from);
+			goto fail;
+		}
+		start = st->pcr;
+		base = st->n;
+	} else if (m->ima == NULL) {
 		problem(o, ATT_M_NO_IMA, IMA_PCR,
 		    "no IMA measurement list (binary self-measured)");
-		return;
+		goto fail;
 	}
-	r = ima_replay(m->ima, m->ima_len, pcr10, &prefix, &n, NULL);
+	r = ima_replay_from(
+	    m->ima, m->ima_len, start, pcr10, &prefix, &n, NULL);
 	o->ima_entries = n;
 	if (r != 0) {
+		o->ima_retry = start != NULL;
 		problem(o, ATT_M_IMA_BAD, IMA_PCR,
 		    "IMA measurement list malformed: %s", sm_strerror(r));
-		return;
+		goto fail;
 	}
 	if (prefix == SIZE_MAX) {
+		o->ima_retry = start != NULL;
 		problem(o, ATT_M_IMA_REPLAY, IMA_PCR,
 		    "IMA measurement list does not replay to quoted PCR 10");
-		return;
+		goto fail;
 	}
 	o->ima_ok = true;
-	o->ima_quoted = prefix;
+	o->ima_quoted = base + prefix;
+	if (start != NULL) {
+		/* Judgments of the entries held carry over. */
+		o->binary_in_ima = st->binary_seen;
+		if (st->allow_bad) {
+			o->allow_bad = true;
+			problem(
+			    o, ATT_M_ALLOWLIST, IMA_PCR, "%s", st->allow_why);
+		}
+	}
 	for (i = 0; i < prefix; i++) {
 		if (ima_next(m->ima, m->ima_len, &off, &e) != 0)
 			break; /* parsed once already */
@@ -397,17 +434,37 @@ check_ima(const struct att_meas_policy *pol, const struct att_verdict *v,
 		    !(e.path_len == 14 &&
 			memcmp(e.path, "boot_aggregate", 14) == 0) &&
 		    !ima_allowlist_ok(pol->allow, &e)) {
-			o->allow_bad = true;
 			safe_path(path, sizeof(path), e.path, e.path_len);
 			problem(o, ATT_M_ALLOWLIST, IMA_PCR,
-			    "IMA entry %zu not in --ima-allowlist: %s", i,
-			    path);
+			    "IMA entry %zu not in --ima-allowlist: %s",
+			    base + i, path);
+			if (first[0] == '\0')
+				snprintf(first, sizeof(first),
+				    "IMA entry %zu not in --ima-allowlist: %s",
+				    base + i, path);
+			o->allow_bad = true;
 		}
 	}
 	if (!o->binary_in_ima)
 		problem(o, ATT_M_BINARY_NOT_MEASURED, IMA_PCR,
 		    "binary hash not in the IMA measurement list (binary "
 		    "self-measured)");
+	if (st != NULL) {
+		if (start == NULL)
+			memset(st, 0, sizeof(*st));
+		if (first[0] != '\0' && !st->allow_bad)
+			memcpy(st->allow_why, first, sizeof(first));
+		st->n = base + prefix;
+		memcpy(st->pcr, pcr10, ATT_PCR_LEN);
+		memcpy(st->binary, v->binary_hash, ATT_HASH_LEN);
+		memcpy(st->boot, v->pcr_digest, ATT_HASH_LEN);
+		st->binary_seen = o->binary_in_ima;
+		st->allow_bad = o->allow_bad;
+	}
+	return;
+fail:
+	if (st != NULL)
+		memset(st, 0, sizeof(*st));
 }
 
 static void
@@ -444,6 +501,15 @@ check_evlog(const struct att_meas *m, struct att_meas_verdict *o)
 int
 att_meas_check(const struct att_meas_policy *pol, const struct att_verdict *v,
     const uint8_t nonce[ATT_NONCE_LEN], const uint8_t *in, size_t len,
+    struct att_meas_verdict *o)
+{
+	return att_meas_check_inc(pol, v, nonce, in, len, NULL, o);
+}
+
+int
+att_meas_check_inc(const struct att_meas_policy *pol,
+    const struct att_verdict *v, const uint8_t nonce[ATT_NONCE_LEN],
+    const uint8_t *in, size_t len, struct att_ima_state *st,
     struct att_meas_verdict *o)
 {
 	uint8_t qd[ATT_HASH_LEN], qdig[ATT_HASH_LEN], dig[ATT_HASH_LEN];
@@ -489,7 +555,7 @@ att_meas_check(const struct att_meas_policy *pol, const struct att_verdict *v,
 		fatal = true;
 	}
 	check_evlog(&m, o);
-	check_ima(pol, v, &m, o);
+	check_ima(pol, v, &m, st, o);
 out:
 	if (o->reason == ATT_M_OK)
 		snprintf(o->why, sizeof(o->why), "measured");

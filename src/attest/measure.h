@@ -14,6 +14,8 @@
  *   u16 sig_len | TPMT_SIGNATURE    by the same AK as the blob's quote
  *   u8  npcr (9) | 9 x 32 bytes     PCR 0..7 and 10 values (SHA-256 bank)
  *   u32 evlog_len | event log       0: none (eventlog.h), <= EVLOG_MAX
+ *   u32 ima_from                    entries of the list left out (the
+ *                                   verifier asked from there), else 0
  *   u32 ima_len | IMA list          0: none (ima.h), <= IMA_LIST_MAX
  *
  * Integers big-endian (the logs inside keep their own little-endian
@@ -50,8 +52,10 @@
 #define ATT_MEAS_NPCR 9 /* sha256: 0-7, 10 */
 #define ATT_MEAS_MAX                                                           \
 	(1 + 2 + ATT_TPM_ATTEST_MAX + 2 + ATT_TPM_SIG_MAX + 1 +                \
-	    ATT_MEAS_NPCR * ATT_PCR_LEN + 4 + EVLOG_MAX + 4 + IMA_LIST_MAX)
+	    ATT_MEAS_NPCR * ATT_PCR_LEN + 4 + EVLOG_MAX + 4 + 4 +              \
+	    IMA_LIST_MAX)
 #define ATT_CHAL_WANT_MEASURE 0x01
+#define ATT_CHAL_IMA_FROM 0x02 /* a u32 entry count follows the flags */
 /* An answer with measurements: the answer's own cap plus the section. */
 #define ATT_ANSWER_MEAS_MAX (ATT_ANSWER_MAX + 4 + ATT_MEAS_MAX)
 
@@ -73,6 +77,7 @@ struct att_meas {
 	const uint8_t *pcrs; /* ATT_MEAS_NPCR * ATT_PCR_LEN: 0..7, 10 */
 	const uint8_t *evlog;
 	size_t evlog_len;
+	uint32_t ima_from; /* entries before 'ima' that were left out */
 	const uint8_t *ima;
 	size_t ima_len;
 };
@@ -142,6 +147,7 @@ struct att_meas_verdict {
 	bool binary_in_ima; /* claimed binary hash measured by IMA */
 	bool eligible; /* the policy's requirements are met */
 	bool evidence_bad; /* a log the host sent does not hold up */
+	bool ima_retry; /* an incremental check failed: ask for all of it */
 	bool allow_bad; /* an IMA entry outside --ima-allowlist */
 	enum att_meas_reason reason; /* first problem, ATT_M_OK when none */
 	int pcr; /* the PCR the reason names, -1 */
@@ -163,6 +169,37 @@ struct att_meas_verdict {
 int att_meas_check(const struct att_meas_policy *pol,
     const struct att_verdict *v, const uint8_t nonce[ATT_NONCE_LEN],
     const uint8_t *in, size_t len, struct att_meas_verdict *out) SM_MUST_CHECK;
+
+/*
+ * Incremental IMA: what a verifier keeps per host between challenges so a
+ * host sends only the entries added since. Zero-initialised = nothing held.
+ * Valid for one blob's binary hash and boot PCR digest; judgments of held
+ * entries (binary seen, an allowlist violation) carry over.
+ */
+struct att_ima_state {
+	size_t n; /* entries replayed and quoted so far */
+	uint8_t pcr[ATT_PCR_LEN]; /* PCR 10 after them */
+	uint8_t binary[ATT_HASH_LEN]; /* the claim binary_seen is about */
+	uint8_t boot[ATT_HASH_LEN]; /* the blob's PCR 0-7 digest */
+	bool binary_seen;
+	bool allow_bad;
+	char allow_why[192];
+};
+
+/* The 'ima_from' to ask for: st->n when 'st' fits verdict 'v', else 0. */
+uint32_t
+att_ima_state_from(const struct att_ima_state *st, const struct att_verdict *v);
+
+/*
+ * att_meas_check with incremental IMA: 'st' (may be NULL: none) supplies the
+ * base when the section continues from entry st->n, and is updated on a
+ * successful IMA replay, reset on a failed one (out->ima_retry set when the
+ * failure may be the base's: ask again from zero).
+ */
+int att_meas_check_inc(const struct att_meas_policy *pol,
+    const struct att_verdict *v, const uint8_t nonce[ATT_NONCE_LEN],
+    const uint8_t *in, size_t len, struct att_ima_state *st,
+    struct att_meas_verdict *out) SM_MUST_CHECK;
 
 /* A verdict for a host that gave no measurements (levels self_reported). */
 void att_meas_verdict_none(

@@ -58,13 +58,15 @@ struct att_provider_ops {
 	/*
 	 * Append a measurement section (attest/measure.h): a quote over
 	 * PCRs sha256:0-7,10 for (nonce, blob hash), the PCR values and the
-	 * logs read from evlog_path / ima_path. NULL: not supported
-	 * (software). Logs that cannot be read or exceed their caps are
-	 * sent empty.
+	 * logs read from evlog_path / ima_path; the IMA list from entry
+	 * 'ima_from' on (the verifier holds the rest; 0: whole list). NULL: not
+	 * supported (software). Logs that cannot be read or exceed their caps
+	 * are sent empty.
 	 */
 	int (*measure)(struct att_provider *p,
 	    const uint8_t nonce[ATT_NONCE_LEN],
-	    const uint8_t blob_hash[ATT_HASH_LEN], struct buf *out);
+	    const uint8_t blob_hash[ATT_HASH_LEN], uint32_t ima_from,
+	    struct buf *out);
 };
 
 struct att_provider {

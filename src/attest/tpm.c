@@ -405,7 +405,7 @@ tpm_free(struct att_provider *p)
 
 static int
 tpm_measure(struct att_provider *p, const uint8_t nonce[ATT_NONCE_LEN],
-    const uint8_t blob_hash[ATT_HASH_LEN], struct buf *out);
+    const uint8_t blob_hash[ATT_HASH_LEN], uint32_t ima_from, struct buf *out);
 
 static const struct att_provider_ops tpm_ops = {
     .evidence = tpm_evidence,
@@ -561,7 +561,7 @@ read_meas_pcrs(struct tpm_provider *t, uint8_t *pcrs, UINT32 *upd)
  */
 static int
 tpm_measure(struct att_provider *p, const uint8_t nonce[ATT_NONCE_LEN],
-    const uint8_t blob_hash[ATT_HASH_LEN], struct buf *out)
+    const uint8_t blob_hash[ATT_HASH_LEN], uint32_t ima_from, struct buf *out)
 {
 	struct tpm_provider *t = (struct tpm_provider *)p;
 	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
@@ -624,6 +624,22 @@ tpm_measure(struct att_provider *p, const uint8_t nonce[ATT_NONCE_LEN],
 	m.evlog_len = ev.len;
 	m.ima = buf_data(&ima);
 	m.ima_len = ima.len;
+	if (ima_from != 0 && ima.len > 0) {
+		/* The verifier holds the first 'ima_from' entries: skip them
+		 * (a shorter list, after a reboot, goes whole). */
+		struct ima_entry e;
+		size_t skip = 0;
+		uint32_t k;
+
+		for (k = 0; k < ima_from && skip < ima.len; k++)
+			if (ima_next(m.ima, m.ima_len, &skip, &e) != 0)
+				break;
+		if (k == ima_from) {
+			m.ima_from = ima_from;
+			m.ima += skip;
+			m.ima_len -= skip;
+		}
+	}
 	r = att_meas_write(&m, out);
 out:
 	Esys_Free(q);

@@ -39,6 +39,8 @@ struct peer_att {
 	struct att_meas_verdict meas; /* from the last verified answer */
 	bool meas_known;
 	uint8_t meas_blob[ATT_HASH_LEN]; /* blob hash 'meas' was checked for */
+	struct att_ima_state ima_st; /* IMA entries verified so far */
+	bool meas_again; /* an incremental check failed: re-ask in full */
 };
 
 struct mesh_att {
@@ -250,8 +252,11 @@ meas_take(struct mesh *m, struct peer_att *pa,
 	meas_policy(m, &pol);
 	if (att_answer_parse(buf_data(in), in->len, &ans) != 0)
 		memset(&ans, 0, sizeof(ans));
-	r = att_meas_check(
-	    &pol, &pa->v, nonce, ans.meas, ans.meas_len, &pa->meas);
+	r = att_meas_check_inc(&pol, &pa->v, nonce, ans.meas, ans.meas_len,
+	    &pa->ima_st, &pa->meas);
+	/* A failed incremental check may be our base's fault: once more, in
+	 * full, at the next tick. */
+	pa->meas_again = pa->meas.ima_retry;
 	sodium_memzero(ans.secret, sizeof(ans.secret));
 	pa->meas_known = true;
 	memcpy(pa->meas_blob, pa->v.blob_hash, ATT_HASH_LEN);
@@ -408,6 +413,7 @@ meas_status_peer(const struct peer_att *pa, cJSON *at)
 	    ms, "ima_entries", k ? (double)v->ima_entries : 0);
 	cJSON_AddNumberToObject(
 	    ms, "ima_quoted_entries", k ? (double)v->ima_quoted : 0);
+	cJSON_AddNumberToObject(ms, "ima_held_entries", (double)pa->ima_st.n);
 	if (k && v->evlog_ok && v->secure_boot != TRI_UNKNOWN)
 		cJSON_AddBoolToObject(
 		    ms, "secure_boot", v->secure_boot == TRI_TRUE);
@@ -544,7 +550,8 @@ challenge(struct mesh *m, struct peer_att *pa)
 	if (att_live_challenge(&pa->live, sm_now_ms(),
 		pa->act.pending ? &pa->act : NULL, &out) != 0 ||
 	    (pa->v.provider == ATT_PROV_TPM && pa->vr == 0 &&
-		att_chal_add_flags(&out, ATT_CHAL_WANT_MEASURE) != 0) ||
+		att_chal_add_measure(
+		    &out, att_ima_state_from(&pa->ima_st, &pa->v)) != 0) ||
 	    tunnel_open_stream(m, pa->id, ATTEST_PATH, &cx_cb, x, &x->s) != 0) {
 		buf_clear(&out);
 		cx_free(x);
@@ -586,7 +593,7 @@ att_tick(uv_timer_t *t)
 		    (pa->vr != 0 && !pa->act.pending))
 			continue;
 		if (pa->act.pending || att_live_due(&pa->live, &a->cfg, now) ||
-		    meas_stale(pa))
+		    meas_stale(pa) || pa->meas_again)
 			challenge(m, pa);
 	}
 	if (a->prov != NULL && now - a->refreshed_ms >= ATTEST_REFRESH_MS)

@@ -89,7 +89,8 @@ before(async () => {
   writeFileSync(path.join(dir, 'pcr-good'), `# expected boot PCRs\nsha256:0 ${ev.pcrs[0]}\nsha256:7 ${ev.pcrs[7]}\n`);
   writeFileSync(path.join(dir, 'pcr-bad'), `sha256:7 ${ev.pcrs[7]}\nsha256:4 ${'44'.repeat(32)}\n`);
   writeFileSync(path.join(dir, 'allow'), `${binHash.toString('hex')} /usr/bin/sealmesh\n`
-    + `${sha('sha256', Buffer.from('libc')).toString('hex')} /usr/lib/x86_64-linux-gnu/libc.so.6\n`);
+    + `${sha('sha256', Buffer.from('libc')).toString('hex')} /usr/lib/x86_64-linux-gnu/libc.so.6\n`
+    + `${sha('sha256', Buffer.from('libm')).toString('hex')} /usr/lib/x86_64-linux-gnu/libm.so.6\n`);
 
   const fast = ['--gossip-interval', '500'];
   const chal = ['--challenge-interval', '1', '--attest-window', '4'];
@@ -158,15 +159,25 @@ test('a quoted PCR that differs from --pcr-policy: tpm, but not eligible, PCR na
 });
 
 test('a tampered IMA entry is refused with the reason named, and recovered from', { skip }, async () => {
-  await waitFor(async () => (await hostAtt(strict))?.eligible, { what: 'strict eligible', timeoutMs: 40000 });
-  const bad = Buffer.from(imaGood);
-  const at = bad.indexOf('/usr/lib/x86_64');
-  bad[at + 6] ^= 1; // the host's list now disagrees with PCR 10
-  writeFileSync(imaPath, bad);
+  const before = await waitFor(async () => {
+    const x = await hostAtt(strict);
+    // Incremental: once it holds the 3 entries, later answers carry none.
+    return x?.eligible && x.measurement.ima_held_entries === 3
+      && x.measurement.ima_entries === 0 && x;
+  }, { what: 'strict eligible, holding the 3 entries, sent none', timeoutMs: 40000 });
+  assert.equal(before.measurement.ima_quoted_entries, 3);
+  // The kernel measures a new file; the host's list shows it altered.
+  const e = imaEntry('/usr/lib/x86_64-linux-gnu/libm.so.6', sha('sha256', Buffer.from('libm')));
+  const x = spawnSync('ip', ['netns', 'exec', `${P}H`, 'env', 'TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=2321',
+    'tpm2_pcrextend', `10:sha256=${e.ext}`], { encoding: 'utf8' });
+  assert.equal(x.status, 0, x.stderr);
+  const bad = Buffer.from(e.bytes);
+  bad[bad.indexOf('/usr/lib/x86_64') + 6] ^= 1;
+  writeFileSync(imaPath, Buffer.concat([imaGood, bad]));
   try {
     const a = await waitFor(async () => {
-      const x = await hostAtt(strict);
-      return x && !x.eligible && x;
+      const y = await hostAtt(strict);
+      return y && !y.eligible && y.measurement.known && y;
     }, { what: 'strict refuses the tampered list', timeoutMs: 15000 });
     assert.equal(a.measurement.reason, 'IMA measurement list does not replay to quoted PCR 10');
     assert.equal(a.measurement.pcr, 10);
@@ -179,15 +190,20 @@ test('a tampered IMA entry is refused with the reason named, and recovered from'
     assert.equal((await postJSON(`${api(implied)}/chat/completions`, chatBody('m'))).status, 503);
     // The lax client has no requirement: still eligible, but honest.
     const l = await waitFor(async () => {
-      const x = await hostAtt(lax);
-      return x?.claims?.binary === 'self_reported' && x;
+      const y = await hostAtt(lax);
+      return y?.claims?.binary === 'self_reported' && y;
     }, { what: 'lax sees the binary self-measured', timeoutMs: 15000 });
     assert.equal(l.eligible, true);
     assert.equal(l.claims.verdict, 'binary self-measured');
   } finally {
-    writeFileSync(imaPath, imaGood);
+    writeFileSync(imaPath, Buffer.concat([imaGood, e.bytes]));
   }
-  await waitFor(async () => (await hostAtt(strict))?.eligible, { what: 'strict eligible again', timeoutMs: 15000 });
+  const ok = await waitFor(async () => {
+    const y = await hostAtt(strict);
+    return y?.eligible && y;
+  }, { what: 'strict eligible again', timeoutMs: 15000 });
+  assert.equal(ok.measurement.ima_quoted_entries, 4);
+  assert.equal((await postJSON(`${api(strict)}/chat/completions`, chatBody('m'))).status, 200);
 });
 
 test('policy files that do not parse stop the node at startup, naming the file and line', async () => {

@@ -365,6 +365,11 @@ verified(const uint8_t binary[32], struct att_verdict *v, uint8_t bh[32])
 
 typedef void (*tamper_fn)(uint8_t *ans, size_t len);
 
+/* Incremental IMA state for round_trip (NULL: every list whole). */
+static struct att_ima_state *rt_state;
+/* When set, round_trip stores the section's length there. */
+static size_t *keep_len;
+
 /*
  * One challenge asking for measurements, answered by the host provider
  * (logs from 'evlog' / 'ima'), optionally tampered, checked by the liveness
@@ -390,7 +395,8 @@ round_trip(const struct att_verdict *v, const uint8_t bh[32], const char *evlog,
 	buf_init(&chal, ATT_CHAL_MAX);
 	buf_init(&ans, ATT_ANSWER_MEAS_MAX);
 	assert_int_equal(att_live_challenge(&l, 5000, NULL, &chal), 0);
-	assert_int_equal(att_chal_add_flags(&chal, ATT_CHAL_WANT_MEASURE), 0);
+	assert_int_equal(
+	    att_chal_add_measure(&chal, att_ima_state_from(rt_state, v)), 0);
 	assert_int_equal(
 	    att_answer_make(E.p, buf_data(&chal), chal.len, bh, &ans), 0);
 	if (tamper != NULL)
@@ -404,7 +410,9 @@ round_trip(const struct att_verdict *v, const uint8_t bh[32], const char *evlog,
 	assert_non_null(a.meas);
 	if (keep != NULL)
 		assert_int_equal(buf_append(keep, a.meas, a.meas_len), 0);
-	r = att_meas_check(pol, v, nonce, a.meas, a.meas_len, mv);
+	if (keep_len != NULL)
+		*keep_len = a.meas_len;
+	r = att_meas_check_inc(pol, v, nonce, a.meas, a.meas_len, rt_state, mv);
 	print_message(
 	    "    measurement: %s (eligible %d, binary %s, secure boot "
 	    "%s)\n",
@@ -732,9 +740,8 @@ test_costs(void **state)
 			assert_int_equal(
 			    att_live_challenge(&l, 5000, NULL, &chal), 0);
 			if (want)
-				assert_int_equal(att_chal_add_flags(&chal,
-						     ATT_CHAL_WANT_MEASURE),
-				    0);
+				assert_int_equal(
+				    att_chal_add_measure(&chal, 0), 0);
 			memcpy(nonce, l.nonce, sizeof(nonce));
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			assert_int_equal(att_answer_make(E.p, buf_data(&chal),
@@ -788,6 +795,98 @@ test_costs(void **state)
 	buf_clear(&ans);
 }
 
+/*
+ * Incremental IMA: after the first answer the verifier asks from the entry
+ * count it holds; the host sends only newer entries; the verifier replays
+ * from its stored PCR 10. Judgments carry over; a wrong base is refused and
+ * reset so the next challenge asks for the whole list. Runs last: it
+ * extends PCR 10 beyond what the other tests' list replays to.
+ */
+static void
+test_incremental_ima(void **state)
+{
+	struct att_meas_policy pol = {
+	    .allow = E.allow_ok, .require_binary = true};
+	struct att_ima_state st;
+	struct att_meas_verdict mv;
+	struct att_verdict v;
+	uint8_t bh[32];
+	size_t sec_full = 0, sec_inc = 0;
+
+	memset(&st, 0, sizeof(st));
+	verified(E.binary, &v, bh);
+	rt_state = &st;
+	keep_len = &sec_full;
+	assert_int_equal(att_ima_state_from(&st, &v), 0);
+	assert_int_equal(
+	    round_trip(&v, bh, E.evlog, E.ima, &pol, NULL, &mv, NULL), 0);
+	assert_int_equal(st.n, 4);
+	assert_int_equal(mv.ima_entries, 4);
+	assert_int_equal(att_ima_state_from(&st, &v), 4);
+
+	/* Nothing new: no entry travels, the binary stays measured. */
+	keep_len = &sec_inc;
+	assert_int_equal(
+	    round_trip(&v, bh, E.evlog, E.ima, &pol, NULL, &mv, NULL), 0);
+	assert_int_equal(mv.ima_entries, 0);
+	assert_int_equal(mv.ima_quoted, 4);
+	assert_int_equal(mv.binary, ATT_CLAIM_KERNEL_MEASURED);
+	assert_int_equal(
+	    sec_full - sec_inc, strlen(str(item(E.vec, "ima", 0), "list")) / 2);
+
+	/* The kernel measures one more (unlisted) file. */
+	assert_int_equal(
+	    sh("TPM2TOOLS_TCTI=%s tpm2_pcrextend 10:sha256=%s "
+	       ">>%s/extend.log 2>&1",
+		E.tcti,
+		cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+				       item(E.vec, "ima", 1), "extends"),
+		    3)
+		    ->valuestring,
+		E.dir),
+	    0);
+	assert_int_equal(
+	    round_trip(&v, bh, E.evlog, E.ima_long, &pol, NULL, &mv, NULL),
+	    SM_ERR_VERIFY);
+	assert_int_equal(mv.ima_entries, 1);
+	assert_int_equal(mv.reason, ATT_M_ALLOWLIST);
+	assert_string_equal(
+	    mv.why, "IMA entry 4 not in --ima-allowlist: /tmp/evil");
+	assert_int_equal(st.n, 5);
+	/* The violation is remembered, though the entry is not sent again. */
+	assert_int_equal(
+	    round_trip(&v, bh, E.evlog, E.ima_long, &pol, NULL, &mv, NULL),
+	    SM_ERR_VERIFY);
+	assert_int_equal(mv.ima_entries, 0);
+	assert_string_equal(
+	    mv.why, "IMA entry 4 not in --ima-allowlist: /tmp/evil");
+
+	/* A base that does not replay (here: the verifier's own, corrupted)
+	 * is refused, forgotten, and the next round is whole. */
+	st.pcr[0] ^= 1;
+	assert_int_equal(
+	    round_trip(&v, bh, E.evlog, E.ima_long, &pol, NULL, &mv, NULL),
+	    SM_ERR_VERIFY);
+	assert_int_equal(mv.reason, ATT_M_IMA_REPLAY);
+	assert_true(mv.ima_retry);
+	assert_int_equal(st.n, 0);
+	pol.allow = NULL;
+	assert_int_equal(
+	    round_trip(&v, bh, E.evlog, E.ima_long, &pol, NULL, &mv, NULL), 0);
+	assert_int_equal(mv.ima_entries, 5);
+	assert_int_equal(st.n, 5);
+
+	/* Asked from past the end of the host's list (a reboot): the host
+	 * sends it whole. */
+	st.n = 99;
+	assert_int_equal(
+	    round_trip(&v, bh, E.evlog, E.ima_long, &pol, NULL, &mv, NULL), 0);
+	assert_int_equal(mv.ima_entries, 5);
+	assert_int_equal(st.n, 5);
+	rt_state = NULL;
+	keep_len = NULL;
+}
+
 int
 main(void)
 {
@@ -797,8 +896,8 @@ main(void)
 	    cmocka_unit_test(test_binary_not_measured),
 	    cmocka_unit_test(test_pcr_policy_and_allowlist),
 	    cmocka_unit_test(test_replayed_measurement),
-	    cmocka_unit_test(test_not_asked),
-	    cmocka_unit_test(test_costs),
+	    cmocka_unit_test(test_not_asked), cmocka_unit_test(test_costs),
+	    cmocka_unit_test(test_incremental_ima), /* last: extends PCR 10 */
 	};
 
 	if (sodium_init() < 0)
