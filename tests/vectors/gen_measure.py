@@ -161,7 +161,7 @@ def main():
     # fuzz_ima: first byte 0 = IMA list, 1 = measurement section (measure.h)
     section = (b"\1" + struct.pack(">H", 8) + b"A" * 8 + struct.pack(">H", 4) + b"S" * 4 +
                b"\x09" + b"\0" * (9 * 32) + struct.pack(">I", len(ev_on)) + ev_on +
-               struct.pack(">I", len(ima)) + ima)
+               struct.pack(">I", 0) + struct.pack(">I", len(ima)) + ima)
     for d, files in (("fuzz/corpus/fuzz_eventlog", {"secure-boot-on": ev_on, "locality-3": ev_off,
                                                      "forged-sb": ev_forged}),
                      ("fuzz/corpus/fuzz_ima", {"four-entries": b"\0" + ima,
