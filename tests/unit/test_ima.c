@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "attest/challenge.h"
 #include "attest/ima.h"
 #include "attest/measure.h"
 #include "core/util.h"
@@ -299,6 +300,79 @@ test_pcr_policy(void **state)
 	}
 }
 
+/* The challenge's optional flags and the section keep one encoding. */
+static void
+test_wire_encodings(void **state)
+{
+	static const uint8_t base[1 + 32 + 4] = {1};
+	uint8_t b[64], pcrs[ATT_MEAS_NPCR * 32] = {0};
+	struct att_chal c;
+	struct att_meas m, m2;
+	struct buf out;
+	static const struct {
+		uint8_t tail[6];
+		size_t n;
+		int r;
+		uint32_t from;
+	} cases[] = {
+	    {{0x01}, 1, 0, 0}, {{0x03, 0, 0, 0, 4}, 5, 0, 4},
+	    {{0x00}, 1, SM_ERR_INVAL, 0}, /* flags 0 are not sent */
+	    {{0x02, 0, 0, 0, 4}, 5, SM_ERR_INVAL, 0}, /* from without want */
+	    {{0x03, 0, 0, 0, 0}, 5, SM_ERR_INVAL, 0}, /* from 0 */
+	    {{0x04}, 1, SM_ERR_INVAL, 0}, /* unknown bit */
+	    {{0x01, 0}, 2, SM_ERR_INVAL, 0}, /* trailing */
+	    {{0x03, 0, 0, 4}, 4, SM_ERR_INVAL, 0}, /* short */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(b, base, sizeof(base));
+		memcpy(b + sizeof(base), cases[i].tail, cases[i].n);
+		assert_int_equal(
+		    att_chal_parse(b, sizeof(base) + cases[i].n, &c),
+		    cases[i].r);
+		if (cases[i].r != 0)
+			continue;
+		assert_true(c.flags & ATT_CHAL_WANT_MEASURE);
+		assert_int_equal(c.ima_from, cases[i].from);
+		buf_init(&out, ATT_CHAL_MAX);
+		assert_int_equal(att_chal_write(&c, &out), 0);
+		assert_int_equal(out.len, sizeof(base) + cases[i].n);
+		assert_memory_equal(buf_data(&out), b, out.len);
+		buf_reset(&out);
+		assert_int_equal(att_chal_add_measure(&out, cases[i].from), 0);
+		assert_memory_equal(buf_data(&out), cases[i].tail, cases[i].n);
+		buf_clear(&out);
+	}
+
+	/* Section: write, parse back, then a trailing byte and a wrong PCR
+	 * count are refused. */
+	memset(&m, 0, sizeof(m));
+	m.attest = (const uint8_t *)"attest";
+	m.attest_len = 6;
+	m.sig = (const uint8_t *)"sig";
+	m.sig_len = 3;
+	m.pcrs = pcrs;
+	m.ima_from = 7;
+	m.ima = (const uint8_t *)"x";
+	m.ima_len = 1;
+	buf_init(&out, ATT_MEAS_MAX);
+	assert_int_equal(att_meas_write(&m, &out), 0);
+	assert_int_equal(att_meas_parse(buf_data(&out), out.len, &m2), 0);
+	assert_int_equal(m2.ima_from, 7);
+	assert_int_equal(m2.ima_len, 1);
+	assert_null(m2.evlog);
+	assert_int_equal(buf_append(&out, "", 1), 0);
+	assert_int_equal(
+	    att_meas_parse(buf_data(&out), out.len, &m2), SM_ERR_INVAL);
+	buf_data(&out)[1 + 2 + 6 + 2 + 3] = 8;
+	assert_int_equal(
+	    att_meas_parse(buf_data(&out), out.len - 1, &m2), SM_ERR_INVAL);
+	buf_data(&out)[0] = 2;
+	assert_int_equal(
+	    att_meas_parse(buf_data(&out), out.len - 1, &m2), SM_ERR_UNSUPP);
+	buf_clear(&out);
+}
+
 int
 main(void)
 {
@@ -308,6 +382,7 @@ main(void)
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_allowlist),
 	    cmocka_unit_test(test_pcr_policy),
+	    cmocka_unit_test(test_wire_encodings),
 	};
 
 	return cmocka_run_group_tests_name("ima", tests, NULL, NULL);
