@@ -154,6 +154,25 @@ serve_usage(FILE *f, bool client)
 	    "  --attest-window S       a host is attested while its last "
 	    "answer is younger\n"
 	    "                          than this (default 660)\n"
+	    "  --event-log FILE        (host) TCG event log to send (default "
+	    "the kernel's\n"
+	    "                          tpm0/binary_bios_measurements)\n"
+	    "  --ima-log FILE          (host) IMA list to send (default the "
+	    "kernel's\n"
+	    "                          ima/binary_runtime_measurements)\n"
+	    "  --pcr-policy FILE       expected PCR values, lines "
+	    "\"sha256:N HEX\"; a host\n"
+	    "                          whose quoted PCR differs is not "
+	    "eligible\n"
+	    "  --ima-allowlist FILE    lines \"SHA256HEX PATH\": every file "
+	    "a host's IMA\n"
+	    "                          list measured must be listed\n"
+	    "  --require-measured-binary  route only to hosts whose binary "
+	    "hash is\n"
+	    "                          kernel-measured (IMA replayed against "
+	    "a quote);\n"
+	    "                          this and the two above imply "
+	    "--require-attested-hosts\n"
 	    "\n"
 	    "end-to-end encryption:\n"
 	    "  --key-epoch SECS        replace the inference key this often "
@@ -345,6 +364,11 @@ enum {
 	OPT_REQUIRE_ATTESTED,
 	OPT_CHALLENGE_INTERVAL,
 	OPT_ATTEST_WINDOW,
+	OPT_EVENT_LOG,
+	OPT_IMA_LOG,
+	OPT_PCR_POLICY,
+	OPT_IMA_ALLOWLIST,
+	OPT_REQUIRE_MEASURED_BINARY,
 	OPT_TEST_IGNORE_CHALLENGES,
 	OPT_CONSOLE_LISTEN_ALL,
 	OPT_API_KEY_FILE,
@@ -398,6 +422,11 @@ static const struct option serve_opts[] = {
     {"response-pacing", required_argument, NULL, OPT_RESPONSE_PACING},
     {"response-bucket", required_argument, NULL, OPT_RESPONSE_BUCKET},
     {"no-shaping", no_argument, NULL, OPT_NO_SHAPING},
+    {"event-log", required_argument, NULL, OPT_EVENT_LOG},
+    {"ima-log", required_argument, NULL, OPT_IMA_LOG},
+    {"pcr-policy", required_argument, NULL, OPT_PCR_POLICY},
+    {"ima-allowlist", required_argument, NULL, OPT_IMA_ALLOWLIST},
+    {"require-measured-binary", no_argument, NULL, OPT_REQUIRE_MEASURED_BINARY},
 #ifdef SM_TEST_BUILD
     {"test-old-rstream", no_argument, NULL, OPT_TEST_OLD_RSTREAM},
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
@@ -718,6 +747,21 @@ run(int argc, char **argv, bool client)
 				return bad("--attest-window", optarg);
 			mo.attest_window_ms = v * 1000;
 			break;
+		case OPT_EVENT_LOG:
+			mo.event_log = optarg;
+			break;
+		case OPT_IMA_LOG:
+			mo.ima_log = optarg;
+			break;
+		case OPT_PCR_POLICY:
+			mo.pcr_policy = optarg;
+			break;
+		case OPT_IMA_ALLOWLIST:
+			mo.ima_allowlist = optarg;
+			break;
+		case OPT_REQUIRE_MEASURED_BINARY:
+			mo.require_measured_binary = true;
+			break;
 		case OPT_REQUIRE_HARDENED:
 			mo.require_hardened = true;
 			break;
@@ -789,6 +833,10 @@ run(int argc, char **argv, bool client)
 		    argv[optind]);
 		return 2;
 	}
+	/* Measurement requirements only mean something at the route gate. */
+	if (mo.pcr_policy != NULL || mo.ima_allowlist != NULL ||
+	    mo.require_measured_binary)
+		mo.require_attested = true;
 	if (client && mo.n_join == 0) {
 		fprintf(stderr, "sealmesh client: --join TOKEN is required\n");
 		return 2;

@@ -58,6 +58,12 @@ struct mesh_opts {
 	bool require_attested;
 	uint64_t challenge_interval_ms;
 	uint64_t attest_window_ms;
+	/* Measured boot and IMA (attest/measure.h). */
+	const char *event_log; /* --event-log FILE (host) */
+	const char *ima_log; /* --ima-log FILE (host) */
+	const char *pcr_policy; /* --pcr-policy FILE (verifier) */
+	const char *ima_allowlist; /* --ima-allowlist FILE (verifier) */
+	bool require_measured_binary; /* --require-measured-binary */
 	bool no_e2e; /* advertise no inference key, send plaintext */
 	bool allow_plaintext; /* send plaintext to hosts without a key */
 	uint64_t key_epoch_s; /* inference key lifetime (default 3600) */
