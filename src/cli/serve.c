@@ -18,6 +18,7 @@
 #include "attest/blob.h"
 #include "mesh/attest.h"
 #include "mesh/identity.h"
+#include "mesh/member.h"
 #include "mesh/node.h"
 #include "mesh/tunnel.h"
 #include "net/link.h"
@@ -522,7 +523,14 @@ run(int argc, char **argv, bool client)
 		struct token tok;
 		const char *why;
 
-		if (token_parse(mo.join[i], &tok, &why) != 0) {
+		if ((r = token_parse(mo.join[i], &tok, &why)) == SM_ERR_UNSUPP) {
+			/* Not a token: an invite of an owned mesh? */
+			static struct member_invite inv;
+
+			r = member_invite_parse(mo.join[i], &inv, &why);
+			member_invite_clear(&inv);
+		}
+		if (r != 0) {
 			fprintf(
 			    stderr, "sealmesh: bad invite token: %s\n", why);
 			return 2;
