@@ -36,15 +36,17 @@ read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
  * proportional to what we accept, not to what a peer sends.
  */
 static int
-scan_fields(const uint8_t *p, size_t len, size_t max)
+scan_fields_each(const uint8_t *p, size_t len, size_t max, size_t max1,
+    size_t max3)
 {
-	size_t off = 0, n = 0;
+	size_t off = 0, n = 0, n1 = 0, n3 = 0;
 	uint64_t key, v;
 
 	while (off < len) {
 		if (read_varint(p, len, &off, &key) != 0 || (key >> 3) == 0)
 			return SM_ERR_PROTO;
-		if (++n > max)
+		if (++n > max || ((key >> 3) == 1 && ++n1 > max1) ||
+		    ((key >> 3) == 3 && ++n3 > max3))
 			return SM_ERR_PROTO;
 		switch (key & 7) {
 		case 0:
@@ -71,6 +73,12 @@ scan_fields(const uint8_t *p, size_t len, size_t max)
 		}
 	}
 	return 0;
+}
+
+static int
+scan_fields(const uint8_t *p, size_t len, size_t max)
+{
+	return scan_fields_each(p, len, max, SIZE_MAX, SIZE_MAX);
 }
 
 uint64_t
@@ -484,7 +492,9 @@ announce_msg_parse(const uint8_t *p, size_t len, struct announce_msg *out)
 	memset(out, 0, sizeof(*out));
 	if (len > GOSSIP_MAX_LEN || (len > 0 && p == NULL))
 		goto out;
-	if (scan_fields(p, len, GOSSIP_MAX_FIELDS) != 0) {
+	/* Fields 1 (announcements) and 3 (revocations) each within bounds. */
+	if (scan_fields_each(p, len, GOSSIP_MAX_FIELDS,
+		GOSSIP_MAX_ANNOUNCEMENTS, GOSSIP_MAX_REVOCATIONS) != 0) {
 		r = SM_ERR_PROTO;
 		goto out;
 	}
