@@ -70,7 +70,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (memcmp(inv.owner_pk, owner.pk, ID_PK_LEN) == 0 &&
 		    (member_invite_write(&inv, &owner, back, sizeof(back)) !=
 			    0 ||
-			inv.bin_len != size || memcmp(inv.bin, data, size) != 0))
+			inv.bin_len != size ||
+			memcmp(inv.bin, data, size) != 0))
 			abort();
 		break;
 	default:

@@ -65,7 +65,8 @@ mesh_secret(const char *dir, uint8_t out[TOKEN_SECRET_LEN], bool create)
 		    st.st_uid != geteuid()) {
 			fprintf(stderr, "%s is accessible by others\n", path);
 			r = SM_ERR_PERM;
-		} else if (read(fd, out, TOKEN_SECRET_LEN) != TOKEN_SECRET_LEN) {
+		} else if (read(fd, out, TOKEN_SECRET_LEN) !=
+		    TOKEN_SECRET_LEN) {
 			fprintf(stderr, "%s is malformed\n", path);
 			r = SM_ERR_INVAL;
 		}
@@ -410,8 +411,8 @@ cli_revoke(int argc, char **argv)
 		goto out;
 	snprintf(path, sizeof(path), "%s/%s", dir, ROSTER_REV_FILE);
 	/* One O_APPEND write of one record: the node reads whole records. */
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-		 0600)) < 0 ||
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) <
+		0 ||
 	    write(fd, rec, sizeof(rec)) != (ssize_t)sizeof(rec)) {
 		fprintf(stderr, "sealmesh revoke: cannot write %s: %s\n", path,
 		    strerror(errno));

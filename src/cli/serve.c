@@ -93,8 +93,10 @@ serve_usage(FILE *f, bool client)
 	    "ephemeral)\n"
 	    "  --bind ADDR             address for the mesh port (default "
 	    "0.0.0.0)\n"
-	    "  --join TOKEN            join the mesh of this invite token "
-	    "(repeatable)\n"
+	    "  --join TOKEN            join the mesh of this invite token, or "
+	    "of this\n"
+	    "                          invite of an owned mesh (sealmesh "
+	    "invite; repeatable)\n"
 	    "  --advertise HOST:PORT   address peers should dial (repeatable; "
 	    "default:\n"
 	    "                          every interface address, loopback "
@@ -523,7 +525,8 @@ run(int argc, char **argv, bool client)
 		struct token tok;
 		const char *why;
 
-		if ((r = token_parse(mo.join[i], &tok, &why)) == SM_ERR_UNSUPP) {
+		if ((r = token_parse(mo.join[i], &tok, &why)) ==
+		    SM_ERR_UNSUPP) {
 			/* Not a token: an invite of an owned mesh? */
 			static struct member_invite inv;
 

@@ -36,8 +36,8 @@ read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
  * proportional to what we accept, not to what a peer sends.
  */
 static int
-scan_fields_each(const uint8_t *p, size_t len, size_t max, size_t max1,
-    size_t max3)
+scan_fields_each(
+    const uint8_t *p, size_t len, size_t max, size_t max1, size_t max3)
 {
 	size_t off = 0, n = 0, n1 = 0, n3 = 0;
 	uint64_t key, v;
@@ -412,8 +412,8 @@ announce_msg_write(const uint8_t *const *items, const size_t *lens, size_t n,
 
 int
 announce_msg_write_revs(const uint8_t *const *items, const size_t *lens,
-    size_t n, const uint8_t *const *revs, const size_t *rev_lens,
-    size_t n_revs, bool request_full, struct buf *out)
+    size_t n, const uint8_t *const *revs, const size_t *rev_lens, size_t n_revs,
+    bool request_full, struct buf *out)
 {
 	Sealmesh__GossipMessage gm = SEALMESH__GOSSIP_MESSAGE__INIT;
 	ProtobufCBinaryData *v = NULL, *rv = NULL;
@@ -429,8 +429,7 @@ announce_msg_write_revs(const uint8_t *const *items, const size_t *lens,
 	}
 	for (i = 0; i < n_revs; i++) {
 		r = SM_ERR_INVAL;
-		if (rev_lens[i] == 0 ||
-		    rev_lens[i] > GOSSIP_REVOCATION_MAX_LEN)
+		if (rev_lens[i] == 0 || rev_lens[i] > GOSSIP_REVOCATION_MAX_LEN)
 			goto out;
 		rv[i].data = (uint8_t *)revs[i];
 		rv[i].len = rev_lens[i];

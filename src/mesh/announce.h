@@ -138,8 +138,8 @@ int announce_msg_write(const uint8_t *const *items, const size_t *lens,
 /* The same, with 'n_revs' revocations (each 1..GOSSIP_REVOCATION_MAX_LEN
  * bytes, at most GOSSIP_MAX_REVOCATIONS) carried verbatim. */
 int announce_msg_write_revs(const uint8_t *const *items, const size_t *lens,
-    size_t n, const uint8_t *const *revs, const size_t *rev_lens,
-    size_t n_revs, bool request_full, struct buf *out) SM_MUST_CHECK;
+    size_t n, const uint8_t *const *revs, const size_t *rev_lens, size_t n_revs,
+    bool request_full, struct buf *out) SM_MUST_CHECK;
 
 /*
  * Decoded GossipMessage. Each announcement is verified separately by

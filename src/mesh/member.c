@@ -5,9 +5,9 @@
 #include "core/util.h"
 #include "mesh/member.h"
 
-_Static_assert(MEMBER_INVITE_STR_MAX >=
-	sodium_base64_ENCODED_LEN(
-	    MEMBER_INVITE_BIN_MAX, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+_Static_assert(
+    MEMBER_INVITE_STR_MAX >= sodium_base64_ENCODED_LEN(MEMBER_INVITE_BIN_MAX,
+				 sodium_base64_VARIANT_URLSAFE_NO_PADDING),
     "MEMBER_INVITE_STR_MAX too small");
 
 #define SIGNED_MAX MEMBER_INVITE_BIN_MAX
@@ -169,8 +169,8 @@ member_rev_write(const struct member_rev *rv, const struct identity *owner,
 }
 
 int
-member_rev_open(const uint8_t *p, size_t len,
-    const uint8_t owner_pk[ID_PK_LEN], struct member_rev *out)
+member_rev_open(const uint8_t *p, size_t len, const uint8_t owner_pk[ID_PK_LEN],
+    struct member_rev *out)
 {
 	size_t n = 1;
 	int r = SM_ERR_PROTO;
@@ -258,8 +258,8 @@ out:
 	} while (0)
 
 int
-member_invite_parse_bin(const uint8_t *p, size_t len,
-    struct member_invite *out, const char **why)
+member_invite_parse_bin(
+    const uint8_t *p, size_t len, struct member_invite *out, const char **why)
 {
 	const char *msg = NULL;
 	size_t n = 1, alen;
@@ -298,7 +298,8 @@ member_invite_parse_bin(const uint8_t *p, size_t len,
 		if (alen > len - ID_SIG_LEN - n)
 			FAIL(SM_ERR_INVAL, "the invite is truncated");
 		if (token_addr_check((const char *)p + n, alen) != 0)
-			FAIL(SM_ERR_INVAL, "the invite holds an invalid address");
+			FAIL(SM_ERR_INVAL,
+			    "the invite holds an invalid address");
 		memcpy(out->addrs[i], p + n, alen);
 		out->addrs[i][alen] = '\0';
 		n += alen;
@@ -351,8 +352,9 @@ member_invite_parse(const char *s, struct member_invite *out, const char **why)
 		FAIL(SM_ERR_TOOBIG, "the invite is too long");
 	for (size_t i = 0; i < slen; i++)
 		if (!b64url_char(s[i]))
-			FAIL(SM_ERR_INVAL, "the invite is not valid base64url "
-					   "(was it copied whole?)");
+			FAIL(SM_ERR_INVAL,
+			    "the invite is not valid base64url "
+			    "(was it copied whole?)");
 	if (sodium_base642bin(bin, sizeof(bin), s, slen, NULL, &n, &end,
 		sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 	    end != s + slen)

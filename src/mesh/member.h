@@ -43,8 +43,8 @@
 #define MEMBER_CRED_LEN (1 + 2 * ID_PK_LEN + 1 + 8 + 8 + ID_SIG_LEN)
 #define MEMBER_REV_LEN (1 + 2 * ID_PK_LEN + 8 + ID_SIG_LEN)
 #define MEMBER_INVITE_FIXED                                                    \
-	(1 + ID_PK_LEN + MEMBER_INVITE_ID_LEN + 1 + 1 + 8 +                    \
-	    TOKEN_SECRET_LEN + ID_PK_LEN + 1)
+	(1 + ID_PK_LEN + MEMBER_INVITE_ID_LEN + 1 + 1 + 8 + TOKEN_SECRET_LEN + \
+	    ID_PK_LEN + 1)
 #define MEMBER_INVITE_BIN_MAX                                                  \
 	(MEMBER_INVITE_FIXED + TOKEN_MAX_ADDRS * (1 + TOKEN_ADDR_MAX) +        \
 	    ID_SIG_LEN)
@@ -103,8 +103,8 @@ int member_rights_parse(const char *s, uint8_t *out) SM_MUST_CHECK;
 
 /* Sign a credential for c->node_id with 'owner' (c->owner_pk is ignored and
  * set from owner). Writes MEMBER_CRED_LEN bytes. 0 or SM_ERR_INVAL. */
-int member_cred_write(const struct member_cred *c,
-    const struct identity *owner, uint8_t out[MEMBER_CRED_LEN]) SM_MUST_CHECK;
+int member_cred_write(const struct member_cred *c, const struct identity *owner,
+    uint8_t out[MEMBER_CRED_LEN]) SM_MUST_CHECK;
 
 /*
  * Parse and verify a credential: exactly MEMBER_CRED_LEN bytes, type 0x11,
@@ -131,8 +131,8 @@ int member_rev_open(const uint8_t *p, size_t len,
  * The text holds the join secret: treat it as a secret. 0, SM_ERR_INVAL,
  * SM_ERR_TOOBIG.
  */
-int member_invite_write(struct member_invite *inv,
-    const struct identity *owner, char *out, size_t outlen) SM_MUST_CHECK;
+int member_invite_write(struct member_invite *inv, const struct identity *owner,
+    char *out, size_t outlen) SM_MUST_CHECK;
 
 /*
  * Parse invite text and verify its signature by the owner key it carries
@@ -141,8 +141,8 @@ int member_invite_write(struct member_invite *inv,
  * SM_ERR_TOOBIG, SM_ERR_UNSUPP (not an invite: first byte other than 0x02),
  * SM_ERR_VERIFY or SM_ERR_INVAL; '*why' (may be NULL) a static sentence.
  */
-int member_invite_parse(const char *s, struct member_invite *out,
-    const char **why) SM_MUST_CHECK;
+int member_invite_parse(
+    const char *s, struct member_invite *out, const char **why) SM_MUST_CHECK;
 
 /* The same from the binary form (as sent over the link to redeem it). */
 int member_invite_parse_bin(const uint8_t *p, size_t len,

@@ -135,8 +135,9 @@ size_t peers_collect(
 
 /*
  * Peers that can relay to 'target': ALIVE, we hold a direct link to them,
- * they allow relaying (and are not PEER_DENY_RELAY) and their announcement lists 'target' among their
- * direct links. Returns the number written to 'out' (at most 'max').
+ * they allow relaying (and are not PEER_DENY_RELAY) and their announcement
+ * lists 'target' among their direct links. Returns the number written to 'out'
+ * (at most 'max').
  */
 size_t peers_relays_for(const struct peers *t, const uint8_t target[ID_PK_LEN],
     struct peer **out, size_t max);

@@ -66,16 +66,15 @@ state_path(const struct mesh *m, const char *name, char *out, size_t len)
 {
 	if (m->opts.state_dir == NULL)
 		return SM_ERR_NOTFOUND;
-	if ((size_t)snprintf(out, len, "%s/%s", m->opts.state_dir, name) >=
-	    len)
+	if ((size_t)snprintf(out, len, "%s/%s", m->opts.state_dir, name) >= len)
 		return SM_ERR_TOOBIG;
 	return 0;
 }
 
 /* Read a whole small file; refuses one others can read or write. */
 static int
-read_file(const char *path, uint8_t *out, size_t max, size_t *n,
-    struct stat *stp)
+read_file(
+    const char *path, uint8_t *out, size_t max, size_t *n, struct stat *stp)
 {
 	struct stat st;
 	ssize_t k;
@@ -165,15 +164,16 @@ add_rev(struct mesh *m, const uint8_t *p, size_t len, bool persist)
 	memcpy(ro->revs[ro->n_revs], p, MEMBER_REV_LEN);
 	memcpy(ro->rev_ids[ro->n_revs], rv.node_id, ID_PK_LEN);
 	ro->n_revs++;
-	if (persist && state_path(m, ROSTER_REV_FILE, path, sizeof(path)) == 0) {
+	if (persist &&
+	    state_path(m, ROSTER_REV_FILE, path, sizeof(path)) == 0) {
 		struct stat st;
 
 		/* O_APPEND: one write of one record, like the CLI. */
 		if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 			 0600)) < 0 ||
 		    write(fd, p, MEMBER_REV_LEN) != MEMBER_REV_LEN)
-			log_error("cannot append to %s: %s", path,
-			    strerror(errno));
+			log_error(
+			    "cannot append to %s: %s", path, strerror(errno));
 		if (fd >= 0 && fstat(fd, &st) == 0) {
 			ro->rev_size = st.st_size;
 			ro->rev_mtime = st.st_mtim;
@@ -186,8 +186,8 @@ add_rev(struct mesh *m, const uint8_t *p, size_t len, bool persist)
 			  "no longer accepts it");
 		ro->have_cred = false;
 	} else {
-		log_info("membership: node %s revoked",
-		    short_id(rv.node_id, sid));
+		log_info(
+		    "membership: node %s revoked", short_id(rv.node_id, sid));
 		if (mesh_drop_peer(m, rv.node_id))
 			ro->revoked_links++;
 	}
@@ -220,7 +220,7 @@ load_revs(struct mesh *m, bool force)
 		ro->rev_mtime = st.st_mtim;
 		/* A torn last record (a writer mid-way) is read next time. */
 		for (size_t off = 0; off + MEMBER_REV_LEN <= n;
-		    off += MEMBER_REV_LEN)
+		     off += MEMBER_REV_LEN)
 			any |= add_rev(m, buf + off, MEMBER_REV_LEN, false);
 	}
 	free(buf);
@@ -249,8 +249,8 @@ roster_revs(struct mesh *m, const uint8_t **items, size_t *lens, size_t max)
 }
 
 void
-roster_merge_revs(struct mesh *m, const uint8_t *const *items,
-    const size_t *lens, size_t n)
+roster_merge_revs(
+    struct mesh *m, const uint8_t *const *items, const size_t *lens, size_t n)
 {
 	bool any = false;
 
@@ -278,11 +278,10 @@ check_cred(struct mesh *m, const uint8_t *p, size_t len,
 		       "with an invite from its owner, see sealmesh invite)";
 		return SM_ERR_PERM;
 	}
-	if ((r = member_cred_open(p, len, ro->owner_pk, sm_wall_s(), c)) !=
-	    0) {
+	if ((r = member_cred_open(p, len, ro->owner_pk, sm_wall_s(), c)) != 0) {
 		*why = r == SM_ERR_STALE ? "the membership credential expired"
-		    : r == SM_ERR_PERM   ? "the credential is from another owner"
-					 : "the membership credential is invalid";
+		    : r == SM_ERR_PERM ? "the credential is from another owner"
+				       : "the membership credential is invalid";
 		return SM_ERR_PERM;
 	}
 	if (memcmp(c->node_id, id, ID_PK_LEN) != 0) {
@@ -304,8 +303,7 @@ denied_of(uint8_t rights)
 }
 
 int
-roster_check_announce(
-    struct mesh *m, const struct announce *a, uint8_t *denied)
+roster_check_announce(struct mesh *m, const struct announce *a, uint8_t *denied)
 {
 	struct member_cred c;
 	const char *why;
@@ -399,7 +397,7 @@ load_used(struct mesh *m)
 	if (read_file(path, buf, ROSTER_MAX_USED * USED_REC_LEN, &n, NULL) ==
 	    0) {
 		for (size_t off = 0; off + USED_REC_LEN <= n;
-		    off += USED_REC_LEN) {
+		     off += USED_REC_LEN) {
 			struct used_invite *u = &ro->used[ro->n_used];
 
 			memcpy(u->id, buf + off, MEMBER_INVITE_ID_LEN);
@@ -428,8 +426,8 @@ use_invite(struct mesh *m, const struct member_invite *inv, const char **why)
 	int r = 0;
 
 	for (size_t i = 0; i < ro->n_used; i++) {
-		if (sodium_memcmp(ro->used[i].id, inv->id,
-			MEMBER_INVITE_ID_LEN) == 0) {
+		if (sodium_memcmp(
+			ro->used[i].id, inv->id, MEMBER_INVITE_ID_LEN) == 0) {
 			*why = "the invite was already used (it is single-use)";
 			return SM_ERR_PERM;
 		}
@@ -452,8 +450,8 @@ use_invite(struct mesh *m, const struct member_invite *inv, const char **why)
 		for (size_t i = 0; i < ro->n_used; i++) {
 			memcpy(buf + i * USED_REC_LEN, ro->used[i].id,
 			    MEMBER_INVITE_ID_LEN);
-			sm_put_be64(buf + i * USED_REC_LEN +
-				MEMBER_INVITE_ID_LEN,
+			sm_put_be64(
+			    buf + i * USED_REC_LEN + MEMBER_INVITE_ID_LEN,
 			    ro->used[i].expires);
 		}
 		r = write_file(path, buf, ro->n_used * USED_REC_LEN);
@@ -595,8 +593,8 @@ mx_server_end(struct mesh *m, struct mx *x)
 			refuse(m, x->s, why);
 			return;
 		}
-		log_info("membership: %s redeemed an invite",
-		    short_id(pid, sid));
+		log_info(
+		    "membership: %s redeemed an invite", short_id(pid, sid));
 		respond(x->s, 200, out, sizeof(out));
 		return;
 	}
@@ -636,7 +634,8 @@ mx_client_end(struct mesh *m, struct mx *x)
 		    n > 0 ? why : "no reason given");
 		link_close(x->l);
 		if (!m->joined_once && m->on_join_failed != NULL)
-			m->on_join_failed(m, n > 0 ? why : "membership refused");
+			m->on_join_failed(
+			    m, n > 0 ? why : "membership refused");
 		return;
 	}
 	if (x->redeem) {
@@ -814,8 +813,7 @@ load_cred(struct mesh *m)
 	if (state_path(m, ROSTER_CRED_FILE, path, sizeof(path)) != 0 ||
 	    read_file(path, p, sizeof(p), &n, NULL) != 0)
 		return;
-	if (n == MEMBER_CRED_LEN &&
-	    set_cred(m, p, MEMBER_CRED_LEN) == 0)
+	if (n == MEMBER_CRED_LEN && set_cred(m, p, MEMBER_CRED_LEN) == 0)
 		return;
 	log_warn("membership: %s is not a credential for this node and mesh; "
 		 "ignoring it",
@@ -921,7 +919,8 @@ roster_status(struct mesh *m, cJSON *st)
 
 	if ((o = cJSON_AddObjectToObject(st, "membership")) == NULL)
 		return;
-	cJSON_AddStringToObject(o, "mode", roster_owned(m) ? "owned" : "legacy");
+	cJSON_AddStringToObject(
+	    o, "mode", roster_owned(m) ? "owned" : "legacy");
 	if (!roster_owned(m))
 		return;
 	sm_hex(hex, ro->owner_pk, ID_PK_LEN);

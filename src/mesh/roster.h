@@ -63,8 +63,8 @@ void roster_fill_announce(struct mesh *m, struct announce *a);
  * SM_ERR_PERM (revoked, no or bad credential). Legacy: always 0, none
  * denied.
  */
-int roster_check_announce(struct mesh *m, const struct announce *a,
-    uint8_t *denied) SM_MUST_CHECK;
+int roster_check_announce(
+    struct mesh *m, const struct announce *a, uint8_t *denied) SM_MUST_CHECK;
 /* Whether 'id' is revoked. */
 bool roster_revoked(const struct mesh *m, const uint8_t id[ID_PK_LEN]);
 
@@ -80,11 +80,11 @@ bool roster_path(const char *path);
 /* Once per gossip interval: pick up new revocations from the state dir. */
 void roster_tick(struct mesh *m);
 /* Revocations to gossip: pointers valid until the next roster call. */
-size_t roster_revs(
-    struct mesh *m, const uint8_t **items, size_t *lens, size_t max);
+size_t
+roster_revs(struct mesh *m, const uint8_t **items, size_t *lens, size_t max);
 /* Revocations received in gossip: verify, persist, enforce. */
-void roster_merge_revs(struct mesh *m, const uint8_t *const *items,
-    const size_t *lens, size_t n);
+void roster_merge_revs(
+    struct mesh *m, const uint8_t *const *items, const size_t *lens, size_t n);
 
 /* /api/status and /metrics fields. */
 void roster_status(struct mesh *m, cJSON *st);

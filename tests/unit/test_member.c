@@ -92,8 +92,8 @@ test_credential_vector(void **state)
 	assert_int_equal(back.issued, c.issued);
 	assert_int_equal(back.expires, 0);
 	/* No use of the wrong length, ever. */
-	assert_int_equal(member_cred_open(want, sizeof(want) + 1, owner.pk, now,
-			     &back),
+	assert_int_equal(
+	    member_cred_open(want, sizeof(want) + 1, owner.pk, now, &back),
 	    SM_ERR_PROTO);
 	assert_int_equal(
 	    member_cred_open(NULL, 0, owner.pk, now, &back), SM_ERR_PROTO);
@@ -114,7 +114,8 @@ test_credential_expiry(void **state)
 	assert_int_equal(
 	    member_cred_open(bin, sizeof(bin), owner.pk, at - 1, &back), 0);
 	assert_int_equal(back.expires, at);
-	assert_int_equal(member_cred_open(bin, sizeof(bin), owner.pk, at, &back),
+	assert_int_equal(
+	    member_cred_open(bin, sizeof(bin), owner.pk, at, &back),
 	    SM_ERR_STALE);
 	/* Zeroed on failure: nothing usable leaks out. */
 	assert_int_equal(back.rights, 0);
@@ -139,7 +140,7 @@ test_credential_invalid(void **state)
 		    cJSON_GetObjectItemCaseSensitive(it, "error")->valuestring;
 		size_t len = strlen(hex) / 2;
 		int want = strcmp(err, "verify") == 0 ? SM_ERR_VERIFY
-		    : strcmp(err, "perm") == 0	      ? SM_ERR_PERM
+		    : strcmp(err, "perm") == 0        ? SM_ERR_PERM
 						      : SM_ERR_PROTO;
 
 		assert_true(len <= sizeof(bin));
@@ -168,23 +169,25 @@ test_revocation_vector(void **state)
 	vec_hex(want, sizeof(want), o, "binary");
 	assert_int_equal(member_rev_write(&rv, &owner, got), 0);
 	assert_memory_equal(got, want, sizeof(want));
-	assert_int_equal(member_rev_open(want, sizeof(want), owner.pk, &back), 0);
+	assert_int_equal(
+	    member_rev_open(want, sizeof(want), owner.pk, &back), 0);
 	assert_memory_equal(back.node_id, rv.node_id, ID_PK_LEN);
 	assert_int_equal(back.issued, rv.issued);
 	/* Another owner's key does not accept it. */
-	assert_int_equal(member_rev_open(want, sizeof(want), other.pk, &back),
-	    SM_ERR_PERM);
+	assert_int_equal(
+	    member_rev_open(want, sizeof(want), other.pk, &back), SM_ERR_PERM);
 	/* A revocation signed by anyone else does not verify. */
 	assert_int_equal(member_rev_write(&rv, &other, got), 0);
 	memcpy(got + 1, owner.pk, ID_PK_LEN); /* claim the owner */
 	assert_int_equal(
 	    member_rev_open(got, sizeof(got), owner.pk, &back), SM_ERR_VERIFY);
 	/* A credential is not a revocation (type byte, length). */
-	assert_int_equal(member_rev_open(want, sizeof(want) - 1, owner.pk, &back),
+	assert_int_equal(
+	    member_rev_open(want, sizeof(want) - 1, owner.pk, &back),
 	    SM_ERR_PROTO);
 	want[0] = MEMBER_TYPE_CRED;
-	assert_int_equal(member_rev_open(want, sizeof(want), owner.pk, &back),
-	    SM_ERR_PROTO);
+	assert_int_equal(
+	    member_rev_open(want, sizeof(want), owner.pk, &back), SM_ERR_PROTO);
 	identity_clear(&owner);
 	identity_clear(&other);
 }
@@ -210,14 +213,16 @@ test_invite_vector(void **state)
 	addrs = cJSON_GetObjectItemCaseSensitive(o, "addresses");
 	cJSON_ArrayForEach(a, addrs) snprintf(
 	    inv.addrs[inv.n_addrs++], TOKEN_ADDR_MAX + 1, "%s", a->valuestring);
-	assert_int_equal(member_invite_write(&inv, &owner, text, sizeof(text)), 0);
-	assert_string_equal(text,
-	    cJSON_GetObjectItemCaseSensitive(o, "text")->valuestring);
+	assert_int_equal(
+	    member_invite_write(&inv, &owner, text, sizeof(text)), 0);
+	assert_string_equal(
+	    text, cJSON_GetObjectItemCaseSensitive(o, "text")->valuestring);
 	assert_int_equal(member_invite_parse(text, &back, &why), 0);
 	assert_null(why);
 	assert_memory_equal(back.owner_pk, owner.pk, ID_PK_LEN);
 	assert_memory_equal(back.id, inv.id, MEMBER_INVITE_ID_LEN);
-	assert_memory_equal(back.join_secret, inv.join_secret, TOKEN_SECRET_LEN);
+	assert_memory_equal(
+	    back.join_secret, inv.join_secret, TOKEN_SECRET_LEN);
 	assert_memory_equal(back.node_id, inv.node_id, ID_PK_LEN);
 	assert_int_equal(back.rights, inv.rights);
 	assert_int_equal(back.flags, MEMBER_FLAG_SINGLE_USE);
@@ -238,7 +243,8 @@ test_invite_invalid(void **state)
 	const cJSON *o = obj("invite");
 	static struct member_invite back;
 	static uint8_t bin[MEMBER_INVITE_BIN_MAX + 4];
-	const char *hex = cJSON_GetObjectItemCaseSensitive(o, "binary")->valuestring;
+	const char *hex =
+	    cJSON_GetObjectItemCaseSensitive(o, "binary")->valuestring;
 	size_t len = strlen(hex) / 2;
 	const char *why;
 
@@ -255,14 +261,14 @@ test_invite_invalid(void **state)
 	}
 	assert_int_not_equal(
 	    member_invite_parse_bin(bin, len - 1, &back, &why), 0);
-	assert_int_equal(member_invite_parse_bin(bin, 40, &back, &why),
-	    SM_ERR_INVAL);
+	assert_int_equal(
+	    member_invite_parse_bin(bin, 40, &back, &why), SM_ERR_INVAL);
 	assert_string_equal(why, "the invite is truncated");
 	bin[0] = 0x01; /* a token */
 	assert_int_equal(
 	    member_invite_parse_bin(bin, len, &back, &why), SM_ERR_UNSUPP);
-	assert_int_equal(member_invite_parse_bin(bin, MEMBER_INVITE_BIN_MAX + 1,
-			     &back, &why),
+	assert_int_equal(member_invite_parse_bin(
+			     bin, MEMBER_INVITE_BIN_MAX + 1, &back, &why),
 	    SM_ERR_TOOBIG);
 	assert_int_equal(member_invite_parse("", &back, &why), SM_ERR_INVAL);
 	assert_int_equal(
@@ -317,7 +323,8 @@ test_carried_in_gossip(void **state)
 	buf_init(&sa, ANN_MAX_LEN);
 	buf_init(&g, GOSSIP_MAX_LEN);
 	assert_int_equal(announce_sign(&a, &node, &sa), 0);
-	assert_int_equal(announce_verify_parse(buf_data(&sa), sa.len, &back), 0);
+	assert_int_equal(
+	    announce_verify_parse(buf_data(&sa), sa.len, &back), 0);
 	assert_int_equal(back.credential_len, sizeof(cred));
 	assert_memory_equal(back.credential, cred, sizeof(cred));
 	announce_free(&back);
