@@ -47,6 +47,8 @@ struct gossip_x {
 };
 
 static void dial_next(struct mesh_dial *d);
+static struct mesh_backoff *
+backoff_slot(struct mesh *m, const uint8_t id[ID_PK_LEN], bool create);
 static void gossip_with(struct mesh *m, struct link *l);
 
 static const char *
@@ -514,11 +516,14 @@ mesh_link_admitted(struct mesh *m, struct link *l)
 {
 	const uint8_t *pid = link_peer_id(l);
 	struct mesh_link *s = slot_find(m, pid);
+	struct mesh_backoff *b;
 	struct peer *p;
 
 	if (s == NULL || s->l != l || s->admitted)
 		return;
 	s->admitted = true;
+	if ((b = backoff_slot(m, pid, false)) != NULL)
+		memset(b, 0, sizeof(*b));
 	if ((p = peers_find(&m->peers, pid)) != NULL) {
 		p->link = PEER_LINK_DIRECT;
 		(void)peers_touch(&m->peers, pid, sm_now_ms());
@@ -645,6 +650,12 @@ backoff_fail(struct mesh *m, const uint8_t id[ID_PK_LEN])
 	    sm_now_ms() + (wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : wait);
 }
 
+void
+mesh_dial_backoff(struct mesh *m, const uint8_t id[ID_PK_LEN])
+{
+	backoff_fail(m, id);
+}
+
 static bool
 backoff_wait(struct mesh *m, const uint8_t id[ID_PK_LEN])
 {
@@ -675,7 +686,9 @@ dial_up(struct link *l, void *arg)
 	struct mesh *m = d->m;
 	struct mesh_backoff *b = backoff_slot(m, d->id, false);
 
-	if (b != NULL)
+	/* Owned mesh: reset once admitted (mesh_link_admitted), so a peer
+	 * that keeps refusing our membership is dialed ever less often. */
+	if (b != NULL && !roster_owned(m))
 		memset(b, 0, sizeof(*b));
 	dial_free(d);
 	link_registered(m, l);

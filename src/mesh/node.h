@@ -148,6 +148,8 @@ void mesh_changed(struct mesh *m);
  * Returns true when a link was closed.
  */
 bool mesh_drop_peer(struct mesh *m, const uint8_t id[ID_PK_LEN]);
+/* A peer refused our membership: dial it again only after a backoff. */
+void mesh_dial_backoff(struct mesh *m, const uint8_t id[ID_PK_LEN]);
 /* The peer on 'l' proved membership: the link carries mesh traffic now. */
 void mesh_link_admitted(struct mesh *m, struct link *l);
 

@@ -632,6 +632,7 @@ mx_client_end(struct mesh *m, struct mx *x)
 		why[n] = '\0';
 		log_error("membership: %s refused us: %s", short_id(pid, sid),
 		    n > 0 ? why : "no reason given");
+		mesh_dial_backoff(m, pid);
 		link_close(x->l);
 		if (!m->joined_once && m->on_join_failed != NULL)
 			m->on_join_failed(
