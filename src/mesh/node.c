@@ -1109,13 +1109,10 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	for (size_t i = 0; i < opts->n_join; i++) {
 		if ((r = join_parse(opts->join[i], &tok, &inv, &is_inv)) != 0)
 			goto out;
+		/* One mesh: the same join secret (and kind) in every --join. */
 		if (is_inv != first_invite ||
-		    (!is_inv &&
-			memcmp(tok.mesh_id, m->mesh_id, sizeof(m->mesh_id)) !=
-			    0) ||
-		    (is_inv &&
-			sodium_memcmp(tok.join_secret, m->secret,
-			    sizeof(m->secret)) != 0)) {
+		    sodium_memcmp(
+			tok.join_secret, m->secret, sizeof(m->secret)) != 0) {
 			token_clear(&tok);
 			log_error("--join tokens name different meshes");
 			r = SM_ERR_INVAL;

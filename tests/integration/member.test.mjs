@@ -117,6 +117,19 @@ describe('owner and invites', () => {
     assert.ok(await metric(owner, 'sealmesh_member_refused_total') > before);
   });
 
+  test('nobody can present another owner: a self-made owner with the join secret is refused', async () => {
+    // The attacker knows the join secret (a token of the mesh) and makes its
+    // own owner key, so it holds a validly signed credential -- by the wrong
+    // owner.
+    const dir = tmpdir('sm-rogue-');
+    assert.equal(cli(['owner', 'init', '--state-dir', dir]).status, 0);
+    const r = spawnSync(SEALMESH, ['serve', '--state-dir', dir, '--join', owner.token, '--port', '0',
+      '--console', '0', '--mesh-port', '0', '--bind', '127.0.0.1'], { encoding: 'utf8', timeout: 20000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /cannot join the mesh: the credential is from another owner/);
+    assert.deepEqual(await peerIds(owner), []);
+  });
+
   test('an invite altered by one byte does not verify', () => {
     const inv = invite(owner);
     const b = Buffer.from(inv, 'base64url');

@@ -17,6 +17,7 @@
 #include "core/util.h"
 #include "mesh/announce.h"
 #include "mesh/member.h"
+#include "mesh/peers.h"
 
 #define VECTORS "tests/vectors/member.json"
 
@@ -358,6 +359,72 @@ test_carried_in_gossip(void **state)
 	identity_clear(&node);
 }
 
+/* Merge a signed announcement by 'id' into 't' as a receiver does. */
+static struct peer *
+merge_host(struct peers *t, const struct identity *id, const uint8_t *mid,
+    const uint8_t (*linked)[ID_PK_LEN], size_t n_linked)
+{
+	const char *models[1] = {"m"};
+	struct announce a, in;
+	struct buf b;
+
+	memset(&a, 0, sizeof(a));
+	memcpy(a.mesh_id, mid, ANN_MESH_ID_LEN);
+	a.seq = 1;
+	a.role = ANN_ROLE_HOST;
+	a.serving = a.hosted = models;
+	a.n_serving = a.n_hosted = 1;
+	a.hosted_known = true;
+	a.relay_allowed = true;
+	a.linked = linked;
+	a.n_linked = n_linked;
+	buf_init(&b, ANN_MAX_LEN);
+	assert_int_equal(announce_sign(&a, id, &b), 0);
+	assert_int_equal(announce_verify_parse(buf_data(&b), b.len, &in), 0);
+	assert_int_equal(peers_merge(t, &in, 1000, NULL), 0);
+	buf_clear(&b);
+	return peers_find(t, id->pk);
+}
+
+/* Rights withheld by a credential take effect in the peer table: no host
+ * right, never a host for a model; no relay right, never a relay. */
+static void
+test_rights_in_peer_table(void **state)
+{
+	struct identity self, a, b;
+	struct peers t;
+	struct peer *pa, *pb, *out[4];
+	uint8_t mid[ANN_MESH_ID_LEN], linked[1][ID_PK_LEN];
+
+	id_from_seed(&self, "node_seed");
+	id_from_seed(&a, "owner_seed");
+	id_from_seed(&b, "other_seed");
+	memset(mid, 9, sizeof(mid));
+	memset(linked[0], 0x42, ID_PK_LEN);
+	peers_init(&t, self.pk, mid, 1000);
+	pa = merge_host(&t, &a, mid, (const uint8_t(*)[ID_PK_LEN])linked, 1);
+	pb = merge_host(&t, &b, mid, (const uint8_t(*)[ID_PK_LEN])linked, 1);
+	assert_non_null(pa);
+	assert_non_null(pb);
+	pa->link = pb->link = PEER_LINK_DIRECT;
+	/* Control: both host and relay when nothing is withheld. */
+	assert_int_equal(peers_hosts_for_model(&t, "m", out, 4), 2);
+	assert_int_equal(peers_relays_for(&t, linked[0], out, 4), 2);
+	pa->denied = PEER_DENY_HOST;
+	pb->denied = PEER_DENY_RELAY;
+	assert_int_equal(peers_hosts_for_model(&t, "m", out, 4), 1);
+	assert_ptr_equal(out[0], pb);
+	assert_int_equal(peers_relays_for(&t, linked[0], out, 4), 1);
+	assert_ptr_equal(out[0], pa);
+	pa->denied = pb->denied = PEER_DENY_HOST | PEER_DENY_RELAY;
+	assert_int_equal(peers_hosts_for_model(&t, "m", out, 4), 0);
+	assert_int_equal(peers_relays_for(&t, linked[0], out, 4), 0);
+	peers_clear(&t);
+	identity_clear(&self);
+	identity_clear(&a);
+	identity_clear(&b);
+}
+
 int
 main(void)
 {
@@ -371,6 +438,7 @@ main(void)
 	    cmocka_unit_test(test_invite_invalid),
 	    cmocka_unit_test(test_rights),
 	    cmocka_unit_test(test_carried_in_gossip),
+	    cmocka_unit_test(test_rights_in_peer_table),
 	};
 	int r;
 
