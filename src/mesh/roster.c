@@ -164,20 +164,19 @@ add_rev(struct mesh *m, const uint8_t *p, size_t len, bool persist)
 	memcpy(ro->revs[ro->n_revs], p, MEMBER_REV_LEN);
 	memcpy(ro->rev_ids[ro->n_revs], rv.node_id, ID_PK_LEN);
 	ro->n_revs++;
+	/*
+	 * O_APPEND: one write of one record, like the CLI. The file's cached
+	 * size and mtime are left alone, so the next tick reads it once more
+	 * (duplicates are ignored) and cannot miss a record the CLI appended
+	 * meanwhile.
+	 */
 	if (persist &&
 	    state_path(m, ROSTER_REV_FILE, path, sizeof(path)) == 0) {
-		struct stat st;
-
-		/* O_APPEND: one write of one record, like the CLI. */
 		if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 			 0600)) < 0 ||
 		    write(fd, p, MEMBER_REV_LEN) != MEMBER_REV_LEN)
 			log_error(
 			    "cannot append to %s: %s", path, strerror(errno));
-		if (fd >= 0 && fstat(fd, &st) == 0) {
-			ro->rev_size = st.st_size;
-			ro->rev_mtime = st.st_mtim;
-		}
 		if (fd >= 0)
 			close(fd);
 	}
