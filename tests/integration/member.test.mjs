@@ -69,6 +69,8 @@ describe('owner and invites', () => {
     assert.equal(st.membership.rights, 'host,relay,use');
     assert.match(show.stdout, new RegExp(`owner ${st.membership.owner}`));
     assert.match(show.stdout, new RegExp(`mesh_id ${st.mesh_id}`));
+    const table = cli(['status', '--console', String(owner.consolePort)]);
+    assert.match(table.stdout, /member {2}owned by [0-9a-f]{12}, owner key here \(rights host,relay,use; 0 revocation/);
     // A mesh without an owner key says it is a legacy token mesh.
     const legacy = await startNode([]);
     assert.equal((await legacy.status()).membership.mode, 'legacy');
