@@ -5,7 +5,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import {
@@ -251,5 +251,30 @@ describe('revocation', () => {
       '--console', '0', '--mesh-port', '0', '--bind', '127.0.0.1'], { encoding: 'utf8', timeout: 20000 });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /revoked/);
+  });
+});
+
+describe('co-owners', () => {
+  test('a copy of the owner key makes a co-owner: it redeems its own invites and revokes', async () => {
+    const owner = await ownerNode();
+    const co = tmpdir('sm-coowner-');
+    mkdirSync(path.join(co, 'owner'), { mode: 0o700 });
+    copyFileSync(path.join(owner.stateDir, 'owner', 'identity.key'), path.join(co, 'owner', 'identity.key'));
+    copyFileSync(path.join(owner.stateDir, 'mesh.secret'), path.join(co, 'mesh.secret'));
+    const coNode = await startNode(['--join', invite(owner), ...fast], { stateDir: co });
+    const cst = await coNode.status();
+    assert.equal(cst.membership.owner_key, true);
+    assert.equal(cst.membership.rights, 'host,relay,use');
+    assert.equal(cst.mesh_id, (await owner.status()).mesh_id);
+    await waitFor(async () => (await peerIds(owner)).length === 1, { what: 'co-owner linked' });
+    // An invite from the co-owner names the co-owner and is redeemed there.
+    const member = await startNode(['--join', invite(coNode, '--single-use'), ...fast]);
+    const mid = await nodeId(member);
+    await waitFor(async () => (await peerIds(owner)).includes(mid), { what: 'member seen by the owner' });
+    // The co-owner revokes; the first owner enforces it.
+    assert.equal(cli(['revoke', mid, '--state-dir', co]).status, 0);
+    await waitFor(async () => !(await peerIds(owner)).includes(mid),
+      { what: 'revocation from the co-owner', timeoutMs: GOSSIP_MS + 3000 });
+    await Promise.all([member.stop(), coNode.stop(), owner.stop()]);
   });
 });
