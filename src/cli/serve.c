@@ -20,6 +20,7 @@
 #include "mesh/identity.h"
 #include "mesh/member.h"
 #include "mesh/node.h"
+#include "mesh/roster.h"
 #include "mesh/tunnel.h"
 #include "net/link.h"
 #include "mesh/route.h"
@@ -222,6 +223,7 @@ enum {
 	OPT_GOSSIP_INTERVAL,
 	OPT_TEST_RECORD,
 	OPT_TEST_FORGE,
+	OPT_TEST_CLAIM_RELAY,
 	OPT_NO_E2E,
 	OPT_ALLOW_PLAINTEXT,
 	OPT_KEY_EPOCH,
@@ -272,6 +274,7 @@ static const struct option serve_opts[] = {
 #ifdef SM_TEST_BUILD
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
+    {"test-claim-relay", no_argument, NULL, OPT_TEST_CLAIM_RELAY},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
 #endif
     {"help", no_argument, NULL, 'h'},
@@ -493,6 +496,9 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_FORGE:
 			mesh_test_forge = true;
+			break;
+		case OPT_TEST_CLAIM_RELAY:
+			roster_test_claim_relay = true;
 			break;
 		case OPT_TEST_IGNORE_CHALLENGES:
 			mesh_att_test_ignore_challenges = true;

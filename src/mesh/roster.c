@@ -121,6 +121,20 @@ write_file(const char *path, const uint8_t *p, size_t n)
 	return r;
 }
 
+#ifdef SM_TEST_BUILD
+bool roster_test_claim_relay;
+#endif
+
+static bool
+claim_relay(void)
+{
+#ifdef SM_TEST_BUILD
+	return roster_test_claim_relay;
+#else
+	return false;
+#endif
+}
+
 bool
 roster_owned(const struct mesh *m)
 {
@@ -331,7 +345,7 @@ roster_fill_announce(struct mesh *m, struct announce *a)
 		return;
 	a->credential = ro->cred;
 	a->credential_len = MEMBER_CRED_LEN;
-	if (!(ro->mine.rights & MEMBER_RIGHT_RELAY))
+	if (!(ro->mine.rights & MEMBER_RIGHT_RELAY) && !claim_relay())
 		a->relay_allowed = false;
 }
 
@@ -353,6 +367,9 @@ set_cred(struct mesh *m, const uint8_t *p, size_t len)
 	memcpy(ro->cred, p, MEMBER_CRED_LEN);
 	ro->mine = c;
 	ro->have_cred = true;
+	/* An honest node without the relay right forwards nothing. */
+	if (!(c.rights & MEMBER_RIGHT_RELAY) && !claim_relay())
+		m->opts.no_relay = true;
 	member_rights_text(c.rights, rights);
 	log_info("membership: this node is a member with rights %s", rights);
 	if (!(c.rights & MEMBER_RIGHT_HOST) && m->router->nlocal > 0)

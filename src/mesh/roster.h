@@ -86,6 +86,12 @@ roster_revs(struct mesh *m, const uint8_t **items, size_t *lens, size_t max);
 void roster_merge_revs(
     struct mesh *m, const uint8_t *const *items, const size_t *lens, size_t n);
 
+#ifdef SM_TEST_BUILD
+/* Test builds only: a node without the relay right announces relay_allowed
+ * and relays anyway, to prove that the others never choose it. */
+extern bool roster_test_claim_relay;
+#endif
+
 /* /api/status and /metrics fields. */
 void roster_status(struct mesh *m, cJSON *st);
 int roster_metrics(struct mesh *m, struct buf *out) SM_MUST_CHECK;
