@@ -163,7 +163,10 @@ describe('rights', () => {
     assert.equal((await mockHost.stats()).requests, 1);
     // The use-only member is a peer (it announced "sneaky") but nobody routes to it.
     const st = await client.status();
-    assert.ok(st.peers.find((p) => p.models.includes('sneaky')), 'its announcement was merged');
+    const sneaky = st.peers.find((p) => p.models.includes('sneaky'));
+    assert.ok(sneaky, 'its announcement was merged');
+    assert.equal(sneaky.rights, 'use');
+    assert.equal(st.peers.find((p) => p.models.includes('granted')).rights, 'host,use');
     assert.ok(!(await models(client)).includes('sneaky'));
     assert.ok(!(await models(owner)).includes('sneaky'));
     for (const n of [client, owner, host]) {
