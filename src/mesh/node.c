@@ -1268,19 +1268,7 @@ mesh_status_json(struct mesh *m, cJSON *st)
 		    o, "last_seen_ms", (double)(now - p->last_heard_ms));
 		cJSON_AddStringToObject(o, "state", peers_state_name(p->state));
 		cJSON_AddBoolToObject(o, "relay_allowed", p->ann.relay_allowed);
-		if (roster_owned(m)) {
-			char rights[MEMBER_RIGHTS_TEXT_MAX];
-
-			member_rights_text((uint8_t)(MEMBER_RIGHTS_ALL &
-					       ~((p->denied & PEER_DENY_HOST
-							 ? MEMBER_RIGHT_HOST
-							 : 0) |
-						   (p->denied & PEER_DENY_RELAY
-							   ? MEMBER_RIGHT_RELAY
-							   : 0))),
-			    rights);
-			cJSON_AddStringToObject(o, "rights", rights);
-		}
+		roster_status_peer(m, p, o);
 		struct posture ps;
 
 		if (p->ann.posture != NULL &&

@@ -952,6 +952,22 @@ roster_status(struct mesh *m, cJSON *st)
 	cJSON_AddNumberToObject(o, "revocations", (double)ro->n_revs);
 }
 
+void
+roster_status_peer(struct mesh *m, const struct peer *p, cJSON *o)
+{
+	char rights[MEMBER_RIGHTS_TEXT_MAX];
+	uint8_t r = MEMBER_RIGHTS_ALL;
+
+	if (!roster_owned(m))
+		return;
+	if (p->denied & PEER_DENY_HOST)
+		r &= (uint8_t)~MEMBER_RIGHT_HOST;
+	if (p->denied & PEER_DENY_RELAY)
+		r &= (uint8_t)~MEMBER_RIGHT_RELAY;
+	member_rights_text(r, rights);
+	cJSON_AddStringToObject(o, "rights", rights);
+}
+
 int
 roster_metrics(struct mesh *m, struct buf *out)
 {

@@ -94,6 +94,8 @@ extern bool roster_test_claim_relay;
 
 /* /api/status and /metrics fields. */
 void roster_status(struct mesh *m, cJSON *st);
+/* A peer's "rights" in /api/status (owned mesh only). */
+void roster_status_peer(struct mesh *m, const struct peer *p, cJSON *o);
 int roster_metrics(struct mesh *m, struct buf *out) SM_MUST_CHECK;
 
 #endif
