@@ -20,7 +20,7 @@ const root = process.getuid() === 0;
 const P = `smm${process.pid % 10000}`;
 const fast = ['--gossip-interval', '500'];
 let teardown = () => {};
-let owner; let host; let liar; let client; let api; let mockH;
+let owner; let host; let liar; let client; let api; let mockH; let relay2;
 
 function invite(dir, rights) {
   const r = spawnSync(SEALMESH, ['invite', '--state-dir', dir, '--rights', rights],
@@ -84,10 +84,38 @@ test('a member without the relay right is never chosen as a relay, even when it 
 test('control: a member with the relay right carries the same request',
   { skip: !root && 'needs root for ip netns' }, async () => {
     const mockY = await startMock(['--tokens', '3', '--model', 'y'], { netns: `${P}R` });
-    const relay2 = await startNode(['--model', `y=${mockY.url}`, '--bind', '0.0.0.0', '--mesh-port', '9340',
+    relay2 = await startNode(['--model', `y=${mockY.url}`, '--bind', '0.0.0.0', '--mesh-port', '9340',
       '--join', invite(owner.dir, 'host,relay'), ...fast], { netns: `${P}R` });
     await waitFor(async () => (await postJSON(`${api}/chat/completions`, chatBody('m'))).status === 200,
       { what: 'm through relay2', timeoutMs: 20000 });
     assert.ok(nsMetric(`${P}R`, relay2, 'sealmesh_relayed_total') >= 1);
     assert.equal(nsMetric(`${P}R`, liar, 'sealmesh_relayed_total'), 0);
+  });
+
+test('revoking the relay ends the relayed stream in flight with an error, within one interval',
+  { skip: !root && 'needs root for ip netns' }, async () => {
+    const relayId = nsStatus(`${P}R`, relay2).node_id;
+    const res = await fetch(`${api}/chat/completions`, {
+      method: 'POST', body: chatBody('m', { stream: true, mock: { tokens: 2000, delay_ms: 20 } }),
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    await reader.read();
+    const r = spawnSync(SEALMESH, ['revoke', relayId, '--state-dir', owner.dir], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const t0 = Date.now();
+    let text = '';
+    const dec = new TextDecoder();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += dec.decode(value);
+    }
+    const took = Date.now() - t0;
+    assert.ok(took < 500 + 2000, `stream ended after ${took} ms`);
+    assert.ok(!text.includes('data: [DONE]'));
+    assert.match(text, /"error"/);
+    // No relay left: the host is unreachable again, and stays so.
+    const again = await postJSON(`${api}/chat/completions`, chatBody('m'));
+    assert.equal(again.status, 503, again.text);
   });
