@@ -93,7 +93,7 @@ test('control: a member with the relay right carries the same request',
   });
 
 test('revoking the relay ends the relayed stream in flight with an error, within one interval',
-  { skip: !root && 'needs root for ip netns' }, async () => {
+  { skip: !root && 'needs root for ip netns' }, async (t) => {
     const relayId = nsStatus(`${P}R`, relay2).node_id;
     const res = await fetch(`${api}/chat/completions`, {
       method: 'POST', body: chatBody('m', { stream: true, mock: { tokens: 2000, delay_ms: 20 } }),
@@ -112,6 +112,7 @@ test('revoking the relay ends the relayed stream in flight with an error, within
       text += dec.decode(value);
     }
     const took = Date.now() - t0;
+    t.diagnostic(`stream ended ${took} ms after sealmesh revoke`);
     assert.ok(took < 500 + 2000, `stream ended after ${took} ms`);
     assert.ok(!text.includes('data: [DONE]'));
     assert.match(text, /"error"/);
