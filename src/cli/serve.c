@@ -22,8 +22,10 @@
 #include "crypto/envelope.h"
 #include "mesh/attest.h"
 #include "mesh/identity.h"
+#include "mesh/member.h"
 #include "mesh/node.h"
 #include "mesh/shape.h"
+#include "mesh/roster.h"
 #include "mesh/tunnel.h"
 #include "net/link.h"
 #include "mesh/route.h"
@@ -118,8 +120,10 @@ serve_usage(FILE *f, bool client)
 	    "ephemeral)\n"
 	    "  --bind ADDR             address for the mesh port (default "
 	    "0.0.0.0)\n"
-	    "  --join TOKEN            join the mesh of this invite token "
-	    "(repeatable)\n"
+	    "  --join TOKEN            join the mesh of this invite token, or "
+	    "of this\n"
+	    "                          invite of an owned mesh (sealmesh "
+	    "invite; repeatable)\n"
 	    "  --advertise HOST:PORT   address peers should dial (repeatable; "
 	    "default:\n"
 	    "                          every interface address, loopback "
@@ -351,6 +355,7 @@ enum {
 	OPT_GOSSIP_INTERVAL,
 	OPT_TEST_RECORD,
 	OPT_TEST_FORGE,
+	OPT_TEST_CLAIM_RELAY,
 	OPT_NO_E2E,
 	OPT_ALLOW_PLAINTEXT,
 	OPT_KEY_EPOCH,
@@ -431,6 +436,7 @@ static const struct option serve_opts[] = {
     {"test-old-rstream", no_argument, NULL, OPT_TEST_OLD_RSTREAM},
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
+    {"test-claim-relay", no_argument, NULL, OPT_TEST_CLAIM_RELAY},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
 #endif
     {"help", no_argument, NULL, 'h'},
@@ -816,6 +822,9 @@ run(int argc, char **argv, bool client)
 		case OPT_TEST_OLD_RSTREAM:
 			tunnel_test_old_rstream = true;
 			break;
+		case OPT_TEST_CLAIM_RELAY:
+			roster_test_claim_relay = true;
+			break;
 		case OPT_TEST_IGNORE_CHALLENGES:
 			mesh_att_test_ignore_challenges = true;
 			break;
@@ -860,7 +869,15 @@ run(int argc, char **argv, bool client)
 		struct token tok;
 		const char *why;
 
-		if (token_parse(mo.join[i], &tok, &why) != 0) {
+		if ((r = token_parse(mo.join[i], &tok, &why)) ==
+		    SM_ERR_UNSUPP) {
+			/* Not a token: an invite of an owned mesh? */
+			static struct member_invite inv;
+
+			r = member_invite_parse(mo.join[i], &inv, &why);
+			member_invite_clear(&inv);
+		}
+		if (r != 0) {
 			fprintf(
 			    stderr, "sealmesh: bad invite token: %s\n", why);
 			return 2;

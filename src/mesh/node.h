@@ -33,6 +33,7 @@ struct mesh_att;
 struct link_listener;
 struct link;
 struct mesh_dial;
+struct roster;
 
 struct mesh_opts {
 	const char *bind; /* default "0.0.0.0" */
@@ -79,6 +80,11 @@ struct mesh_link {
 	uint8_t id[ID_PK_LEN];
 	struct link *l; /* NULL: slot free */
 	bool up;
+	/* Owned mesh: the peer proved membership (mesh/roster.h); until
+	 * then only the membership streams pass. Always true in a legacy
+	 * mesh. */
+	bool admitted;
+	uint64_t up_ms;
 };
 
 /* A peer we could not dial: wait before trying again. */
@@ -117,6 +123,7 @@ struct mesh {
 	void (*on_join_failed)(struct mesh *m, const char *why);
 	struct tunnel_state *tun; /* owned by mesh/tunnel.c */
 	struct mesh_att *att; /* owned by mesh/attest.c */
+	struct roster *roster; /* owned by mesh/roster.c */
 	char why[256]; /* last reason a model had no eligible host */
 	/* Counters for /metrics and tests. */
 	uint64_t tunnels_out, tunnels_in, relayed, gossip_rx, forged_dropped;
@@ -148,5 +155,15 @@ void mesh_status_json(struct mesh *m, cJSON *st);
 struct link *mesh_link_to(struct mesh *m, const uint8_t id[ID_PK_LEN]);
 /* Re-sign my announcement (after a change) and gossip it soon. */
 void mesh_changed(struct mesh *m);
+/*
+ * A revoked peer: drop its announcement (a newer one is refused by the
+ * roster), close our link to it (its streams end with SM_ERR_CLOSED).
+ * Returns true when a link was closed.
+ */
+bool mesh_drop_peer(struct mesh *m, const uint8_t id[ID_PK_LEN]);
+/* A peer refused our membership: dial it again only after a backoff. */
+void mesh_dial_backoff(struct mesh *m, const uint8_t id[ID_PK_LEN]);
+/* The peer on 'l' proved membership: the link carries mesh traffic now. */
+void mesh_link_admitted(struct mesh *m, struct link *l);
 
 #endif
