@@ -139,6 +139,11 @@ serve_usage(FILE *f, bool client)
 	    "node without\n"
 	    "                          E2E would (mixed-version tests, "
 	    "benchmarks)\n"
+	    "  --max-clock-skew MS     clock-skew tolerance for signed "
+	    "announcements:\n"
+	    "                          older than 4 gossip periods + MS, or "
+	    "more than MS\n"
+	    "                          ahead, are refused (default 30000)\n"
 #ifdef SM_TEST_BUILD
 	    "  --test-record-relay F   (test builds) append relayed bytes to "
 	    "F\n"
@@ -146,11 +151,23 @@ serve_usage(FILE *f, bool client)
 	    "announcement\n"
 	    "  --test-ignore-challenges (test builds) never answer "
 	    "attestation challenges\n"
+	    "  --test-flood-incomplete N (test builds) open N tunnel streams "
+	    "to the first\n"
+	    "                          linked host, each declaring a large "
+	    "envelope that\n"
+	    "                          never completes; SIGUSR2 re-gossips "
+	    "remembered\n"
+	    "                          announcements of pruned peers\n"
+	    "  --test-no-preauth-limit (test builds) no per-member bound on "
+	    "unauthenticated\n"
+	    "                          envelope bytes (control runs)\n"
 #endif
 	    "\n"
 	    "node:\n"
 	    "  --state-dir DIR         identity key directory (default "
-	    "~/.sealmesh)\n"
+	    "~/.sealmesh); also\n"
+	    "                          keeps the downgrade memory (client: "
+	    "only if given)\n"
 	    "  --log-format FMT        pretty or json (default pretty)\n"
 	    "  --log-level LVL         debug, info, warn or error (default "
 	    "info)\n"
@@ -232,6 +249,9 @@ enum {
 	OPT_CHALLENGE_INTERVAL,
 	OPT_ATTEST_WINDOW,
 	OPT_TEST_IGNORE_CHALLENGES,
+	OPT_MAX_CLOCK_SKEW,
+	OPT_TEST_FLOOD_INCOMPLETE,
+	OPT_TEST_NO_PREAUTH_LIMIT,
 };
 
 static const struct option serve_opts[] = {
@@ -266,7 +286,11 @@ static const struct option serve_opts[] = {
     {"require-attested-hosts", no_argument, NULL, OPT_REQUIRE_ATTESTED},
     {"challenge-interval", required_argument, NULL, OPT_CHALLENGE_INTERVAL},
     {"attest-window", required_argument, NULL, OPT_ATTEST_WINDOW},
+    {"max-clock-skew", required_argument, NULL, OPT_MAX_CLOCK_SKEW},
 #ifdef SM_TEST_BUILD
+    {"test-flood-incomplete", required_argument, NULL,
+	OPT_TEST_FLOOD_INCOMPLETE},
+    {"test-no-preauth-limit", no_argument, NULL, OPT_TEST_NO_PREAUTH_LIMIT},
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
@@ -481,6 +505,11 @@ run(int argc, char **argv, bool client)
 				return bad("--gossip-interval", optarg);
 			mo.gossip_interval_ms = v;
 			break;
+		case OPT_MAX_CLOCK_SKEW:
+			if (sm_parse_u64(optarg, 1, 86400000, &v) != 0)
+				return bad("--max-clock-skew", optarg);
+			mo.clock_skew_ms = v;
+			break;
 #ifdef SM_TEST_BUILD
 		case OPT_TEST_RECORD:
 			tunnel_test_record_fd = open(optarg,
@@ -493,6 +522,14 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_IGNORE_CHALLENGES:
 			mesh_att_test_ignore_challenges = true;
+			break;
+		case OPT_TEST_FLOOD_INCOMPLETE:
+			if (sm_parse_u64(optarg, 1, 100000, &v) != 0)
+				return bad("--test-flood-incomplete", optarg);
+			tunnel_test_flood = (unsigned)v;
+			break;
+		case OPT_TEST_NO_PREAUTH_LIMIT:
+			tunnel_test_no_preauth_limit = true;
 			break;
 #endif
 		case 'h':
@@ -580,6 +617,8 @@ run(int argc, char **argv, bool client)
 		return 1;
 	}
 	mo.state_dir = client ? NULL : state_dir;
+	/* Downgrade memory: a client keeps one only with --state-dir. */
+	mo.memory_dir = state_dir;
 	mo.api_port = s.gw.api.port;
 	mo.console_port = s.gw.console_open ? s.gw.console.port : 0;
 	if ((r = mesh_open(&s.mesh, s.loop, &s.id, &s.router, &s.gw, &mo)) !=

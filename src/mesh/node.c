@@ -186,7 +186,14 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 
 		memcpy(aid, a.id, ID_PK_LEN);
 		note_models(m, &a);
-		if ((r = peers_merge(&m->peers, &a, now, &ch)) != 0) {
+		if ((r = peers_merge(&m->peers, &a, now, sm_wall_ms(), &ch)) !=
+		    0) {
+			if (r == SM_ERR_REPLAY) {
+				short_id(aid, sid);
+				log_debug("mesh: announcement of %s refused: "
+					  "signed outside the freshness window",
+				    sid);
+			}
 			announce_free(&a);
 			continue;
 		}
@@ -925,6 +932,8 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	if ((r = tunnel_init(m)) != 0 || (r = mesh_att_init(m)) != 0)
 		return r;
 	peers_init(&m->peers, id->pk, m->mesh_id, m->opts.gossip_interval_ms);
+	if (m->opts.clock_skew_ms != 0)
+		m->peers.skew_ms = m->opts.clock_skew_ms;
 	if ((r = link_ctx_new(
 		 &m->lctx, id, m->secret, sizeof(m->secret), NULL)) != 0)
 		return r;

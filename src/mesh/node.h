@@ -61,6 +61,9 @@ struct mesh_opts {
 	bool no_e2e; /* advertise no inference key, send plaintext */
 	bool allow_plaintext; /* send plaintext to hosts without a key */
 	uint64_t key_epoch_s; /* inference key lifetime (default 3600) */
+	/* Freshness and per-member limits (mesh/peers.h, mesh/tunnel.h). */
+	uint64_t clock_skew_ms; /* 0: PEERS_SKEW_DEFAULT_MS */
+	const char *memory_dir; /* downgrade memory file; NULL: memory only */
 };
 
 struct mesh_link {

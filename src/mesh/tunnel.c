@@ -1,7 +1,13 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -10,20 +16,40 @@
 #include "crypto/rstream.h"
 #include "http/gateway.h"
 #include "mesh/attest.h"
+#include "mesh/share.h"
+#include "mesh/sticky.h"
 #include "mesh/tunnel.h"
 
 #define PUMP_CHUNK (64 * 1024)
 #define KEY_EPOCH_DEFAULT_S 3600
 
-/* Per-node E2E state: the inference keyring, the replay cache, and the hosts
- * that once offered E2E (never sent plaintext again: downgrade protection). */
+#define STICKY_SAVE_MS 60000 /* last-seen updates reach the file this late */
+
+struct tun_host;
+
+/* Per-node E2E state: the inference keyring, the replay cache, the hosts
+ * that once offered E2E (never sent plaintext again: downgrade protection),
+ * and the per-member shares (doc/THREAT-MODEL.md, "Freshness and
+ * per-member limits"). */
 struct tunnel_state {
 	struct infkey *keys; /* NULL with --no-e2e */
 	struct env_replay *replay;
 	uv_timer_t key_timer;
-	uint8_t (*sticky)[ID_PK_LEN];
-	size_t nsticky;
+	struct sticky sticky; /* downgrade memory */
+	char *sticky_path; /* NULL: memory only */
+	bool sticky_dirty; /* last-seen times not yet saved */
+	uint64_t sticky_saved_ms;
+	struct share preauth; /* envelope bytes buffered before their MAC */
+	struct share relays; /* relay streams open, per asking member */
+	struct tun_host *pending; /* hosts receiving an envelope (deadline) */
+	uv_timer_t sweep_timer;
 };
+
+#ifdef SM_TEST_BUILD
+unsigned tunnel_test_flood;
+bool tunnel_test_no_preauth_limit;
+static void test_flood_tick(struct mesh *m);
+#endif
 
 static uint64_t
 mono_s(void)
@@ -338,21 +364,120 @@ path_to(struct mesh *m, const uint8_t id[ID_PK_LEN], bool *relayed,
 static bool
 sticky(const struct mesh *m, const uint8_t id[ID_PK_LEN])
 {
-	for (size_t i = 0; i < m->tun->nsticky; i++)
-		if (memcmp(m->tun->sticky[i], id, ID_PK_LEN) == 0)
-			return true;
-	return false;
+	return sticky_has(&m->tun->sticky, id);
+}
+
+/* Write the downgrade memory: a 0600 temporary file, fsync, rename. */
+static int
+sticky_save(struct tunnel_state *ts)
+{
+	char tmp[4096 + 8];
+	struct buf out;
+	int fd = -1, r;
+
+	if (ts->sticky_path == NULL)
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", ts->sticky_path);
+	buf_init(&out, STICKY_FILE_MAX);
+	if ((r = sticky_write(&ts->sticky, &out)) != 0)
+		goto out;
+	r = SM_ERR_IO;
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		 0600)) < 0 ||
+	    write(fd, buf_data(&out), out.len) != (ssize_t)out.len ||
+	    fsync(fd) != 0) {
+		log_error("e2e: cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, ts->sticky_path) != 0) {
+		log_error("e2e: cannot rename %s to %s: %s", tmp,
+		    ts->sticky_path, strerror(errno));
+		goto out;
+	}
+	ts->sticky_dirty = false;
+	ts->sticky_saved_ms = sm_now_ms();
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r != 0 && fd >= 0)
+		(void)unlink(tmp);
+	buf_clear(&out);
+	return r;
+}
+
+/* Load STATE_DIR/STICKY_FILE if it exists; refuse one others can touch. */
+static int
+sticky_load(struct tunnel_state *ts, const char *dir)
+{
+	struct stat st;
+	struct buf in;
+	ssize_t got;
+	int fd = -1, r = SM_ERR_NOMEM;
+	size_t n = strlen(dir) + sizeof(STICKY_FILE) + 2;
+
+	buf_init(&in, STICKY_FILE_MAX);
+	if ((ts->sticky_path = malloc(n)) == NULL)
+		goto out;
+	snprintf(ts->sticky_path, n, "%s/%s", dir, STICKY_FILE);
+	if ((fd = open(ts->sticky_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) <
+	    0) {
+		r = 0;
+		if (errno != ENOENT) {
+			log_error("e2e: cannot open %s: %s", ts->sticky_path,
+			    strerror(errno));
+			r = SM_ERR_IO;
+		}
+		goto out;
+	}
+	r = SM_ERR_PERM;
+	if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0 ||
+	    st.st_uid != geteuid()) {
+		log_error("%s is accessible by others; refusing it",
+		    ts->sticky_path);
+		goto out;
+	}
+	r = SM_ERR_TOOBIG;
+	if ((size_t)st.st_size > STICKY_FILE_MAX ||
+	    buf_reserve(&in, (size_t)st.st_size) != 0)
+		goto out;
+	r = SM_ERR_IO;
+	if ((got = read(fd, buf_tail(&in), (size_t)st.st_size)) !=
+	    (ssize_t)st.st_size) {
+		log_error("e2e: cannot read %s: %s", ts->sticky_path,
+		    got < 0 ? strerror(errno) : "short read");
+		goto out;
+	}
+	buf_advance(&in, (size_t)got);
+	if ((r = sticky_parse(&ts->sticky, buf_data(&in), in.len)) != 0) {
+		log_error("e2e: %s: %s", ts->sticky_path, sm_strerror(r));
+		goto out;
+	}
+	log_info("e2e: downgrade memory: %zu host(s) from %s", ts->sticky.n,
+	    ts->sticky_path);
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_clear(&in);
+	return r;
 }
 
 void
 tunnel_peer_seen(struct mesh *m, const struct peer *p)
 {
 	struct tunnel_state *ts = m->tun;
+	bool added;
 
-	if (!p->ann.has_inference_key || sticky(m, p->ann.id) ||
-	    ts->nsticky >= PEERS_MAX)
+	if (!p->ann.has_inference_key)
 		return;
-	memcpy(ts->sticky[ts->nsticky++], p->ann.id, ID_PK_LEN);
+	if (sticky_note(&ts->sticky, p->ann.id, sm_wall_s(), &added) != 0)
+		return;
+	/* A new id is saved at once; last-seen times now and then. */
+	if (added)
+		(void)sticky_save(ts);
+	else
+		ts->sticky_dirty = true;
 }
 
 enum tun_mode { TUN_REFUSE, TUN_PLAIN, TUN_E2E };
@@ -372,6 +497,18 @@ tunnel_policy(struct mesh *m, const struct peer *p, const char **why)
 		return TUN_REFUSE;
 	if (m->opts.no_e2e)
 		return TUN_PLAIN;
+	/*
+	 * The key is used only while the announcement that carries it is
+	 * fresh: the host re-announces at once when its key rotates and keeps
+	 * the previous key for a grace period longer than the freshness
+	 * window, so a key is never used past its epoch's end (+ grace).
+	 */
+	if (p->ann.has_inference_key &&
+	    peers_fresh(&m->peers, p->ann.seq, sm_wall_ms()) != 0) {
+		*why = "the host's key comes from an announcement too old to "
+		       "trust (its epoch may have ended)";
+		return TUN_REFUSE;
+	}
 	if (p->ann.has_inference_key)
 		return TUN_E2E;
 	if (sticky(m, p->ann.id)) {
@@ -506,10 +643,64 @@ struct tun_host {
 	enum th_mode mode;
 	struct buf in; /* the sealed request while it arrives */
 	struct rs_writer w; /* E2E: the response stream */
+	uint8_t from[ID_PK_LEN]; /* the member whose link carries it */
+	size_t reserved; /* preauth share held for the envelope */
+	uint64_t deadline_ms; /* the whole envelope must be here by then */
+	struct tun_host *prev, *next; /* in ts->pending while reserved */
 	bool w_init;
 	bool responded;
 	bool stream_gone;
 };
+
+/*
+ * Reserve the declared envelope size against the member's share and the
+ * node's total before buffering it (nothing is authenticated until the MAC
+ * at its end). SM_ERR_UNAVAIL when it does not fit.
+ */
+static int
+th_reserve(struct tun_host *th, size_t total)
+{
+	struct tunnel_state *ts = th->m->tun;
+	char sid[13];
+	int r;
+
+	if ((r = share_take(&ts->preauth, th->from, total)) != 0) {
+		sm_hex(sid, th->from, 6);
+		log_warn("e2e: envelope of %zu bytes from %s refused: %s "
+			 "(%llu bytes of its envelopes unauthenticated here)",
+		    total, sid,
+		    r == SM_ERR_UNAVAIL ? "over its per-member share"
+					: "over the node's total",
+		    (unsigned long long)share_used(&ts->preauth, th->from));
+		return SM_ERR_UNAVAIL;
+	}
+	th->reserved = total;
+	th->deadline_ms = sm_now_ms() + TUNNEL_ENVELOPE_TIMEOUT_MS;
+	th->prev = NULL;
+	th->next = ts->pending;
+	if (ts->pending != NULL)
+		ts->pending->prev = th;
+	ts->pending = th;
+	return 0;
+}
+
+static void
+th_release(struct tun_host *th)
+{
+	struct tunnel_state *ts = th->m->tun;
+
+	if (th->reserved == 0)
+		return;
+	share_give(&ts->preauth, th->from, th->reserved);
+	th->reserved = 0;
+	if (th->prev != NULL)
+		th->prev->next = th->next;
+	else
+		ts->pending = th->next;
+	if (th->next != NULL)
+		th->next->prev = th->prev;
+	th->prev = th->next = NULL;
+}
 
 static int
 th_send(struct tun_host *th, const uint8_t *p, size_t n)
@@ -596,6 +787,7 @@ th_finish(struct hconn *c)
 static void
 th_free(struct tun_host *th)
 {
+	th_release(th);
 	if (th->w_init)
 		rs_writer_clear(&th->w);
 	buf_clear(&th->in);
@@ -631,8 +823,11 @@ th_refuse(struct tun_host *th, int err)
 {
 	struct buf out;
 
-	th->m->e2e_decrypt_failures++;
+	if (err != SM_ERR_UNAVAIL)
+		th->m->e2e_decrypt_failures++;
 	log_warn("e2e: sealed request refused: %s", sm_strerror(err));
+	th_release(th);
+	buf_clear(&th->in);
 	buf_init(&out, RS_REFUSAL_LEN);
 	if (rs_write_refusal(&out, rs_refusal_for(err)) == 0 &&
 	    th_send(th, buf_data(&out), out.len) == 0)
@@ -655,9 +850,10 @@ th_open(struct tun_host *th, size_t total)
 		th_refuse(th, SM_ERR_NOTFOUND); /* --no-e2e: no key at all */
 		return;
 	}
-	r = env_open_request(&http, &sess, ts->keys, th->m->id->pk, ts->replay,
-	    buf_data(&th->in), total, sm_wall_s());
+	r = env_open_request_from(&http, &sess, ts->keys, th->m->id->pk,
+	    ts->replay, th->from, buf_data(&th->in), total, sm_wall_s());
 	buf_clear(&th->in);
+	th_release(th);
 	if (r != 0) {
 		th_refuse(th, r);
 		return;
@@ -699,6 +895,9 @@ th_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 				&total, buf_data(&th->in), th->in.len)) != 0 &&
 		    r != SM_ERR_AGAIN) {
 			th_refuse(th, r);
+		} else if (r == 0 && th->reserved == 0 &&
+		    (r = th_reserve(th, total)) != 0) {
+			th_refuse(th, r); /* RS_REFUSE_BUSY */
 		} else if (r == 0 && th->in.len >= total) {
 			th_open(th, total);
 		}
@@ -751,6 +950,7 @@ struct relay_side {
 
 struct relay {
 	struct mesh *m;
+	uint8_t asker[ID_PK_LEN]; /* holds one of its relay share */
 	struct relay_side side[2];
 };
 
@@ -799,8 +999,10 @@ rs_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	sd->gone = true;
 	if (!sd->peer->gone && err != 0)
 		lstream_reset(sd->peer->s, LINK_H2_CANCEL);
-	if (sd->peer->gone)
+	if (sd->peer->gone) {
+		share_give(&sd->r->m->tun->relays, sd->r->asker, 1);
 		free(sd->r);
+	}
 }
 
 /* The host's HTTP/2 status goes back to the asker as the relay's own. */
@@ -829,12 +1031,15 @@ static const struct lstream_cb rs_host_cbs = {
 };
 
 static int
-relay_open(struct mesh *m, struct lstream *in, const struct lstream_req *req)
+relay_open(struct mesh *m, struct link *from, struct lstream *in,
+    const struct lstream_req *req)
 {
 	const char *hex = NULL, *path = TUNNEL_PATH;
+	const uint8_t *asker = link_peer_id(from);
 	uint8_t target[ID_PK_LEN];
 	struct link *to;
 	struct relay *r;
+	char sid[13];
 
 	if (m->opts.no_relay)
 		return SM_ERR_PERM;
@@ -849,9 +1054,19 @@ relay_open(struct mesh *m, struct lstream *in, const struct lstream_req *req)
 		return SM_ERR_PROTO;
 	if ((to = mesh_link_to(m, target)) == NULL)
 		return SM_ERR_UNAVAIL;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
+	/* One member cannot take every relay slot (RST_STREAM REFUSED). */
+	if (share_take(&m->tun->relays, asker, 1) != 0) {
+		sm_hex(sid, asker, 6);
+		log_warn("relay: %s already holds %u relay streams; refused",
+		    sid, RELAY_MEMBER_MAX);
+		return SM_ERR_UNAVAIL;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		share_give(&m->tun->relays, asker, 1);
 		return SM_ERR_NOMEM;
+	}
 	r->m = m;
+	memcpy(r->asker, asker, ID_PK_LEN);
 	for (int i = 0; i < 2; i++) {
 		r->side[i].r = r;
 		r->side[i].peer = &r->side[1 - i];
@@ -859,6 +1074,7 @@ relay_open(struct mesh *m, struct lstream *in, const struct lstream_req *req)
 	r->side[0].s = in;
 	if (lstream_open(to, "POST", path, NULL, 0, &rs_host_cbs, &r->side[1],
 		&r->side[1].s) != 0) {
+		share_give(&m->tun->relays, asker, 1);
 		free(r);
 		return SM_ERR_UNAVAIL;
 	}
@@ -874,13 +1090,14 @@ tunnel_on_stream(struct mesh *m, struct link *l, struct lstream *s,
 	struct tun_host *th;
 
 	if (strcmp(req->path, RELAY_PATH) == 0)
-		return relay_open(m, s, req);
+		return relay_open(m, l, s, req);
 	if (strcmp(req->path, TUNNEL_PATH) != 0)
 		return SM_ERR_NOTFOUND;
 	if ((th = calloc(1, sizeof(*th))) == NULL)
 		return SM_ERR_NOMEM;
 	th->m = m;
 	th->s = s;
+	memcpy(th->from, link_peer_id(l), ID_PK_LEN);
 	buf_init(&th->in, ENV_WIRE_MAX);
 	if ((th->c = hconn_new(&m->gw->tunnel, &th_io, th)) == NULL) {
 		free(th);
@@ -890,6 +1107,135 @@ tunnel_on_stream(struct mesh *m, struct link *l, struct lstream *s,
 	m->tunnels_in++;
 	return 0;
 }
+
+/*
+ * Once a second: end envelopes that did not arrive in time (their share goes
+ * back), and save the downgrade memory's last-seen times now and then.
+ */
+static void
+sweep_tick(uv_timer_t *t)
+{
+	struct mesh *m = t->data;
+	struct tunnel_state *ts = m->tun;
+	uint64_t now = sm_now_ms();
+	struct tun_host *th, *next;
+
+	for (th = ts->pending; th != NULL; th = next) {
+		next = th->next;
+		if (th->deadline_ms <= now)
+			th_refuse(th, SM_ERR_UNAVAIL); /* unlinks th */
+	}
+	if (ts->sticky_dirty && now - ts->sticky_saved_ms >= STICKY_SAVE_MS)
+		(void)sticky_save(ts);
+#ifdef SM_TEST_BUILD
+	test_flood_tick(m);
+#endif
+}
+
+#ifdef SM_TEST_BUILD
+/* --- test builds: a member flooding a host with incomplete envelopes --- */
+
+struct flood {
+	struct lstream *s;
+	size_t sent, target;
+	bool stop;
+};
+
+static void
+fl_pump(struct flood *f)
+{
+	static const uint8_t junk[PUMP_CHUNK];
+
+	while (!f->stop && f->sent < f->target &&
+	    lstream_queued(f->s) < LSTREAM_SEND_MAX - PUMP_CHUNK) {
+		size_t n = f->target - f->sent < PUMP_CHUNK
+		    ? f->target - f->sent
+		    : PUMP_CHUNK;
+
+		if (lstream_write(f->s, junk, n) != 0) {
+			f->stop = true;
+			break;
+		}
+		f->sent += n;
+	}
+}
+
+static void
+fl_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
+{
+	struct flood *f = arg;
+
+	f->stop = true; /* a refusal: the host will not take more */
+	lstream_consume(s, n);
+}
+
+static void
+fl_drain(struct lstream *s, void *arg)
+{
+	fl_pump(arg);
+}
+
+static void
+fl_close(struct lstream *s, int err, uint32_t h2, void *arg)
+{
+	free(arg);
+}
+
+static const struct lstream_cb fl_cbs = {
+    .on_data = fl_data,
+    .on_drain = fl_drain,
+    .on_close = fl_close,
+};
+
+static void
+test_flood_tick(struct mesh *m)
+{
+	static bool started;
+	uint8_t hdr[ENV_HDR_LEN];
+	struct link *l = NULL;
+	struct peer *p = NULL;
+	unsigned opened = 0;
+	char sid[13];
+
+	if (tunnel_test_flood == 0 || started)
+		return;
+	for (size_t i = 0; i < m->peers.n && l == NULL; i++) {
+		p = m->peers.v[i];
+		if (p->state == PEER_ALIVE && p->ann.role == ANN_ROLE_HOST &&
+		    p->ann.has_inference_key)
+			l = mesh_link_to(m, p->ann.id);
+	}
+	if (l == NULL)
+		return;
+	started = true;
+	/* A well-formed header declaring the largest envelope. */
+	hdr[0] = ENV_MAGIC;
+	hdr[1] = ENV_VERSION;
+	sm_put_be32(hdr + 2, p->ann.inference_key_epoch);
+	randombytes_buf(hdr + ENV_EPH_OFF, ENV_BODYLEN_OFF - ENV_EPH_OFF);
+	sm_put_be32(hdr + ENV_BODYLEN_OFF, ENV_MAC_LEN + ENV_PT_MAX);
+	for (unsigned i = 0; i < tunnel_test_flood; i++) {
+		struct flood *f = calloc(1, sizeof(*f));
+
+		if (f == NULL || lstream_open(l, "POST", TUNNEL_PATH, NULL, 0,
+				     &fl_cbs, f, &f->s) != 0) {
+			free(f);
+			break;
+		}
+		/* everything but the last 4 KiB: the MAC never checks */
+		f->target = ENV_WIRE_MAX - 4096;
+		if (lstream_write(f->s, hdr, sizeof(hdr)) != 0) {
+			lstream_reset(f->s, LINK_H2_CANCEL);
+			continue;
+		}
+		f->sent = sizeof(hdr);
+		fl_pump(f);
+		opened++;
+	}
+	log_info("test: flooding %s with %u incomplete envelopes",
+	    (sm_hex(sid, p->ann.id, 6), sid), opened);
+}
+#endif
 
 static void
 key_tick(uv_timer_t *t)
@@ -949,12 +1295,23 @@ tunnel_init(struct mesh *m)
 	uint64_t grace = 3 * (m->opts.gossip_interval_ms / 1000) + 60;
 	int r;
 
-	if ((ts = calloc(1, sizeof(*ts))) == NULL ||
-	    (ts->sticky = calloc(PEERS_MAX, ID_PK_LEN)) == NULL) {
-		free(ts);
+	if ((ts = calloc(1, sizeof(*ts))) == NULL)
 		return SM_ERR_NOMEM;
-	}
 	m->tun = ts;
+	sticky_init(&ts->sticky, 0);
+	share_init(&ts->preauth, TUNNEL_PREAUTH_MEMBER_MAX,
+	    TUNNEL_PREAUTH_NODE_MAX);
+	share_init(&ts->relays, RELAY_MEMBER_MAX, UINT64_MAX);
+#ifdef SM_TEST_BUILD
+	if (tunnel_test_no_preauth_limit)
+		share_init(&ts->preauth, UINT64_MAX, UINT64_MAX);
+#endif
+	if (m->opts.memory_dir != NULL &&
+	    (r = sticky_load(ts, m->opts.memory_dir)) != 0)
+		return r;
+	uv_timer_init(m->loop, &ts->sweep_timer);
+	ts->sweep_timer.data = m;
+	uv_timer_start(&ts->sweep_timer, sweep_tick, 1000, 1000);
 	if (m->opts.no_e2e)
 		return 0;
 	if (grace > epoch)
@@ -1000,6 +1357,10 @@ tunnel_status_self(struct mesh *m, cJSON *st)
 	struct infkey_pub pub;
 
 	cJSON_AddBoolToObject(st, "e2e", m->tun->keys != NULL);
+	cJSON_AddNumberToObject(
+	    st, "downgrade_memory", (double)m->tun->sticky.n);
+	cJSON_AddNumberToObject(
+	    st, "preauth_bytes", (double)m->tun->preauth.total);
 	cJSON_AddBoolToObject(
 	    st, "allow_plaintext_peers", m->opts.allow_plaintext);
 	if (m->tun->keys != NULL) {
