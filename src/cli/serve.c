@@ -39,7 +39,7 @@ struct serve {
 	size_t nllama;
 	uv_signal_t sigint, sigterm;
 #ifdef SM_TEST_BUILD
-	uv_signal_t sigusr1;
+	uv_signal_t sigusr1, sigusr2;
 #endif
 	bool stopping;
 };
@@ -183,6 +183,16 @@ on_sigusr1(uv_signal_t *h, int signum)
 	log_info("test: challenges %s",
 	    mesh_att_test_ignore_challenges ? "ignored" : "answered");
 }
+
+/* Test builds: SIGUSR2 re-gossips remembered announcements of pruned
+ * peers (the freshness test's replayed old announcement). */
+static void
+on_sigusr2(uv_signal_t *h, int signum)
+{
+	struct serve *s = h->data;
+
+	mesh_test_replay(&s->mesh);
+}
 #endif
 
 static void
@@ -211,6 +221,7 @@ on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 #ifdef SM_TEST_BUILD
 	uv_close((uv_handle_t *)&s->sigusr1, NULL);
+	uv_close((uv_handle_t *)&s->sigusr2, NULL);
 #endif
 }
 
@@ -640,6 +651,9 @@ run(int argc, char **argv, bool client)
 #ifdef SM_TEST_BUILD
 	uv_signal_init(s.loop, &s.sigusr1);
 	uv_signal_start(&s.sigusr1, on_sigusr1, SIGUSR1);
+	uv_signal_init(s.loop, &s.sigusr2);
+	s.sigusr2.data = &s;
+	uv_signal_start(&s.sigusr2, on_sigusr2, SIGUSR2);
 #endif
 
 	log_info("node %s serving %zu model(s)", s.id.id_hex, s.nbackends);

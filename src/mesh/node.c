@@ -101,7 +101,7 @@ sign_mine(struct mesh *m)
 	for (size_t i = 0; i < m->router->nlocal; i++)
 		models[n++] = m->router->local[i]->name;
 	memcpy(a.mesh_id, m->mesh_id, ANN_MESH_ID_LEN);
-	m->seq = announce_next_seq(m->seq, (uint64_t)sm_wall_s() * 1000);
+	m->seq = announce_next_seq(m->seq, sm_wall_ms());
 	a.seq = m->seq;
 	a.role = m->opts.role;
 	a.version = SM_VERSION;
@@ -152,6 +152,9 @@ note_models(struct mesh *m, const struct announce *a)
 }
 
 static void maybe_dial(struct mesh *m, struct peer *p);
+#ifdef SM_TEST_BUILD
+static void test_remember(const struct peer *p);
+#endif
 
 /* Verify and merge every announcement of a GossipMessage. */
 static void
@@ -206,6 +209,10 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 			log_info("mesh: peer %s left", sid);
 		if (ch == PEER_CHANGE_NEW)
 			changed = true;
+#ifdef SM_TEST_BUILD
+		if (pe != NULL && pe->ann.wire != NULL)
+			test_remember(pe);
+#endif
 		if (pe != NULL) {
 			tunnel_peer_seen(m, pe);
 			mesh_att_peer_seen(m, pe);
@@ -223,6 +230,39 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 
 #ifdef SM_TEST_BUILD
 bool mesh_test_forge;
+
+/* Test builds: the last signed announcement of each peer, kept after the
+ * peer is pruned, for mesh_test_replay(). */
+#define TEST_REMEMBER_MAX 64
+static struct {
+	uint8_t id[ID_PK_LEN];
+	uint8_t *wire;
+	size_t len;
+} remembered[TEST_REMEMBER_MAX];
+
+static void
+test_remember(const struct peer *p)
+{
+	size_t i, free_slot = TEST_REMEMBER_MAX;
+	uint8_t *w;
+
+	for (i = 0; i < TEST_REMEMBER_MAX; i++) {
+		if (remembered[i].wire != NULL &&
+		    memcmp(remembered[i].id, p->ann.id, ID_PK_LEN) == 0)
+			break;
+		if (remembered[i].wire == NULL && free_slot == TEST_REMEMBER_MAX)
+			free_slot = i;
+	}
+	if (i == TEST_REMEMBER_MAX && (i = free_slot) == TEST_REMEMBER_MAX)
+		return;
+	if ((w = malloc(p->ann.wire_len)) == NULL)
+		return;
+	memcpy(w, p->ann.wire, p->ann.wire_len);
+	free(remembered[i].wire);
+	memcpy(remembered[i].id, p->ann.id, ID_PK_LEN);
+	remembered[i].wire = w;
+	remembered[i].len = p->ann.wire_len;
+}
 #endif
 
 static int
@@ -337,6 +377,49 @@ gossip_with(struct mesh *m, struct link *l)
 		lstream_reset(x->s, LINK_H2_INTERNAL_ERROR);
 	buf_clear(&out);
 }
+
+#ifdef SM_TEST_BUILD
+void
+mesh_test_replay(struct mesh *m)
+{
+	const uint8_t *items[TEST_REMEMBER_MAX];
+	size_t lens[TEST_REMEMBER_MAX], n = 0;
+	struct buf out;
+
+	/* Announcements of peers this node no longer holds: pruned ones. */
+	for (size_t i = 0; i < TEST_REMEMBER_MAX; i++) {
+		if (remembered[i].wire == NULL ||
+		    peers_find(&m->peers, remembered[i].id) != NULL)
+			continue;
+		items[n] = remembered[i].wire;
+		lens[n++] = remembered[i].len;
+	}
+	log_info("test: re-gossiping %zu remembered announcement(s)", n);
+	if (n == 0)
+		return;
+	buf_init(&out, GOSSIP_MAX_LEN);
+	if (announce_msg_write(items, lens, n, false, &out) == 0) {
+		for (size_t i = 0; i < MESH_MAX_LINKS; i++) {
+			struct gossip_x *x;
+
+			if (m->links[i].l == NULL || !m->links[i].up ||
+			    (x = calloc(1, sizeof(*x))) == NULL)
+				continue;
+			x->m = m;
+			buf_init(&x->in, GOSSIP_MAX_LEN);
+			if (lstream_open(m->links[i].l, "POST", GOSSIP_PATH,
+				NULL, 0, &gx_cb, x, &x->s) != 0) {
+				gx_free(x);
+				continue;
+			}
+			if (lstream_write(x->s, buf_data(&out), out.len) != 0 ||
+			    lstream_end(x->s) != 0)
+				lstream_reset(x->s, LINK_H2_INTERNAL_ERROR);
+		}
+	}
+	buf_clear(&out);
+}
+#endif
 
 static void
 gossip_round(struct mesh *m, size_t fanout)

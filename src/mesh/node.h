@@ -131,6 +131,9 @@ int mesh_metrics(struct mesh *m, struct buf *out) SM_MUST_CHECK;
 /* Test builds only: also gossip a copy of my announcement with one byte
  * flipped, to prove that peers drop forged announcements. */
 extern bool mesh_test_forge;
+/* Test builds only (SIGUSR2): gossip, to every link, the remembered signed
+ * announcements of peers no longer held (pruned), unchanged. */
+void mesh_test_replay(struct mesh *m);
 #endif
 /* Add mesh fields to /api/status. */
 void mesh_status_json(struct mesh *m, cJSON *st);

@@ -1369,9 +1369,46 @@ tunnel_status_self(struct mesh *m, cJSON *st)
 	}
 }
 
+/* Freshness and per-member limits (doc/THREAT-MODEL.md). */
+static int
+limits_metrics(struct mesh *m, struct buf *out)
+{
+	struct tunnel_state *ts = m->tun;
+
+	return buf_appendf(out,
+	    "# HELP sealmesh_announcements_refused_total Announcements "
+	    "signed outside the freshness window.\n"
+	    "# TYPE sealmesh_announcements_refused_total counter\n"
+	    "sealmesh_announcements_refused_total{reason=\"old\"} %llu\n"
+	    "sealmesh_announcements_refused_total{reason=\"future\"} %llu\n"
+	    "# HELP sealmesh_preauth_bytes Envelope bytes reserved before "
+	    "their MAC is checked.\n"
+	    "# TYPE sealmesh_preauth_bytes gauge\n"
+	    "sealmesh_preauth_bytes %llu\n"
+	    "# HELP sealmesh_preauth_refused_total Envelopes refused over a "
+	    "member's share or the node's total.\n"
+	    "# TYPE sealmesh_preauth_refused_total counter\n"
+	    "sealmesh_preauth_refused_total %llu\n"
+	    "# HELP sealmesh_relay_refused_total Relay streams refused over "
+	    "a member's share.\n"
+	    "# TYPE sealmesh_relay_refused_total counter\n"
+	    "sealmesh_relay_refused_total %llu\n"
+	    "# HELP sealmesh_downgrade_memory Hosts remembered as having "
+	    "offered E2E.\n"
+	    "# TYPE sealmesh_downgrade_memory gauge\n"
+	    "sealmesh_downgrade_memory %zu\n",
+	    (unsigned long long)m->peers.refused_old,
+	    (unsigned long long)m->peers.refused_future,
+	    (unsigned long long)ts->preauth.total,
+	    (unsigned long long)ts->preauth.refused,
+	    (unsigned long long)ts->relays.refused, ts->sticky.n);
+}
+
 int
 tunnel_metrics(struct mesh *m, struct buf *out)
 {
+	if (limits_metrics(m, out) != 0)
+		return SM_ERR_TOOBIG;
 	return buf_appendf(out,
 	    "# HELP sealmesh_e2e_sealed_total Requests sealed to a host key.\n"
 	    "# TYPE sealmesh_e2e_sealed_total counter\n"

@@ -1,0 +1,141 @@
+// Freshness and per-member limits (doc/THREAT-MODEL.md, "Freshness and
+// per-member limits"): an old signed announcement replayed after its peer was
+// pruned, downgrade memory across a restart, and one member flooding a host
+// with envelopes that never complete.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import {
+  TEST_SEALMESH, chatBody, postJSON, sleep, startMock, startNode, stopAll,
+  tmpdir, waitFor, freePort,
+} from './lib.mjs';
+
+after(stopAll);
+
+const fast = ['--gossip-interval', '300'];
+const metric = async (node, name) => {
+  const m = (await node.metrics()).match(new RegExp(`^${name} (\\d+)`, 'm'));
+  return m ? Number(m[1]) : NaN;
+};
+const peerState = async (node, id) => (await node.status()).peers.find((p) => p.id === id)?.state;
+const models = async (node) =>
+  (await (await fetch(`${node.api}/models`)).json()).data.map((m) => m.id);
+const hostPeer = async (node) => (await node.status()).peers.find((p) => p.models.includes('m'));
+
+describe('freshness', () => {
+  test('an old announcement re-gossiped after its peer was pruned is refused', async () => {
+    // x remembers every announcement it merged and re-gossips those of pruned
+    // peers on SIGUSR2 (test build). 'lax' accepts any age (the old rule):
+    // the control that shows the replay reaches and revives the peer there.
+    const x = await startNode([...fast], { bin: TEST_SEALMESH });
+    const strict = await startNode(['--join', x.token, '--max-clock-skew', '1000', ...fast]);
+    const lax = await startNode(['--join', x.token, '--max-clock-skew', '86400000', ...fast]);
+    const mock = await startMock();
+    const p = await startNode(['--model', `m=${mock.url}`, '--join', x.token, ...fast]);
+    const pid = (await p.status()).node_id;
+    for (const n of [x, strict, lax]) {
+      await waitFor(async () => (await peerState(n, pid)) === 'alive', { what: 'peer learned' });
+    }
+    await p.stop('SIGKILL'); // no leaving announcement: it goes silent
+    for (const n of [x, strict, lax]) {
+      await waitFor(async () => (await peerState(n, pid)) === undefined,
+        { what: 'peer pruned', timeoutMs: 20000 });
+    }
+    // Older than 4 intervals + 1 s skew at strict (seq has ms precision).
+    await sleep(1500);
+    const before = await metric(strict, 'sealmesh_announcements_refused_total\\{reason="old"\\}');
+    x.child.kill('SIGUSR2');
+    await waitFor(async () => (await peerState(lax, pid)) === 'alive',
+      { what: 'control: the replayed announcement revives the peer under the old rule' });
+    await waitFor(async () =>
+      (await metric(strict, 'sealmesh_announcements_refused_total\\{reason="old"\\}')) > before,
+    { what: 'strict refuses the replay' });
+    assert.equal(await peerState(strict, pid), undefined, 'not brought back');
+    assert.ok(!(await models(strict)).includes('m'));
+    await sleep(1000); // lax gossips it on: strict still refuses it
+    assert.equal(await peerState(strict, pid), undefined);
+  });
+});
+
+describe('downgrade memory', () => {
+  test('survives a restart of the asking node; the file is 0600', async () => {
+    const mock = await startMock();
+    const hdir = tmpdir('sm-lim-h-');
+    const cdir = tmpdir('sm-lim-c-');
+    const port = await freePort();
+    let h = await startNode(['--model', `m=${mock.url}`, '--mesh-port', String(port), ...fast], { stateDir: hdir });
+    const token = h.token;
+    let c = await startNode(['--join', token, '--allow-plaintext-peers', '--state-dir', cdir, ...fast], { cmd: 'client' });
+    await waitFor(async () => (await hostPeer(c))?.e2e === true, { what: 'key seen' });
+    const file = path.join(cdir, 'downgrade-memory');
+    await waitFor(async () => { try { return statSync(file).size > 0; } catch { return false; } }, { what: 'memory written' });
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.match(readFileSync(file, 'utf8'), /^sealmesh-downgrade-memory 1\n[0-9a-f]{64} \d+\n/);
+    await c.stop();
+    await h.stop();
+    // The same host comes back keyless; the client restarts with its state.
+    h = await startNode(['--model', `m=${mock.url}`, '--mesh-port', String(port), '--no-e2e', ...fast], { stateDir: hdir });
+    c = await startNode(['--join', token, '--allow-plaintext-peers', '--state-dir', cdir, ...fast], { cmd: 'client' });
+    // Control: a client with no memory would send this host plaintext.
+    const fresh = await startNode(['--join', token, '--allow-plaintext-peers', ...fast], { cmd: 'client' });
+    await waitFor(async () => (await models(fresh)).includes('m'), { what: 'control routable' });
+    const r0 = await postJSON(`${fresh.api}/chat/completions`, chatBody('m'));
+    assert.equal(r0.status, 200, r0.text);
+    await waitFor(async () => (await hostPeer(c))?.e2e === false, { what: 'keyless announcement' });
+    assert.equal((await hostPeer(c)).e2e_required, true);
+    const before = (await mock.stats()).requests;
+    const r = await postJSON(`${c.api}/chat/completions`, chatBody('m'));
+    assert.equal(r.status, 503, r.text);
+    assert.equal((await mock.stats()).requests, before, 'no plaintext prompt reached the host');
+  });
+});
+
+describe('per-member limits', () => {
+  // One member opens 24 tunnel streams to the host, each declaring the
+  // largest envelope (~8 MiB) and sending all of it but the MAC.
+  const N = 24;
+  const flood = async (hostArgs) => {
+    const mock = await startMock();
+    const host = await startNode(['--model', `m=${mock.url}`, ...hostArgs, ...fast], { bin: TEST_SEALMESH });
+    const honest = await startNode(['--join', host.token, ...fast], { cmd: 'client' });
+    await waitFor(async () => (await models(honest)).includes('m'), { what: 'routable' });
+    assert.equal((await postJSON(`${honest.api}/chat/completions`, chatBody('m'))).status, 200);
+    const base = host.rss();
+    const flooder = await startNode(['--join', host.token, '--test-flood-incomplete', String(N), ...fast],
+      { cmd: 'client', bin: TEST_SEALMESH });
+    await waitFor(() => /flooding \S+ with \d+ incomplete/.test(flooder.stderr), { what: 'flood started' });
+    // Watch the host's RSS while the flood arrives.
+    let peak = base;
+    const t0 = Date.now();
+    const end = t0 + 15000;
+    while (Date.now() < end) {
+      peak = Math.max(peak, host.rss());
+      if (process.env.SM_TEST_VERBOSE) console.log(Date.now() - t0, ((peak - base) / 2 ** 20).toFixed(1));
+      if (peak - base > 160 * 2 ** 20) break;
+      await sleep(250);
+    }
+    // Another member's request through the same host, during the flood.
+    const r = await postJSON(`${honest.api}/chat/completions`, chatBody('m'));
+    peak = Math.max(peak, host.rss());
+    return { host, growth: peak - base, status: r.status, text: r.text, flooder };
+  };
+
+  test('control: without the limit the flood grows the host by >160 MiB', async () => {
+    const r = await flood(['--test-no-preauth-limit']);
+    assert.ok(r.growth > 160 * 2 ** 20, `RSS grew ${(r.growth / 2 ** 20).toFixed(1)} MiB`);
+    await r.host.stop();
+    await r.flooder.stop();
+  });
+
+  test('a flood of incomplete envelopes from one member: RSS bounded, others served', async () => {
+    const r = await flood([]);
+    assert.ok(r.growth < 64 * 2 ** 20, `RSS grew ${(r.growth / 2 ** 20).toFixed(1)} MiB`);
+    assert.equal(r.status, 200, r.text);
+    assert.ok(await metric(r.host, 'sealmesh_preauth_refused_total') >= N - 4);
+    assert.match(r.host.stderr, /over its per-member share/);
+    // The refused streams got the typed refusal (RS_REFUSE_BUSY), not a hang.
+    assert.ok((await metric(r.host, 'sealmesh_preauth_bytes')) <= 4 * (8 * 2 ** 20 + 65536 + 58));
+  });
+});
