@@ -158,6 +158,8 @@ serve_usage(FILE *f, bool client)
 	    "                          never completes; SIGUSR2 re-gossips "
 	    "remembered\n"
 	    "                          announcements of pruned peers\n"
+	    "  --test-flood-plaintext  (test builds) flood with plaintext "
+	    "requests instead\n"
 	    "  --test-no-preauth-limit (test builds) no per-member bound on "
 	    "unauthenticated\n"
 	    "                          envelope bytes (control runs)\n"
@@ -263,6 +265,7 @@ enum {
 	OPT_MAX_CLOCK_SKEW,
 	OPT_TEST_FLOOD_INCOMPLETE,
 	OPT_TEST_NO_PREAUTH_LIMIT,
+	OPT_TEST_FLOOD_PLAIN,
 };
 
 static const struct option serve_opts[] = {
@@ -302,6 +305,7 @@ static const struct option serve_opts[] = {
     {"test-flood-incomplete", required_argument, NULL,
 	OPT_TEST_FLOOD_INCOMPLETE},
     {"test-no-preauth-limit", no_argument, NULL, OPT_TEST_NO_PREAUTH_LIMIT},
+    {"test-flood-plaintext", no_argument, NULL, OPT_TEST_FLOOD_PLAIN},
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
@@ -541,6 +545,9 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_NO_PREAUTH_LIMIT:
 			tunnel_test_no_preauth_limit = true;
+			break;
+		case OPT_TEST_FLOOD_PLAIN:
+			tunnel_test_flood_plain = true;
 			break;
 #endif
 		case 'h':

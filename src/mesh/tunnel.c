@@ -47,6 +47,7 @@ struct tunnel_state {
 
 #ifdef SM_TEST_BUILD
 unsigned tunnel_test_flood;
+bool tunnel_test_flood_plain;
 bool tunnel_test_no_preauth_limit;
 static void test_flood_tick(struct mesh *m);
 #endif
@@ -645,6 +646,7 @@ struct tun_host {
 	struct rs_writer w; /* E2E: the response stream */
 	uint8_t from[ID_PK_LEN]; /* the member whose link carries it */
 	size_t reserved; /* preauth share held for the envelope */
+	size_t plain_held; /* preauth share held for plaintext request bytes */
 	uint64_t deadline_ms; /* the whole envelope must be here by then */
 	struct tun_host *prev, *next; /* in ts->pending while reserved */
 	bool w_init;
@@ -788,6 +790,7 @@ static void
 th_free(struct tun_host *th)
 {
 	th_release(th);
+	share_give(&th->m->tun->preauth, th->from, th->plain_held);
 	if (th->w_init)
 		rs_writer_clear(&th->w);
 	buf_clear(&th->in);
@@ -885,6 +888,23 @@ th_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 	if (th->mode == TH_UNKNOWN && n > 0)
 		th->mode = p[0] == ENV_MAGIC ? TH_E2E : TH_PLAIN;
 	if (th->mode == TH_PLAIN) {
+		/*
+		 * The HTTP layer buffers a request body whole: plaintext
+		 * request bytes count against the same share until the stream
+		 * ends. Over it: RST_STREAM REFUSED_STREAM.
+		 */
+		if (th->c != NULL &&
+		    share_take(&th->m->tun->preauth, th->from, n) != 0) {
+			char sid[13];
+
+			sm_hex(sid, th->from, 6);
+			log_warn("tunnel: plaintext request from %s refused: "
+				 "over its per-member share",
+			    sid);
+			lstream_reset(s, LINK_H2_REFUSED_STREAM);
+			return;
+		}
+		th->plain_held += n;
 		if (th->c != NULL)
 			hconn_input(th->c, (const char *)p, n);
 	} else if (th->mode == TH_E2E && !th->w_init && th->c != NULL &&
@@ -1208,7 +1228,8 @@ test_flood_tick(struct mesh *m)
 	if (l == NULL)
 		return;
 	started = true;
-	/* A well-formed header declaring the largest envelope. */
+	/* A well-formed header declaring the largest envelope, or (plaintext)
+	 * an HTTP request head declaring an 8,000,000-byte body. */
 	hdr[0] = ENV_MAGIC;
 	hdr[1] = ENV_VERSION;
 	sm_put_be32(hdr + 2, p->ann.inference_key_epoch);
@@ -1224,11 +1245,23 @@ test_flood_tick(struct mesh *m)
 		}
 		/* everything but the last 4 KiB: the MAC never checks */
 		f->target = ENV_WIRE_MAX - 4096;
-		if (lstream_write(f->s, hdr, sizeof(hdr)) != 0) {
+		if (tunnel_test_flood_plain) {
+			static const char head[] =
+			    "POST /v1/chat/completions HTTP/1.1\r\n"
+			    "Host: x\r\nContent-Length: 8000000\r\n\r\n";
+
+			f->target = sizeof(head) - 1 + 8000000 - 4096;
+			if (lstream_write(f->s, head, sizeof(head) - 1) != 0) {
+				lstream_reset(f->s, LINK_H2_CANCEL);
+				continue;
+			}
+			f->sent = sizeof(head) - 1;
+		} else if (lstream_write(f->s, hdr, sizeof(hdr)) != 0) {
 			lstream_reset(f->s, LINK_H2_CANCEL);
 			continue;
+		} else {
+			f->sent = sizeof(hdr);
 		}
-		f->sent = sizeof(hdr);
 		fl_pump(f);
 		opened++;
 	}

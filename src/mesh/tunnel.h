@@ -82,6 +82,8 @@ extern int tunnel_test_record_fd;
 /* Test builds only: open this many tunnel streams to the first linked host,
  * each declaring the largest envelope and never sending its MAC. */
 extern unsigned tunnel_test_flood;
+/* ... with plaintext HTTP requests whose bodies never complete instead. */
+extern bool tunnel_test_flood_plain;
 /* Test builds only: no preauth share (the control of the flood test). */
 extern bool tunnel_test_no_preauth_limit;
 #endif

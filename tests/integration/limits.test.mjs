@@ -96,14 +96,14 @@ describe('per-member limits', () => {
   // One member opens 24 tunnel streams to the host, each declaring the
   // largest envelope (~8 MiB) and sending all of it but the MAC.
   const N = 24;
-  const flood = async (hostArgs) => {
+  const flood = async (hostArgs, floodArgs = []) => {
     const mock = await startMock();
     const host = await startNode(['--model', `m=${mock.url}`, ...hostArgs, ...fast], { bin: TEST_SEALMESH });
     const honest = await startNode(['--join', host.token, ...fast], { cmd: 'client' });
     await waitFor(async () => (await models(honest)).includes('m'), { what: 'routable' });
     assert.equal((await postJSON(`${honest.api}/chat/completions`, chatBody('m'))).status, 200);
     const base = host.rss();
-    const flooder = await startNode(['--join', host.token, '--test-flood-incomplete', String(N), ...fast],
+    const flooder = await startNode(['--join', host.token, '--test-flood-incomplete', String(N), ...floodArgs, ...fast],
       { cmd: 'client', bin: TEST_SEALMESH });
     await waitFor(() => /flooding \S+ with \d+ incomplete/.test(flooder.stderr), { what: 'flood started' });
     // Watch the host's RSS while the flood arrives.
@@ -137,5 +137,21 @@ describe('per-member limits', () => {
     assert.match(r.host.stderr, /over its per-member share/);
     // The refused streams got the typed refusal (RS_REFUSE_BUSY), not a hang.
     assert.ok((await metric(r.host, 'sealmesh_preauth_bytes')) <= 4 * (8 * 2 ** 20 + 65536 + 58));
+  });
+
+  // Plaintext tunnel requests (old clients) are buffered whole by the HTTP
+  // layer: their bytes count against the same share.
+  test('control: plaintext bodies that never complete, without the limit: >160 MiB', async () => {
+    const r = await flood(['--test-no-preauth-limit'], ['--test-flood-plaintext']);
+    assert.ok(r.growth > 160 * 2 ** 20, `RSS grew ${(r.growth / 2 ** 20).toFixed(1)} MiB`);
+    await r.host.stop();
+    await r.flooder.stop();
+  });
+
+  test('plaintext bodies that never complete: RSS bounded, others served', async () => {
+    const r = await flood([], ['--test-flood-plaintext']);
+    assert.ok(r.growth < 64 * 2 ** 20, `RSS grew ${(r.growth / 2 ** 20).toFixed(1)} MiB`);
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.host.stderr, /plaintext request from \S+ refused: over its per-member share/);
   });
 });

@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "mesh/share.h"
 #include "mesh/sticky.h"
+#include "util_vectors.h"
 
 static void
 id_of(uint8_t id[ID_PK_LEN], unsigned n)
@@ -186,6 +187,58 @@ test_sticky_parse_bad(void **state)
 	sticky_clear(&s);
 }
 
+/* Known answers: tests/vectors/sticky.json (doc/PROTOCOL.md). */
+static void
+test_sticky_vectors(void **state)
+{
+	cJSON *root = vec_load("tests/vectors/sticky.json"), *v, *e;
+	struct sticky s;
+	struct buf out;
+	uint8_t id[ID_PK_LEN];
+
+	cJSON_ArrayForEach(v, cJSON_GetObjectItem(root, "valid"))
+	{
+		const char *f = cJSON_GetObjectItem(v, "file")->valuestring;
+		const char *canon =
+		    cJSON_GetObjectItem(v, "canonical")->valuestring;
+		cJSON *ents = cJSON_GetObjectItem(v, "entries");
+
+		sticky_init(&s, 0);
+		assert_int_equal(
+		    sticky_parse(&s, (const uint8_t *)f, strlen(f)), 0);
+		assert_int_equal(s.n, cJSON_GetArraySize(ents));
+		cJSON_ArrayForEach(e, ents)
+		{
+			vec_hex(id, ID_PK_LEN, e, "id");
+			assert_true(sticky_has(&s, id));
+			for (size_t i = 0; i < s.n; i++)
+				if (memcmp(s.v[i].id, id, ID_PK_LEN) == 0)
+					assert_true(s.v[i].last_seen ==
+					    (uint64_t)cJSON_GetObjectItem(
+						e, "last_seen")
+						->valuedouble);
+		}
+		buf_init(&out, STICKY_FILE_MAX);
+		assert_int_equal(sticky_write(&s, &out), 0);
+		assert_int_equal(out.len, strlen(canon));
+		assert_memory_equal(buf_data(&out), canon, out.len);
+		buf_clear(&out);
+		sticky_clear(&s);
+	}
+	cJSON_ArrayForEach(v, cJSON_GetObjectItem(root, "invalid"))
+	{
+		const char *f = cJSON_GetObjectItem(v, "file")->valuestring;
+
+		sticky_init(&s, 0);
+		assert_int_equal(
+		    sticky_parse(&s, (const uint8_t *)f, strlen(f)),
+		    SM_ERR_PROTO);
+		assert_int_equal(s.n, 0);
+		sticky_clear(&s);
+	}
+	cJSON_Delete(root);
+}
+
 int
 main(void)
 {
@@ -195,6 +248,7 @@ main(void)
 	    cmocka_unit_test(test_sticky_eviction_order),
 	    cmocka_unit_test(test_sticky_file_roundtrip),
 	    cmocka_unit_test(test_sticky_parse_bad),
+	    cmocka_unit_test(test_sticky_vectors),
 	};
 
 	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
