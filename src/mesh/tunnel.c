@@ -40,6 +40,7 @@ struct tunnel_state {
 	bool sticky_dirty; /* last-seen times not yet saved */
 	uint64_t sticky_saved_ms;
 	struct share preauth; /* envelope bytes buffered before their MAC */
+	struct share via; /* the same, all askers of one relay together */
 	struct share relays; /* relay streams open, per asking member */
 	struct tun_host *pending; /* hosts receiving an envelope (deadline) */
 	uv_timer_t sweep_timer;
@@ -644,7 +645,10 @@ struct tun_host {
 	enum th_mode mode;
 	struct buf in; /* the sealed request while it arrives */
 	struct rs_writer w; /* E2E: the response stream */
-	uint8_t from[ID_PK_LEN]; /* the member whose link carries it */
+	uint8_t link_id[ID_PK_LEN]; /* the member whose link carries it */
+	uint8_t from[ID_PK_LEN]; /* share key: link_id, or (relayed) link_id
+				    XOR the asker the relay names */
+	bool relayed; /* sm-from given: also charged to ts->via */
 	size_t reserved; /* preauth share held for the envelope */
 	size_t plain_held; /* preauth share held for plaintext request bytes */
 	uint64_t deadline_ms; /* the whole envelope must be here by then */
@@ -653,6 +657,35 @@ struct tun_host {
 	bool responded;
 	bool stream_gone;
 };
+
+/*
+ * Charge 'n' unauthenticated bytes: to the asker's share (per relayed asker
+ * when a relay names it), and for relayed streams also to the relay's
+ * aggregate, so a relay (or a member claiming to be one) holds at most
+ * TUNNEL_PREAUTH_VIA_MAX whatever askers it names. 0 or the share error.
+ */
+static int
+th_take(struct tun_host *th, size_t n)
+{
+	struct tunnel_state *ts = th->m->tun;
+	int r;
+
+	if (th->relayed && (r = share_take(&ts->via, th->link_id, n)) != 0)
+		return r;
+	if ((r = share_take(&ts->preauth, th->from, n)) != 0 && th->relayed)
+		share_give(&ts->via, th->link_id, n);
+	return r;
+}
+
+static void
+th_give(struct tun_host *th, size_t n)
+{
+	struct tunnel_state *ts = th->m->tun;
+
+	if (th->relayed)
+		share_give(&ts->via, th->link_id, n);
+	share_give(&ts->preauth, th->from, n);
+}
 
 /*
  * Reserve the declared envelope size against the member's share and the
@@ -666,11 +699,11 @@ th_reserve(struct tun_host *th, size_t total)
 	char sid[13];
 	int r;
 
-	if ((r = share_take(&ts->preauth, th->from, total)) != 0) {
-		sm_hex(sid, th->from, 6);
-		log_warn("e2e: envelope of %zu bytes from %s refused: %s "
+	if ((r = th_take(th, total)) != 0) {
+		sm_hex(sid, th->link_id, 6);
+		log_warn("e2e: envelope of %zu bytes from %s%s refused: %s "
 			 "(%llu bytes of its envelopes unauthenticated here)",
-		    total, sid,
+		    total, sid, th->relayed ? " (relayed)" : "",
 		    r == SM_ERR_UNAVAIL ? "over its per-member share"
 					: "over the node's total",
 		    (unsigned long long)share_used(&ts->preauth, th->from));
@@ -693,7 +726,7 @@ th_release(struct tun_host *th)
 
 	if (th->reserved == 0)
 		return;
-	share_give(&ts->preauth, th->from, th->reserved);
+	th_give(th, th->reserved);
 	th->reserved = 0;
 	if (th->prev != NULL)
 		th->prev->next = th->next;
@@ -790,7 +823,7 @@ static void
 th_free(struct tun_host *th)
 {
 	th_release(th);
-	share_give(&th->m->tun->preauth, th->from, th->plain_held);
+	th_give(th, th->plain_held);
 	if (th->w_init)
 		rs_writer_clear(&th->w);
 	buf_clear(&th->in);
@@ -854,7 +887,7 @@ th_open(struct tun_host *th, size_t total)
 		return;
 	}
 	r = env_open_request_from(&http, &sess, ts->keys, th->m->id->pk,
-	    ts->replay, th->from, buf_data(&th->in), total, sm_wall_s());
+	    ts->replay, th->link_id, buf_data(&th->in), total, sm_wall_s());
 	buf_clear(&th->in);
 	th_release(th);
 	if (r != 0) {
@@ -894,13 +927,13 @@ th_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 		 * ends. Over it: RST_STREAM REFUSED_STREAM.
 		 */
 		if (th->c != NULL &&
-		    share_take(&th->m->tun->preauth, th->from, n) != 0) {
+		    th_take(th, n) != 0) {
 			char sid[13];
 
-			sm_hex(sid, th->from, 6);
-			log_warn("tunnel: plaintext request from %s refused: "
+			sm_hex(sid, th->link_id, 6);
+			log_warn("tunnel: plaintext request from %s%s refused: "
 				 "over its per-member share",
-			    sid);
+			    sid, th->relayed ? " (relayed)" : "");
 			lstream_reset(s, LINK_H2_REFUSED_STREAM);
 			return;
 		}
@@ -1056,6 +1089,8 @@ relay_open(struct mesh *m, struct link *from, struct lstream *in,
 {
 	const char *hex = NULL, *path = TUNNEL_PATH;
 	const uint8_t *asker = link_peer_id(from);
+	char asker_hex[ID_HEX_LEN + 1];
+	struct link_hdr fh = {RELAY_FROM_HDR, asker_hex};
 	uint8_t target[ID_PK_LEN];
 	struct link *to;
 	struct relay *r;
@@ -1092,7 +1127,9 @@ relay_open(struct mesh *m, struct link *from, struct lstream *in,
 		r->side[i].peer = &r->side[1 - i];
 	}
 	r->side[0].s = in;
-	if (lstream_open(to, "POST", path, NULL, 0, &rs_host_cbs, &r->side[1],
+	/* The host charges what it buffers to this asker (its own share). */
+	sm_hex(asker_hex, asker, ID_PK_LEN);
+	if (lstream_open(to, "POST", path, &fh, 1, &rs_host_cbs, &r->side[1],
 		&r->side[1].s) != 0) {
 		share_give(&m->tun->relays, asker, 1);
 		free(r);
@@ -1117,7 +1154,19 @@ tunnel_on_stream(struct mesh *m, struct link *l, struct lstream *s,
 		return SM_ERR_NOMEM;
 	th->m = m;
 	th->s = s;
-	memcpy(th->from, link_peer_id(l), ID_PK_LEN);
+	memcpy(th->link_id, link_peer_id(l), ID_PK_LEN);
+	memcpy(th->from, th->link_id, ID_PK_LEN);
+	for (size_t i = 0; i < req->nhdrs; i++) {
+		uint8_t asker[ID_PK_LEN];
+
+		if (strcmp(req->hdrs[i].name, RELAY_FROM_HDR) != 0 ||
+		    sm_unhex(asker, ID_PK_LEN, req->hdrs[i].value) != 0)
+			continue;
+		for (size_t k = 0; k < ID_PK_LEN; k++)
+			th->from[k] = th->link_id[k] ^ asker[k];
+		th->relayed = true;
+		break;
+	}
 	buf_init(&th->in, ENV_WIRE_MAX);
 	if ((th->c = hconn_new(&m->gw->tunnel, &th_io, th)) == NULL) {
 		free(th);
@@ -1211,10 +1260,13 @@ static void
 test_flood_tick(struct mesh *m)
 {
 	static bool started;
-	uint8_t hdr[ENV_HDR_LEN];
+	char target[ID_HEX_LEN + 1];
+	struct link_hdr th = {RELAY_TARGET_HDR, target};
+	uint8_t hdr[ENV_HDR_LEN], via[ID_PK_LEN];
 	struct link *l = NULL;
 	struct peer *p = NULL;
 	unsigned opened = 0;
+	bool relayed = false;
 	char sid[13];
 
 	if (tunnel_test_flood == 0 || started)
@@ -1222,11 +1274,12 @@ test_flood_tick(struct mesh *m)
 	for (size_t i = 0; i < m->peers.n && l == NULL; i++) {
 		p = m->peers.v[i];
 		if (p->state == PEER_ALIVE && p->ann.role == ANN_ROLE_HOST &&
-		    p->ann.has_inference_key)
-			l = mesh_link_to(m, p->ann.id);
+		    p->ann.has_inference_key && p->ann.n_serving > 0)
+			l = path_to(m, p->ann.id, &relayed, via);
 	}
 	if (l == NULL)
 		return;
+	sm_hex(target, p->ann.id, ID_PK_LEN);
 	started = true;
 	/* A well-formed header declaring the largest envelope, or (plaintext)
 	 * an HTTP request head declaring an 8,000,000-byte body. */
@@ -1238,8 +1291,10 @@ test_flood_tick(struct mesh *m)
 	for (unsigned i = 0; i < tunnel_test_flood; i++) {
 		struct flood *f = calloc(1, sizeof(*f));
 
-		if (f == NULL || lstream_open(l, "POST", TUNNEL_PATH, NULL, 0,
-				     &fl_cbs, f, &f->s) != 0) {
+		if (f == NULL ||
+		    lstream_open(l, "POST", relayed ? RELAY_PATH : TUNNEL_PATH,
+			relayed ? &th : NULL, relayed ? 1 : 0, &fl_cbs, f,
+			&f->s) != 0) {
 			free(f);
 			break;
 		}
@@ -1265,8 +1320,9 @@ test_flood_tick(struct mesh *m)
 		fl_pump(f);
 		opened++;
 	}
-	log_info("test: flooding %s with %u incomplete envelopes",
-	    (sm_hex(sid, p->ann.id, 6), sid), opened);
+	log_info("test: flooding %s with %u incomplete envelopes%s",
+	    (sm_hex(sid, p->ann.id, 6), sid), opened,
+	    relayed ? " through a relay" : "");
 }
 #endif
 
@@ -1334,10 +1390,13 @@ tunnel_init(struct mesh *m)
 	sticky_init(&ts->sticky, 0);
 	share_init(&ts->preauth, TUNNEL_PREAUTH_MEMBER_MAX,
 	    TUNNEL_PREAUTH_NODE_MAX);
+	share_init(&ts->via, TUNNEL_PREAUTH_VIA_MAX, UINT64_MAX);
 	share_init(&ts->relays, RELAY_MEMBER_MAX, UINT64_MAX);
 #ifdef SM_TEST_BUILD
-	if (tunnel_test_no_preauth_limit)
+	if (tunnel_test_no_preauth_limit) {
 		share_init(&ts->preauth, UINT64_MAX, UINT64_MAX);
+		share_init(&ts->via, UINT64_MAX, UINT64_MAX);
+	}
 #endif
 	if (m->opts.memory_dir != NULL &&
 	    (r = sticky_load(ts, m->opts.memory_dir)) != 0)

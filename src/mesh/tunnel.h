@@ -31,15 +31,20 @@
  * before a byte is buffered, and the whole envelope must arrive within
  * TUNNEL_ENVELOPE_TIMEOUT_MS. Beyond either, the stream gets the typed
  * refusal RS_REFUSE_BUSY. A member is the peer whose link carries the
- * stream (a relay for the streams it forwards).
+ * stream; a relay names the asker it forwards for (header sm-from), which
+ * then gets its own share, and everything one link carries for others
+ * counts against TUNNEL_PREAUTH_VIA_MAX as well, so naming made-up askers
+ * gains at most that.
  */
 #define TUNNEL_PREAUTH_MEMBER_MAX (4 * (uint64_t)ENV_WIRE_MAX)
+#define TUNNEL_PREAUTH_VIA_MAX (2 * TUNNEL_PREAUTH_MEMBER_MAX)
 #define TUNNEL_PREAUTH_NODE_MAX (8 * TUNNEL_PREAUTH_MEMBER_MAX)
 #define TUNNEL_ENVELOPE_TIMEOUT_MS 60000
 #define RELAY_MEMBER_MAX 64 /* relay streams open for one asking member */
 #define RELAY_PATH "/sealmesh/relay"
 #define RELAY_TARGET_HDR "sm-target"
 #define RELAY_PATH_HDR "sm-path" /* path to open at the target */
+#define RELAY_FROM_HDR "sm-from" /* relay -> host: the asker's node id */
 
 int tunnel_init(struct mesh *m) SM_MUST_CHECK;
 /* Add this node's tunnel-related fields to its announcement. */

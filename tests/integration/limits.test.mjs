@@ -154,4 +154,31 @@ describe('per-member limits', () => {
     assert.equal(r.status, 200, r.text);
     assert.match(r.host.stderr, /plaintext request from \S+ refused: over its per-member share/);
   });
+
+  // Through a relay: the relay caps relay streams per asking member, and
+  // names the asker to the host, which charges that asker, not the relay.
+  test('a relayed flood: relay streams capped per member, other askers of the same relay served', async () => {
+    const mock = await startMock();
+    const relay = await startNode([...fast]);
+    const host = await startNode(['--model', `m=${mock.url}`, '--advertise', '127.0.0.1:9',
+      '--join', relay.token, ...fast]);
+    const honest = await startNode(['--join', relay.token, ...fast], { cmd: 'client' });
+    await waitFor(async () => (await models(honest)).includes('m'), { what: 'routable via the relay' });
+    assert.equal((await postJSON(`${honest.api}/chat/completions`, chatBody('m'))).status, 200);
+    const base = host.rss();
+    const flooder = await startNode(['--join', relay.token, '--test-flood-incomplete', '80', ...fast],
+      { cmd: 'client', bin: TEST_SEALMESH });
+    await waitFor(() => /flooding \S+ with \d+ incomplete envelopes through a relay/.test(flooder.stderr),
+      { what: 'relayed flood started', timeoutMs: 20000 });
+    await waitFor(async () => (await metric(relay, 'sealmesh_relay_refused_total')) >= 80 - 64,
+      { what: 'relay refuses streams over the per-member cap' });
+    await waitFor(() => /envelope of \d+ bytes from \S+ \(relayed\) refused: over its per-member share/.test(host.stderr),
+      { what: 'host refuses the flooder\'s envelopes over its share' });
+    await sleep(2000);
+    const r = await postJSON(`${honest.api}/chat/completions`, chatBody('m'));
+    assert.equal(r.status, 200, r.text);
+    const growth = host.rss() - base;
+    assert.ok(growth < 64 * 2 ** 20, `RSS grew ${(growth / 2 ** 20).toFixed(1)} MiB`);
+    assert.equal((await relay.status()).peers.length >= 3, true);
+  });
 });
