@@ -1380,8 +1380,15 @@ tunnel_init(struct mesh *m)
 	struct tunnel_state *ts;
 	uint64_t epoch =
 	    m->opts.key_epoch_s ? m->opts.key_epoch_s : KEY_EPOCH_DEFAULT_S;
-	/* Long enough for gossip to spread the new key everywhere. */
-	uint64_t grace = 3 * (m->opts.gossip_interval_ms / 1000) + 60;
+	/* Longer than the freshness window in which clients may still seal to
+	 * the previous key (mesh/peers.h), and long enough for gossip to
+	 * spread the new one everywhere. */
+	uint64_t skew_s = (m->opts.clock_skew_ms ? m->opts.clock_skew_ms
+						 : PEERS_SKEW_DEFAULT_MS) /
+	    1000;
+	uint64_t grace = PEERS_FRESH_INTERVALS *
+		(m->opts.gossip_interval_ms / 1000) +
+	    skew_s + 60;
 	int r;
 
 	if ((ts = calloc(1, sizeof(*ts))) == NULL)
