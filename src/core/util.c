@@ -34,7 +34,8 @@ sm_wall_ms(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
+	return (uint64_t)ts.tv_sec * 1000ull +
+	    (uint64_t)ts.tv_nsec / 1000000ull;
 }
 
 void

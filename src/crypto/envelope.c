@@ -471,8 +471,8 @@ env_open_request(struct buf *http, struct env_session *s,
 int
 env_open_request_from(struct buf *http, struct env_session *s,
     const struct infkey *keys, const uint8_t self_id[ENV_NODE_ID_LEN],
-    struct env_replay *rc, const uint8_t *member, const uint8_t *in,
-    size_t len, uint64_t now)
+    struct env_replay *rc, const uint8_t *member, const uint8_t *in, size_t len,
+    uint64_t now)
 {
 	uint8_t k[INFKEY_SHARED_LEN], kn[REQ_KN_LEN], host_pk[INFKEY_PK_LEN];
 	size_t total, pt_len;

@@ -146,8 +146,8 @@ int env_open_request(struct buf *http, struct env_session *s,
  */
 int env_open_request_from(struct buf *http, struct env_session *s,
     const struct infkey *keys, const uint8_t self_id[ENV_NODE_ID_LEN],
-    struct env_replay *rc, const uint8_t *member, const uint8_t *in,
-    size_t len, uint64_t now) SM_MUST_CHECK;
+    struct env_replay *rc, const uint8_t *member, const uint8_t *in, size_t len,
+    uint64_t now) SM_MUST_CHECK;
 
 /*
  * Replay cache: request ids seen within the timestamp window 'window_s'

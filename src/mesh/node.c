@@ -250,7 +250,8 @@ test_remember(const struct peer *p)
 		if (remembered[i].wire != NULL &&
 		    memcmp(remembered[i].id, p->ann.id, ID_PK_LEN) == 0)
 			break;
-		if (remembered[i].wire == NULL && free_slot == TEST_REMEMBER_MAX)
+		if (remembered[i].wire == NULL &&
+		    free_slot == TEST_REMEMBER_MAX)
 			free_slot = i;
 	}
 	if (i == TEST_REMEMBER_MAX && (i = free_slot) == TEST_REMEMBER_MAX)

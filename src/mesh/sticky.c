@@ -35,8 +35,8 @@ sticky_has(const struct sticky *s, const uint8_t id[ID_PK_LEN])
 }
 
 int
-sticky_note(struct sticky *s, const uint8_t id[ID_PK_LEN], uint64_t now,
-    bool *added)
+sticky_note(
+    struct sticky *s, const uint8_t id[ID_PK_LEN], uint64_t now, bool *added)
 {
 	struct sticky_ent *e = find(s, id);
 
@@ -113,8 +113,8 @@ sticky_parse(struct sticky *s, const uint8_t *p, size_t len)
 		r = SM_ERR_PROTO;
 		if (nl == NULL || (size_t)(nl - (c + off)) > STICKY_LINE_MAX)
 			goto out;
-		if ((r = parse_line(c + off, (size_t)(nl - (c + off)), id,
-			 &t)) != 0)
+		if ((r = parse_line(
+			 c + off, (size_t)(nl - (c + off)), id, &t)) != 0)
 			goto out;
 		if (find(s, id) != NULL) {
 			r = SM_ERR_PROTO;

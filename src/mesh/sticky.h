@@ -60,8 +60,7 @@ int sticky_note(struct sticky *s, const uint8_t id[ID_PK_LEN], uint64_t now,
  * (bad header, bad line, duplicate id); SM_ERR_TOOBIG (over
  * STICKY_FILE_MAX); SM_ERR_NOMEM. On failure 's' is empty.
  */
-int sticky_parse(
-    struct sticky *s, const uint8_t *p, size_t len) SM_MUST_CHECK;
+int sticky_parse(struct sticky *s, const uint8_t *p, size_t len) SM_MUST_CHECK;
 /* Append the file form of 's' to 'out' (entries in id order). */
 int sticky_write(const struct sticky *s, struct buf *out) SM_MUST_CHECK;
 

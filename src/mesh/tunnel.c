@@ -385,8 +385,9 @@ sticky_save(struct tunnel_state *ts)
 		goto out;
 	r = SM_ERR_IO;
 	(void)unlink(tmp);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-		 0600)) < 0 ||
+	if ((fd = open(tmp,
+		 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) <
+		0 ||
 	    write(fd, buf_data(&out), out.len) != (ssize_t)out.len ||
 	    fsync(fd) != 0) {
 		log_error("e2e: cannot write %s: %s", tmp, strerror(errno));
@@ -436,8 +437,8 @@ sticky_load(struct tunnel_state *ts, const char *dir)
 	r = SM_ERR_PERM;
 	if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0 ||
 	    st.st_uid != geteuid()) {
-		log_error("%s is accessible by others; refusing it",
-		    ts->sticky_path);
+		log_error(
+		    "%s is accessible by others; refusing it", ts->sticky_path);
 		goto out;
 	}
 	r = SM_ERR_TOOBIG;
@@ -926,8 +927,7 @@ th_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 		 * request bytes count against the same share until the stream
 		 * ends. Over it: RST_STREAM REFUSED_STREAM.
 		 */
-		if (th->c != NULL &&
-		    th_take(th, n) != 0) {
+		if (th->c != NULL && th_take(th, n) != 0) {
 			char sid[13];
 
 			sm_hex(sid, th->link_id, 6);
@@ -1386,8 +1386,8 @@ tunnel_init(struct mesh *m)
 	uint64_t skew_s = (m->opts.clock_skew_ms ? m->opts.clock_skew_ms
 						 : PEERS_SKEW_DEFAULT_MS) /
 	    1000;
-	uint64_t grace = PEERS_FRESH_INTERVALS *
-		(m->opts.gossip_interval_ms / 1000) +
+	uint64_t grace =
+	    PEERS_FRESH_INTERVALS * (m->opts.gossip_interval_ms / 1000) +
 	    skew_s + 60;
 	int r;
 
@@ -1395,8 +1395,8 @@ tunnel_init(struct mesh *m)
 		return SM_ERR_NOMEM;
 	m->tun = ts;
 	sticky_init(&ts->sticky, 0);
-	share_init(&ts->preauth, TUNNEL_PREAUTH_MEMBER_MAX,
-	    TUNNEL_PREAUTH_NODE_MAX);
+	share_init(
+	    &ts->preauth, TUNNEL_PREAUTH_MEMBER_MAX, TUNNEL_PREAUTH_NODE_MAX);
 	share_init(&ts->via, TUNNEL_PREAUTH_VIA_MAX, UINT64_MAX);
 	share_init(&ts->relays, RELAY_MEMBER_MAX, UINT64_MAX);
 #ifdef SM_TEST_BUILD

@@ -124,9 +124,8 @@ test_sticky_file_roundtrip(void **state)
 	}
 	buf_init(&out, STICKY_FILE_MAX);
 	assert_int_equal(sticky_write(&s, &out), 0);
-	assert_int_equal(memcmp(buf_data(&out), STICKY_MAGIC,
-			     sizeof(STICKY_MAGIC) - 1),
-	    0);
+	assert_int_equal(
+	    memcmp(buf_data(&out), STICKY_MAGIC, sizeof(STICKY_MAGIC) - 1), 0);
 	/* loading into a smaller memory keeps the most recently seen */
 	sticky_init(&t, 2);
 	assert_int_equal(sticky_parse(&t, buf_data(&out), out.len), 0);
@@ -148,9 +147,7 @@ static void
 test_sticky_parse_bad(void **state)
 {
 	static const char *bad[] = {
-	    "",
-	    "sealmesh-downgrade-memory 2\n",
-	    STICKY_MAGIC "00",
+	    "", "sealmesh-downgrade-memory 2\n", STICKY_MAGIC "00",
 	    STICKY_MAGIC "0000000000000000000000000000000000000000000000000000"
 			 "000000000000 1", /* no newline */
 	    STICKY_MAGIC "0000000000000000000000000000000000000000000000000000"
@@ -170,8 +167,8 @@ test_sticky_parse_bad(void **state)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		sticky_init(&s, 0);
-		assert_int_equal(sticky_parse(&s, (const uint8_t *)bad[i],
-				     strlen(bad[i])),
+		assert_int_equal(
+		    sticky_parse(&s, (const uint8_t *)bad[i], strlen(bad[i])),
 		    SM_ERR_PROTO);
 		assert_int_equal(s.n, 0);
 		sticky_clear(&s);

@@ -447,16 +447,16 @@ test_fresh_age_bound(void **state)
 	bound = PEERS_FRESH_INTERVALS * IV + 500;
 	signed_by(&b, t0, NULL, &w);
 	/* not held, just inside the bound: adopted */
-	assert_int_equal(receive_at(&t, buf_data(&w), w.len, 0, t0 + bound, &ch),
-	    0);
+	assert_int_equal(
+	    receive_at(&t, buf_data(&w), w.len, 0, t0 + bound, &ch), 0);
 	assert_int_equal(ch, PEER_CHANGE_NEW);
 	/* silent until pruned */
 	assert_int_equal(peers_tick(&t, PEERS_PRUNE_INTERVALS * IV), 1);
 	assert_null(peers_find(&t, b.pk));
 	/* the same signed bytes re-injected after pruning: refused */
-	assert_int_equal(receive_at(&t, buf_data(&w), w.len,
-			     PEERS_PRUNE_INTERVALS * IV,
-			     t0 + PEERS_PRUNE_INTERVALS * IV, &ch),
+	assert_int_equal(
+	    receive_at(&t, buf_data(&w), w.len, PEERS_PRUNE_INTERVALS * IV,
+		t0 + PEERS_PRUNE_INTERVALS * IV, &ch),
 	    SM_ERR_REPLAY);
 	assert_int_equal(ch, PEER_CHANGE_NONE);
 	assert_null(peers_find(&t, b.pk));
@@ -470,9 +470,8 @@ test_fresh_age_bound(void **state)
 	buf_clear(&w);
 	/* held peers too: an old copy never replaces, even with a higher seq */
 	signed_by(&b, t0 + 10 * IV, NULL, &w);
-	assert_int_equal(receive_at(&t, buf_data(&w), w.len, 0,
-			     t0 + 10 * IV, NULL),
-	    0);
+	assert_int_equal(
+	    receive_at(&t, buf_data(&w), w.len, 0, t0 + 10 * IV, NULL), 0);
 	buf_clear(&w);
 	signed_by(&b, t0 + 11 * IV, NULL, &w);
 	assert_int_equal(receive_at(&t, buf_data(&w), w.len, 0,
@@ -499,13 +498,13 @@ test_fresh_future_bound(void **state)
 	peers_init(&t, self.pk, mesh, IV);
 	t.skew_ms = 2000;
 	signed_by(&b, t0 + 2001, NULL, &w);
-	assert_int_equal(receive_at(&t, buf_data(&w), w.len, 0, t0, NULL),
-	    SM_ERR_REPLAY);
+	assert_int_equal(
+	    receive_at(&t, buf_data(&w), w.len, 0, t0, NULL), SM_ERR_REPLAY);
 	assert_true(t.refused_future == 1 && t.refused_old == 0);
 	assert_int_equal(t.n, 0);
 	/* within the tolerance: a clock slightly ahead is fine */
-	assert_int_equal(receive_at(&t, buf_data(&w), w.len, 0, t0 + 1, NULL),
-	    0);
+	assert_int_equal(
+	    receive_at(&t, buf_data(&w), w.len, 0, t0 + 1, NULL), 0);
 	assert_int_equal(peers_fresh(&t, t0 + 2000, t0), 0);
 	assert_int_equal(peers_fresh(&t, t0 + 2001, t0), SM_ERR_UNSUPP);
 	assert_int_equal(
