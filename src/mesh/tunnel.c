@@ -43,6 +43,7 @@ struct tunnel_state {
 	struct share via; /* the same, all askers of one relay together */
 	struct share relays; /* relay streams open, per asking member */
 	struct tun_host *pending; /* hosts receiving an envelope (deadline) */
+	uint64_t buffered; /* bytes really held before a MAC (or plaintext) */
 	uv_timer_t sweep_timer;
 };
 
@@ -825,8 +826,10 @@ th_free(struct tun_host *th)
 {
 	th_release(th);
 	th_give(th, th->plain_held);
+	th->m->tun->buffered -= th->plain_held;
 	if (th->w_init)
 		rs_writer_clear(&th->w);
+	th->m->tun->buffered -= th->in.len;
 	buf_clear(&th->in);
 	free(th);
 }
@@ -864,6 +867,7 @@ th_refuse(struct tun_host *th, int err)
 		th->m->e2e_decrypt_failures++;
 	log_warn("e2e: sealed request refused: %s", sm_strerror(err));
 	th_release(th);
+	th->m->tun->buffered -= th->in.len;
 	buf_clear(&th->in);
 	buf_init(&out, RS_REFUSAL_LEN);
 	if (rs_write_refusal(&out, rs_refusal_for(err)) == 0 &&
@@ -889,6 +893,7 @@ th_open(struct tun_host *th, size_t total)
 	}
 	r = env_open_request_from(&http, &sess, ts->keys, th->m->id->pk,
 	    ts->replay, th->link_id, buf_data(&th->in), total, sm_wall_s());
+	th->m->tun->buffered -= th->in.len;
 	buf_clear(&th->in);
 	th_release(th);
 	if (r != 0) {
@@ -927,7 +932,9 @@ th_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 		 * request bytes count against the same share until the stream
 		 * ends. Over it: RST_STREAM REFUSED_STREAM.
 		 */
-		if (th->c != NULL && th_take(th, n) != 0) {
+		if (th->c == NULL)
+			goto consumed;
+		if (th_take(th, n) != 0) {
 			char sid[13];
 
 			sm_hex(sid, th->link_id, 6);
@@ -938,14 +945,17 @@ th_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 			return;
 		}
 		th->plain_held += n;
-		if (th->c != NULL)
-			hconn_input(th->c, (const char *)p, n);
+		th->m->tun->buffered += n;
+		hconn_input(th->c, (const char *)p, n);
 	} else if (th->mode == TH_E2E && !th->w_init && th->c != NULL &&
 	    !th->responded) {
 		if (buf_append(&th->in, p, n) != 0) {
 			th_refuse(th, SM_ERR_TOOBIG);
-		} else if ((r = env_peek(
-				&total, buf_data(&th->in), th->in.len)) != 0 &&
+			goto consumed;
+		}
+		th->m->tun->buffered += n;
+		if ((r = env_peek(&total, buf_data(&th->in), th->in.len)) !=
+			0 &&
 		    r != SM_ERR_AGAIN) {
 			th_refuse(th, r);
 		} else if (r == 0 && th->reserved == 0 &&
@@ -955,6 +965,7 @@ th_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 			th_open(th, total);
 		}
 	}
+consumed:
 	if (!th->stream_gone)
 		lstream_consume(s, n);
 }
@@ -1215,8 +1226,10 @@ fl_pump(struct flood *f)
 {
 	static const uint8_t junk[PUMP_CHUNK];
 
+	/* A little over LSTREAM_LOWAT at a time: on_drain asks for more, and
+	 * the loop is never blocked for long (sanitizer builds too). */
 	while (!f->stop && f->sent < f->target &&
-	    lstream_queued(f->s) < LSTREAM_SEND_MAX - PUMP_CHUNK) {
+	    lstream_queued(f->s) <= LSTREAM_LOWAT) {
 		size_t n = f->target - f->sent < PUMP_CHUNK
 		    ? f->target - f->sent
 		    : PUMP_CHUNK;
@@ -1484,6 +1497,10 @@ limits_metrics(struct mesh *m, struct buf *out)
 	    "their MAC is checked.\n"
 	    "# TYPE sealmesh_preauth_bytes gauge\n"
 	    "sealmesh_preauth_bytes %llu\n"
+	    "# HELP sealmesh_preauth_buffered_bytes Bytes held before their "
+	    "MAC is checked (and plaintext request bytes).\n"
+	    "# TYPE sealmesh_preauth_buffered_bytes gauge\n"
+	    "sealmesh_preauth_buffered_bytes %llu\n"
 	    "# HELP sealmesh_preauth_refused_total Envelopes refused over a "
 	    "member's share or the node's total.\n"
 	    "# TYPE sealmesh_preauth_refused_total counter\n"
@@ -1499,6 +1516,7 @@ limits_metrics(struct mesh *m, struct buf *out)
 	    (unsigned long long)m->peers.refused_old,
 	    (unsigned long long)m->peers.refused_future,
 	    (unsigned long long)ts->preauth.total,
+	    (unsigned long long)ts->buffered,
 	    (unsigned long long)ts->preauth.refused,
 	    (unsigned long long)ts->relays.refused, ts->sticky.n);
 }
