@@ -188,19 +188,33 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 		uint8_t aid[ID_PK_LEN];
 
 		memcpy(aid, a.id, ID_PK_LEN);
-		note_models(m, &a);
+		uint64_t fut0 = m->peers.refused_future;
+
 		if ((r = peers_merge(&m->peers, &a, now, sm_wall_ms(), &ch)) !=
 		    0) {
-			if (r == SM_ERR_REPLAY) {
-				short_id(aid, sid);
+			uint64_t fut = m->peers.refused_future;
+
+			/* From the future: a clock is off (say so, now and
+			 * then). Too old: a replay or a late copy (debug). */
+			short_id(aid, sid);
+			if (r == SM_ERR_REPLAY && fut != fut0 &&
+			    (fut & (fut - 1)) == 0)
+				log_warn("mesh: announcement of %s refused: "
+					 "signed in the future (clock skew "
+					 "over --max-clock-skew?)",
+				    sid);
+			else if (r == SM_ERR_REPLAY)
 				log_debug("mesh: announcement of %s refused: "
 					  "signed outside the freshness window",
 				    sid);
-			}
 			announce_free(&a);
 			continue;
 		}
 		struct peer *pe = peers_find(&m->peers, aid);
+
+		/* Only what was merged (fresh) counts as a model seen. */
+		if (pe != NULL)
+			note_models(m, &pe->ann);
 
 		short_id(aid, sid);
 		if (ch == PEER_CHANGE_NEW)
