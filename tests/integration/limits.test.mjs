@@ -4,7 +4,7 @@
 // with envelopes that never complete.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, readFileSync } from 'node:fs';
+import { chmodSync, statSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import {
@@ -92,6 +92,12 @@ describe('downgrade memory', () => {
     const r = await postJSON(`${c.api}/chat/completions`, chatBody('m'));
     assert.equal(r.status, 503, r.text);
     assert.equal((await mock.stats()).requests, before, 'no plaintext prompt reached the host');
+    // A memory others could have edited is refused, naming the file.
+    await c.stop();
+    chmodSync(file, 0o644);
+    await assert.rejects(
+      startNode(['--join', token, '--state-dir', cdir, ...fast], { cmd: 'client' }),
+      /downgrade-memory is accessible by others; refusing it/);
   });
 });
 
