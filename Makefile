@@ -77,6 +77,14 @@ $(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -I$(LLHTTP_INC) -O2 -g -fPIE $(if $(SANITIZE),-fsanitize=$(SANITIZE)) -c -o $@ $<
 
+# The web console's files, compiled in as byte arrays (scripts/embed.sh).
+WEBUI_SRC := $(addprefix src/http/webui/,index.html app.js app.css favicon.svg)
+WEBUI_H   := $(BUILD)/gen/http/webui_assets.h
+$(WEBUI_H): $(WEBUI_SRC) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed.sh $@ $(WEBUI_SRC)
+$(BUILD)/src/http/webui.o $(BUILD)/test/src/http/webui.o $(BUILD)/fuzz/obj/src/http/webui.o: $(WEBUI_H)
+
 $(BUILD)/src/%.o: src/%.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")

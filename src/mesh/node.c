@@ -821,6 +821,24 @@ peer_hardened(const struct peer *p)
 	    posture_is_hardened(&ps);
 }
 
+/* Why remote_lookup() would skip host 'p' now, or NULL if it would not. */
+static const char *
+peer_refusal(struct mesh *m, struct peer *p)
+{
+	const char *why;
+
+	if (p->state != PEER_ALIVE)
+		return "the peer is not alive (stale)";
+	if (m->opts.require_hardened && !peer_hardened(p))
+		return "the host's posture is not hardened "
+		       "(--require-hardened)";
+	if ((why = tunnel_refusal(m, p)) != NULL)
+		return why;
+	if (!tunnel_eligible(m, p))
+		return "no direct link or relay reaches the host";
+	return NULL;
+}
+
 static size_t
 remote_lookup(void *arg, const char *model, struct route_target *out,
     size_t max, bool *known)
@@ -1132,6 +1150,16 @@ mesh_status_json(struct mesh *m, cJSON *st)
 			cJSON_AddNullToObject(o, "posture");
 		tunnel_status_peer(m, p, o);
 		mesh_att_status_peer(m, p, o);
+		{ /* would a prompt be routed to it now, and if not, why */
+			const char *why = peer_refusal(m, p);
+
+			cJSON_AddBoolToObject(o, "route_eligible", why == NULL);
+			if (why != NULL)
+				cJSON_AddStringToObject(
+				    o, "route_refusal", why);
+			else
+				cJSON_AddNullToObject(o, "route_refusal");
+		}
 		cJSON_AddItemToArray(peers, o);
 	}
 }
