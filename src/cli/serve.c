@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "backend/backend.h"
 #include "backend/llama.h"
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "harden/harden.h"
@@ -149,6 +151,11 @@ serve_usage(FILE *f, bool client)
 #endif
 	    "\n"
 	    "node:\n"
+	    "  --config FILE           read options from FILE, one 'name = "
+	    "value' or\n"
+	    "                          'name' per line (names as the long "
+	    "flags);\n"
+	    "                          command-line flags override it\n"
 	    "  --state-dir DIR         identity key directory (default "
 	    "~/.sealmesh)\n"
 	    "  --log-format FMT        pretty or json (default pretty)\n"
@@ -232,6 +239,7 @@ enum {
 	OPT_CHALLENGE_INTERVAL,
 	OPT_ATTEST_WINDOW,
 	OPT_TEST_IGNORE_CHALLENGES,
+	OPT_CONFIG,
 };
 
 static const struct option serve_opts[] = {
@@ -271,14 +279,33 @@ static const struct option serve_opts[] = {
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
 #endif
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
+/* Where the option being parsed came from: "FILE:LINE" for a config file
+ * entry, NULL for the command line. Prefixes usage errors. */
+static const char *opt_origin;
+
+static void __attribute__((format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sealmesh: ");
+	if (opt_origin != NULL)
+		fprintf(stderr, "%s: ", opt_origin);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 static int
 bad(const char *flag, const char *val)
 {
-	fprintf(stderr, "sealmesh: bad value for %s: '%s'\n", flag, val);
+	usage_error("bad value for %s: '%s'", flag, val);
 	return 2;
 }
 
@@ -311,6 +338,7 @@ static int
 run(int argc, char **argv, bool client)
 {
 	static struct serve s; /* large; lives for the whole process */
+	static struct config_args cfg; /* argv; optarg points into it */
 	struct gateway_opts go = {
 	    .listen_host = "127.0.0.1",
 	    .api_port = 9337,
@@ -334,15 +362,23 @@ run(int argc, char **argv, bool client)
 	uint64_t v;
 	int c, r;
 
+	/* --config FILE: the file's options go before the command line's. */
+	if (config_expand(argc, argv, serve_opts, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sealmesh: %s\n", err);
+		return 2;
+	}
+	argc = cfg.argc;
+	argv = cfg.argv;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
+		opt_origin = optind - 1 < argc ? cfg.origin[optind - 1] : NULL;
 		switch (c) {
 		case OPT_MODEL:
 			if (s.nbackends == MAX_BACKENDS)
 				return bad("--model", "too many backends");
 			if (backend_parse(&s.backends[s.nbackends], optarg, err,
 				sizeof(err)) != 0) {
-				fprintf(stderr, "sealmesh serve: %s\n", err);
+				usage_error("%s", err);
 				return 2;
 			}
 			s.nbackends++;
@@ -495,6 +531,8 @@ run(int argc, char **argv, bool client)
 			mesh_att_test_ignore_challenges = true;
 			break;
 #endif
+		case OPT_CONFIG:
+			break; /* read by config_expand() above */
 		case 'h':
 			serve_usage(stdout, client);
 			return 0;
@@ -503,6 +541,7 @@ run(int argc, char **argv, bool client)
 			return 2;
 		}
 	}
+	opt_origin = NULL;
 	if (optind < argc) {
 		fprintf(stderr, "sealmesh: unexpected argument '%s'\n",
 		    argv[optind]);
