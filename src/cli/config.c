@@ -80,8 +80,8 @@ parse_line(const char *s, size_t len, const char *path, unsigned lineno,
 	for (size_t i = 0; i < nlen; i++) {
 		char c = s[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			c == '-')) {
+		if (!((c >= 'a' && c <= 'z') ||
+			(i > 0 && ((c >= '0' && c <= '9') || c == '-')))) {
 			snprintf(err, errlen,
 			    "%s: expected 'name = value' or 'name', with a "
 			    "lowercase option name",
