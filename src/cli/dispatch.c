@@ -20,7 +20,8 @@ usage(FILE *f)
 	    "  posture   print this binary's runtime hardening posture\n"
 	    "  keygen    create this node's identity key\n"
 	    "\n"
-	    "sealmesh <command> --help shows the options of a command.\n");
+	    "sealmesh <command> --help shows the options of a command;\n"
+	    "sealmesh --version prints the version. See sealmesh(1).\n");
 }
 
 int

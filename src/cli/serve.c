@@ -1,4 +1,5 @@
 /* sealmesh serve: run a node in front of local OpenAI-compatible backends. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -6,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -75,8 +78,8 @@ serve_usage(FILE *f, bool client)
 	    "\n"
 	    "listening:\n"
 	    "  --port N                API port (default 9337, 0 = ephemeral)\n"
-	    "  --console N             console port for /api/status and "
-	    "/metrics\n"
+	    "  --console N             console port: web console at /, "
+	    "/api/status, /metrics\n"
 	    "                          (default 3131, 0 = ephemeral, -1 = "
 	    "off)\n"
 	    "  --listen-all            bind 0.0.0.0 instead of 127.0.0.1\n"
@@ -307,6 +310,51 @@ bad(const char *flag, const char *val)
 {
 	usage_error("bad value for %s: '%s'", flag, val);
 	return 2;
+}
+
+/* A file or directory a flag names must be there before anything starts;
+ * otherwise say which flag, which path, and the OS error. */
+static int
+check_path(const char *flag, const char *path, bool dir, int mode)
+{
+	struct stat st;
+
+	int e = 0;
+
+	if (stat(path, &st) != 0)
+		e = errno;
+	else if (dir != S_ISDIR(st.st_mode))
+		e = dir ? ENOTDIR : EISDIR;
+	else if (access(path, mode) != 0)
+		e = errno;
+	if (e != 0) {
+		fprintf(stderr, "sealmesh: %s %s: %s\n", flag, path,
+		    strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+/* The llama-server binary: a path, or a name searched in PATH. */
+static int
+check_program(const char *flag, const char *bin)
+{
+	const char *path = getenv("PATH"), *p, *e;
+	char full[4096];
+
+	if (strchr(bin, '/') != NULL)
+		return check_path(flag, bin, false, X_OK);
+	for (p = path ? path : ""; *p != '\0'; p = *e ? e + 1 : e) {
+		e = strchrnul(p, ':');
+		if (e == p)
+			continue;
+		snprintf(full, sizeof(full), "%.*s/%s", (int)(e - p), p, bin);
+		if (access(full, X_OK) == 0)
+			return 0;
+	}
+	fprintf(stderr, "sealmesh: %s %s: not found in PATH (%s)\n", flag, bin,
+	    path ? path : "unset");
+	return -1;
 }
 
 static void
@@ -570,6 +618,18 @@ run(int argc, char **argv, bool client)
 	}
 	log_setup(lf, ll);
 	signal(SIGPIPE, SIG_IGN);
+	/* Files the flags name: fail now, naming the flag, path and error. */
+	for (size_t i = 0; i < ngguf; i++)
+		if (check_path("--gguf", gguf[i], false, R_OK) != 0)
+			return 1;
+	if (ngguf > 0 && check_program("--llama-server", llama_bin) != 0)
+		return 1;
+	if ((mo.tpm_ca != NULL &&
+		check_path("--tpm-ca", mo.tpm_ca, true, R_OK | X_OK) != 0) ||
+	    (mo.allowed_binaries != NULL &&
+		check_path("--allowed-binaries", mo.allowed_binaries, false,
+		    R_OK) != 0))
+		return 1;
 
 	if (client) {
 		r = identity_ephemeral(&s.id);
@@ -584,7 +644,14 @@ run(int argc, char **argv, bool client)
 		r = identity_load(&s.id, state_dir, true);
 	}
 	if (r != 0) {
-		fprintf(stderr, "sealmesh: identity: %s\n", sm_strerror(r));
+		if (client)
+			fprintf(stderr, "sealmesh: cannot make an identity: %s\n",
+			    sm_strerror(r));
+		else
+			fprintf(stderr,
+			    "sealmesh: cannot load the node identity from "
+			    "state dir %s: %s (see the error above)\n",
+			    state_dir, sm_strerror(r));
 		return 1;
 	}
 	/* Keep the identity key out of swap; the posture records the result. */
@@ -614,8 +681,11 @@ run(int argc, char **argv, bool client)
 	}
 	go.node_id = s.id.id_hex;
 	if ((r = gateway_open(&s.gw, s.loop, &s.router, &go)) != 0) {
-		fprintf(
-		    stderr, "sealmesh: cannot listen: %s\n", sm_strerror(r));
+		fprintf(stderr,
+		    "sealmesh: cannot listen on %s (api port %d, console port "
+		    "%d): %s (see the error above)\n",
+		    go.listen_host, go.api_port, go.console_port,
+		    sm_strerror(r));
 		return 1;
 	}
 	mo.state_dir = client ? NULL : state_dir;
@@ -623,8 +693,11 @@ run(int argc, char **argv, bool client)
 	mo.console_port = s.gw.console_open ? s.gw.console.port : 0;
 	if ((r = mesh_open(&s.mesh, s.loop, &s.id, &s.router, &s.gw, &mo)) !=
 	    0) {
-		fprintf(stderr, "sealmesh: cannot start the mesh: %s\n",
-		    sm_strerror(r));
+		fprintf(stderr,
+		    "sealmesh: cannot start the mesh (mesh port %s:%u, state "
+		    "dir %s): %s (see the error above)\n",
+		    mo.bind ? mo.bind : "0.0.0.0", mo.port,
+		    mo.state_dir ? mo.state_dir : "none", sm_strerror(r));
 		return 1;
 	}
 	s.mesh.on_join_failed = join_failed;
