@@ -12,6 +12,7 @@ import { findChromium, launchBrowser } from './browser.mjs';
 
 const fast = ['--gossip-interval', '500'];
 const ARTIFACTS = path.join(BUILD, 'artifacts');
+const INJECT = '<em class>sm-inject</em>';
 
 after(stopAll);
 
@@ -49,8 +50,8 @@ describe('console page over HTTP', () => {
     }
     const js = await (await fetch(`${node.console}/app.js`)).text();
     assert.doesNotMatch(js, /https?:\/\/(?!www\.w3\.org\/2000\/svg)/, 'no third-party URL in the script');
-    assert.doesNotMatch(js, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/,
-      'mesh-supplied strings are never parsed as HTML or code');
+    const sink = js.match(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+    assert.equal(sink, null, 'mesh-supplied strings are never parsed as HTML or code');
   });
 
   test('the page is not on the API port, and other paths are unchanged', async () => {
@@ -69,7 +70,8 @@ describe('console page in headless Chromium', { skip: findChromium() ? false : '
 
   before(async () => {
     mock = await startMock(['--tokens', '3']);
-    relay = await startNode(['--model', `near=${mock.url}`, ...fast]);
+    // A model name is whatever a member announces: this one is markup.
+    relay = await startNode(['--model', `near=${mock.url}`, '--model', `${INJECT}=${mock.url}`, ...fast]);
     // The host advertises an address nobody can dial: the client reaches it
     // only through the relay.
     host = await startNode(['--model', `far=${mock.url}`, '--advertise', '127.0.0.1:9',
@@ -124,7 +126,10 @@ describe('console page in headless Chromium', { skip: findChromium() ? false : '
     // Models: which hosts serve each, routable now.
     const models = await page.eval(`Object.fromEntries([...document.querySelectorAll('#models tbody tr')]
       .map((tr) => [tr.dataset.model, tr.dataset.routable]))`);
-    assert.deepEqual(models, { far: 'true', near: 'true' });
+    assert.deepEqual(models, { far: 'true', near: 'true', [INJECT]: 'true' });
+    // Mesh-supplied strings are text, never markup.
+    assert.equal(await page.eval('document.querySelectorAll("em").length'), 0, 'no element from a model name');
+    assert.ok((await page.eval("document.getElementById('models').innerText")).includes(INJECT));
     // This node's attestation provider and id.
     assert.equal(await page.eval(`document.getElementById('self-id').textContent`), cs.node_id);
     assert.equal(await page.eval(`document.getElementById('self-attest').textContent`), cs.attestation.provider);
@@ -161,7 +166,7 @@ describe('console page in headless Chromium', { skip: findChromium() ? false : '
     assert.equal(await page.eval('window.__smMarker'), 42, 'the page was not reloaded');
     assert.ok(Number(await page.eval('document.documentElement.dataset.updates')) > before);
     assert.ok(!(await page.eval(`[...document.querySelectorAll('#graph circle')].map((c) => c.dataset.node)`)).includes(hs.node_id));
-    await waitFor(async () => (await page.eval(`[...document.querySelectorAll('#models tbody tr')].map((t) => t.dataset.model)`)).join() === 'near',
+    await waitFor(async () => (await page.eval(`[...document.querySelectorAll('#models tbody tr')].map((t) => t.dataset.model)`)).join() === `${INJECT},near`,
       { what: 'the far model goes away' });
     assert.deepEqual(page.consoleErrors, [], 'no script error or CSP violation in the page');
     await page.close();
