@@ -168,8 +168,8 @@ config_parse(const char *text, size_t len, const char *path,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (memchr(text, '\0', len) != NULL) {
-		snprintf(err, errlen, "%s: holds a NUL byte: not a text file",
-		    path);
+		snprintf(
+		    err, errlen, "%s: holds a NUL byte: not a text file", path);
 		return SM_ERR_INVAL;
 	}
 	while (pos < len) {
@@ -179,8 +179,9 @@ config_parse(const char *text, size_t len, const char *path,
 		pos += n + (nl != NULL);
 		lineno++;
 		if (n > CONFIG_MAX_LINE) {
-			snprintf(err, errlen, "%s:%u: line longer than %d bytes",
-			    path, lineno, CONFIG_MAX_LINE);
+			snprintf(err, errlen,
+			    "%s:%u: line longer than %d bytes", path, lineno,
+			    CONFIG_MAX_LINE);
 			return SM_ERR_TOOBIG;
 		}
 		while (n > 0 && is_space(*s)) {
@@ -210,8 +211,8 @@ read_file(const char *path, char **text, size_t *len, struct stat *st,
 
 	*text = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "config file %s: %s", path,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "config file %s: %s", path, strerror(errno));
 		return SM_ERR_IO;
 	}
 	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
@@ -257,7 +258,8 @@ config_expand(int argc, char **argv, const struct option *opts,
     struct config_args *out, char *err, size_t errlen)
 {
 	/* Acted on before any file is read (harden_early), or meaningless. */
-	static const char *const deny[] = {"config", "help", "strict-env", NULL};
+	static const char *const deny[] = {
+	    "config", "help", "strict-env", NULL};
 	const char *path = NULL;
 	struct stat st;
 	char *text = NULL;

@@ -5,8 +5,9 @@
  *   # comment (a line whose first non-blank character is '#')
  *   port = 9337          ->  --port=9337
  *   no-relay             ->  --no-relay        (a switch)
- *   no-relay = true      ->  --no-relay        (true/yes/on; false/no/off: omitted)
- *   join = TOKEN         ->  --join=TOKEN      (repeatable flags: repeat the line)
+ *   no-relay = true      ->  --no-relay        (true/yes/on; false/no/off:
+ * omitted) join = TOKEN         ->  --join=TOKEN      (repeatable flags: repeat
+ * the line)
  *
  * The file becomes argv entries placed before the command line's, so a flag
  * given on the command line overrides the file's value, and repeatable flags

@@ -328,8 +328,8 @@ check_path(const char *flag, const char *path, bool dir, int mode)
 	else if (access(path, mode) != 0)
 		e = errno;
 	if (e != 0) {
-		fprintf(stderr, "sealmesh: %s %s: %s\n", flag, path,
-		    strerror(e));
+		fprintf(
+		    stderr, "sealmesh: %s %s: %s\n", flag, path, strerror(e));
 		return -1;
 	}
 	return 0;
@@ -411,7 +411,8 @@ run(int argc, char **argv, bool client)
 	int c, r;
 
 	/* --config FILE: the file's options go before the command line's. */
-	if (config_expand(argc, argv, serve_opts, &cfg, err, sizeof(err)) != 0) {
+	if (config_expand(argc, argv, serve_opts, &cfg, err, sizeof(err)) !=
+	    0) {
 		fprintf(stderr, "sealmesh: %s\n", err);
 		return 2;
 	}
@@ -645,7 +646,8 @@ run(int argc, char **argv, bool client)
 	}
 	if (r != 0) {
 		if (client)
-			fprintf(stderr, "sealmesh: cannot make an identity: %s\n",
+			fprintf(stderr,
+			    "sealmesh: cannot make an identity: %s\n",
 			    sm_strerror(r));
 		else
 			fprintf(stderr,

@@ -23,7 +23,8 @@ static struct option *
 vec_options(const cJSON *v)
 {
 	const cJSON *arr = cJSON_GetObjectItem(v, "options"), *it;
-	struct option *o = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*o));
+	struct option *o =
+	    calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*o));
 	int i = 0;
 
 	assert_non_null(o);
@@ -74,8 +75,8 @@ test_vectors(void **state)
 		}
 		if (werr != NULL) {
 			if (r == 0 || strstr(err, werr->valuestring) == NULL)
-				fail_msg("%s: want error '%s', got %d '%s'", name,
-				    werr->valuestring, r, err);
+				fail_msg("%s: want error '%s', got %d '%s'",
+				    name, werr->valuestring, r, err);
 		} else {
 			const cJSON *w;
 			int i = 0;
@@ -89,7 +90,8 @@ test_vectors(void **state)
 					fail_msg("%s: argv[%d] '%s' != '%s'",
 					    name, i, a.argv[i], w->valuestring);
 				assert_non_null(a.origin[i]);
-				assert_true(strncmp(a.origin[i], "t.conf:", 7) == 0);
+				assert_true(
+				    strncmp(a.origin[i], "t.conf:", 7) == 0);
 				i++;
 			}
 			if (a.argc > 0)
