@@ -171,4 +171,30 @@ describe('console page in headless Chromium', { skip: findChromium() ? false : '
     assert.deepEqual(page.consoleErrors, [], 'no script error or CSP violation in the page');
     await page.close();
   });
+
+  test('a host the policy refuses shows as not eligible, with the reason, and its models as not routable', async () => {
+    // Software attestation is self_signed: below the default --min-trust tpm.
+    const strict = await startNode(['--join', relay.token, '--require-attested-hosts', ...fast], { cmd: 'client' });
+    const rs = await relay.status();
+    await waitFor(async () => (await strict.status()).peers.some((p) => p.id === rs.node_id && p.attestation?.level === 'self_signed'),
+      { what: 'the strict client verifies the relay', timeoutMs: 15000 });
+    const page = await browser.newPage(`${strict.console}/`);
+    const row = await waitFor(() => page.eval(`(() => {
+      const tr = document.querySelector('#peers tbody tr[data-peer="${rs.node_id}"]');
+      return tr && tr.dataset.eligible === 'false' ? { text: tr.innerText, level: tr.dataset.level } : null; })()`),
+    { what: 'the relay row, refused' });
+    assert.equal(row.level, 'self_signed');
+    assert.match(row.text, /below --min-trust/);
+    const st = await strict.status();
+    assert.equal(st.peers.find((p) => p.id === rs.node_id).route_refusal, "the host's attestation is below --min-trust");
+    const models = await page.eval(`Object.fromEntries([...document.querySelectorAll('#models tbody tr')]
+      .map((tr) => [tr.dataset.model, tr.dataset.routable]))`);
+    assert.equal(models.near, 'false');
+    // The refused host is ringed in the graph.
+    assert.match(await page.eval(`document.querySelector('#graph circle[data-node="${rs.node_id}"]').getAttribute('class')`), /\brefused\b/);
+    writeFileSync(path.join(ARTIFACTS, 'console-refused.png'), await page.screenshot());
+    assert.deepEqual(page.consoleErrors, []);
+    await page.close();
+    await strict.stop();
+  });
 });

@@ -139,8 +139,13 @@
       if (a.status && a.status !== 'verified') attCell.appendChild(el('div', a.reason || a.status, 'muted'));
       cell(tr, 'fresh', yesno(a.fresh === undefined ? null : a.fresh, true));
       const eg = eligible(p);
-      const ec = cell(tr, 'eligible', yesno(eg, true));
-      if (eg === false && refusal(p)) ec.appendChild(el('div', refusal(p), 'why'));
+      tr.dataset.eligible = String(eg);
+      if ((p.models || []).length === 0) {
+        cell(tr, 'eligible', el('span', 'serves no model', 'muted'));
+      } else {
+        const ec = cell(tr, 'eligible', yesno(eg, true));
+        if (eg === false && refusal(p)) ec.appendChild(el('div', refusal(p), 'why'));
+      }
       cell(tr, 'posture', postureText(p.posture));
       cell(tr, 'models', (p.models || []).join(', ') || '—');
       tb.appendChild(tr);
