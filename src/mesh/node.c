@@ -776,12 +776,19 @@ load_or_create_secret(struct mesh *m)
 			log_error(
 			    "%s is accessible by others; refusing it", path);
 			r = SM_ERR_PERM;
-		} else if (read(fd, m->secret, sizeof(m->secret)) !=
-		    (ssize_t)sizeof(m->secret)) {
+		} else if ((errno = 0) != 0 ||
+		    read(fd, m->secret, sizeof(m->secret)) !=
+			(ssize_t)sizeof(m->secret)) {
+			log_error("cannot read %s: %s", path,
+			    errno != 0 ? strerror(errno) : "too short");
 			r = SM_ERR_INVAL;
 		}
 		close(fd);
 		return r;
+	}
+	if (errno != ENOENT) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return SM_ERR_IO;
 	}
 	randombytes_buf(m->secret, sizeof(m->secret));
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <

@@ -238,6 +238,13 @@ describe('startup errors name the path or address and the OS error', () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, new RegExp(`key file ${d}/identity.key: not a regular file`));
     assert.match(lastLine(r.stderr), new RegExp(`state dir ${d}`));
+
+    const t = tmpdir('sm-secret-');
+    writeFileSync(path.join(t, 'mesh.secret'), 'short', { mode: 0o600 });
+    r = serve(['--state-dir', t]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`cannot read ${t}/mesh.secret: too short`));
+    assert.match(lastLine(r.stderr), new RegExp(`state dir ${t}`));
   });
 
   test('a port in use: API, console and mesh port', async () => {
