@@ -20,6 +20,8 @@ PKGS=(
 	cmake g++ libssl-dev
 	# benchmarks
 	nghttp2-client nginx
+	# web console test (headless Chromium), unit check, man page check
+	chromium systemd groff-base
 )
 
 SUDO=""

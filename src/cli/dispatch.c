@@ -24,7 +24,8 @@ usage(FILE *f)
 	    "  invite    print a signed, expiring invite to an owned mesh\n"
 	    "  revoke    revoke a member of an owned mesh\n"
 	    "\n"
-	    "sealmesh <command> --help shows the options of a command.\n");
+	    "sealmesh <command> --help shows the options of a command;\n"
+	    "sealmesh --version prints the version. See sealmesh(1).\n");
 }
 
 int

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "backend/backend.h"
 #include "backend/llama.h"
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "harden/harden.h"
@@ -81,8 +83,8 @@ serve_usage(FILE *f, bool client)
 	    "\n"
 	    "listening:\n"
 	    "  --port N                API port (default 9337, 0 = ephemeral)\n"
-	    "  --console N             console port for /api/status and "
-	    "/metrics\n"
+	    "  --console N             console port: web console at /, "
+	    "/api/status, /metrics\n"
 	    "                          (default 3131, 0 = ephemeral, -1 = "
 	    "off)\n"
 	    "  --listen-all            bind the API on 0.0.0.0 instead of "
@@ -239,6 +241,11 @@ serve_usage(FILE *f, bool client)
 #endif
 	    "\n"
 	    "node:\n"
+	    "  --config FILE           read options from FILE, one 'name = "
+	    "value' or\n"
+	    "                          'name' per line (names as the long "
+	    "flags);\n"
+	    "                          command-line flags override it\n"
 	    "  --state-dir DIR         identity key directory (default "
 	    "~/.sealmesh); also\n"
 	    "                          keeps the downgrade memory (client: "
@@ -420,6 +427,7 @@ enum {
 	OPT_TEST_FLOOD_INCOMPLETE,
 	OPT_TEST_NO_PREAUTH_LIMIT,
 	OPT_TEST_FLOOD_PLAIN,
+	OPT_CONFIG,
 };
 
 static const struct option serve_opts[] = {
@@ -480,14 +488,33 @@ static const struct option serve_opts[] = {
     {"test-claim-relay", no_argument, NULL, OPT_TEST_CLAIM_RELAY},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
 #endif
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
+/* Where the option being parsed came from: "FILE:LINE" for a config file
+ * entry, NULL for the command line. Prefixes usage errors. */
+static const char *opt_origin;
+
+static void __attribute__((format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sealmesh: ");
+	if (opt_origin != NULL)
+		fprintf(stderr, "%s: ", opt_origin);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 static int
 bad(const char *flag, const char *val)
 {
-	fprintf(stderr, "sealmesh: bad value for %s: '%s'\n", flag, val);
+	usage_error("bad value for %s: '%s'", flag, val);
 	return 2;
 }
 
@@ -582,6 +609,51 @@ check_flag_pairs(const struct mesh_opts *mo, const struct given *g)
 	return 0;
 }
 
+/* A file or directory a flag names must be there before anything starts;
+ * otherwise say which flag, which path, and the OS error. */
+static int
+check_path(const char *flag, const char *path, bool dir, int mode)
+{
+	struct stat st;
+
+	int e = 0;
+
+	if (stat(path, &st) != 0)
+		e = errno;
+	else if (dir != S_ISDIR(st.st_mode))
+		e = dir ? ENOTDIR : EISDIR;
+	else if (access(path, mode) != 0)
+		e = errno;
+	if (e != 0) {
+		fprintf(
+		    stderr, "sealmesh: %s %s: %s\n", flag, path, strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+/* The llama-server binary: a path, or a name searched in PATH. */
+static int
+check_program(const char *flag, const char *bin)
+{
+	const char *path = getenv("PATH"), *p, *e;
+	char full[4096];
+
+	if (strchr(bin, '/') != NULL)
+		return check_path(flag, bin, false, X_OK);
+	for (p = path ? path : ""; *p != '\0'; p = *e ? e + 1 : e) {
+		e = strchrnul(p, ':');
+		if (e == p)
+			continue;
+		snprintf(full, sizeof(full), "%.*s/%s", (int)(e - p), p, bin);
+		if (access(full, X_OK) == 0)
+			return 0;
+	}
+	fprintf(stderr, "sealmesh: %s %s: not found in PATH (%s)\n", flag, bin,
+	    path ? path : "unset");
+	return -1;
+}
+
 static void
 join_failed(struct mesh *m, const char *why)
 {
@@ -611,6 +683,7 @@ static int
 run(int argc, char **argv, bool client)
 {
 	static struct serve s; /* large; lives for the whole process */
+	static struct config_args cfg; /* argv; optarg points into it */
 	struct gateway_opts go = {
 	    .listen_host = "127.0.0.1",
 	    .api_port = 9337,
@@ -640,8 +713,17 @@ run(int argc, char **argv, bool client)
 	int c, r;
 
 	access_init(&access);
+	/* --config FILE: the file's options go before the command line's. */
+	if (config_expand(argc, argv, serve_opts, &cfg, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "sealmesh: %s\n", err);
+		return 2;
+	}
+	argc = cfg.argc;
+	argv = cfg.argv;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
+		opt_origin = optind - 1 < argc ? cfg.origin[optind - 1] : NULL;
 		switch (c) {
 		case OPT_CONSOLE_LISTEN_ALL:
 			g.console_listen_all = true;
@@ -668,7 +750,7 @@ run(int argc, char **argv, bool client)
 				return bad("--model", "too many backends");
 			if (backend_parse(&s.backends[s.nbackends], optarg, err,
 				sizeof(err)) != 0) {
-				fprintf(stderr, "sealmesh serve: %s\n", err);
+				usage_error("%s", err);
 				return 2;
 			}
 			s.nbackends++;
@@ -886,6 +968,8 @@ run(int argc, char **argv, bool client)
 			tunnel_test_flood_plain = true;
 			break;
 #endif
+		case OPT_CONFIG:
+			break; /* read by config_expand() above */
 		case 'h':
 			serve_usage(stdout, client);
 			return 0;
@@ -894,6 +978,7 @@ run(int argc, char **argv, bool client)
 			return 2;
 		}
 	}
+	opt_origin = NULL;
 	if (optind < argc) {
 		fprintf(stderr, "sealmesh: unexpected argument '%s'\n",
 		    argv[optind]);
@@ -943,6 +1028,18 @@ run(int argc, char **argv, bool client)
 	}
 	log_setup(lf, ll);
 	signal(SIGPIPE, SIG_IGN);
+	/* Files the flags name: fail now, naming the flag, path and error. */
+	for (size_t i = 0; i < ngguf; i++)
+		if (check_path("--gguf", gguf[i], false, R_OK) != 0)
+			return 1;
+	if (ngguf > 0 && check_program("--llama-server", llama_bin) != 0)
+		return 1;
+	if ((mo.tpm_ca != NULL &&
+		check_path("--tpm-ca", mo.tpm_ca, true, R_OK | X_OK) != 0) ||
+	    (mo.allowed_binaries != NULL &&
+		check_path("--allowed-binaries", mo.allowed_binaries, false,
+		    R_OK) != 0))
+		return 1;
 
 	if (client) {
 		r = identity_ephemeral(&s.id);
@@ -957,7 +1054,15 @@ run(int argc, char **argv, bool client)
 		r = identity_load(&s.id, state_dir, true);
 	}
 	if (r != 0) {
-		fprintf(stderr, "sealmesh: identity: %s\n", sm_strerror(r));
+		if (client)
+			fprintf(stderr,
+			    "sealmesh: cannot make an identity: %s\n",
+			    sm_strerror(r));
+		else
+			fprintf(stderr,
+			    "sealmesh: cannot load the node identity from "
+			    "state dir %s: %s (see the error above)\n",
+			    state_dir, sm_strerror(r));
 		return 1;
 	}
 	/* Keep the identity key out of swap; the posture records the result. */
@@ -989,8 +1094,11 @@ run(int argc, char **argv, bool client)
 	r = gateway_open(&s.gw, s.loop, &s.router, &go, &access, keys);
 	keys = NULL; /* the gateway's now */
 	if (r != 0) {
-		fprintf(
-		    stderr, "sealmesh: cannot listen: %s\n", sm_strerror(r));
+		fprintf(stderr,
+		    "sealmesh: cannot listen on %s (api port %d, console port "
+		    "%d): %s (see the error above)\n",
+		    go.listen_host, go.api_port, go.console_port,
+		    sm_strerror(r));
 		return 1;
 	}
 	/* Under --listen-all the node's own addresses are Host names too. */
@@ -1010,8 +1118,11 @@ run(int argc, char **argv, bool client)
 	mo.console_port = s.gw.console_open ? s.gw.console.port : 0;
 	if ((r = mesh_open(&s.mesh, s.loop, &s.id, &s.router, &s.gw, &mo)) !=
 	    0) {
-		fprintf(stderr, "sealmesh: cannot start the mesh: %s\n",
-		    sm_strerror(r));
+		fprintf(stderr,
+		    "sealmesh: cannot start the mesh (mesh port %s:%u, state "
+		    "dir %s): %s (see the error above)\n",
+		    mo.bind ? mo.bind : "0.0.0.0", mo.port,
+		    mo.state_dir ? mo.state_dir : "none", sm_strerror(r));
 		return 1;
 	}
 	if (!client && (r = write_token_file(state_dir, s.mesh.token)) != 0) {

@@ -988,12 +988,19 @@ load_or_create_secret(struct mesh *m)
 			log_error(
 			    "%s is accessible by others; refusing it", path);
 			r = SM_ERR_PERM;
-		} else if (read(fd, m->secret, sizeof(m->secret)) !=
-		    (ssize_t)sizeof(m->secret)) {
+		} else if ((errno = 0) != 0 ||
+		    read(fd, m->secret, sizeof(m->secret)) !=
+			(ssize_t)sizeof(m->secret)) {
+			log_error("cannot read %s: %s", path,
+			    errno != 0 ? strerror(errno) : "too short");
 			r = SM_ERR_INVAL;
 		}
 		close(fd);
 		return r;
+	}
+	if (errno != ENOENT) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return SM_ERR_IO;
 	}
 	randombytes_buf(m->secret, sizeof(m->secret));
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
@@ -1031,6 +1038,24 @@ peer_hardened(const struct peer *p)
 	return p->ann.posture != NULL &&
 	    posture_parse(p->ann.posture, p->ann.posture_len, &ps) == 0 &&
 	    posture_is_hardened(&ps);
+}
+
+/* Why remote_lookup() would skip host 'p' now, or NULL if it would not. */
+static const char *
+peer_refusal(struct mesh *m, struct peer *p)
+{
+	const char *why;
+
+	if (p->state != PEER_ALIVE)
+		return "the peer is not alive (stale)";
+	if (m->opts.require_hardened && !peer_hardened(p))
+		return "the host's posture is not hardened "
+		       "(--require-hardened)";
+	if ((why = tunnel_refusal(m, p)) != NULL)
+		return why;
+	if (!tunnel_eligible(m, p))
+		return "no direct link or relay reaches the host";
+	return NULL;
 }
 
 static size_t
@@ -1388,6 +1413,16 @@ mesh_status_json(struct mesh *m, cJSON *st)
 			cJSON_AddNullToObject(o, "posture");
 		tunnel_status_peer(m, p, o);
 		mesh_att_status_peer(m, p, o);
+		{ /* would a prompt be routed to it now, and if not, why */
+			const char *why = peer_refusal(m, p);
+
+			cJSON_AddBoolToObject(o, "route_eligible", why == NULL);
+			if (why != NULL)
+				cJSON_AddStringToObject(
+				    o, "route_refusal", why);
+			else
+				cJSON_AddNullToObject(o, "route_refusal");
+		}
 		cJSON_AddItemToArray(peers, o);
 	}
 }
