@@ -147,7 +147,7 @@ describe('make install', () => {
     const node = await startNode(['--config', conf], { bin });
     assert.notEqual(node.apiPort, 9337);
     await waitFor(() => node.stderr.length > 0, { what: 'a log line' });
-    assert.match(node.stderr.split('\n')[0], /^\{.*"level":"info"/, 'log-format = json from the file');
+    assert.match(node.stderr.split("\n")[0], /^\{"ts":"[^"]+","level":"/, "log-format = json from the file");
     const page = await fetch(`${node.console}/`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<title>sealmesh console<\/title>/);
@@ -272,7 +272,7 @@ describe('startup errors name the path or address and the OS error', () => {
       [['--gguf', gguf, '--llama-server', `${d}/llama-server`], `--llama-server ${d}/llama-server: No such file or directory`],
       [['--gguf', gguf, '--llama-server', 'sm-no-such-llama'], '--llama-server sm-no-such-llama: not found in PATH'],
       [['--tpm-ca', gguf], `--tpm-ca ${gguf}: Not a directory`],
-      [['--allowed-binaries', `${d}/list`], `--allowed-binaries ${d}/list: No such file or directory`],
+      [['--require-attested-hosts', '--allowed-binaries', `${d}/list`], `--allowed-binaries ${d}/list: No such file or directory`],
     ];
     for (const [args, msg] of cases) {
       const r = serve(['--state-dir', path.join(d, 'st'), ...args]);
