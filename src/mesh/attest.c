@@ -485,8 +485,17 @@ mesh_att_init(struct mesh *m)
 	}
 	if (kind == ATT_PROV_SOFTWARE)
 		r = att_software_new(&a->prov);
-	else if (kind == ATT_PROV_TPM)
-		r = att_tpm_open(tcti, &a->prov);
+	else if (kind == ATT_PROV_TPM) {
+		struct att_tpm_opts o = {.tcti = tcti};
+		char akp[4096];
+
+		if (m->opts.state_dir != NULL) {
+			snprintf(akp, sizeof(akp), "%s/%s", m->opts.state_dir,
+			    ATT_AK_FILE);
+			o.ak_path = akp;
+		}
+		r = att_tpm_open_opts(&o, &a->prov);
+	}
 	if (r != 0) {
 		log_error("attest: cannot open the %s provider (%s)",
 		    att_provider_str(kind), tcti ? tcti : "-");

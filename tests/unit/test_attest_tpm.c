@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -659,17 +660,73 @@ test_tpm_challenges(void **state)
 	assert_true(att_route_ok(&v, &l, &c, ATT_LEVEL_TPM, &ik, 6002));
 	print_message("challenge answer (quote) on swtpm: %.2f ms\n", q_ms);
 
-	/* The AK is deterministic: a restarted provider keeps its pin. */
-	att_provider_free(p);
-	assert_int_equal(att_tpm_open(E.tcti, &p), 0);
-	buf_clear(&msg);
-	tpm_message(p, node_a, &ik, &msg, bh);
-	assert_int_equal(
-	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v), 0);
 	buf_clear(&chal1);
 	buf_clear(&chal2);
 	buf_clear(&ans1);
 	buf_clear(&ans2);
+	buf_clear(&msg);
+	att_live_clear(&l);
+	att_pins_free(pins);
+	att_provider_free(p);
+}
+
+/*
+ * The AK lives in the state directory: a restarted provider loads the same
+ * key and keeps its pin; only --new-ak replaces it; a file readable by
+ * others is refused.
+ */
+static void
+test_tpm_ak_file_survives_restart(void **state)
+{
+	struct att_tpm_opts o = {.tcti = E.tcti};
+	struct att_provider *p;
+	struct att_pins *pins;
+	struct att_policy pol;
+	struct att_verdict v;
+	struct att_live l;
+	struct infkey_pub ik;
+	struct buf msg;
+	uint8_t bh[32], ak1[32];
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/attest.ak", E.dir);
+	unlink(path);
+	o.ak_path = path;
+	assert_int_equal(att_tpm_open_opts(&o, &p), 0);
+	assert_int_equal(access(path, R_OK), 0);
+	tpm_message(p, node_a, &ik, &msg, bh);
+	assert_int_equal(att_pins_new(&pins), 0);
+	policy(&pol, E.trusted, pins);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v),
+	    SM_ERR_AGAIN);
+	att_live_init(&l);
+	assert_int_equal(activate_round(p, &v, bh, pins, &l, NULL), 0);
+	memcpy(ak1, v.ak_name + 2, 32);
+	/* Restart: same AK, the pin holds. */
+	att_provider_free(p);
+	buf_clear(&msg);
+	assert_int_equal(att_tpm_open_opts(&o, &p), 0);
+	tpm_message(p, node_a, &ik, &msg, bh);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v), 0);
+	assert_memory_equal(v.ak_name + 2, ak1, 32);
+	/* A challenge after the restart (the AK's auth came from the file). */
+	assert_int_equal(activate_round(p, &v, bh, pins, &l, NULL), 0);
+	att_provider_free(p);
+	buf_clear(&msg);
+	/* Group-readable: refused. */
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(att_tpm_open_opts(&o, &p), SM_ERR_PERM);
+	assert_int_equal(chmod(path, 0600), 0);
+	/* Deliberately new: another AK, refused as a change for the pin. */
+	o.new_ak = true;
+	assert_int_equal(att_tpm_open_opts(&o, &p), 0);
+	tpm_message(p, node_a, &ik, &msg, bh);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v),
+	    SM_ERR_VERIFY);
+	assert_int_equal(v.reason, ATT_R_AK_CHANGED);
 	buf_clear(&msg);
 	att_live_clear(&l);
 	att_pins_free(pins);
@@ -744,6 +801,7 @@ main(void)
 	    cmocka_unit_test(test_tpm_software_key_posing_as_ak),
 	    cmocka_unit_test(test_tpm_ak_not_activated_and_changed),
 	    cmocka_unit_test(test_tpm_challenges),
+	    cmocka_unit_test(test_tpm_ak_file_survives_restart),
 	    cmocka_unit_test(test_cross_check_tpm2_tools),
 	};
 
