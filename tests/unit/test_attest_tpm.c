@@ -733,6 +733,147 @@ test_tpm_ak_file_survives_restart(void **state)
 	att_provider_free(p);
 }
 
+/*
+ * The outsider: another program with access to the same TPM (tpm2-tools,
+ * as a member of the tss group or the llama-server child could run it).
+ * It re-creates the primary key the old code used as its AK (control: the
+ * same template gives the same public area twice, so a primary AK would be
+ * reproduced) and cannot reproduce our AK's public area; it can see our
+ * loaded AK's handle but cannot quote with it (no authValue).
+ */
+static void
+test_tpm_outsider_cannot_reproduce_or_use_ak(void **state)
+{
+	struct att_provider *p;
+	uint8_t h[32], file[1024];
+	char path[160];
+	FILE *f;
+	size_t n;
+	int i;
+
+	if (sh("command -v tpm2_createprimary >/dev/null") != 0) {
+		fprintf(stderr, "tpm2-tools missing: outsider test skipped\n");
+		skip();
+	}
+	assert_int_equal(att_tpm_open(E.tcti, &p), 0);
+	/* Our AK is loaded: the outsider sees its handle and public area. */
+	assert_int_equal(
+	    sh("cd %s && export TPM2TOOLS_TCTI=%s && "
+	       "h=$(tpm2_getcap handles-transient | sed -n 's/^- //p' | "
+	       "head -1) && test -n \"$h\" && "
+	       "tpm2_readpublic -c $h -o ours.pub -f tpmt >/dev/null 2>&1 && "
+	       "echo $h > ours.handle",
+		E.dir, E.tcti),
+	    0);
+	snprintf(path, sizeof(path), "%s/ours.pub", E.dir);
+	assert_non_null(f = fopen(path, "rb"));
+	n = fread(file, 1, sizeof(file), f);
+	fclose(f);
+	assert_int_equal(att_sha256(file, n, h), 0);
+	{
+		struct infkey_pub ik;
+		struct buf msg;
+		struct att_msg m;
+		uint8_t bh[32], ours[32];
+
+		tpm_message(p, node_a, &ik, &msg, bh);
+		assert_int_equal(att_msg_parse(buf_data(&msg), msg.len, &m), 0);
+		assert_int_equal(
+		    att_sha256(m.tpm.ak_pub, m.tpm.ak_pub_len, ours), 0);
+		/* Control: the handle the outsider found is our AK. */
+		assert_memory_equal(h, ours, 32);
+		buf_clear(&msg);
+	}
+	/* Quoting with it needs the authValue: refused by the TPM, for
+	 * exactly that reason (TPM_RC_AUTH_FAIL, 0x98e). */
+	assert_int_not_equal(
+	    sh("cd %s && TPM2TOOLS_TCTI=%s tpm2_quote -c $(cat ours.handle) "
+	       "-l sha256:0,1,2,3,4,5,6,7 -q 00112233 -m q.msg -s q.sig "
+	       ">q.err 2>&1",
+		E.dir, E.tcti),
+	    0);
+	assert_int_equal(sh("grep -qi 'Esys_Quote(0x98E)' %s/q.err", E.dir), 0);
+	att_provider_free(p);
+	/* Re-derivation: the old fixed template, twice (control: same key). */
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(
+		    sh("cd %s && export TPM2TOOLS_TCTI=%s && "
+		       "tpm2_createprimary -C e -g sha256 -G "
+		       "ecc256:ecdsa-sha256:null -a "
+		       "\"fixedtpm|fixedparent|sensitivedataorigin|"
+		       "userwithauth|restricted|sign|noda\" -c o.ctx "
+		       ">/dev/null 2>&1 && tpm2_readpublic -c o.ctx -o o%d.pub "
+		       "-f tpmt >/dev/null 2>&1 && tpm2_flushcontext -t",
+			E.dir, E.tcti, i),
+		    0);
+	}
+	assert_int_equal(sh("cmp -s %s/o0.pub %s/o1.pub", E.dir, E.dir), 0);
+	snprintf(path, sizeof(path), "%s/o0.pub", E.dir);
+	assert_non_null(f = fopen(path, "rb"));
+	n = fread(file, 1, sizeof(file), f);
+	fclose(f);
+	{
+		uint8_t oh[32];
+
+		assert_int_equal(att_sha256(file, n, oh), 0);
+		assert_memory_not_equal(oh, h, 32);
+	}
+	/* Nor does a second open of our own kind give the same AK. */
+	assert_int_equal(att_tpm_open(E.tcti, &p), 0);
+	{
+		struct infkey_pub ik;
+		struct buf msg;
+		struct att_msg m;
+		uint8_t bh[32], second[32];
+
+		tpm_message(p, node_a, &ik, &msg, bh);
+		assert_int_equal(att_msg_parse(buf_data(&msg), msg.len, &m), 0);
+		assert_int_equal(
+		    att_sha256(m.tpm.ak_pub, m.tpm.ak_pub_len, second), 0);
+		assert_memory_not_equal(second, h, 32);
+		buf_clear(&msg);
+	}
+	att_provider_free(p);
+}
+
+/* An AK without restricted, or without fixedTPM: ATT_R_BAD_AK. */
+static void
+test_tpm_bad_ak_attributes(void **state)
+{
+	static const uint32_t clear[] = {
+	    TPMA_OBJECT_RESTRICTED,
+	    TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT,
+	    0, /* control: the same path with every attribute verifies */
+	};
+	struct att_tpm_opts o = {.tcti = E.tcti};
+	struct att_provider *p;
+	struct att_policy pol;
+	struct att_verdict v;
+	struct infkey_pub ik;
+	struct buf msg;
+	uint8_t bh[32];
+	size_t i;
+
+	for (i = 0; i < SM_ARRAY_LEN(clear); i++) {
+		o.ak_attrs_clear = clear[i];
+		assert_int_equal(att_tpm_open_opts(&o, &p), 0);
+		tpm_message(p, node_a, &ik, &msg, bh);
+		policy(&pol, E.trusted, NULL);
+		if (clear[i] != 0) {
+			assert_int_equal(att_verify(&pol, buf_data(&msg),
+					     msg.len, node_a, &ik, &v),
+			    SM_ERR_VERIFY);
+			assert_int_equal(v.reason, ATT_R_BAD_AK);
+		} else {
+			assert_int_equal(att_verify(&pol, buf_data(&msg),
+					     msg.len, node_a, &ik, &v),
+			    SM_ERR_AGAIN);
+		}
+		buf_clear(&msg);
+		att_provider_free(p);
+	}
+}
+
 /* tpm2_makecredential -T none (tpm2-tools) output activates in our host. */
 static void
 test_cross_check_tpm2_tools(void **state)
@@ -802,6 +943,8 @@ main(void)
 	    cmocka_unit_test(test_tpm_ak_not_activated_and_changed),
 	    cmocka_unit_test(test_tpm_challenges),
 	    cmocka_unit_test(test_tpm_ak_file_survives_restart),
+	    cmocka_unit_test(test_tpm_outsider_cannot_reproduce_or_use_ak),
+	    cmocka_unit_test(test_tpm_bad_ak_attributes),
 	    cmocka_unit_test(test_cross_check_tpm2_tools),
 	};
 
