@@ -874,6 +874,233 @@ test_tpm_bad_ak_attributes(void **state)
 	}
 }
 
+/* The message with certs[0] replaced by the DER file 'leaf'. */
+static void
+swap_ek_cert(const struct buf *msg, const char *leaf, struct buf *out)
+{
+	struct att_msg m;
+	struct att_tpm_evidence e;
+	struct buf ev;
+	uint8_t der[ATT_CERT_MAX];
+	size_t n;
+	FILE *f;
+
+	assert_non_null(f = fopen(leaf, "rb"));
+	n = fread(der, 1, sizeof(der), f);
+	fclose(f);
+	assert_true(n > 0 && n < sizeof(der));
+	assert_int_equal(att_msg_parse(buf_data(msg), msg->len, &m), 0);
+	e = m.tpm;
+	e.certs[0] = der;
+	e.cert_lens[0] = n;
+	buf_init(&ev, ATT_MSG_MAX);
+	buf_init(out, ATT_MSG_MAX);
+	assert_int_equal(att_tpm_evidence_write(&e, &ev), 0);
+	assert_int_equal(
+	    att_msg_write(m.blob, m.blob_len, buf_data(&ev), ev.len, out), 0);
+	buf_clear(&ev);
+}
+
+/*
+ * The TCG EK profile, under a CA the verifier trusts (made here): a leaf over
+ * the TPM's real EK public key verifies (control); without the EK EKU, with
+ * CA:TRUE, or with keyUsage digitalSignature only, it is refused by name;
+ * with --tpm-crl a revoked leaf is refused (ATT_R_EK_REVOKED).
+ */
+static void
+test_tpm_ek_profile_and_crl(void **state)
+{
+	static const struct {
+		const char *name, *ext;
+		enum att_reason want;
+	} leaf[] = {
+	    {"good",
+		"keyUsage=critical,keyEncipherment\n"
+		"extendedKeyUsage=2.23.133.8.1\n"
+		"basicConstraints=critical,CA:FALSE\n",
+		ATT_R_OK},
+	    {"noeku", "keyUsage=critical,keyEncipherment\n", ATT_R_EK_NOT_EK},
+	    {"ca",
+		"keyUsage=critical,keyEncipherment,keyCertSign\n"
+		"extendedKeyUsage=2.23.133.8.1\n"
+		"basicConstraints=critical,CA:TRUE\n",
+		ATT_R_EK_IS_CA},
+	    {"ku",
+		"keyUsage=critical,digitalSignature\n"
+		"extendedKeyUsage=2.23.133.8.1\n",
+		ATT_R_EK_KEY_USAGE},
+	    {"revoked",
+		"keyUsage=critical,keyEncipherment\n"
+		"extendedKeyUsage=2.23.133.8.1\n",
+		ATT_R_OK}, /* fine until the CRL lists it */
+	};
+	struct att_provider *p;
+	struct att_trust *t, *tc;
+	struct att_policy pol;
+	struct att_verdict v;
+	struct infkey_pub ik;
+	struct buf msg, forged;
+	uint8_t bh[32];
+	char path[256], d[128];
+	const unsigned char *sp;
+	EVP_PKEY *ek;
+	FILE *f;
+	size_t i;
+	int r;
+
+	assert_int_equal(att_tpm_open(E.tcti, &p), 0);
+	tpm_message(p, node_a, &ik, &msg, bh);
+	/* The genuine certificate: its profile passes (control). */
+	policy(&pol, E.trusted, NULL);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v),
+	    SM_ERR_AGAIN);
+	snprintf(d, sizeof(d), "%s/ekp", E.dir);
+	assert_int_equal(sh("mkdir -p %s/ca %s/crl && cd %s && "
+			    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+			    "-subj /CN=test-ek-ca -keyout ca.key -out ca/ca.pem "
+			    "-addext basicConstraints=critical,CA:TRUE -addext "
+			    "keyUsage=critical,keyCertSign,cRLSign "
+			    ">/dev/null 2>&1",
+			     d, d, d),
+	    0);
+	sp = v.ek_spki;
+	assert_non_null(ek = d2i_PUBKEY(NULL, &sp, (long)v.ek_spki_len));
+	snprintf(path, sizeof(path), "%s/ek.pem", d);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(PEM_write_PUBKEY(f, ek), 1);
+	fclose(f);
+	EVP_PKEY_free(ek);
+	snprintf(path, sizeof(path), "%s/ca", d);
+	assert_int_equal(att_trust_load_dir(path, &t), 0);
+	for (i = 0; i < SM_ARRAY_LEN(leaf); i++) {
+		snprintf(path, sizeof(path), "%s/%s.ext", d, leaf[i].name);
+		assert_non_null(f = fopen(path, "w"));
+		fputs(leaf[i].ext, f);
+		fclose(f);
+		assert_int_equal(
+		    sh("cd %s && openssl x509 -new -force_pubkey ek.pem "
+		       "-subj /CN=ek-%s -set_serial %zu -days 2 -CA ca/ca.pem "
+		       "-CAkey ca.key -extfile %s.ext -outform DER -out %s.der "
+		       ">/dev/null 2>&1",
+			d, leaf[i].name, i + 2, leaf[i].name, leaf[i].name),
+		    0);
+		snprintf(path, sizeof(path), "%s/%s.der", d, leaf[i].name);
+		swap_ek_cert(&msg, path, &forged);
+		policy(&pol, t, NULL);
+		r = att_verify(
+		    &pol, buf_data(&forged), forged.len, node_a, &ik, &v);
+		if (leaf[i].want == ATT_R_OK) {
+			assert_int_equal(r, SM_ERR_AGAIN);
+		} else {
+			assert_int_equal(r, SM_ERR_VERIFY);
+			assert_int_equal(v.reason, leaf[i].want);
+		}
+		buf_clear(&forged);
+	}
+	/* A CRL from the test CA listing "revoked" (serial 6). */
+	assert_int_equal(
+	    sh("cd %s && touch index.txt && echo 01 > crlnumber && "
+	       "printf '[ca]\\ndefault_ca=d\\n[d]\\ndatabase=index.txt\\n"
+	       "crlnumber=crlnumber\\ndefault_md=sha256\\n"
+	       "default_crl_days=2\\n' > ca.cnf && "
+	       "openssl x509 -inform DER -in revoked.der -out revoked.pem && "
+	       "openssl ca -config ca.cnf -keyfile ca.key -cert ca/ca.pem "
+	       "-revoke revoked.pem >/dev/null 2>&1 && "
+	       "openssl ca -config ca.cnf -keyfile ca.key -cert ca/ca.pem "
+	       "-gencrl -out crl/test.crl >/dev/null 2>&1",
+		d),
+	    0);
+	snprintf(path, sizeof(path), "%s/ca", d);
+	assert_int_equal(att_trust_load_dir(path, &tc), 0);
+	snprintf(path, sizeof(path), "%s/crl", d);
+	assert_int_equal(att_trust_load_crls(tc, path), 0);
+	policy(&pol, tc, NULL);
+	snprintf(path, sizeof(path), "%s/good.der", d);
+	swap_ek_cert(&msg, path, &forged);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&forged), forged.len, node_a, &ik, &v),
+	    SM_ERR_AGAIN);
+	buf_clear(&forged);
+	snprintf(path, sizeof(path), "%s/revoked.der", d);
+	swap_ek_cert(&msg, path, &forged);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&forged), forged.len, node_a, &ik, &v),
+	    SM_ERR_VERIFY);
+	assert_int_equal(v.reason, ATT_R_EK_REVOKED);
+	buf_clear(&forged);
+	/* An empty CRL directory is a configuration error; so is a file
+	 * that is not a CRL. */
+	snprintf(path, sizeof(path), "%s/empty", d);
+	assert_int_equal(sh("mkdir -p %s", path), 0);
+	assert_int_equal(att_trust_load_crls(tc, path), SM_ERR_NOTFOUND);
+	snprintf(path, sizeof(path), "%s/ca", d);
+	assert_int_equal(att_trust_load_crls(tc, path), SM_ERR_INVAL);
+	att_trust_free(t);
+	att_trust_free(tc);
+	buf_clear(&msg);
+	att_provider_free(p);
+}
+
+/*
+ * One AK, one EK, one node id: after node_a is activated and pinned, the
+ * same TPM presenting its AK for node_b is refused (AK pinned elsewhere), and
+ * a second AK from the same TPM (same EK) for node_b too (EK pinned
+ * elsewhere). Forgetting node_a frees them.
+ */
+static void
+test_tpm_second_node_id_refused(void **state)
+{
+	struct att_provider *p, *p2;
+	struct att_pins *pins;
+	struct att_policy pol;
+	struct att_verdict v;
+	struct att_live l;
+	struct infkey_pub ik;
+	struct buf msg;
+	uint8_t bh[32];
+
+	assert_int_equal(att_tpm_open(E.tcti, &p), 0);
+	tpm_message(p, node_a, &ik, &msg, bh);
+	assert_int_equal(att_pins_new(&pins), 0);
+	policy(&pol, E.trusted, pins);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v),
+	    SM_ERR_AGAIN);
+	att_live_init(&l);
+	assert_int_equal(activate_round(p, &v, bh, pins, &l, NULL), 0);
+	buf_clear(&msg);
+	/* Same AK, another node id. */
+	tpm_message(p, node_b, &ik, &msg, bh);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_b, &ik, &v),
+	    SM_ERR_VERIFY);
+	assert_int_equal(v.reason, ATT_R_AK_PINNED_ELSEWHERE);
+	buf_clear(&msg);
+	att_provider_free(p);
+	/* Another AK from the same TPM, another node id. */
+	assert_int_equal(att_tpm_open(E.tcti, &p2), 0);
+	tpm_message(p2, node_b, &ik, &msg, bh);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_b, &ik, &v),
+	    SM_ERR_VERIFY);
+	assert_int_equal(v.reason, ATT_R_EK_PINNED_ELSEWHERE);
+	/* Even an activation cannot pin it. */
+	assert_int_equal(att_pins_remove(pins, node_b), SM_ERR_NOTFOUND);
+	/* Forget node_a: node_b may now be activated with this TPM. */
+	assert_int_equal(att_pins_remove(pins, node_a), 0);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_b, &ik, &v),
+	    SM_ERR_AGAIN);
+	assert_int_equal(activate_round(p2, &v, bh, pins, &l, NULL), 0);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_b, &ik, &v), 0);
+	buf_clear(&msg);
+	att_live_clear(&l);
+	att_pins_free(pins);
+	att_provider_free(p2);
+}
+
 /* tpm2_makecredential -T none (tpm2-tools) output activates in our host. */
 static void
 test_cross_check_tpm2_tools(void **state)
@@ -945,6 +1172,8 @@ main(void)
 	    cmocka_unit_test(test_tpm_ak_file_survives_restart),
 	    cmocka_unit_test(test_tpm_outsider_cannot_reproduce_or_use_ak),
 	    cmocka_unit_test(test_tpm_bad_ak_attributes),
+	    cmocka_unit_test(test_tpm_ek_profile_and_crl),
+	    cmocka_unit_test(test_tpm_second_node_id_refused),
 	    cmocka_unit_test(test_cross_check_tpm2_tools),
 	};
 
