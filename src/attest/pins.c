@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "attest/pins.h"
@@ -234,4 +235,30 @@ out:
 	if (r != 0)
 		unlink(tmp);
 	return r;
+}
+
+int
+att_pins_lock(const char *path)
+{
+	char lp[4096];
+	int fd;
+
+	if (snprintf(lp, sizeof(lp), "%s.lock", path) >= (int)sizeof(lp))
+		return SM_ERR_INVAL;
+	if ((fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return SM_ERR_IO;
+	if (flock(fd, LOCK_EX) != 0) {
+		close(fd);
+		return SM_ERR_IO;
+	}
+	return fd;
+}
+
+void
+att_pins_unlock(int fd)
+{
+	if (fd >= 0) {
+		(void)flock(fd, LOCK_UN);
+		close(fd);
+	}
 }

@@ -69,4 +69,12 @@ int att_pins_load(struct att_pins *p, const char *path) SM_MUST_CHECK;
 /* Write all pins to 'path' atomically, mode 0600. 0 or SM_ERR_IO. */
 int att_pins_save(const struct att_pins *p, const char *path) SM_MUST_CHECK;
 
+/*
+ * Serialise edits of the pins file between the node and `sealmesh attest
+ * --forget`: an exclusive flock on "<path>.lock" (created 0600). A file
+ * descriptor (>= 0) for att_pins_unlock, or a negative SM_ERR_*.
+ */
+int att_pins_lock(const char *path) SM_MUST_CHECK;
+void att_pins_unlock(int fd);
+
 #endif

@@ -39,7 +39,7 @@ struct serve {
 	size_t nllama;
 	uv_signal_t sigint, sigterm;
 #ifdef SM_TEST_BUILD
-	uv_signal_t sigusr1;
+	uv_signal_t sigusr1, sigusr2;
 #endif
 	bool stopping;
 };
@@ -115,6 +115,10 @@ serve_usage(FILE *f, bool client)
 	    "                          swtpm:host=127.0.0.1,port=2321\n"
 	    "  --tpm-ca DIR            trusted TPM manufacturers' EK CA "
 	    "certificates (PEM)\n"
+	    "  --tpm-crl DIR           CRLs for the EK CAs (PEM or DER); "
+	    "with it every EK\n"
+	    "                          certificate needs a current CRL from "
+	    "its issuer\n"
 	    "  --require-attested-hosts  send prompts only to hosts whose "
 	    "attestation is\n"
 	    "                          verified, fresh and >= --min-trust; "
@@ -158,6 +162,15 @@ serve_usage(FILE *f, bool client)
 }
 
 #ifdef SM_TEST_BUILD
+/* Test builds: SIGUSR2 toggles corrupting attestation answers. */
+static void
+on_sigusr2(uv_signal_t *h, int signum)
+{
+	mesh_att_test_corrupt_answers = !mesh_att_test_corrupt_answers;
+	log_info("test: answers %s",
+	    mesh_att_test_corrupt_answers ? "corrupted" : "intact");
+}
+
 /* Test builds: SIGUSR1 toggles answering attestation challenges. */
 static void
 on_sigusr1(uv_signal_t *h, int signum)
@@ -194,6 +207,7 @@ on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 #ifdef SM_TEST_BUILD
 	uv_close((uv_handle_t *)&s->sigusr1, NULL);
+	uv_close((uv_handle_t *)&s->sigusr2, NULL);
 #endif
 }
 
@@ -226,12 +240,15 @@ enum {
 	OPT_ATTEST,
 	OPT_TPM,
 	OPT_TPM_CA,
+	OPT_TPM_CRL,
 	OPT_MIN_TRUST,
 	OPT_ALLOWED_BINARIES,
 	OPT_REQUIRE_ATTESTED,
 	OPT_CHALLENGE_INTERVAL,
 	OPT_ATTEST_WINDOW,
 	OPT_TEST_IGNORE_CHALLENGES,
+	OPT_TEST_CORRUPT_ANSWERS,
+	OPT_TEST_CHALLENGE_FLOOD,
 };
 
 static const struct option serve_opts[] = {
@@ -261,6 +278,7 @@ static const struct option serve_opts[] = {
     {"attest", required_argument, NULL, OPT_ATTEST},
     {"tpm", required_argument, NULL, OPT_TPM},
     {"tpm-ca", required_argument, NULL, OPT_TPM_CA},
+    {"tpm-crl", required_argument, NULL, OPT_TPM_CRL},
     {"min-trust", required_argument, NULL, OPT_MIN_TRUST},
     {"allowed-binaries", required_argument, NULL, OPT_ALLOWED_BINARIES},
     {"require-attested-hosts", no_argument, NULL, OPT_REQUIRE_ATTESTED},
@@ -270,6 +288,9 @@ static const struct option serve_opts[] = {
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
+    {"test-corrupt-answers", no_argument, NULL, OPT_TEST_CORRUPT_ANSWERS},
+    {"test-challenge-flood", required_argument, NULL,
+	OPT_TEST_CHALLENGE_FLOOD},
 #endif
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -438,6 +459,9 @@ run(int argc, char **argv, bool client)
 		case OPT_TPM_CA:
 			mo.tpm_ca = optarg;
 			break;
+		case OPT_TPM_CRL:
+			mo.tpm_crl = optarg;
+			break;
 		case OPT_MIN_TRUST: {
 			enum att_level lvl;
 
@@ -493,6 +517,14 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_IGNORE_CHALLENGES:
 			mesh_att_test_ignore_challenges = true;
+			break;
+		case OPT_TEST_CORRUPT_ANSWERS:
+			mesh_att_test_corrupt_answers = true;
+			break;
+		case OPT_TEST_CHALLENGE_FLOOD:
+			if (sm_parse_u64(optarg, 1, 1024, &v) != 0)
+				return bad("--test-challenge-flood", optarg);
+			mesh_att_test_flood = (unsigned)v;
 			break;
 #endif
 		case 'h':
@@ -601,6 +633,8 @@ run(int argc, char **argv, bool client)
 #ifdef SM_TEST_BUILD
 	uv_signal_init(s.loop, &s.sigusr1);
 	uv_signal_start(&s.sigusr1, on_sigusr1, SIGUSR1);
+	uv_signal_init(s.loop, &s.sigusr2);
+	uv_signal_start(&s.sigusr2, on_sigusr2, SIGUSR2);
 #endif
 
 	log_info("node %s serving %zu model(s)", s.id.id_hex, s.nbackends);

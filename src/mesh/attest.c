@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,49 @@
 
 #ifdef SM_TEST_BUILD
 bool mesh_att_test_ignore_challenges;
+bool mesh_att_test_corrupt_answers;
+unsigned mesh_att_test_flood;
 #endif
+
+/*
+ * TPM work off the event loop: every provider call (quote, PCR read,
+ * ActivateCredential, re-attestation) runs on libuv's thread pool, one job at
+ * a time (a provider is not thread-safe), from a queue of at most
+ * ATTEST_QUEUE_MAX jobs. A challenge is admitted only within its link peer's
+ * token bucket (ATTEST_PEER_RATE per second, burst ATTEST_PEER_BURST), a
+ * global bucket (ATTEST_GLOBAL_RATE, ATTEST_GLOBAL_BURST) and a free queue
+ * slot; otherwise it gets a typed busy answer (challenge.h) at once.
+ */
+#define ATTEST_QUEUE_MAX 8
+#define ATTEST_PEER_RATE 2
+#define ATTEST_PEER_BURST 4
+#define ATTEST_GLOBAL_RATE 10
+#define ATTEST_GLOBAL_BURST 16
+#define ATTEST_LAG_MS 50 /* loop lag probe period */
+
+enum job_kind { JOB_ANSWER, JOB_REFRESH };
+
+struct chal_x;
+
+struct att_job {
+	uv_work_t w;
+	struct mesh *m;
+	enum job_kind kind;
+	struct chal_x *x; /* JOB_ANSWER; NULL once the stream is gone */
+	struct buf in, out;
+	struct att_blob b; /* JOB_REFRESH */
+	uint8_t blob_hash[ATT_HASH_LEN];
+	int r;
+	struct att_job *next;
+};
+
+/* A token bucket, in milli-tokens. */
+struct bucket {
+	uint8_t id[ID_PK_LEN];
+	uint64_t at_ms;
+	uint64_t mtok;
+	bool used;
+};
 
 /* What this node knows about one peer's attestation. */
 struct peer_att {
@@ -51,6 +94,27 @@ struct mesh_att {
 	size_t npeers;
 	uint64_t challenges, challenge_ok, challenge_failed, answered;
 	uint64_t refused;
+	/* Host side: the TPM job queue and the admission buckets. */
+	struct att_job *running;
+	struct att_job *qhead, *qtail;
+	size_t qlen;
+	bool refresh_queued;
+	struct bucket global;
+	struct bucket peers_b[PEERS_MAX];
+	uint64_t busy_sent, busy_got, jobs_done;
+	/* Pins file: reloaded when another process (attest --forget) edits. */
+	struct timespec pins_mtime;
+	ino_t pins_ino;
+	/* Loop lag probe. */
+	uv_timer_t lag;
+	uint64_t lag_due_ms;
+	uint64_t lag_max_ms[10]; /* per second, ring */
+	uint64_t lag_sec;
+	bool closing;
+#ifdef SM_TEST_BUILD
+	uv_timer_t flood;
+	unsigned flood_open;
+#endif
 };
 
 struct chal_x {
@@ -59,6 +123,10 @@ struct chal_x {
 	uint8_t id[ID_PK_LEN];
 	struct buf in;
 	bool server;
+	struct att_job *job; /* host: the queued or running answer */
+#ifdef SM_TEST_BUILD
+	bool flood;
+#endif
 };
 
 static struct peer_att *
@@ -88,19 +156,27 @@ patt_find(struct mesh *m, const uint8_t id[ID_PK_LEN], bool create)
 
 /* --- this node's message ------------------------------------------------- */
 
+static void
+self_blob(struct mesh *m, struct att_blob *b)
+{
+	struct infkey_pub ik = {0};
+
+	(void)tunnel_current_key(m, &ik); /* no key (--no-e2e): epoch 0 */
+	att_blob_init(b, m->id->pk, &ik, harden_posture());
+	att_platform_probe(b);
+}
+
+/* At startup, before the loop runs: the first message, synchronously. */
 static int
 attest_self(struct mesh *m)
 {
 	struct mesh_att *a = m->att;
-	struct infkey_pub ik = {0};
 	struct att_blob b;
 	int r;
 
 	if (a->prov == NULL)
 		return 0;
-	(void)tunnel_current_key(m, &ik); /* no key (--no-e2e): epoch 0 */
-	att_blob_init(&b, m->id->pk, &ik, harden_posture());
-	att_platform_probe(&b);
+	self_blob(m, &b);
 	buf_reset(&a->msg);
 	if ((r = att_attest(a->prov, &b, &a->msg, a->blob_hash)) != 0) {
 		log_error("attest: cannot make this node's attestation: %s",
@@ -111,11 +187,142 @@ attest_self(struct mesh *m)
 	return 0;
 }
 
+/* --- the TPM job queue (host side) --------------------------------------- */
+
+static void job_next(struct mesh *m);
+static void answer_send(struct chal_x *x, struct att_job *j);
+
+static void
+job_free(struct att_job *j)
+{
+	buf_clear(&j->in);
+	buf_clear(&j->out);
+	free(j);
+}
+
+static struct att_job *
+job_new(struct mesh *m, enum job_kind kind)
+{
+	struct att_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->m = m;
+	j->kind = kind;
+	j->w.data = j;
+	buf_init(&j->in, ATT_CHAL_MAX);
+	buf_init(&j->out, kind == JOB_ANSWER ? ATT_ANSWER_MAX : ATT_MSG_MAX);
+	return j;
+}
+
+static void
+job_push(struct mesh *m, struct att_job *j)
+{
+	struct mesh_att *a = m->att;
+
+	if (a->qtail != NULL)
+		a->qtail->next = j;
+	else
+		a->qhead = j;
+	a->qtail = j;
+	a->qlen++;
+	job_next(m);
+}
+
+/* Worker thread: the only place that calls the provider after startup. */
+static void
+job_work(uv_work_t *w)
+{
+	struct att_job *j = w->data;
+	struct att_provider *prov = j->m->att->prov;
+
+	if (j->kind == JOB_ANSWER)
+		j->r = att_answer_make(prov, buf_data(&j->in), j->in.len,
+		    j->blob_hash, &j->out);
+	else
+		j->r = att_attest(prov, &j->b, &j->out, j->blob_hash);
+}
+
+static void
+job_done(uv_work_t *w, int status)
+{
+	struct att_job *j = w->data;
+	struct mesh *m = j->m;
+	struct mesh_att *a = m->att;
+
+	a->running = NULL;
+	a->jobs_done++;
+	if (status != 0)
+		j->r = SM_ERR_CLOSED;
+	if (j->kind == JOB_ANSWER) {
+		if (j->x != NULL) {
+			j->x->job = NULL;
+			answer_send(j->x, j);
+		}
+	} else {
+		a->refresh_queued = false;
+		if (j->r == 0 && !a->closing) {
+			buf_reset(&a->msg);
+			if (buf_append(&a->msg, buf_data(&j->out), j->out.len) ==
+			    0) {
+				memcpy(a->blob_hash, j->blob_hash, ATT_HASH_LEN);
+				a->refreshed_ms = sm_now_ms();
+				mesh_changed(m);
+			}
+		} else if (j->r != 0) {
+			log_error("attest: cannot renew this node's "
+				  "attestation: %s",
+			    sm_strerror(j->r));
+		}
+	}
+	job_free(j);
+	if (!a->closing)
+		job_next(m);
+}
+
+static void
+job_next(struct mesh *m)
+{
+	struct mesh_att *a = m->att;
+	struct att_job *j;
+
+	while (a->running == NULL && (j = a->qhead) != NULL) {
+		a->qhead = j->next;
+		if (a->qhead == NULL)
+			a->qtail = NULL;
+		a->qlen--;
+		j->next = NULL;
+		if (j->kind == JOB_ANSWER && j->x == NULL) {
+			job_free(j); /* its stream is gone: no TPM work */
+			continue;
+		}
+		if (j->kind == JOB_ANSWER)
+			memcpy(j->blob_hash, a->blob_hash, ATT_HASH_LEN);
+		if (uv_queue_work(m->loop, &j->w, job_work, job_done) != 0) {
+			if (j->x != NULL) {
+				j->x->job = NULL;
+				lstream_reset(j->x->s, LINK_H2_INTERNAL_ERROR);
+			}
+			job_free(j);
+			continue;
+		}
+		a->running = j;
+	}
+}
+
 void
 mesh_att_refresh(struct mesh *m)
 {
-	if (m->att != NULL && m->att->prov != NULL && attest_self(m) == 0)
-		mesh_changed(m);
+	struct mesh_att *a = m->att;
+	struct att_job *j;
+
+	if (a == NULL || a->prov == NULL || a->refresh_queued || a->closing)
+		return;
+	if ((j = job_new(m, JOB_REFRESH)) == NULL)
+		return;
+	self_blob(m, &j->b);
+	a->refresh_queued = true;
+	job_push(m, j);
 }
 
 void
@@ -188,9 +395,122 @@ mesh_att_peer_seen(struct mesh *m, const struct peer *p)
 	    pa->key_epoch ==
 		(p->ann.has_inference_key ? p->ann.inference_key_epoch : 0))
 		return;
+	if (pa->known && memcmp(h, pa->msg_hash, sizeof(h)) != 0) {
+		/* A new blob: its freshness starts from nothing; challenge
+		 * it now (an answer for the old blob would fail anyway). */
+		att_live_reset(&pa->live);
+		if (pa->chal != NULL) {
+			struct lstream *old = pa->chal;
+
+			pa->chal = NULL;
+			pa->challenging = false;
+			lstream_reset(old, LINK_H2_CANCEL);
+		}
+	}
 	memcpy(pa->msg_hash, h, sizeof(h));
 	pa->known = true;
 	verify_peer(m, pa, p);
+}
+
+/* --- pins on disk --------------------------------------------------------- */
+
+static void
+pins_stat(struct mesh_att *a)
+{
+	struct stat st;
+
+	if (stat(a->pins_path, &st) == 0) {
+		a->pins_mtime = st.st_mtim;
+		a->pins_ino = st.st_ino;
+	} else {
+		memset(&a->pins_mtime, 0, sizeof(a->pins_mtime));
+		a->pins_ino = 0;
+	}
+}
+
+static bool
+pins_changed(const struct mesh_att *a)
+{
+	struct stat st;
+
+	if (stat(a->pins_path, &st) != 0)
+		return a->pins_ino != 0;
+	return st.st_ino != a->pins_ino ||
+	    st.st_mtim.tv_sec != a->pins_mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != a->pins_mtime.tv_nsec;
+}
+
+/* Re-read the pins file (edited by `sealmesh attest --forget`). */
+static int
+pins_reload(struct mesh_att *a)
+{
+	struct att_pins *np;
+	int r;
+
+	if ((r = att_pins_new(&np)) != 0)
+		return r;
+	if ((r = att_pins_load(np, a->pins_path)) != 0) {
+		log_warn("attest: cannot reload %s: %s", a->pins_path,
+		    sm_strerror(r));
+		att_pins_free(np);
+		return r;
+	}
+	att_pins_free(a->pins);
+	a->pins = np;
+	pins_stat(a);
+	return 0;
+}
+
+/*
+ * A new pin (activation succeeded for 'pa'): save under the pins lock,
+ * merging with an edit made on disk since we last read the file.
+ */
+static void
+pins_persist(struct mesh *m, struct peer_att *pa)
+{
+	struct mesh_att *a = m->att;
+	int fd;
+
+	if (a->pins_path[0] == '\0')
+		return;
+	if ((fd = att_pins_lock(a->pins_path)) < 0) {
+		log_warn("attest: cannot lock %s", a->pins_path);
+		return;
+	}
+	if (pins_changed(a) && pins_reload(a) == 0 &&
+	    att_pins_add_ek(a->pins, pa->v.node_id, pa->v.ak_name + 2,
+		pa->v.ek_hash) != 0)
+		log_warn("attest: the pin just made conflicts with %s",
+		    a->pins_path);
+	if (att_pins_save(a->pins, a->pins_path) != 0)
+		log_warn("attest: cannot save %s", a->pins_path);
+	pins_stat(a);
+	att_pins_unlock(fd);
+}
+
+/* Every tick: a pins file edited by another process is taken in. */
+static void
+pins_watch(struct mesh *m)
+{
+	struct mesh_att *a = m->att;
+	int fd;
+
+	if (a->pins_path[0] == '\0' || !pins_changed(a))
+		return;
+	if ((fd = att_pins_lock(a->pins_path)) < 0)
+		return;
+	if (pins_reload(a) == 0) {
+		log_info("attest: %s changed on disk; verifying peers again",
+		    a->pins_path);
+		for (size_t i = 0; i < a->npeers; i++) {
+			struct peer_att *pa = a->peers[i];
+			struct peer *p = peers_find(&m->peers, pa->id);
+
+			if (p != NULL && pa->known && p->ann.attestation)
+				verify_peer(m, pa, p);
+		}
+	}
+	att_pins_unlock(fd);
 }
 
 /* --- challenges ---------------------------------------------------------- */
@@ -224,6 +544,18 @@ cx_answer(struct mesh *m, struct chal_x *x)
 	char sid[13];
 	int r;
 
+#ifdef SM_TEST_BUILD
+	if (x->flood) {
+		struct att_answer an;
+
+		if (att_answer_parse(buf_data(&x->in), x->in.len, &an) ==
+		    SM_ERR_UNAVAIL)
+			a->busy_got++;
+		else
+			a->challenge_ok++;
+		return;
+	}
+#endif
 	if (pa == NULL || pa->chal != x->s)
 		return; /* an answer on a stream we already gave up on */
 	pa->challenging = false;
@@ -232,53 +564,165 @@ cx_answer(struct mesh *m, struct chal_x *x)
 	r = att_live_answer(&pa->live, &a->cfg, &pa->v, a->pins,
 	    buf_data(&x->in), x->in.len, sm_now_ms());
 	sm_hex(sid, x->id, 6);
+	if (r == SM_ERR_UNAVAIL) {
+		a->busy_got++;
+		log_info("attest: %s is busy; challenging it again later", sid);
+		return;
+	}
 	if (r != 0) {
 		a->challenge_failed++;
-		log_warn(
-		    "attest: challenge to %s failed: %s", sid, sm_strerror(r));
+		log_warn("attest: challenge to %s failed: %s; not eligible "
+			 "until a challenge succeeds",
+		    sid, sm_strerror(r));
 		return;
 	}
 	a->challenge_ok++;
 	if (activating && p != NULL) {
 		/* The AK is proven to live in that TPM and is now pinned. */
-		if (a->pins_path[0] != '\0' &&
-		    att_pins_save(a->pins, a->pins_path) != 0)
-			log_warn("attest: cannot save pins");
+		pins_persist(m, pa);
 		verify_peer(m, pa, p);
 	}
+}
+
+/*
+ * Take one token from 'b' (rate per second, burst): 0, or the ms until one
+ * is there.
+ */
+static uint64_t
+bucket_take(struct bucket *b, uint64_t now, uint64_t rate, uint64_t burst)
+{
+	if (!b->used) {
+		b->used = true;
+		b->at_ms = now;
+		b->mtok = burst * 1000;
+	}
+	b->mtok += (now - b->at_ms) * rate;
+	if (b->mtok > burst * 1000)
+		b->mtok = burst * 1000;
+	b->at_ms = now;
+	if (b->mtok >= 1000) {
+		b->mtok -= 1000;
+		return 0;
+	}
+	return (1000 - b->mtok + rate - 1) / rate;
+}
+
+/*
+ * Admission for a challenge from the link peer 'from' (the verifier, or the
+ * relay it came through): 0 to queue it, else the retry time in ms (> 0).
+ */
+static int
+admit(struct mesh *m, const uint8_t *from)
+{
+	struct mesh_att *a = m->att;
+	struct bucket *b = NULL, *old = &a->peers_b[0];
+	uint64_t now = sm_now_ms(), wait;
+	static const uint8_t none[ID_PK_LEN];
+
+	if (from == NULL)
+		from = none;
+	if (a->qlen + (a->running != NULL) >= ATTEST_QUEUE_MAX)
+		return 500;
+	for (size_t i = 0; i < PEERS_MAX; i++) {
+		struct bucket *c = &a->peers_b[i];
+
+		if (c->used && memcmp(c->id, from, ID_PK_LEN) == 0) {
+			b = c;
+			break;
+		}
+		if (!c->used || c->at_ms < old->at_ms)
+			old = c;
+	}
+	if (b == NULL) {
+		b = old;
+		memset(b, 0, sizeof(*b));
+		memcpy(b->id, from, ID_PK_LEN);
+	}
+	if ((wait = bucket_take(b, now, ATTEST_PEER_RATE, ATTEST_PEER_BURST)) >
+	    0)
+		return (int)(wait < 65535 ? wait : 65535);
+	if ((wait = bucket_take(&a->global, now, ATTEST_GLOBAL_RATE,
+		 ATTEST_GLOBAL_BURST)) > 0)
+		return (int)(wait < 65535 ? wait : 65535);
+	return 0;
+}
+
+static void
+busy_send(struct chal_x *x, uint32_t retry_ms)
+{
+	struct buf out;
+	int r;
+
+	buf_init(&out, ATT_ANSWER_BUSY_LEN);
+	if ((r = att_answer_busy_write(retry_ms, &out)) == 0 &&
+	    (r = lstream_respond(x->s, 200, NULL, 0)) == 0 &&
+	    (r = lstream_write(x->s, buf_data(&out), out.len)) == 0)
+		r = lstream_end(x->s);
+	if (r != 0)
+		lstream_reset(x->s, LINK_H2_REFUSED_STREAM);
+	else
+		x->m->att->busy_sent++;
+	buf_clear(&out);
+}
+
+/* Host, on the loop: the worker's answer goes out on its stream. */
+static void
+answer_send(struct chal_x *x, struct att_job *j)
+{
+	int r = j->r;
+
+#ifdef SM_TEST_BUILD
+	/* A byte inside the quote (tpm) or signature (software). */
+	if (r == 0 && mesh_att_test_corrupt_answers && j->out.len > 72)
+		buf_data(&j->out)[72] ^= 0x01;
+#endif
+	if (r == 0 && (r = lstream_respond(x->s, 200, NULL, 0)) == 0 &&
+	    (r = lstream_write(x->s, buf_data(&j->out), j->out.len)) == 0)
+		r = lstream_end(x->s);
+	if (r != 0)
+		lstream_reset(x->s, LINK_H2_REFUSED_STREAM);
+	else
+		x->m->att->answered++;
 }
 
 static void
 cx_end(struct lstream *s, void *arg)
 {
 	struct chal_x *x = arg;
-	struct buf out;
 	int r;
 
 	if (!x->server) {
 		cx_answer(x->m, x);
 		return;
 	}
-	/* Host: answer with a fresh quote over (nonce, blob hash). */
-	buf_init(&out, ATT_ANSWER_MAX);
+	/* Host: answer with a fresh quote over (nonce, blob hash), made on
+	 * the worker; or at once, busy, beyond the limits. */
 #ifdef SM_TEST_BUILD
-	if (mesh_att_test_ignore_challenges) {
-		buf_clear(&out);
+	if (mesh_att_test_ignore_challenges)
 		return; /* the verifier times out */
-	}
 #endif
-	r = x->m->att->prov == NULL
-	    ? SM_ERR_UNSUPP
-	    : att_answer_make(x->m->att->prov, buf_data(&x->in), x->in.len,
-		  x->m->att->blob_hash, &out);
-	if (r == 0 && (r = lstream_respond(s, 200, NULL, 0)) == 0 &&
-	    (r = lstream_write(s, buf_data(&out), out.len)) == 0)
-		r = lstream_end(s);
-	if (r != 0)
+	if (x->m->att->prov == NULL || x->job != NULL) {
 		lstream_reset(s, LINK_H2_REFUSED_STREAM);
-	else
-		x->m->att->answered++;
-	buf_clear(&out);
+		return;
+	}
+	if ((r = admit(x->m, link_peer_id(lstream_link(s)))) > 0) {
+		busy_send(x, (uint32_t)r);
+		return;
+	}
+	{
+		struct att_job *j = job_new(x->m, JOB_ANSWER);
+
+		if (j == NULL ||
+		    buf_append(&j->in, buf_data(&x->in), x->in.len) != 0) {
+			if (j != NULL)
+				job_free(j);
+			lstream_reset(s, LINK_H2_INTERNAL_ERROR);
+			return;
+		}
+		j->x = x;
+		x->job = j;
+		job_push(x->m, j);
+	}
 }
 
 static void
@@ -287,6 +731,12 @@ cx_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	struct chal_x *x = arg;
 	struct peer_att *pa;
 
+	if (x->job != NULL)
+		x->job->x = NULL; /* skipped, or its answer dropped */
+#ifdef SM_TEST_BUILD
+	if (x->flood && x->m->att->flood_open > 0)
+		x->m->att->flood_open--;
+#endif
 	/* No answer: att_live_tick counts it once the deadline passes. */
 	if (!x->server && (pa = patt_find(x->m, x->id, false)) != NULL &&
 	    pa->chal == s) {
@@ -376,7 +826,89 @@ att_tick(uv_timer_t *t)
 	}
 	if (a->prov != NULL && now - a->refreshed_ms >= ATTEST_REFRESH_MS)
 		mesh_att_refresh(m);
+	pins_watch(m);
 }
+
+/* Loop lag: how late a 50 ms timer fires; max per second, last 10 s. */
+static void
+lag_tick(uv_timer_t *t)
+{
+	struct mesh *m = t->data;
+	struct mesh_att *a = m->att;
+	uint64_t now = sm_now_ms(), sec = now / 1000, lag;
+
+	lag = now > a->lag_due_ms ? now - a->lag_due_ms : 0;
+	if (sec != a->lag_sec) {
+		for (uint64_t s = a->lag_sec + 1; s <= sec && s - a->lag_sec <= 10;
+		     s++)
+			a->lag_max_ms[s % 10] = 0;
+		a->lag_sec = sec;
+	}
+	if (lag > a->lag_max_ms[sec % 10])
+		a->lag_max_ms[sec % 10] = lag;
+	a->lag_due_ms = now + ATTEST_LAG_MS;
+}
+
+static uint64_t
+lag_max(const struct mesh_att *a)
+{
+	uint64_t mx = 0;
+
+	for (size_t i = 0; i < 10; i++)
+		if (a->lag_max_ms[i] > mx)
+			mx = a->lag_max_ms[i];
+	return mx;
+}
+
+#ifdef SM_TEST_BUILD
+/*
+ * Test builds, --test-challenge-flood N: keep N raw challenges (fresh nonce,
+ * no bookkeeping) open to every peer that sent an attestation, re-opened as
+ * soon as they end: a member challenging as fast as it can.
+ */
+static void
+flood_tick(uv_timer_t *t)
+{
+	struct mesh *m = t->data;
+	struct mesh_att *a = m->att;
+
+	for (size_t i = 0; i < a->npeers; i++) {
+		struct peer_att *pa = a->peers[i];
+		struct peer *p = peers_find(&m->peers, pa->id);
+
+		if (p == NULL || p->state != PEER_ALIVE || !pa->known)
+			continue;
+		while (a->flood_open < mesh_att_test_flood) {
+			struct att_chal c;
+			struct chal_x *x;
+			struct buf out;
+
+			memset(&c, 0, sizeof(c));
+			randombytes_buf(c.nonce, sizeof(c.nonce));
+			if ((x = calloc(1, sizeof(*x))) == NULL)
+				return;
+			x->m = m;
+			x->flood = true;
+			memcpy(x->id, pa->id, ID_PK_LEN);
+			buf_init(&x->in, ATT_ANSWER_MAX);
+			buf_init(&out, ATT_CHAL_MAX);
+			if (att_chal_write(&c, &out) != 0 ||
+			    tunnel_open_stream(m, pa->id, ATTEST_PATH, &cx_cb,
+				x, &x->s) != 0) {
+				buf_clear(&out);
+				cx_free(x);
+				return;
+			}
+			a->flood_open++;
+			a->challenges++;
+			if (lstream_write(x->s, buf_data(&out), out.len) != 0 ||
+			    lstream_end(x->s) != 0)
+				lstream_reset(x->s, LINK_H2_INTERNAL_ERROR);
+			buf_clear(&out);
+		}
+	}
+}
+#endif
 
 int
 mesh_att_challenge_now(struct mesh *m, const char *hex)
@@ -425,6 +957,8 @@ mesh_att_route_ok(struct mesh *m, const struct peer *p, const char **why)
 		&sealed, sm_now_ms())) {
 		*why = pa->v.level < (enum att_level)m->opts.min_trust
 		    ? "the host's attestation is below --min-trust"
+		    : pa->live.revoked
+		    ? "the host failed its last attestation challenge"
 		    : !att_live_attested(&pa->live, &a->cfg, sm_now_ms())
 		    ? "the host's attestation is not fresh (challenge)"
 		    : "the host's attestation is for another key or binary";
@@ -465,12 +999,24 @@ mesh_att_init(struct mesh *m)
 			    sm_strerror(r));
 			return r;
 		}
+		pins_stat(a);
 	}
 	if (m->opts.tpm_ca != NULL &&
 	    (r = att_trust_load_dir(m->opts.tpm_ca, &a->trust)) != 0) {
 		log_error("attest: cannot load EK CA certificates from %s",
 		    m->opts.tpm_ca);
 		return r;
+	}
+	if (m->opts.tpm_crl != NULL) {
+		if (a->trust == NULL) {
+			log_error("attest: --tpm-crl needs --tpm-ca");
+			return SM_ERR_INVAL;
+		}
+		if ((r = att_trust_load_crls(a->trust, m->opts.tpm_crl)) != 0) {
+			log_error("attest: cannot load CRLs from %s: %s",
+			    m->opts.tpm_crl, sm_strerror(r));
+			return r;
+		}
 	}
 	if (m->opts.allowed_binaries != NULL &&
 	    (r = att_allowed_load(
@@ -506,14 +1052,47 @@ mesh_att_init(struct mesh *m)
 	uv_timer_init(m->loop, &a->timer);
 	a->timer.data = m;
 	uv_timer_start(&a->timer, att_tick, ATTEST_TICK_MS, ATTEST_TICK_MS);
+	uv_timer_init(m->loop, &a->lag);
+	a->lag.data = m;
+	a->lag_due_ms = sm_now_ms() + ATTEST_LAG_MS;
+	uv_timer_start(&a->lag, lag_tick, ATTEST_LAG_MS, ATTEST_LAG_MS);
+#ifdef SM_TEST_BUILD
+	uv_timer_init(m->loop, &a->flood);
+	a->flood.data = m;
+	if (mesh_att_test_flood > 0)
+		uv_timer_start(&a->flood, flood_tick, 5, 5);
+#endif
 	return 0;
 }
 
 void
 mesh_att_close(struct mesh *m)
 {
-	if (m->att != NULL && !uv_is_closing((uv_handle_t *)&m->att->timer))
-		uv_close((uv_handle_t *)&m->att->timer, NULL);
+	struct mesh_att *a = m->att;
+	struct att_job *j;
+
+	if (a == NULL || uv_is_closing((uv_handle_t *)&a->timer))
+		return;
+	a->closing = true;
+	uv_close((uv_handle_t *)&a->timer, NULL);
+	uv_close((uv_handle_t *)&a->lag, NULL);
+#ifdef SM_TEST_BUILD
+	uv_close((uv_handle_t *)&a->flood, NULL);
+#endif
+	/* Queued jobs never run; a running one finishes on the pool and its
+	 * job_done only frees it (no stream is touched after close). */
+	while ((j = a->qhead) != NULL) {
+		a->qhead = j->next;
+		if (j->x != NULL)
+			j->x->job = NULL;
+		job_free(j);
+	}
+	a->qtail = NULL;
+	a->qlen = 0;
+	if (a->running != NULL && a->running->x != NULL) {
+		a->running->x->job = NULL;
+		a->running->x = NULL;
+	}
 }
 
 static const char *
@@ -583,8 +1162,50 @@ mesh_att_status_peer(struct mesh *m, const struct peer *p, cJSON *o)
 	cJSON_AddStringToObject(at, "reason",
 	    pa == NULL                   ? "no attestation"
 		: pa->vr == SM_ERR_AGAIN ? "awaiting credential activation"
-					 : att_reason_str(pa->v.reason));
+		: pa->vr == 0 && pa->live.revoked
+		? "last challenge failed"
+		: att_reason_str(pa->v.reason));
+	cJSON_AddBoolToObject(
+	    at, "challenge_failed", pa != NULL && pa->live.revoked);
 	cJSON_AddBoolToObject(at, "eligible", mesh_att_route_ok(m, p, &why));
+	/* Attested posture wins over the self-reported one (field 37). */
+	if (pa != NULL && pa->vr == 0) {
+		bool self = false;
+		const char *pwhy = NULL;
+		cJSON *pj = posture_to_json(&pa->v.posture);
+
+		if (pj != NULL &&
+		    !cJSON_ReplaceItemInObjectCaseSensitive(o, "posture", pj))
+			cJSON_Delete(pj);
+		(void)mesh_att_peer_hardened(m, p, &self, &pwhy);
+		cJSON_AddStringToObject(o, "posture_source", "attested");
+		cJSON_AddBoolToObject(at, "posture_disagrees", pwhy != NULL);
+	} else {
+		cJSON_AddStringToObject(o, "posture_source", "self-reported");
+	}
+}
+
+bool
+mesh_att_peer_hardened(
+    struct mesh *m, const struct peer *p, bool *self_hardened, const char **why)
+{
+	struct mesh_att *a = m->att;
+	struct peer_att *pa;
+	struct posture ps;
+	bool attested;
+
+	*why = NULL;
+	*self_hardened = p->ann.posture != NULL &&
+	    posture_parse(p->ann.posture, p->ann.posture_len, &ps) == 0 &&
+	    posture_is_hardened(&ps);
+	if (a == NULL || (pa = patt_find(m, p->ann.id, false)) == NULL ||
+	    !pa->known || pa->vr != 0)
+		return *self_hardened;
+	attested = posture_is_hardened(&pa->v.posture);
+	if (attested != *self_hardened)
+		*why = "the host's self-reported posture disagrees with its "
+		       "attested posture";
+	return attested;
 }
 
 int
@@ -620,9 +1241,26 @@ mesh_att_metrics(struct mesh *m, struct buf *out)
 	    "# HELP sealmesh_attest_answered_total Challenges this node "
 	    "answered.\n"
 	    "# TYPE sealmesh_attest_answered_total counter\n"
-	    "sealmesh_attest_answered_total %llu\n",
+	    "sealmesh_attest_answered_total %llu\n"
+	    "# HELP sealmesh_attest_busy_sent_total Challenges answered busy "
+	    "(rate limit or full TPM queue).\n"
+	    "# TYPE sealmesh_attest_busy_sent_total counter\n"
+	    "sealmesh_attest_busy_sent_total %llu\n"
+	    "# HELP sealmesh_attest_busy_received_total Busy answers "
+	    "received.\n"
+	    "# TYPE sealmesh_attest_busy_received_total counter\n"
+	    "sealmesh_attest_busy_received_total %llu\n"
+	    "# HELP sealmesh_attest_tpm_queue TPM jobs queued or running.\n"
+	    "# TYPE sealmesh_attest_tpm_queue gauge\n"
+	    "sealmesh_attest_tpm_queue %zu\n"
+	    "# HELP sealmesh_loop_lag_max_ms Largest event loop delay seen "
+	    "in the last 10 s (50 ms probe).\n"
+	    "# TYPE sealmesh_loop_lag_max_ms gauge\n"
+	    "sealmesh_loop_lag_max_ms %llu\n",
 	    verified, fresh, (unsigned long long)a->challenges,
 	    (unsigned long long)a->challenge_ok,
 	    (unsigned long long)a->challenge_failed,
-	    (unsigned long long)a->answered);
+	    (unsigned long long)a->answered, (unsigned long long)a->busy_sent,
+	    (unsigned long long)a->busy_got,
+	    a->qlen + (a->running != NULL), (unsigned long long)lag_max(a));
 }

@@ -810,17 +810,6 @@ proof_adapter(uint8_t out[JOIN_PROOF_LEN], const uint8_t *secret,
 
 /* --- routing hooks ------------------------------------------------------ */
 
-/* A peer's self-reported posture says "hardened" (see harden/harden.h). */
-static bool
-peer_hardened(const struct peer *p)
-{
-	struct posture ps;
-
-	return p->ann.posture != NULL &&
-	    posture_parse(p->ann.posture, p->ann.posture_len, &ps) == 0 &&
-	    posture_is_hardened(&ps);
-}
-
 static size_t
 remote_lookup(void *arg, const char *model, struct route_target *out,
     size_t max, bool *known)
@@ -841,11 +830,20 @@ remote_lookup(void *arg, const char *model, struct route_target *out,
 		if (pass == 1 && m->opts.require_hardened)
 			break;
 		for (size_t i = 0; i < n && k < max; i++) {
-			const char *why;
+			const char *why, *pwhy;
+			bool self;
 
+			/* Attested posture wins; a disagreement refuses. */
 			if (hosts[i]->state != PEER_ALIVE ||
-			    peer_hardened(hosts[i]) != (pass == 0))
+			    mesh_att_peer_hardened(m, hosts[i], &self, &pwhy) !=
+				(pass == 0))
 				continue;
+			if (pwhy != NULL) {
+				if (m->why[0] == '\0')
+					snprintf(
+					    m->why, sizeof(m->why), "%s", pwhy);
+				continue;
+			}
 			if (!tunnel_eligible(m, hosts[i])) {
 				if (m->why[0] == '\0' &&
 				    (why = tunnel_refusal(m, hosts[i])) != NULL)
