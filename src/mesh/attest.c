@@ -760,6 +760,7 @@ mesh_att_on_stream(struct mesh *m, struct lstream *s)
 	if (m->att == NULL || (x = calloc(1, sizeof(*x))) == NULL)
 		return SM_ERR_UNAVAIL;
 	x->m = m;
+	x->s = s;
 	x->server = true;
 	buf_init(&x->in, ATT_CHAL_MAX);
 	lstream_set_cb(s, &cx_cb, x);
