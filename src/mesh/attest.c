@@ -37,6 +37,13 @@ unsigned mesh_att_test_flood;
 #define ATTEST_GLOBAL_RATE 10
 #define ATTEST_GLOBAL_BURST 16
 #define ATTEST_LAG_MS 50 /* loop lag probe period */
+/*
+ * Beyond its challenge budget a peer gets typed busy answers, at most
+ * ATTEST_BUSY_RATE per second; past that its challenge streams are refused
+ * as they open (RST_STREAM REFUSED_STREAM), before any allocation or read: a
+ * flood costs the host as little as the transport allows.
+ */
+#define ATTEST_BUSY_RATE 20
 
 enum job_kind { JOB_ANSWER, JOB_REFRESH };
 
@@ -60,6 +67,12 @@ struct bucket {
 	uint64_t at_ms;
 	uint64_t mtok;
 	bool used;
+};
+
+/* Per link peer: challenges admitted, and busy answers it may still get. */
+struct peer_limit {
+	struct bucket chal;
+	struct bucket busy;
 };
 
 /* What this node knows about one peer's attestation. */
@@ -100,7 +113,8 @@ struct mesh_att {
 	size_t qlen;
 	bool refresh_queued;
 	struct bucket global;
-	struct bucket peers_b[PEERS_MAX];
+	struct peer_limit peers_b[PEERS_MAX];
+	uint64_t refused_streams;
 	uint64_t busy_sent, busy_got, jobs_done;
 	/* Pins file: reloaded when another process (attest --forget) edits. */
 	struct timespec pins_mtime;
@@ -611,40 +625,64 @@ bucket_take(struct bucket *b, uint64_t now, uint64_t rate, uint64_t burst)
  * Admission for a challenge from the link peer 'from' (the verifier, or the
  * relay it came through): 0 to queue it, else the retry time in ms (> 0).
  */
+static struct peer_limit *
+limit_find(struct mesh_att *a, const uint8_t *from, bool create)
+{
+	static const uint8_t none[ID_PK_LEN];
+	struct peer_limit *old = &a->peers_b[0];
+
+	if (from == NULL)
+		from = none;
+	for (size_t i = 0; i < PEERS_MAX; i++) {
+		struct peer_limit *c = &a->peers_b[i];
+
+		if (c->chal.used && memcmp(c->chal.id, from, ID_PK_LEN) == 0)
+			return c;
+		if (!c->chal.used || c->chal.at_ms < old->chal.at_ms)
+			old = c;
+	}
+	if (!create)
+		return NULL;
+	memset(old, 0, sizeof(*old));
+	memcpy(old->chal.id, from, ID_PK_LEN);
+	return old;
+}
+
+/*
+ * Admission for a challenge from the link peer 'from' (the verifier, or the
+ * relay it came through): 0 to queue it, a retry time in ms (> 0) for a busy
+ * answer, or -1 when even the busy budget is spent (refuse the stream).
+ */
 static int
 admit(struct mesh *m, const uint8_t *from)
 {
 	struct mesh_att *a = m->att;
-	struct bucket *b = NULL, *old = &a->peers_b[0];
+	struct peer_limit *b = limit_find(a, from, true);
 	uint64_t now = sm_now_ms(), wait;
-	static const uint8_t none[ID_PK_LEN];
 
-	if (from == NULL)
-		from = none;
 	if (a->qlen + (a->running != NULL) >= ATTEST_QUEUE_MAX)
-		return 500;
-	for (size_t i = 0; i < PEERS_MAX; i++) {
-		struct bucket *c = &a->peers_b[i];
+		wait = 500;
+	else if ((wait = bucket_take(&b->chal, now, ATTEST_PEER_RATE,
+		      ATTEST_PEER_BURST)) == 0)
+		wait = bucket_take(&a->global, now, ATTEST_GLOBAL_RATE,
+		    ATTEST_GLOBAL_BURST);
+	if (wait == 0)
+		return 0;
+	if (bucket_take(&b->busy, now, ATTEST_BUSY_RATE, ATTEST_BUSY_RATE) != 0)
+		return -1;
+	return (int)(wait < 65535 ? wait : 65535);
+}
 
-		if (c->used && memcmp(c->id, from, ID_PK_LEN) == 0) {
-			b = c;
-			break;
-		}
-		if (!c->used || c->at_ms < old->at_ms)
-			old = c;
-	}
-	if (b == NULL) {
-		b = old;
-		memset(b, 0, sizeof(*b));
-		memcpy(b->id, from, ID_PK_LEN);
-	}
-	if ((wait = bucket_take(b, now, ATTEST_PEER_RATE, ATTEST_PEER_BURST)) >
-	    0)
-		return (int)(wait < 65535 ? wait : 65535);
-	if ((wait = bucket_take(&a->global, now, ATTEST_GLOBAL_RATE,
-		 ATTEST_GLOBAL_BURST)) > 0)
-		return (int)(wait < 65535 ? wait : 65535);
-	return 0;
+/* At stream open: is this peer past both its budgets? (no state change) */
+static bool
+flooding(struct mesh_att *a, const uint8_t *from)
+{
+	struct peer_limit *b = limit_find(a, from, false);
+	uint64_t now = sm_now_ms();
+
+	return b != NULL && b->busy.used &&
+	    b->busy.mtok + (now - b->busy.at_ms) * ATTEST_BUSY_RATE < 1000 &&
+	    b->chal.mtok + (now - b->chal.at_ms) * ATTEST_PEER_RATE < 1000;
 }
 
 static void
@@ -709,6 +747,11 @@ cx_end(struct lstream *s, void *arg)
 		busy_send(x, (uint32_t)r);
 		return;
 	}
+	if (r < 0) {
+		x->m->att->refused_streams++;
+		lstream_reset(s, LINK_H2_REFUSED_STREAM);
+		return;
+	}
 	{
 		struct att_job *j = job_new(x->m, JOB_ANSWER);
 
@@ -757,7 +800,13 @@ mesh_att_on_stream(struct mesh *m, struct lstream *s)
 {
 	struct chal_x *x;
 
-	if (m->att == NULL || (x = calloc(1, sizeof(*x))) == NULL)
+	if (m->att == NULL)
+		return SM_ERR_UNAVAIL;
+	if (flooding(m->att, link_peer_id(lstream_link(s)))) {
+		m->att->refused_streams++;
+		return SM_ERR_UNAVAIL; /* RST_STREAM before any work */
+	}
+	if ((x = calloc(1, sizeof(*x))) == NULL)
 		return SM_ERR_UNAVAIL;
 	x->m = m;
 	x->s = s;
@@ -1251,6 +1300,10 @@ mesh_att_metrics(struct mesh *m, struct buf *out)
 	    "received.\n"
 	    "# TYPE sealmesh_attest_busy_received_total counter\n"
 	    "sealmesh_attest_busy_received_total %llu\n"
+	    "# HELP sealmesh_attest_refused_streams_total Challenge streams "
+	    "refused at open (peer past its busy budget).\n"
+	    "# TYPE sealmesh_attest_refused_streams_total counter\n"
+	    "sealmesh_attest_refused_streams_total %llu\n"
 	    "# HELP sealmesh_attest_tpm_queue TPM jobs queued or running.\n"
 	    "# TYPE sealmesh_attest_tpm_queue gauge\n"
 	    "sealmesh_attest_tpm_queue %zu\n"
@@ -1263,5 +1316,6 @@ mesh_att_metrics(struct mesh *m, struct buf *out)
 	    (unsigned long long)a->challenge_failed,
 	    (unsigned long long)a->answered, (unsigned long long)a->busy_sent,
 	    (unsigned long long)a->busy_got,
+	    (unsigned long long)a->refused_streams,
 	    a->qlen + (a->running != NULL), (unsigned long long)lag_max(a));
 }
