@@ -722,6 +722,52 @@ test_failed_answer_revokes(void **state)
 	att_provider_free(p);
 }
 
+/* tests/vectors/attest_busy.json: the busy answer, both directions. */
+static void
+test_busy_vectors(void **state)
+{
+	cJSON *root = vec_load("tests/vectors/attest_busy.json"), *vec, *bad;
+	uint8_t want[3], in[8];
+	struct att_answer a;
+	struct buf out;
+	int n = 0;
+
+	cJSON_ArrayForEach(
+	    vec, cJSON_GetObjectItemCaseSensitive(root, "vectors"))
+	{
+		uint32_t ms = (uint32_t)cJSON_GetObjectItemCaseSensitive(
+		    vec, "retry_after_ms")
+				  ->valuedouble;
+		const cJSON *parse =
+		    cJSON_GetObjectItemCaseSensitive(vec, "parse");
+
+		vec_hex(want, sizeof(want), vec, "answer");
+		buf_init(&out, 16);
+		assert_int_equal(att_answer_busy_write(ms, &out), 0);
+		assert_int_equal(out.len, 3);
+		assert_memory_equal(buf_data(&out), want, 3);
+		buf_clear(&out);
+		if (!cJSON_IsFalse(parse)) {
+			assert_int_equal(att_answer_parse(want, 3, &a),
+			    SM_ERR_UNAVAIL);
+			assert_int_equal(a.retry_after_ms, ms);
+		}
+		n++;
+	}
+	cJSON_ArrayForEach(
+	    bad, cJSON_GetObjectItemCaseSensitive(root, "invalid"))
+	{
+		size_t len = strlen(bad->valuestring) / 2;
+
+		assert_int_equal(sm_unhex(in, len, bad->valuestring), 0);
+		assert_int_not_equal(att_answer_parse(in, len, &a), 0);
+		assert_int_not_equal(att_answer_parse(in, len, &a),
+		    SM_ERR_UNAVAIL);
+	}
+	assert_int_equal(n, 4);
+	cJSON_Delete(root);
+}
+
 static void
 test_parsers_reject(void **state)
 {
@@ -884,6 +930,7 @@ main(void)
 	    cmocka_unit_test(test_pins),
 	    cmocka_unit_test(test_pins_one_ak_one_ek),
 	    cmocka_unit_test(test_failed_answer_revokes),
+	    cmocka_unit_test(test_busy_vectors),
 	    cmocka_unit_test(test_parsers_reject),
 	    cmocka_unit_test(test_vectors),
 	};
