@@ -99,8 +99,8 @@ int att_answer_make(struct att_provider *p, const uint8_t *chal, size_t len,
     const uint8_t blob_hash[ATT_HASH_LEN], struct buf *out) SM_MUST_CHECK;
 
 /* Append a busy answer (retry_after_ms capped at 65535). */
-int att_answer_busy_write(
-    uint32_t retry_after_ms, struct buf *out) SM_MUST_CHECK;
+int
+att_answer_busy_write(uint32_t retry_after_ms, struct buf *out) SM_MUST_CHECK;
 
 /*
  * Decode an answer; views into 'in'. SM_ERR_INVAL/TOOBIG/UNSUPP; a busy

@@ -174,8 +174,9 @@ att_pins_load(struct att_pins *p, const char *path)
 		    strlen(ah) != 2 * ATT_HASH_LEN ||
 		    sm_unhex(node, sizeof(node), nh) != 0 ||
 		    sm_unhex(ak, sizeof(ak), ah) != 0 ||
-		    (nf == 3 && (strlen(eh) != 2 * ATT_HASH_LEN ||
-				    sm_unhex(ek, sizeof(ek), eh) != 0))) {
+		    (nf == 3 &&
+			(strlen(eh) != 2 * ATT_HASH_LEN ||
+			    sm_unhex(ek, sizeof(ek), eh) != 0))) {
 			r = SM_ERR_INVAL;
 			break;
 		}

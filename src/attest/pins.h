@@ -13,7 +13,8 @@
  * In memory, with optional file persistence: one line per pin,
  * "<node id hex> <ak hash hex> [<ek spki hash hex>]\n" (two-column lines
  * from older versions load; they learn their EK at the next activation),
- * written to a temporary file (0600) and renamed. Not thread-safe: one owner (the verifier worker) uses it.
+ * written to a temporary file (0600) and renamed. Not thread-safe: one owner
+ * (the verifier worker) uses it.
  */
 #ifndef SM_ATTEST_PINS_H
 #define SM_ATTEST_PINS_H

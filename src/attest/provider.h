@@ -10,9 +10,9 @@
  *            a restricted ECDSA P-256 signing key, an ordinary key under an
  *            endorsement-hierarchy storage primary, with a random authValue;
  *            kept in the state directory (attest.ak, 0600) so the same AK
- *            comes back after a restart and pins survive. The blob is bound by TPM2_Quote over
- *            PCRs sha256:0-7 with qualifyingData = SHA-256(blob); challenge
- *            answers quote SHA-256("sealmesh-attest-challenge-v1\0" || nonce
+ *            comes back after a restart and pins survive. The blob is bound by
+ * TPM2_Quote over PCRs sha256:0-7 with qualifyingData = SHA-256(blob);
+ * challenge answers quote SHA-256("sealmesh-attest-challenge-v1\0" || nonce
  *            || blob hash). The EK certificate (NV 0x01C00002) travels in
  *            the evidence; credential activation uses the RSA EK at
  *            0x81010001. Trust level tpm.

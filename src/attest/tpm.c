@@ -250,8 +250,8 @@ out:
 
 /* SM_ERR_NOTFOUND when absent, SM_ERR_PERM when group/others can read it. */
 static int
-ak_file_read(const char *path, uint8_t auth[ATT_AK_AUTH_LEN],
-    TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv)
+ak_file_read(const char *path, uint8_t auth[ATT_AK_AUTH_LEN], TPM2B_PUBLIC *pub,
+    TPM2B_PRIVATE *priv)
 {
 	uint8_t b[AK_FILE_MAX];
 	struct stat st;
@@ -300,8 +300,8 @@ out:
  * the parent, set its authValue on the handle and keep its public area.
  */
 static int
-create_ak(struct tpm_provider *t, const char *path, bool fresh,
-    TPMA_OBJECT attrs)
+create_ak(
+    struct tpm_provider *t, const char *path, bool fresh, TPMA_OBJECT attrs)
 {
 	TPM2B_SENSITIVE_CREATE sens = {0};
 	TPM2B_PUBLIC tmpl, pubf, *pub = NULL;

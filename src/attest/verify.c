@@ -174,7 +174,8 @@ att_trust_load_crls(struct att_trust *t, const char *dir)
 	closedir(d);
 	if (r == 0 && n == 0)
 		r = SM_ERR_NOTFOUND;
-	if (r == 0 && X509_STORE_set_flags(t->store, X509_V_FLAG_CRL_CHECK) != 1)
+	if (r == 0 &&
+	    X509_STORE_set_flags(t->store, X509_V_FLAG_CRL_CHECK) != 1)
 		r = SM_ERR_INTERNAL;
 	return r;
 }
@@ -326,8 +327,8 @@ check_tpm(const struct att_policy *pol, const struct att_msg *m,
 	if (att_sha256(e->pcrs, ATT_PCR_COUNT * ATT_PCR_LEN, digest) != 0 ||
 	    sodium_memcmp(digest, v->pcr_digest, ATT_HASH_LEN) != 0)
 		return verdict(v, ATT_FAILED, ATT_R_PCR_MISMATCH);
-	if ((why = ek_chain_check(pol->trust, e, v->ek_spki,
-		 &v->ek_spki_len)) != ATT_R_OK)
+	if ((why = ek_chain_check(
+		 pol->trust, e, v->ek_spki, &v->ek_spki_len)) != ATT_R_OK)
 		return verdict(v, ATT_FAILED, why);
 	if (att_sha256(v->ek_spki, v->ek_spki_len, v->ek_hash) != 0)
 		return verdict(v, ATT_FAILED, ATT_R_EK_UNTRUSTED);
@@ -402,10 +403,10 @@ att_verify(const struct att_policy *pol, const uint8_t *msg, size_t len,
 	/* 6. The AK must be the one activated and pinned for this node. */
 	if (m.b.provider == ATT_PROV_TPM) {
 		uint8_t owner[ATT_NODE_ID_LEN];
-		int who = pol->pins == NULL ? 0
-					    : att_pins_owner(pol->pins,
-						  v->ak_name + 2, v->ek_hash,
-						  owner);
+		int who = pol->pins == NULL
+		    ? 0
+		    : att_pins_owner(
+			  pol->pins, v->ak_name + 2, v->ek_hash, owner);
 
 		/* One AK, one EK, one node id. */
 		if (who != 0 &&

@@ -160,8 +160,8 @@ new_ak(const char *dir)
 	    (int)sizeof(path))
 		return 2;
 	if (unlink(path) != 0 && errno != ENOENT) {
-		fprintf(stderr, "sealmesh attest: cannot remove %s: %s\n",
-		    path, strerror(errno));
+		fprintf(stderr, "sealmesh attest: cannot remove %s: %s\n", path,
+		    strerror(errno));
 		return 1;
 	}
 	printf("removed %s: restart the node to create a new AK. Verifiers "
@@ -229,8 +229,10 @@ cli_attest(int argc, char **argv)
 			    "fresh.\n\n"
 			    "       sealmesh attest --forget NODE_ID "
 			    "[--state-dir DIR]\n"
-			    "       sealmesh attest --new-ak [--state-dir DIR]\n"
-			    "\n--forget removes the AK and EK pinned for NODE_ID "
+			    "       sealmesh attest --new-ak [--state-dir "
+			    "DIR]\n"
+			    "\n--forget removes the AK and EK pinned for "
+			    "NODE_ID "
 			    "(TPM cleared, machine\nreplaced); a running node "
 			    "picks the change up within a second.\n"
 			    "--new-ak removes this node's AK file; the next "
@@ -244,8 +246,9 @@ cli_attest(int argc, char **argv)
 	if (forget_id != NULL || newak) {
 		if (dir == NULL) {
 			if (identity_default_dir(defdir, sizeof(defdir)) != 0) {
-				fprintf(stderr, "sealmesh attest: no HOME; use "
-						"--state-dir\n");
+				fprintf(stderr,
+				    "sealmesh attest: no HOME; use "
+				    "--state-dir\n");
 				return 2;
 			}
 			dir = defdir;

@@ -289,8 +289,7 @@ static const struct option serve_opts[] = {
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
     {"test-corrupt-answers", no_argument, NULL, OPT_TEST_CORRUPT_ANSWERS},
-    {"test-challenge-flood", required_argument, NULL,
-	OPT_TEST_CHALLENGE_FLOOD},
+    {"test-challenge-flood", required_argument, NULL, OPT_TEST_CHALLENGE_FLOOD},
 #endif
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},

@@ -251,8 +251,8 @@ job_work(uv_work_t *w)
 	struct att_provider *prov = j->m->att->prov;
 
 	if (j->kind == JOB_ANSWER)
-		j->r = att_answer_make(prov, buf_data(&j->in), j->in.len,
-		    j->blob_hash, &j->out);
+		j->r = att_answer_make(
+		    prov, buf_data(&j->in), j->in.len, j->blob_hash, &j->out);
 	else
 		j->r = att_attest(prov, &j->b, &j->out, j->blob_hash);
 }
@@ -277,9 +277,10 @@ job_done(uv_work_t *w, int status)
 		a->refresh_queued = false;
 		if (j->r == 0 && !a->closing) {
 			buf_reset(&a->msg);
-			if (buf_append(&a->msg, buf_data(&j->out), j->out.len) ==
-			    0) {
-				memcpy(a->blob_hash, j->blob_hash, ATT_HASH_LEN);
+			if (buf_append(
+				&a->msg, buf_data(&j->out), j->out.len) == 0) {
+				memcpy(
+				    a->blob_hash, j->blob_hash, ATT_HASH_LEN);
 				a->refreshed_ms = sm_now_ms();
 				mesh_changed(m);
 			}
@@ -492,8 +493,8 @@ pins_persist(struct mesh *m, struct peer_att *pa)
 		return;
 	}
 	if (pins_changed(a) && pins_reload(a) == 0 &&
-	    att_pins_add_ek(a->pins, pa->v.node_id, pa->v.ak_name + 2,
-		pa->v.ek_hash) != 0)
+	    att_pins_add_ek(
+		a->pins, pa->v.node_id, pa->v.ak_name + 2, pa->v.ek_hash) != 0)
 		log_warn("attest: the pin just made conflicts with %s",
 		    a->pins_path);
 	if (att_pins_save(a->pins, a->pins_path) != 0)
@@ -662,10 +663,10 @@ admit(struct mesh *m, const uint8_t *from)
 
 	if (a->qlen + (a->running != NULL) >= ATTEST_QUEUE_MAX)
 		wait = 500;
-	else if ((wait = bucket_take(&b->chal, now, ATTEST_PEER_RATE,
-		      ATTEST_PEER_BURST)) == 0)
-		wait = bucket_take(&a->global, now, ATTEST_GLOBAL_RATE,
-		    ATTEST_GLOBAL_BURST);
+	else if ((wait = bucket_take(
+		      &b->chal, now, ATTEST_PEER_RATE, ATTEST_PEER_BURST)) == 0)
+		wait = bucket_take(
+		    &a->global, now, ATTEST_GLOBAL_RATE, ATTEST_GLOBAL_BURST);
 	if (wait == 0)
 		return 0;
 	if (bucket_take(&b->busy, now, ATTEST_BUSY_RATE, ATTEST_BUSY_RATE) != 0)
@@ -889,8 +890,8 @@ lag_tick(uv_timer_t *t)
 
 	lag = now > a->lag_due_ms ? now - a->lag_due_ms : 0;
 	if (sec != a->lag_sec) {
-		for (uint64_t s = a->lag_sec + 1; s <= sec && s - a->lag_sec <= 10;
-		     s++)
+		for (uint64_t s = a->lag_sec + 1;
+		     s <= sec && s - a->lag_sec <= 10; s++)
 			a->lag_max_ms[s % 10] = 0;
 		a->lag_sec = sec;
 	}

@@ -707,8 +707,8 @@ test_failed_answer_revokes(void **state)
 	buf_reset(&ans);
 	assert_int_equal(att_live_challenge(&l, t + 4, NULL, &chal), 0);
 	assert_int_equal(att_answer_busy_write(500, &ans), 0);
-	assert_int_equal(att_live_answer(&l, &c, &v, NULL, buf_data(&ans),
-			     ans.len, t + 5),
+	assert_int_equal(
+	    att_live_answer(&l, &c, &v, NULL, buf_data(&ans), ans.len, t + 5),
 	    SM_ERR_UNAVAIL);
 	assert_false(l.revoked);
 	assert_int_equal(l.failures, 0);
@@ -748,8 +748,8 @@ test_busy_vectors(void **state)
 		assert_memory_equal(buf_data(&out), want, 3);
 		buf_clear(&out);
 		if (!cJSON_IsFalse(parse)) {
-			assert_int_equal(att_answer_parse(want, 3, &a),
-			    SM_ERR_UNAVAIL);
+			assert_int_equal(
+			    att_answer_parse(want, 3, &a), SM_ERR_UNAVAIL);
 			assert_int_equal(a.retry_after_ms, ms);
 		}
 		n++;
@@ -761,8 +761,8 @@ test_busy_vectors(void **state)
 
 		assert_int_equal(sm_unhex(in, len, bad->valuestring), 0);
 		assert_int_not_equal(att_answer_parse(in, len, &a), 0);
-		assert_int_not_equal(att_answer_parse(in, len, &a),
-		    SM_ERR_UNAVAIL);
+		assert_int_not_equal(
+		    att_answer_parse(in, len, &a), SM_ERR_UNAVAIL);
 	}
 	assert_int_equal(n, 4);
 	cJSON_Delete(root);

@@ -956,13 +956,14 @@ test_tpm_ek_profile_and_crl(void **state)
 	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v),
 	    SM_ERR_AGAIN);
 	snprintf(d, sizeof(d), "%s/ekp", E.dir);
-	assert_int_equal(sh("mkdir -p %s/ca %s/crl && cd %s && "
-			    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
-			    "-subj /CN=test-ek-ca -keyout ca.key -out ca/ca.pem "
-			    "-addext basicConstraints=critical,CA:TRUE -addext "
-			    "keyUsage=critical,keyCertSign,cRLSign "
-			    ">/dev/null 2>&1",
-			     d, d, d),
+	assert_int_equal(
+	    sh("mkdir -p %s/ca %s/crl && cd %s && "
+	       "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+	       "-subj /CN=test-ek-ca -keyout ca.key -out ca/ca.pem "
+	       "-addext basicConstraints=critical,CA:TRUE -addext "
+	       "keyUsage=critical,keyCertSign,cRLSign "
+	       ">/dev/null 2>&1",
+		d, d, d),
 	    0);
 	sp = v.ek_spki;
 	assert_non_null(ek = d2i_PUBKEY(NULL, &sp, (long)v.ek_spki_len));
