@@ -111,7 +111,8 @@ struct mesh_att {
 	struct att_job *running;
 	struct att_job *qhead, *qtail;
 	size_t qlen;
-	bool refresh_queued;
+	struct att_job *refresh_job; /* queued or running */
+	bool refresh_again; /* asked again while it ran: run once more */
 	struct bucket global;
 	struct peer_limit peers_b[PEERS_MAX];
 	uint64_t refused_streams;
@@ -274,7 +275,7 @@ job_done(uv_work_t *w, int status)
 			answer_send(j->x, j);
 		}
 	} else {
-		a->refresh_queued = false;
+		a->refresh_job = NULL;
 		if (j->r == 0 && !a->closing) {
 			buf_reset(&a->msg);
 			if (buf_append(
@@ -291,6 +292,10 @@ job_done(uv_work_t *w, int status)
 		}
 	}
 	job_free(j);
+	if (a->refresh_again && !a->closing) {
+		a->refresh_again = false;
+		mesh_att_refresh(m); /* a newer key than the one just quoted */
+	}
 	if (!a->closing)
 		job_next(m);
 }
@@ -331,12 +336,21 @@ mesh_att_refresh(struct mesh *m)
 	struct mesh_att *a = m->att;
 	struct att_job *j;
 
-	if (a == NULL || a->prov == NULL || a->refresh_queued || a->closing)
+	if (a == NULL || a->prov == NULL || a->closing)
 		return;
+	if (a->refresh_job != NULL) {
+		/* Still queued: quote the current statement instead. Running:
+		 * run once more when it is done. */
+		if (a->refresh_job == a->running)
+			a->refresh_again = true;
+		else
+			self_blob(m, &a->refresh_job->b);
+		return;
+	}
 	if ((j = job_new(m, JOB_REFRESH)) == NULL)
 		return;
 	self_blob(m, &j->b);
-	a->refresh_queued = true;
+	a->refresh_job = j;
 	job_push(m, j);
 }
 
@@ -1136,6 +1150,8 @@ mesh_att_close(struct mesh *m)
 		a->qhead = j->next;
 		if (j->x != NULL)
 			j->x->job = NULL;
+		if (j == a->refresh_job)
+			a->refresh_job = NULL;
 		job_free(j);
 	}
 	a->qtail = NULL;
