@@ -77,3 +77,26 @@ test('a challenge flood leaves another client\'s streams flowing', async () => {
   assert.equal(await metric(client, 'sealmesh_attest_challenge_failed_total'), 0);
   assert.ok(await metric(host, 'sealmesh_attest_tpm_queue') <= 8);
 });
+
+test('attest --forget removes exactly one pin, safely; --new-ak removes the AK file', async () => {
+  const { mkdtempSync, writeFileSync, readFileSync, statSync, existsSync } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  const { SEALMESH } = await import('./lib.mjs');
+  const dir = mkdtempSync('/tmp/sm-forget-');
+  const a = 'aa'.repeat(32); const b = 'bb'.repeat(32);
+  writeFileSync(`${dir}/attest.pins`, `# pins\n${a} ${'11'.repeat(32)} ${'e1'.repeat(32)}\n${b} ${'22'.repeat(32)}\n`,
+    { mode: 0o600 });
+  const run = (...args) => spawnSync(SEALMESH, ['attest', ...args, '--state-dir', dir], { encoding: 'utf8' });
+  assert.equal(run('--forget', a.slice(0, 12)).status, 2, 'a prefix is not enough');
+  assert.equal(run('--forget', 'cc'.repeat(32)).status, 1, 'no such pin');
+  const r = run('--forget', a);
+  assert.equal(r.status, 0, r.stderr);
+  const left = readFileSync(`${dir}/attest.pins`, 'utf8');
+  assert.ok(!left.includes(a));
+  assert.ok(left.includes(`${b} ${'22'.repeat(32)}`), 'the other pin stays');
+  assert.equal(statSync(`${dir}/attest.pins`).mode & 0o777, 0o600);
+  assert.ok(existsSync(`${dir}/attest.pins.lock`));
+  writeFileSync(`${dir}/attest.ak`, 'x', { mode: 0o600 });
+  assert.equal(run('--new-ak').status, 0);
+  assert.ok(!existsSync(`${dir}/attest.ak`));
+});
