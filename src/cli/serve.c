@@ -249,6 +249,7 @@ enum {
 	OPT_TEST_IGNORE_CHALLENGES,
 	OPT_TEST_CORRUPT_ANSWERS,
 	OPT_TEST_CHALLENGE_FLOOD,
+	OPT_TEST_ATTEST_UNHARDENED,
 };
 
 static const struct option serve_opts[] = {
@@ -290,6 +291,7 @@ static const struct option serve_opts[] = {
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
     {"test-corrupt-answers", no_argument, NULL, OPT_TEST_CORRUPT_ANSWERS},
     {"test-challenge-flood", required_argument, NULL, OPT_TEST_CHALLENGE_FLOOD},
+    {"test-attest-unhardened", no_argument, NULL, OPT_TEST_ATTEST_UNHARDENED},
 #endif
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -524,6 +526,9 @@ run(int argc, char **argv, bool client)
 			if (sm_parse_u64(optarg, 1, 1024, &v) != 0)
 				return bad("--test-challenge-flood", optarg);
 			mesh_att_test_flood = (unsigned)v;
+			break;
+		case OPT_TEST_ATTEST_UNHARDENED:
+			mesh_att_test_attest_unhardened = true;
 			break;
 #endif
 		case 'h':

@@ -20,6 +20,7 @@
 bool mesh_att_test_ignore_challenges;
 bool mesh_att_test_corrupt_answers;
 unsigned mesh_att_test_flood;
+bool mesh_att_test_attest_unhardened;
 #endif
 
 /*
@@ -179,6 +180,13 @@ self_blob(struct mesh *m, struct att_blob *b)
 	(void)tunnel_current_key(m, &ik); /* no key (--no-e2e): epoch 0 */
 	att_blob_init(b, m->id->pk, &ik, harden_posture());
 	att_platform_probe(b);
+#ifdef SM_TEST_BUILD
+	if (mesh_att_test_attest_unhardened) {
+		/* The attested statement says what field 37 does not. */
+		b->posture.no_new_privs = TRI_FALSE;
+		b->posture.hardened = posture_is_hardened(&b->posture);
+	}
+#endif
 }
 
 /* At startup, before the loop runs: the first message, synchronously. */

@@ -63,6 +63,8 @@ extern bool mesh_att_test_ignore_challenges;
 extern bool mesh_att_test_corrupt_answers;
 /* Test builds only: keep this many raw challenges open to every peer. */
 extern unsigned mesh_att_test_flood;
+/* Test builds only: attest a posture that is not hardened (field 37 as is). */
+extern bool mesh_att_test_attest_unhardened;
 #endif
 
 #endif

@@ -831,19 +831,21 @@ remote_lookup(void *arg, const char *model, struct route_target *out,
 			break;
 		for (size_t i = 0; i < n && k < max; i++) {
 			const char *why, *pwhy;
-			bool self;
+			bool self, hard;
 
 			/* Attested posture wins; a disagreement refuses. */
-			if (hosts[i]->state != PEER_ALIVE ||
-			    mesh_att_peer_hardened(m, hosts[i], &self, &pwhy) !=
-				(pass == 0))
+			if (hosts[i]->state != PEER_ALIVE)
 				continue;
+			hard =
+			    mesh_att_peer_hardened(m, hosts[i], &self, &pwhy);
 			if (pwhy != NULL) {
 				if (m->why[0] == '\0')
 					snprintf(
 					    m->why, sizeof(m->why), "%s", pwhy);
 				continue;
 			}
+			if (hard != (pass == 0))
+				continue;
 			if (!tunnel_eligible(m, hosts[i])) {
 				if (m->why[0] == '\0' &&
 				    (why = tunnel_refusal(m, hosts[i])) != NULL)

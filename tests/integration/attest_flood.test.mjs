@@ -100,3 +100,30 @@ test('attest --forget removes exactly one pin, safely; --new-ak removes the AK f
   assert.equal(run('--new-ak').status, 0);
   assert.ok(!existsSync(`${dir}/attest.ak`));
 });
+
+test('attested posture wins: a host whose quoted posture disagrees with field 37 is refused by name', async () => {
+  const mock2 = await startMock();
+  const liar = await startNode(['--model', `m2=${mock2.url}`, '--attest', 'software', '--join', host.token,
+    '--test-attest-unhardened', '--gossip-interval', '300'], { bin: TEST_SEALMESH });
+  // Control: its self-reported posture (field 37) says hardened.
+  assert.equal((await liar.status()).posture.hardened, true);
+  const strict = await startNode(['--join', host.token, '--require-hardened', '--attest', 'none',
+    '--gossip-interval', '300'], { cmd: 'client' });
+  const seen = await waitFor(async () => {
+    const p = (await strict.status()).peers.find((x) => x.posture_source === 'attested'
+      && x.attestation?.posture_disagrees);
+    return p;
+  }, { what: 'liar verified, disagreement seen', timeoutMs: 20000 });
+  assert.equal(seen.posture.hardened, false, '/api/status shows the attested posture');
+  await waitFor(async () => (await fetch(`${strict.api}/models`)).ok, { what: 'strict up' });
+  const before = (await mock2.stats()).requests;
+  const r = await waitFor(async () => {
+    const x = await fetch(`${strict.api}/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: chatBody('m2'),
+    });
+    const body = await x.json();
+    return x.status === 503 && /disagrees with its attested posture/.test(body.error?.message) && body;
+  }, { what: '503 naming the disagreement', timeoutMs: 15000 });
+  assert.equal(r.error.code, 'model_unavailable');
+  assert.equal((await mock2.stats()).requests, before, 'nothing reached the host');
+});
