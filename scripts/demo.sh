@@ -23,7 +23,8 @@ for _ in $(seq 100); do
 	grep -q '^sealmesh: token ' "$RUN/host.out" && break
 	sleep 0.1
 done
-TOKEN=$(sed -n 's/^sealmesh: token //p' "$RUN/host.out")
+# The invite token is read from the host's state dir (0600), never from HTTP.
+TOKEN=$(build/sealmesh token --state-dir "$STATE" 2>/dev/null || true)
 [ -n "$TOKEN" ] || { cat "$RUN/host.log"; exit 1; }
 
 cat <<MSG

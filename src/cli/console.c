@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -43,7 +44,8 @@ console_call(
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	struct timeval tv = {.tv_sec = 5};
-	char req[512], rbuf[16384];
+	const char *key = getenv("SEALMESH_API_KEY");
+	char req[1400], rbuf[16384];
 	struct hparse hp;
 	struct buf body;
 	enum llhttp_errno e = HPE_OK;
@@ -65,14 +67,22 @@ console_call(
 		close(fd);
 		return SM_ERR_IO;
 	}
+	/* A node with --api-key-file wants a key on the console too. */
+	if (key != NULL &&
+	    (*key == '\0' || strlen(key) > 512 || strpbrk(key, "\r\n") != NULL))
+		key = NULL;
 	snprintf(req, sizeof(req),
 	    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
-	    "Connection: close\r\n\r\n",
-	    method, path);
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+	    "%s%s%sConnection: close\r\n\r\n",
+	    method, path, key ? "Authorization: Bearer " : "", key ? key : "",
+	    key ? "\r\n" : "");
+	n = write(fd, req, strlen(req));
+	if (n != (ssize_t)strlen(req)) {
+		explicit_bzero(req, sizeof(req));
 		close(fd);
 		return SM_ERR_IO;
 	}
+	explicit_bzero(req, sizeof(req)); /* it may hold the API key */
 	buf_init(&body, 16 * 1024 * 1024);
 	hparse_init(&hp, HTTP_RESPONSE, 16384, &c_cbs, &body);
 	while ((n = read(fd, rbuf, sizeof(rbuf))) > 0) {
@@ -87,6 +97,10 @@ console_call(
 		r = 0;
 	else if (*out == NULL)
 		fprintf(stderr, "sealmesh: bad answer from the console\n");
+	if (hp.status == 401)
+		fprintf(stderr,
+		    "sealmesh: the console wants an API key (the node runs "
+		    "--api-key-file): set SEALMESH_API_KEY\n");
 	hparse_clear(&hp);
 	buf_clear(&body);
 	close(fd);

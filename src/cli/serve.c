@@ -1,10 +1,13 @@
 /* sealmesh serve: run a node in front of local OpenAI-compatible backends. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -16,9 +19,13 @@
 #include "harden/harden.h"
 #include "http/gateway.h"
 #include "attest/blob.h"
+#include "crypto/envelope.h"
 #include "mesh/attest.h"
 #include "mesh/identity.h"
+#include "mesh/member.h"
 #include "mesh/node.h"
+#include "mesh/shape.h"
+#include "mesh/roster.h"
 #include "mesh/tunnel.h"
 #include "net/link.h"
 #include "mesh/route.h"
@@ -37,7 +44,8 @@ struct serve {
 	size_t nbackends;
 	struct llama_child llama[MAX_GGUF];
 	size_t nllama;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
+	const char *api_key_file; /* reloaded on SIGHUP */
 #ifdef SM_TEST_BUILD
 	uv_signal_t sigusr1, sigusr2;
 #endif
@@ -77,7 +85,27 @@ serve_usage(FILE *f, bool client)
 	    "/metrics\n"
 	    "                          (default 3131, 0 = ephemeral, -1 = "
 	    "off)\n"
-	    "  --listen-all            bind 0.0.0.0 instead of 127.0.0.1\n"
+	    "  --listen-all            bind the API on 0.0.0.0 instead of "
+	    "127.0.0.1\n"
+	    "                          (needs --api-key-file or "
+	    "--insecure-no-auth)\n"
+	    "  --console-listen-all    bind the console on 0.0.0.0 too (same "
+	    "rule)\n"
+	    "\n"
+	    "local access:\n"
+	    "  --api-key-file FILE     keys (one a line, file mode 0600) "
+	    "required on the API\n"
+	    "                          and the console as 'Authorization: "
+	    "Bearer KEY' or\n"
+	    "                          'x-api-key: KEY'; reloaded on SIGHUP\n"
+	    "  --insecure-no-auth      allow --listen-all without API keys\n"
+	    "  --allow-host NAME       also accept this Host name "
+	    "(repeatable; default:\n"
+	    "                          loopback, and own addresses under "
+	    "--listen-all)\n"
+	    "  --allow-origin URL      answer CORS for this exact web origin, "
+	    "e.g.\n"
+	    "                          http://localhost:5173 (repeatable)\n"
 	    "\n"
 	    "limits:\n"
 	    "  --max-body BYTES        largest request body (default 8388608)\n"
@@ -92,8 +120,10 @@ serve_usage(FILE *f, bool client)
 	    "ephemeral)\n"
 	    "  --bind ADDR             address for the mesh port (default "
 	    "0.0.0.0)\n"
-	    "  --join TOKEN            join the mesh of this invite token "
-	    "(repeatable)\n"
+	    "  --join TOKEN            join the mesh of this invite token, or "
+	    "of this\n"
+	    "                          invite of an owned mesh (sealmesh "
+	    "invite; repeatable)\n"
 	    "  --advertise HOST:PORT   address peers should dial (repeatable; "
 	    "default:\n"
 	    "                          every interface address, loopback "
@@ -132,6 +162,25 @@ serve_usage(FILE *f, bool client)
 	    "  --attest-window S       a host is attested while its last "
 	    "answer is younger\n"
 	    "                          than this (default 660)\n"
+	    "  --event-log FILE        (host) TCG event log to send (default "
+	    "the kernel's\n"
+	    "                          tpm0/binary_bios_measurements)\n"
+	    "  --ima-log FILE          (host) IMA list to send (default the "
+	    "kernel's\n"
+	    "                          ima/binary_runtime_measurements)\n"
+	    "  --pcr-policy FILE       expected PCR values, lines "
+	    "\"sha256:N HEX\"; a host\n"
+	    "                          whose quoted PCR differs is not "
+	    "eligible\n"
+	    "  --ima-allowlist FILE    lines \"SHA256HEX PATH\": every file "
+	    "a host's IMA\n"
+	    "                          list measured must be listed\n"
+	    "  --require-measured-binary  route only to hosts whose binary "
+	    "hash is\n"
+	    "                          kernel-measured (IMA replayed against "
+	    "a quote);\n"
+	    "                          this and the two above imply "
+	    "--require-attested-hosts\n"
 	    "\n"
 	    "end-to-end encryption:\n"
 	    "  --key-epoch SECS        replace the inference key this often "
@@ -139,11 +188,33 @@ serve_usage(FILE *f, bool client)
 	    "  --allow-plaintext-peers send plaintext to hosts that offer no "
 	    "key (never\n"
 	    "                          to one that once offered a key)\n"
+	    "  --e2e-envelope N        newest sealed-request version to send "
+	    "and offer:\n"
+	    "                          2 (default: ephemeral key reused per "
+	    "host key\n"
+	    "                          for 60 s, per-request salt) or 1 (fresh "
+	    "key per request)\n"
 	    "  --no-e2e                offer no key and send plaintext, as a "
 	    "node without\n"
 	    "                          E2E would (mixed-version tests, "
 	    "benchmarks)\n"
+	    "\n"
+	    "traffic shaping (sealed answers):\n"
+	    "  --response-pacing MS    send answer frames on a clock of this "
+	    "period\n"
+	    "                          (default 30); 0 pads frames but sends "
+	    "them at once\n"
+	    "  --response-bucket B     smallest padded frame: 256, 1024, 4096, "
+	    "16384 or\n"
+	    "                          65536 bytes (default 1024)\n"
+	    "  --no-shaping            neither ask hosts for padded, paced "
+	    "answers nor\n"
+	    "                          give them (answers show token sizes "
+	    "and timing)\n"
 #ifdef SM_TEST_BUILD
+	    "  --test-old-rstream      (test builds) act as a node from before "
+	    "response\n"
+	    "                          stream v2\n"
 	    "  --test-record-relay F   (test builds) append relayed bytes to "
 	    "F\n"
 	    "  --test-forge-gossip     (test builds) also gossip a forged "
@@ -205,10 +276,75 @@ on_signal(uv_signal_t *h, int signum)
 		llama_stop(&s->llama[i]);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	uv_close((uv_handle_t *)&s->sighup, NULL);
 #ifdef SM_TEST_BUILD
 	uv_close((uv_handle_t *)&s->sigusr1, NULL);
 	uv_close((uv_handle_t *)&s->sigusr2, NULL);
 #endif
+}
+
+/* SIGHUP: reload the API keys; a failed reload keeps the old ones. */
+static void
+on_sighup(uv_signal_t *h, int signum)
+{
+	struct serve *s = h->data;
+	struct apikeys *k;
+	char why[512];
+
+	if (s->api_key_file == NULL) {
+		log_info("SIGHUP: no --api-key-file to reload");
+		return;
+	}
+	if (apikeys_load(&k, s->api_key_file, why, sizeof(why)) != 0) {
+		log_error("SIGHUP: API keys not reloaded, keeping the %zu "
+			  "old ones: %s",
+		    apikeys_count(s->gw.keys), why);
+		return;
+	}
+	gateway_set_keys(&s->gw, k);
+	log_info("SIGHUP: %zu API key(s) loaded from %s", apikeys_count(k),
+	    s->api_key_file);
+}
+
+/*
+ * Write the invite token to DIR/invite.token, mode 0600, replacing the file
+ * atomically. `sealmesh token` reads it there: the join secret never travels
+ * over the console's HTTP.
+ */
+static int
+write_token_file(const char *dir, const char *token)
+{
+	char path[4096], tmp[4200];
+	size_t len = strlen(token);
+	int fd, r = SM_ERR_IO;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, CLI_TOKEN_FILE) >=
+	    (int)sizeof(path))
+		return SM_ERR_TOOBIG;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	(void)unlink(tmp);
+	if ((fd = open(tmp,
+		 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) <
+	    0) {
+		log_error("cannot create %s: %s", tmp, strerror(errno));
+		return SM_ERR_IO;
+	}
+	if (fchmod(fd, 0600) != 0 || write(fd, token, len) != (ssize_t)len ||
+	    write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+		log_error("cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, path) != 0) {
+		log_error(
+		    "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	close(fd);
+	if (r != 0)
+		(void)unlink(tmp);
+	return r;
 }
 
 enum {
@@ -233,9 +369,11 @@ enum {
 	OPT_GOSSIP_INTERVAL,
 	OPT_TEST_RECORD,
 	OPT_TEST_FORGE,
+	OPT_TEST_CLAIM_RELAY,
 	OPT_NO_E2E,
 	OPT_ALLOW_PLAINTEXT,
 	OPT_KEY_EPOCH,
+	OPT_E2E_ENVELOPE,
 	OPT_REQUIRE_HARDENED,
 	OPT_ATTEST,
 	OPT_TPM,
@@ -246,10 +384,24 @@ enum {
 	OPT_REQUIRE_ATTESTED,
 	OPT_CHALLENGE_INTERVAL,
 	OPT_ATTEST_WINDOW,
+	OPT_EVENT_LOG,
+	OPT_IMA_LOG,
+	OPT_PCR_POLICY,
+	OPT_IMA_ALLOWLIST,
+	OPT_REQUIRE_MEASURED_BINARY,
 	OPT_TEST_IGNORE_CHALLENGES,
 	OPT_TEST_CORRUPT_ANSWERS,
 	OPT_TEST_CHALLENGE_FLOOD,
 	OPT_TEST_ATTEST_UNHARDENED,
+	OPT_CONSOLE_LISTEN_ALL,
+	OPT_API_KEY_FILE,
+	OPT_INSECURE_NO_AUTH,
+	OPT_ALLOW_HOST,
+	OPT_ALLOW_ORIGIN,
+	OPT_RESPONSE_PACING,
+	OPT_RESPONSE_BUCKET,
+	OPT_NO_SHAPING,
+	OPT_TEST_OLD_RSTREAM,
 };
 
 static const struct option serve_opts[] = {
@@ -259,6 +411,11 @@ static const struct option serve_opts[] = {
     {"port", required_argument, NULL, OPT_PORT},
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"listen-all", no_argument, NULL, OPT_LISTEN_ALL},
+    {"console-listen-all", no_argument, NULL, OPT_CONSOLE_LISTEN_ALL},
+    {"api-key-file", required_argument, NULL, OPT_API_KEY_FILE},
+    {"insecure-no-auth", no_argument, NULL, OPT_INSECURE_NO_AUTH},
+    {"allow-host", required_argument, NULL, OPT_ALLOW_HOST},
+    {"allow-origin", required_argument, NULL, OPT_ALLOW_ORIGIN},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
@@ -275,6 +432,7 @@ static const struct option serve_opts[] = {
     {"no-e2e", no_argument, NULL, OPT_NO_E2E},
     {"allow-plaintext-peers", no_argument, NULL, OPT_ALLOW_PLAINTEXT},
     {"key-epoch", required_argument, NULL, OPT_KEY_EPOCH},
+    {"e2e-envelope", required_argument, NULL, OPT_E2E_ENVELOPE},
     {"require-hardened", no_argument, NULL, OPT_REQUIRE_HARDENED},
     {"attest", required_argument, NULL, OPT_ATTEST},
     {"tpm", required_argument, NULL, OPT_TPM},
@@ -285,9 +443,19 @@ static const struct option serve_opts[] = {
     {"require-attested-hosts", no_argument, NULL, OPT_REQUIRE_ATTESTED},
     {"challenge-interval", required_argument, NULL, OPT_CHALLENGE_INTERVAL},
     {"attest-window", required_argument, NULL, OPT_ATTEST_WINDOW},
+    {"response-pacing", required_argument, NULL, OPT_RESPONSE_PACING},
+    {"response-bucket", required_argument, NULL, OPT_RESPONSE_BUCKET},
+    {"no-shaping", no_argument, NULL, OPT_NO_SHAPING},
+    {"event-log", required_argument, NULL, OPT_EVENT_LOG},
+    {"ima-log", required_argument, NULL, OPT_IMA_LOG},
+    {"pcr-policy", required_argument, NULL, OPT_PCR_POLICY},
+    {"ima-allowlist", required_argument, NULL, OPT_IMA_ALLOWLIST},
+    {"require-measured-binary", no_argument, NULL, OPT_REQUIRE_MEASURED_BINARY},
 #ifdef SM_TEST_BUILD
+    {"test-old-rstream", no_argument, NULL, OPT_TEST_OLD_RSTREAM},
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
+    {"test-claim-relay", no_argument, NULL, OPT_TEST_CLAIM_RELAY},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
     {"test-corrupt-answers", no_argument, NULL, OPT_TEST_CORRUPT_ANSWERS},
     {"test-challenge-flood", required_argument, NULL, OPT_TEST_CHALLENGE_FLOOD},
@@ -302,6 +470,97 @@ bad(const char *flag, const char *val)
 {
 	fprintf(stderr, "sealmesh: bad value for %s: '%s'\n", flag, val);
 	return 2;
+}
+
+/* Flags whose presence (not only value) the pair checks need. */
+struct given {
+	bool listen_all, console_listen_all, insecure_no_auth, console_off;
+	bool min_trust, key_epoch, tpm;
+	const char *api_key_file;
+};
+
+static int
+refuse_pair(const char *a, const char *b, const char *why)
+{
+	fprintf(
+	    stderr, "sealmesh: refusing to start: %s with %s: %s\n", a, b, why);
+	return 2;
+}
+
+static void
+warn_pair(const char *a, const char *b, const char *why)
+{
+	fprintf(stderr, "sealmesh: warning: %s with %s: %s\n", a, b, why);
+}
+
+/*
+ * Flag pairs that weaken each other refuse to start; merely redundant ones
+ * warn. The table in README ("Flags that weaken each other") lists each.
+ * Returns 0 or an exit code.
+ */
+static int
+check_flag_pairs(const struct mesh_opts *mo, const struct given *g)
+{
+	if (mo->no_e2e && mo->require_attested)
+		return refuse_pair("--no-e2e", "--require-attested-hosts",
+		    "attestation vouches for the key a prompt is sealed to; "
+		    "--no-e2e would send prompts to attested hosts in "
+		    "plaintext, readable by every relay on the way");
+	if (mo->no_e2e && mo->require_hardened)
+		return refuse_pair("--no-e2e", "--require-hardened",
+		    "a hardened host protects prompts in its memory, but "
+		    "--no-e2e would send them in plaintext, readable by every "
+		    "relay on the way");
+	if (mo->allow_plaintext && mo->require_hardened)
+		return refuse_pair("--allow-plaintext-peers",
+		    "--require-hardened",
+		    "a hardened host that offers no key would get prompts in "
+		    "plaintext, readable by every relay on the way");
+	if (g->min_trust && !mo->require_attested)
+		return refuse_pair("--min-trust", "no --require-attested-hosts",
+		    "the trust level is enforced only when attestation is "
+		    "required; add --require-attested-hosts");
+	if (mo->allowed_binaries != NULL && !mo->require_attested)
+		return refuse_pair("--allowed-binaries",
+		    "no --require-attested-hosts",
+		    "the binary list is enforced only when attestation is "
+		    "required; add --require-attested-hosts");
+	if (g->insecure_no_auth && g->api_key_file != NULL)
+		return refuse_pair("--insecure-no-auth", "--api-key-file",
+		    "say one or the other");
+	if (g->listen_all && g->api_key_file == NULL && !g->insecure_no_auth)
+		return refuse_pair("--listen-all", "no --api-key-file",
+		    "anyone who can reach the API port would use every model "
+		    "of the mesh; give --api-key-file FILE, or "
+		    "--insecure-no-auth to accept that");
+	if (g->console_listen_all && g->api_key_file == NULL &&
+	    !g->insecure_no_auth)
+		return refuse_pair("--console-listen-all", "no --api-key-file",
+		    "anyone who can reach the console port would read the "
+		    "node's status and challenge its peers; give "
+		    "--api-key-file FILE, or --insecure-no-auth to accept "
+		    "that");
+	if (mo->no_e2e && mo->allow_plaintext)
+		warn_pair("--no-e2e", "--allow-plaintext-peers",
+		    "--no-e2e already sends plaintext to every host");
+	if (mo->allow_plaintext && mo->require_attested)
+		warn_pair("--allow-plaintext-peers", "--require-attested-hosts",
+		    "an attested host always offers a key; plaintext is "
+		    "never used");
+	if (mo->no_e2e && g->key_epoch)
+		warn_pair("--no-e2e", "--key-epoch",
+		    "no inference key is offered, so none is replaced");
+	if (g->insecure_no_auth && !g->listen_all && !g->console_listen_all)
+		warn_pair("--insecure-no-auth", "loopback listeners",
+		    "nothing to allow: the API and the console listen on "
+		    "127.0.0.1 only");
+	if (g->console_listen_all && g->console_off)
+		warn_pair("--console-listen-all", "--console -1",
+		    "there is no console");
+	if (g->tpm && mo->attest != NULL && strcmp(mo->attest, "tpm") != 0)
+		warn_pair("--tpm", "--attest other than tpm",
+		    "this node does not attest with the TPM");
+	return 0;
 }
 
 static void
@@ -346,19 +605,45 @@ run(int argc, char **argv, bool client)
 	    .port = client ? 0 : LINK_DEFAULT_PORT,
 	    .role = client ? ANN_ROLE_CLIENT : ANN_ROLE_HOST,
 	    .min_trust = ATT_LEVEL_TPM,
+	    .response_pacing_ms = SHAPE_PACING_DEFAULT_MS,
+	    .response_bucket = SHAPE_BUCKET_DEFAULT,
 	};
 	const char *gguf[MAX_GGUF], *llama_bin = "llama-server";
 	const char *state_dir = NULL;
-	char default_dir[4096], err[256];
+	struct access_policy access;
+	struct apikeys *keys = NULL;
+	struct given g = {0};
+	char default_dir[4096], err[256], kwhy[512];
 	enum log_format lf = LOG_PRETTY;
 	enum log_level ll = LOG_INFO;
 	size_t ngguf = 0;
 	uint64_t v;
 	int c, r;
 
+	access_init(&access);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
 		switch (c) {
+		case OPT_CONSOLE_LISTEN_ALL:
+			g.console_listen_all = true;
+			go.console_host = "0.0.0.0";
+			break;
+		case OPT_API_KEY_FILE:
+			g.api_key_file = optarg;
+			break;
+		case OPT_INSECURE_NO_AUTH:
+			g.insecure_no_auth = true;
+			break;
+		case OPT_ALLOW_HOST:
+			if ((r = access_add_host(&access, optarg)) != 0)
+				return bad("--allow-host",
+				    r == SM_ERR_TOOBIG ? "too many" : optarg);
+			break;
+		case OPT_ALLOW_ORIGIN:
+			if ((r = access_add_origin(&access, optarg)) != 0)
+				return bad("--allow-origin",
+				    r == SM_ERR_TOOBIG ? "too many" : optarg);
+			break;
 		case OPT_MODEL:
 			if (s.nbackends == MAX_BACKENDS)
 				return bad("--model", "too many backends");
@@ -384,15 +669,19 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_CONSOLE:
 			if (strcmp(optarg, "-1") == 0 ||
-			    strcmp(optarg, "off") == 0)
+			    strcmp(optarg, "off") == 0) {
 				go.console_port = -1;
-			else if (sm_parse_u64(optarg, 0, 65535, &v) != 0)
+				g.console_off = true;
+			} else if (sm_parse_u64(optarg, 0, 65535, &v) != 0)
 				return bad("--console", optarg);
-			else
+			else {
 				go.console_port = (int)v;
+				g.console_off = false;
+			}
 			break;
 		case OPT_LISTEN_ALL:
 			go.listen_host = "0.0.0.0";
+			g.listen_all = true;
 			break;
 		case OPT_MAX_BODY:
 			if (sm_parse_u64(optarg, 1024, 1ull << 30, &v) != 0)
@@ -456,6 +745,7 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TPM:
 			mo.tpm_tcti = optarg;
+			g.tpm = true;
 			break;
 		case OPT_TPM_CA:
 			mo.tpm_ca = optarg;
@@ -469,6 +759,7 @@ run(int argc, char **argv, bool client)
 			if (att_level_parse(optarg, &lvl) != 0)
 				return bad("--min-trust", optarg);
 			mo.min_trust = (int)lvl;
+			g.min_trust = true;
 			break;
 		}
 		case OPT_ALLOWED_BINARIES:
@@ -487,6 +778,21 @@ run(int argc, char **argv, bool client)
 				return bad("--attest-window", optarg);
 			mo.attest_window_ms = v * 1000;
 			break;
+		case OPT_EVENT_LOG:
+			mo.event_log = optarg;
+			break;
+		case OPT_IMA_LOG:
+			mo.ima_log = optarg;
+			break;
+		case OPT_PCR_POLICY:
+			mo.pcr_policy = optarg;
+			break;
+		case OPT_IMA_ALLOWLIST:
+			mo.ima_allowlist = optarg;
+			break;
+		case OPT_REQUIRE_MEASURED_BINARY:
+			mo.require_measured_binary = true;
+			break;
 		case OPT_REQUIRE_HARDENED:
 			mo.require_hardened = true;
 			break;
@@ -500,6 +806,28 @@ run(int argc, char **argv, bool client)
 			if (sm_parse_u64(optarg, 1, 30 * 86400, &v) != 0)
 				return bad("--key-epoch", optarg);
 			mo.key_epoch_s = v;
+			g.key_epoch = true;
+			break;
+		case OPT_E2E_ENVELOPE:
+			if (sm_parse_u64(optarg, 1, ENV_VERSION_MAX, &v) != 0)
+				return bad("--e2e-envelope", optarg);
+			mo.envelope_version = (uint32_t)v;
+			break;
+		case OPT_RESPONSE_PACING:
+			if (sm_parse_u64(optarg, 0, SHAPE_PACING_MAX_MS, &v) !=
+			    0)
+				return bad("--response-pacing", optarg);
+			mo.response_pacing_ms = (uint32_t)v;
+			break;
+		case OPT_RESPONSE_BUCKET:
+			if (sm_parse_u64(optarg, RS2_BUCKET_MIN, RS2_BUCKET_MAX,
+				&v) != 0 ||
+			    rs2_bucket_round(v) != v)
+				return bad("--response-bucket", optarg);
+			mo.response_bucket = (uint32_t)v;
+			break;
+		case OPT_NO_SHAPING:
+			mo.no_shaping = true;
 			break;
 		case OPT_GOSSIP_INTERVAL:
 			if (sm_parse_u64(optarg, 100, 86400000, &v) != 0)
@@ -515,6 +843,12 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_FORGE:
 			mesh_test_forge = true;
+			break;
+		case OPT_TEST_OLD_RSTREAM:
+			tunnel_test_old_rstream = true;
+			break;
+		case OPT_TEST_CLAIM_RELAY:
+			roster_test_claim_relay = true;
 			break;
 		case OPT_TEST_IGNORE_CHALLENGES:
 			mesh_att_test_ignore_challenges = true;
@@ -544,6 +878,10 @@ run(int argc, char **argv, bool client)
 		    argv[optind]);
 		return 2;
 	}
+	/* Measurement requirements only mean something at the route gate. */
+	if (mo.pcr_policy != NULL || mo.ima_allowlist != NULL ||
+	    mo.require_measured_binary)
+		mo.require_attested = true;
 	if (client && mo.n_join == 0) {
 		fprintf(stderr, "sealmesh client: --join TOKEN is required\n");
 		return 2;
@@ -553,12 +891,29 @@ run(int argc, char **argv, bool client)
 		    stderr, "sealmesh client: serves no models; use serve\n");
 		return 2;
 	}
+	if ((r = check_flag_pairs(&mo, &g)) != 0)
+		return r;
+	/* A key file that cannot be used stops the start, naming the file. */
+	if (g.api_key_file != NULL &&
+	    apikeys_load(&keys, g.api_key_file, kwhy, sizeof(kwhy)) != 0) {
+		fprintf(stderr, "sealmesh: API keys: %s\n", kwhy);
+		return 1;
+	}
+	s.api_key_file = g.api_key_file;
 	/* A malformed token is a usage error: say so before anything starts. */
 	for (size_t i = 0; i < mo.n_join; i++) {
 		struct token tok;
 		const char *why;
 
-		if (token_parse(mo.join[i], &tok, &why) != 0) {
+		if ((r = token_parse(mo.join[i], &tok, &why)) ==
+		    SM_ERR_UNSUPP) {
+			/* Not a token: an invite of an owned mesh? */
+			static struct member_invite inv;
+
+			r = member_invite_parse(mo.join[i], &inv, &why);
+			member_invite_clear(&inv);
+		}
+		if (r != 0) {
 			fprintf(
 			    stderr, "sealmesh: bad invite token: %s\n", why);
 			return 2;
@@ -610,11 +965,23 @@ run(int argc, char **argv, bool client)
 		}
 	}
 	go.node_id = s.id.id_hex;
-	if ((r = gateway_open(&s.gw, s.loop, &s.router, &go)) != 0) {
+	r = gateway_open(&s.gw, s.loop, &s.router, &go, &access, keys);
+	keys = NULL; /* the gateway's now */
+	if (r != 0) {
 		fprintf(
 		    stderr, "sealmesh: cannot listen: %s\n", sm_strerror(r));
 		return 1;
 	}
+	/* Under --listen-all the node's own addresses are Host names too. */
+	if (g.listen_all || g.console_listen_all)
+		log_info("accepting Host names of %zu own address(es)",
+		    gateway_add_own_addrs(&s.gw));
+	if (s.gw.keys != NULL)
+		log_info("API keys: %zu loaded from %s",
+		    apikeys_count(s.gw.keys), s.api_key_file);
+	else if (g.listen_all || g.console_listen_all)
+		log_warn("--insecure-no-auth: anyone who can reach the "
+			 "node's ports uses it without a key");
 	mo.state_dir = client ? NULL : state_dir;
 	mo.api_port = s.gw.api.port;
 	mo.console_port = s.gw.console_open ? s.gw.console.port : 0;
@@ -622,6 +989,12 @@ run(int argc, char **argv, bool client)
 	    0) {
 		fprintf(stderr, "sealmesh: cannot start the mesh: %s\n",
 		    sm_strerror(r));
+		return 1;
+	}
+	if (!client && (r = write_token_file(state_dir, s.mesh.token)) != 0) {
+		fprintf(stderr,
+		    "sealmesh: cannot write the invite token to %s/%s: %s\n",
+		    state_dir, CLI_TOKEN_FILE, sm_strerror(r));
 		return 1;
 	}
 	s.mesh.on_join_failed = join_failed;
@@ -634,6 +1007,9 @@ run(int argc, char **argv, bool client)
 	s.sigint.data = s.sigterm.data = &s;
 	uv_signal_start(&s.sigint, on_signal, SIGINT);
 	uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+	uv_signal_init(s.loop, &s.sighup);
+	s.sighup.data = &s;
+	uv_signal_start(&s.sighup, on_sighup, SIGHUP);
 #ifdef SM_TEST_BUILD
 	uv_signal_init(s.loop, &s.sigusr1);
 	uv_signal_start(&s.sigusr1, on_sigusr1, SIGUSR1);
@@ -646,7 +1022,8 @@ run(int argc, char **argv, bool client)
 		log_info("model %s -> %s", s.backends[i].name,
 		    i < s.nbackends - s.nllama ? "backend" : "llama-server");
 	printf("sealmesh: api http://%s:%d/v1 console http://%s:%d mesh %u\n",
-	    go.listen_host, s.gw.api.port, go.listen_host,
+	    go.listen_host, s.gw.api.port,
+	    go.console_host ? go.console_host : "127.0.0.1",
 	    s.gw.console_open ? s.gw.console.port : -1, s.mesh.port);
 	printf("sealmesh: token %s\n", s.mesh.token);
 	fflush(stdout);

@@ -155,6 +155,11 @@ log_request(const struct log_req *r)
 		    (unsigned long long)r->bytes_out, r->duration_ms);
 		if (r->ttfb_ms >= 0)
 			put(&l, ",\"ttfb_ms\":%.3f", r->ttfb_ms);
+		if (r->request_id != NULL) {
+			put(&l, ",\"request_id\":\"");
+			put_json(&l, r->request_id);
+			put(&l, "\"");
+		}
 		put(&l, "}");
 	} else {
 		put(&l,
@@ -165,6 +170,8 @@ log_request(const struct log_req *r)
 		    (unsigned long long)r->bytes_out, r->duration_ms);
 		if (r->ttfb_ms >= 0)
 			put(&l, " ttfb=%.1fms", r->ttfb_ms);
+		if (r->request_id != NULL)
+			put(&l, " id=%s", r->request_id);
 	}
 	emit(&l);
 }

@@ -36,6 +36,7 @@ struct log_req {
 	double duration_ms;
 	double ttfb_ms; /* < 0 when unknown */
 	bool stream;
+	const char *request_id; /* x-request-id, or NULL */
 };
 void log_request(const struct log_req *r);
 

@@ -1,3 +1,5 @@
+#include <ctype.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -52,6 +54,7 @@ access_log(struct gateway *gw, struct hreq *req, const char *model,
 	    .duration_ms = ms_since(req->start_ns),
 	    .ttfb_ms = ttfb_ms,
 	    .stream = stream,
+	    .request_id = req->id,
 	};
 
 	log_request(&lr);
@@ -96,8 +99,14 @@ relay_header(const char *name)
 {
 	static const char *const drop[] = {"content-type", "content-length",
 	    "transfer-encoding", "connection", "keep-alive", "date", "server",
-	    "trailer", "upgrade", "proxy-connection", "te", "x-sealmesh-route"};
+	    "trailer", "upgrade", "proxy-connection", "te", "x-sealmesh-route",
+	    /* ours, set per response by the server */
+	    "x-request-id", "x-should-retry", "vary"};
 
+	/* CORS is the gateway's decision, never a backend's (llama-server
+	 * answers "Access-Control-Allow-Origin: *"). */
+	if (strncmp(name, "access-control-", 15) == 0)
+		return false;
 	for (size_t i = 0; i < SM_ARRAY_LEN(drop); i++)
 		if (strcmp(name, drop[i]) == 0)
 			return false;
@@ -229,10 +238,12 @@ proxy_fail(struct proxy *px)
 		(void)hres_error(req, 504, "server_error", "backend_timeout",
 		    "the model backend did not answer in time", NULL);
 	else if (err == SM_ERR_PERM || err == SM_ERR_UNAVAIL)
-		/* Refused by policy or gone since the lookup: nothing sent. */
+		/* Refused by policy (a retry cannot fix it) or gone since the
+		 * lookup: nothing sent. */
 		(void)hres_error(req, 503, "server_error", "model_unavailable",
 		    "no host can serve this model right now",
-		    "Retry-After: 5\r\n");
+		    err == SM_ERR_PERM ? "x-should-retry: false\r\n"
+				       : "Retry-After: 5\r\n");
 	else
 		(void)hres_error(req, 502, "server_error",
 		    "backend_unreachable",
@@ -330,10 +341,14 @@ handle_proxy(struct gateway *gw, struct hreq *req, bool local_only)
 		    gone ? "no host can serve this model right now"
 			 : "no node in the mesh serves this model",
 		    why ? ": " : "", why ? why : "");
+		/* Every host refused by this node's policy (why != NULL): a
+		 * retry cannot fix that; hosts merely gone may come back. */
 		reply_error(gw, req, px->peek.model, gone ? 503 : 404,
 		    gone ? "server_error" : "invalid_request_error",
 		    gone ? "model_unavailable" : "model_not_found", msg,
-		    gone ? "Retry-After: 5\r\n" : NULL);
+		    !gone             ? NULL
+			: why != NULL ? "x-should-retry: false\r\n"
+				      : "Retry-After: 5\r\n");
 		free(px);
 		return;
 	}
@@ -408,12 +423,171 @@ handle_models(struct gateway *gw, struct hreq *req, const char *one)
 	buf_clear(&b);
 }
 
+/* --- the gate: Host, Origin, CORS preflight, API key -------------------- */
+
+/* How many headers named 'name' the request has. */
+static size_t
+header_count(const struct hreq *req, const char *name)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < req->nhdrs; i++)
+		n += strcmp(req->hdrs[i].name, name) == 0;
+	return n;
+}
+
+/* A console access-log line (not counted in the API metrics). */
+static void
+console_log(struct hreq *req)
+{
+	struct log_req lr = {
+	    .method = req->method,
+	    .path = req->path,
+	    .status = req->status,
+	    .bytes_in = req->body.len,
+	    .bytes_out = req->bytes_out,
+	    .duration_ms = ms_since(req->start_ns),
+	    .ttfb_ms = -1,
+	    .route = "console",
+	    .request_id = req->id,
+	};
+
+	log_request(&lr);
+}
+
+static void
+gate_refuse(struct gateway *gw, struct hreq *req, bool console, int status,
+    const char *code, const char *msg, const char *extra)
+{
+	/* A refused request says nothing about the node; close after it. */
+	req->keep_alive = false;
+	(void)hres_error(
+	    req, status, "invalid_request_error", code, msg, extra);
+	if (console)
+		console_log(req);
+	else
+		access_log(gw, req, NULL, NULL, false, -1);
+}
+
+/* Requested headers echoed in a preflight when they are plain tokens. */
+static bool
+header_list_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (n == 1024 ||
+		    !(isalnum((unsigned char)s[n]) || s[n] == '-' ||
+			s[n] == '_' || s[n] == ',' || s[n] == ' '))
+			return false;
+	return true;
+}
+
+static void
+preflight(struct gateway *gw, struct hreq *req, bool console)
+{
+	const char *want = hreq_header(req, "access-control-request-headers");
+	char extra[1400];
+
+	snprintf(extra, sizeof(extra),
+	    "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+	    "Access-Control-Allow-Headers: %s\r\n"
+	    "Access-Control-Max-Age: 600\r\n",
+	    want != NULL && *want != '\0' && header_list_ok(want)
+		? want
+		: "authorization, x-api-key, content-type, x-request-id");
+	(void)hres_send(req, 204, "text/plain", extra, NULL, 0);
+	if (console)
+		console_log(req);
+	else
+		access_log(gw, req, NULL, NULL, false, -1);
+}
+
+/* Paths a client may reach without a key. */
+static bool
+public_path(const struct hreq *req, bool console)
+{
+	if (strcmp(req->method, "GET") != 0)
+		return false;
+	return strcmp(req->path, "/health") == 0 ||
+	    (console && strcmp(req->path, "/") == 0);
+}
+
+/*
+ * Decide whether 'req' on the API (console false) or the console may be
+ * routed. Returns true to go on; otherwise the request has been answered
+ * (refused, or a CORS preflight) and nothing was served.
+ */
+static bool
+gate(struct gateway *gw, struct hreq *req, bool console)
+{
+	int port = console ? gw->console.port : gw->api.port;
+	int sibling = !console && gw->console_open ? gw->console.port : -1;
+	const char *host = hreq_header(req, "host");
+	const char *origin = hreq_header(req, "origin");
+	const char *site = hreq_header(req, "sec-fetch-site");
+	size_t nhost = header_count(req, "host");
+	enum access_origin o;
+
+	if (nhost > 1 || (nhost == 0 && hreq_http11(req))) {
+		gate_refuse(gw, req, console, 400, "invalid_host",
+		    nhost ? "more than one Host header"
+			  : "an HTTP/1.1 request needs a Host header",
+		    NULL);
+		return false;
+	}
+	if (host != NULL && !access_host_ok(&gw->access, host, port)) {
+		gate_refuse(gw, req, console, 403, "host_not_allowed",
+		    "the Host header does not name this node (DNS rebinding "
+		    "is refused); a name the operator trusts can be added "
+		    "with --allow-host",
+		    NULL);
+		return false;
+	}
+	if (header_count(req, "origin") > 1) {
+		gate_refuse(gw, req, console, 403, "origin_not_allowed",
+		    "more than one Origin header", NULL);
+		return false;
+	}
+	o = access_origin_check(&gw->access, origin, port, sibling);
+	if (o == ACCESS_ORIGIN_REFUSED ||
+	    (o == ACCESS_ORIGIN_NONE && site != NULL &&
+		(strcmp(site, "cross-site") == 0 ||
+		    strcmp(site, "same-site") == 0))) {
+		gate_refuse(gw, req, console, 403, "origin_not_allowed",
+		    "requests from this web origin are refused; a browser "
+		    "app the operator trusts can be added with --allow-origin",
+		    NULL);
+		return false;
+	}
+	if (o == ACCESS_ORIGIN_CORS)
+		req->cors_origin = origin;
+	if (o == ACCESS_ORIGIN_CORS && strcmp(req->method, "OPTIONS") == 0 &&
+	    hreq_header(req, "access-control-request-method") != NULL) {
+		preflight(gw, req, console);
+		return false;
+	}
+	if (gw->keys != NULL && !public_path(req, console) &&
+	    !apikeys_check_headers(gw->keys, hreq_header(req, "authorization"),
+		hreq_header(req, "x-api-key"))) {
+		gate_refuse(gw, req, console, 401, "invalid_api_key",
+		    "a valid API key is required: send it as "
+		    "\"Authorization: Bearer KEY\" or \"x-api-key: KEY\"",
+		    "WWW-Authenticate: Bearer realm=\"sealmesh\"\r\n");
+		return false;
+	}
+	return true;
+}
+
 static void
 api_handler(struct hreq *req, void *ctx)
 {
 	struct gateway *gw = ctx;
 	bool get = strcmp(req->method, "GET") == 0;
 	bool post = strcmp(req->method, "POST") == 0;
+
+	if (!gate(gw, req, false))
+		return;
 
 	for (size_t i = 0; i < SM_ARRAY_LEN(proxied_paths); i++) {
 		if (strcmp(req->path, proxied_paths[i]) != 0)
@@ -442,6 +616,7 @@ api_handler(struct hreq *req, void *ctx)
 
 		(void)hres_send(
 		    req, 200, "application/json", NULL, ok, sizeof(ok) - 1);
+		access_log(gw, req, NULL, NULL, false, -1);
 		return;
 	}
 	reply_error(gw, req, NULL, 404, "invalid_request_error", "not_found",
@@ -508,10 +683,18 @@ gateway_status_json(struct gateway *gw)
 }
 
 static void
-console_handler(struct hreq *req, void *ctx)
+console_route(struct gateway *gw, struct hreq *req)
 {
-	struct gateway *gw = ctx;
 	struct buf b;
+
+	if (strcmp(req->method, "GET") == 0 &&
+	    strcmp(req->path, "/health") == 0) {
+		static const char ok[] = "{\"status\":\"ok\"}";
+
+		(void)hres_send(
+		    req, 200, "application/json", NULL, ok, sizeof(ok) - 1);
+		return;
+	}
 
 	if (strcmp(req->method, "POST") == 0 &&
 	    strcmp(req->path, "/api/attest/challenge") == 0) {
@@ -566,9 +749,59 @@ console_handler(struct hreq *req, void *ctx)
 	    "unknown endpoint", NULL);
 }
 
+static void
+console_handler(struct hreq *req, void *ctx)
+{
+	struct gateway *gw = ctx;
+
+	if (!gate(gw, req, true))
+		return;
+	console_route(gw, req);
+	console_log(req);
+}
+
+void
+gateway_set_keys(struct gateway *gw, struct apikeys *keys)
+{
+	apikeys_free(gw->keys);
+	gw->keys = keys;
+}
+
+size_t
+gateway_add_own_addrs(struct gateway *gw)
+{
+	uv_interface_address_t *ifs;
+	size_t added = 0;
+	int n;
+
+	if (uv_interface_addresses(&ifs, &n) != 0)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		const struct sockaddr *sa =
+		    (const struct sockaddr *)&ifs[i].address;
+		int r;
+
+		if (sa->sa_family == AF_INET)
+			r = access_add_addr(&gw->access, AF_INET,
+			    (const uint8_t *)&ifs[i].address.address4.sin_addr);
+		else if (sa->sa_family == AF_INET6)
+			r = access_add_addr(&gw->access, AF_INET6,
+			    (const uint8_t *)&ifs[i]
+				.address.address6.sin6_addr);
+		else
+			continue;
+		if (r != 0)
+			break;
+		added++;
+	}
+	uv_free_interface_addresses(ifs, n);
+	return added;
+}
+
 int
 gateway_open(struct gateway *gw, uv_loop_t *loop, struct router *rt,
-    const struct gateway_opts *opts)
+    const struct gateway_opts *opts, const struct access_policy *access,
+    struct apikeys *keys)
 {
 	struct hsrv_config api = {
 	    .max_body = opts->max_body,
@@ -586,22 +819,31 @@ gateway_open(struct gateway *gw, uv_loop_t *loop, struct router *rt,
 	memset(gw, 0, sizeof(*gw));
 	gw->loop = loop;
 	gw->opts = *opts;
+	gw->keys = keys;
+	if (access != NULL)
+		gw->access = *access;
+	else
+		access_init(&gw->access);
 	gw->router = rt;
 	gw->start_ms = sm_now_ms();
 	metrics_init(&gw->metrics);
 	hsrv_init(&gw->tunnel, loop, &tun);
 	if ((r = hsrv_open(
 		 &gw->api, loop, opts->listen_host, opts->api_port, &api)) != 0)
-		return r;
+		goto fail;
 	if (opts->console_port >= 0) {
-		if ((r = hsrv_open(&gw->console, loop, opts->listen_host,
+		if ((r = hsrv_open(&gw->console, loop,
+			 opts->console_host ? opts->console_host : "127.0.0.1",
 			 opts->console_port, &con)) != 0) {
 			hsrv_close(&gw->api);
-			return r;
+			goto fail;
 		}
 		gw->console_open = true;
 	}
 	return 0;
+fail:
+	gateway_set_keys(gw, NULL);
+	return r;
 }
 
 void
@@ -611,4 +853,5 @@ gateway_close(struct gateway *gw)
 	hsrv_close(&gw->tunnel);
 	if (gw->console_open)
 		hsrv_close(&gw->console);
+	gateway_set_keys(gw, NULL); /* wipes */
 }

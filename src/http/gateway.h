@@ -12,6 +12,8 @@
 #include <cJSON.h>
 #include <uv.h>
 
+#include "http/access.h"
+#include "http/apikey.h"
 #include "http/metrics.h"
 #include "http/oai.h"
 #include "http/upstream.h"
@@ -20,6 +22,7 @@
 
 struct gateway_opts {
 	const char *listen_host; /* "127.0.0.1" unless --listen-all */
+	const char *console_host; /* NULL: 127.0.0.1 (--console-listen-all) */
 	int api_port; /* 0: ephemeral */
 	int console_port; /* 0: ephemeral, -1: none */
 	size_t max_body;
@@ -49,6 +52,11 @@ struct gateway {
 	struct hsrv console;
 	struct hsrv tunnel; /* requests arriving through the mesh */
 	bool console_open;
+	/* Host/Origin allowlists for the API and the console (see access.h);
+	 * the node's own addresses are added when a face listens on all. */
+	struct access_policy access;
+	/* API keys (--api-key-file); NULL: no key needed. Owned. */
+	struct apikeys *keys;
 	struct gateway_remote remote;
 	struct metrics metrics;
 	uint64_t start_ms;
@@ -62,10 +70,23 @@ struct gateway {
 	void *status_arg;
 };
 
-/* Open both listeners. On failure nothing stays open. */
+/*
+ * Open both listeners. 'access' (NULL: loopback only) is copied; 'keys'
+ * (NULL: none) is taken over, also on failure. Every request on the API and
+ * the console passes the gate before it is routed: Host, Origin (and CORS
+ * preflight), then the API key (all but GET /health, and the console's
+ * GET /). On failure nothing stays open.
+ */
 int gateway_open(struct gateway *gw, uv_loop_t *loop, struct router *rt,
-    const struct gateway_opts *opts) SM_MUST_CHECK;
-/* Stop listening and drop every connection (in-flight requests cancelled). */
+    const struct gateway_opts *opts, const struct access_policy *access,
+    struct apikeys *keys) SM_MUST_CHECK;
+/* Replace the key set (SIGHUP); the old one is wiped and freed. */
+void gateway_set_keys(struct gateway *gw, struct apikeys *keys);
+/* Add this host's interface addresses to the Host allowlist (for a face
+ * listening on all addresses). Returns how many were added. */
+size_t gateway_add_own_addrs(struct gateway *gw);
+/* Stop listening and drop every connection (in-flight requests cancelled);
+ * the API keys are wiped. */
 void gateway_close(struct gateway *gw);
 /* /api/status body as a cJSON object (caller deletes). */
 cJSON *gateway_status_json(struct gateway *gw);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include <llhttp.h>
 
@@ -32,6 +33,7 @@ struct hconn {
 
 static void conn_close(struct hconn *c);
 static void conn_feed(struct hconn *c, const char *data, size_t len);
+static void req_set_id(struct hreq *r, const char *given);
 
 const char *
 http_reason(int status)
@@ -146,11 +148,52 @@ on_done(struct hparse *hp, void *user)
 	r->chunked = false;
 	r->done = false;
 	r->bytes_out = 0;
+	r->cors_origin = NULL;
+	req_set_id(r, hparse_header(hp, "x-request-id"));
 	c->busy = true;
 	return HPE_PAUSED;
 }
 
 static const struct hparse_cbs req_cbs = {on_head, on_body, on_done};
+
+bool
+hreq_http11(const struct hreq *req)
+{
+	const llhttp_t *p = &req->conn->hp.llh;
+
+	return p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1);
+}
+
+bool
+hreq_id_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (n == HREQ_ID_MAX ||
+		    !(isalnum((unsigned char)s[n]) || s[n] == '.' ||
+			s[n] == '_' || s[n] == '-'))
+			return false;
+	return n > 0;
+}
+
+/* The client's x-request-id when well-formed, else 16 random hex digits. */
+static void
+req_set_id(struct hreq *r, const char *given)
+{
+	static uint64_t fallback;
+	uint8_t rnd[8];
+
+	if (given != NULL && hreq_id_valid(given)) {
+		snprintf(r->id, sizeof(r->id), "%s", given);
+		return;
+	}
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			rnd[i] =
+			    (uint8_t)((sm_now_ns() + ++fallback) >> (i * 3));
+	sm_hex(r->id, rnd, sizeof(rnd));
+}
 
 const char *
 hreq_header(const struct hreq *req, const char *name)
@@ -202,6 +245,8 @@ reject(struct hconn *c, int status)
 					: "malformed HTTP request";
 
 	c->req.keep_alive = false;
+	c->req.cors_origin = NULL;
+	req_set_id(&c->req, NULL);
 	c->busy = true;
 	c->paused = true; /* hold whatever else arrives; we are closing */
 	c->close_after = true;
@@ -520,6 +565,17 @@ hres_begin(struct hreq *req, int status, const char *content_type,
 		    &h, "Content-Length: %lld\r\n", (long long)content_length);
 	if (r == 0 && close)
 		r = buf_appendf(&h, "Connection: close\r\n");
+	if (r == 0)
+		r = buf_appendf(&h, "x-request-id: %s\r\n", req->id);
+	if (r == 0 && status >= 400 && status < 500 && status != 408 &&
+	    status != 409 && status != 429)
+		r = buf_appendf(&h, "x-should-retry: false\r\n");
+	if (r == 0 && req->cors_origin != NULL)
+		r = buf_appendf(&h,
+		    "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
+		    "Access-Control-Expose-Headers: x-request-id, "
+		    "x-should-retry, x-sealmesh-route\r\n",
+		    req->cors_origin);
 	if (r == 0)
 		r = buf_appendf(&h, "%s\r\n", extra ? extra : "");
 	if (r != 0)

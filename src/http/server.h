@@ -22,6 +22,7 @@
 #define HTTP_DEFAULT_MAX_BODY (8u * 1024 * 1024)
 #define HTTP_WRITE_HIGH_WATER (64 * 1024)
 #define HTTP_WRITE_LOW_WATER (16 * 1024)
+#define HREQ_ID_MAX 64 /* x-request-id: 1..64 of [A-Za-z0-9._-] */
 
 struct hconn;
 struct hreq;
@@ -41,6 +42,12 @@ struct hreq {
 	struct buf body;
 	bool keep_alive;
 	uint64_t start_ns;
+	/* x-request-id: the client's when well-formed, else 16 random hex
+	 * digits; sent on every response and written in the access log. */
+	char id[HREQ_ID_MAX + 1];
+	/* Set by the handler: an allowed cross-origin request's Origin (valid
+	 * while the request is); the response then carries CORS headers. */
+	const char *cors_origin;
 	/* Set by the handler while the response is in progress. */
 	hreq_abort_cb on_abort;
 	hreq_drain_cb on_drain;
@@ -106,11 +113,21 @@ void hconn_free(struct hconn *c);
 /* Header lookup by lowercase name; NULL when absent. */
 const char *hreq_header(const struct hreq *req, const char *name);
 
+/* Was the request HTTP/1.1 or later (where Host is mandatory)? */
+bool hreq_http11(const struct hreq *req);
+/* Is 's' an acceptable client-supplied x-request-id (1..64 of
+ * [A-Za-z0-9._-])? */
+bool hreq_id_valid(const char *s);
+
 /*
  * Response API. hres_send() writes a complete response with a body.
  * hres_begin() writes the status line and headers: content_length >= 0 sends
  * Content-Length, -1 uses chunked encoding. 'extra' holds more header lines,
- * each ending in CRLF, or NULL. Returns 0 or a negative SM_ERR_*.
+ * each ending in CRLF, or NULL. Every response also carries x-request-id;
+ * a 4xx one that a retry cannot fix (all but 408, 409, 429) carries
+ * x-should-retry: false; and one for an allowed cross-origin request
+ * (req->cors_origin) carries Access-Control-Allow-Origin and Vary: Origin.
+ * Returns 0 or a negative SM_ERR_*.
  */
 int hres_send(struct hreq *req, int status, const char *content_type,
     const char *extra, const void *body, size_t len);

@@ -424,7 +424,10 @@ skip_header(const char *name)
 {
 	static const char *const skip[] = {"host", "connection", "keep-alive",
 	    "proxy-connection", "proxy-authorization", "te", "trailer",
-	    "transfer-encoding", "upgrade", "content-length", "expect"};
+	    "transfer-encoding", "upgrade", "content-length", "expect",
+	    /* Credentials for this node (API keys) or for other local sites
+	     * (a browser's cookies for 127.0.0.1) never leave it. */
+	    "authorization", "x-api-key", "cookie"};
 
 	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
 		if (strcmp(name, skip[i]) == 0)

@@ -16,7 +16,9 @@
 #include "core/util.h"
 #include "harden/harden.h"
 #include "mesh/attest.h"
+#include "mesh/member.h"
 #include "mesh/node.h"
+#include "mesh/roster.h"
 #include "mesh/tunnel.h"
 #include "net/link.h"
 
@@ -45,6 +47,8 @@ struct gossip_x {
 };
 
 static void dial_next(struct mesh_dial *d);
+static struct mesh_backoff *
+backoff_slot(struct mesh *m, const uint8_t id[ID_PK_LEN], bool create);
 static void gossip_with(struct mesh *m, struct link *l);
 
 static const char *
@@ -71,7 +75,7 @@ mesh_link_to(struct mesh *m, const uint8_t id[ID_PK_LEN])
 {
 	struct mesh_link *s = slot_find(m, id);
 
-	return s != NULL && s->up ? s->l : NULL;
+	return s != NULL && s->up && s->admitted ? s->l : NULL;
 }
 
 static size_t
@@ -80,7 +84,8 @@ direct_ids(struct mesh *m, uint8_t (*out)[ID_PK_LEN], size_t max)
 	size_t n = 0;
 
 	for (size_t i = 0; i < MESH_MAX_LINKS && n < max; i++)
-		if (m->links[i].l != NULL && m->links[i].up)
+		if (m->links[i].l != NULL && m->links[i].up &&
+		    m->links[i].admitted)
 			memcpy(out[n++], m->links[i].id, ID_PK_LEN);
 	return n;
 }
@@ -126,6 +131,7 @@ sign_mine(struct mesh *m)
 	}
 	tunnel_fill_announce(m, &a);
 	mesh_att_fill_announce(m, &a);
+	roster_fill_announce(m, &a);
 	buf_reset(&m->my_ann);
 	r = announce_sign(&a, m->id, &m->my_ann);
 	buf_clear(&posture);
@@ -166,9 +172,12 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 		return;
 	}
 	m->gossip_rx++;
+	/* Revocations first: they may refuse announcements below. */
+	roster_merge_revs(m, msg.revs, msg.rev_lens, msg.n_revs);
 	for (size_t i = 0; i < msg.n; i++) {
 		struct announce a;
 		enum peer_change ch;
+		uint8_t denied = 0;
 		char sid[13];
 		int r = announce_verify_parse(msg.items[i], msg.lens[i], &a);
 
@@ -185,12 +194,21 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 		uint8_t aid[ID_PK_LEN];
 
 		memcpy(aid, a.id, ID_PK_LEN);
-		note_models(m, &a);
+		/* Owned mesh: no valid credential (or revoked), no merge. */
+		if (roster_check_announce(m, &a, &denied) != 0) {
+			announce_free(&a);
+			continue;
+		}
+		if (!(denied & PEER_DENY_HOST))
+			note_models(m, &a);
 		if ((r = peers_merge(&m->peers, &a, now, &ch)) != 0) {
 			announce_free(&a);
 			continue;
 		}
 		struct peer *pe = peers_find(&m->peers, aid);
+
+		if (pe != NULL)
+			pe->denied = denied;
 
 		short_id(aid, sid);
 		if (ch == PEER_CHANGE_NEW)
@@ -223,7 +241,9 @@ gossip_payload(struct mesh *m, struct buf *out)
 {
 	static const uint8_t *items[PEERS_MAX + 2];
 	static size_t lens[PEERS_MAX + 2];
-	size_t n;
+	static const uint8_t *revs[GOSSIP_MAX_REVOCATIONS];
+	static size_t rev_lens[GOSSIP_MAX_REVOCATIONS];
+	size_t n, nrev = roster_revs(m, revs, rev_lens, SM_ARRAY_LEN(revs));
 	int r;
 
 	items[0] = buf_data(&m->my_ann);
@@ -238,10 +258,12 @@ gossip_payload(struct mesh *m, struct buf *out)
 		items[n] = forged;
 		lens[n++] = m->my_ann.len;
 	}
-	r = announce_msg_write(items, lens, n, false, out);
+	r = announce_msg_write_revs(
+	    items, lens, n, revs, rev_lens, nrev, false, out);
 	free(forged);
 #else
-	r = announce_msg_write(items, lens, n, false, out);
+	r = announce_msg_write_revs(
+	    items, lens, n, revs, rev_lens, nrev, false, out);
 #endif
 	return r;
 }
@@ -295,6 +317,17 @@ static void
 gx_headers(struct lstream *s, int status, const struct link_hdr *h, size_t n,
     void *arg)
 {
+	struct gossip_x *x = arg;
+
+	if (status == 403 && !roster_owned(x->m)) {
+		/* A legacy (token) node talking to an owned mesh. */
+		log_error("mesh: the peer refused our gossip: its mesh is "
+			  "owned and this node has no membership credential");
+		if (x->m->peers.n == 0 && x->m->on_join_failed != NULL)
+			x->m->on_join_failed(x->m,
+			    "the mesh is owned: a token is not enough, ask its "
+			    "owner for an invite (sealmesh invite)");
+	}
 	if (status != 200)
 		lstream_reset(s, LINK_H2_CANCEL);
 }
@@ -338,7 +371,8 @@ gossip_round(struct mesh *m, size_t fanout)
 	size_t n = 0;
 
 	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
-		if (m->links[i].l != NULL && m->links[i].up)
+		if (m->links[i].l != NULL && m->links[i].up &&
+		    m->links[i].admitted)
 			ls[n++] = m->links[i].l;
 	/* A few random peers (all of them when fanout is 0). */
 	for (size_t i = 0; i < n && (fanout == 0 || i < fanout); i++) {
@@ -373,11 +407,14 @@ gossip_tick(uv_timer_t *t)
 	struct mesh *m = t->data;
 	size_t pruned = peers_tick(&m->peers, sm_now_ms());
 
+	/* New revocations from `sealmesh revoke` (the state dir). */
+	roster_tick(m);
 	if (pruned > 0)
 		log_info("mesh: pruned %zu silent peer(s)", pruned);
 	/* Direct links are heard from continuously (pings). */
 	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
-		if (m->links[i].l != NULL && m->links[i].up)
+		if (m->links[i].l != NULL && m->links[i].up &&
+		    m->links[i].admitted)
 			(void)peers_touch(
 			    &m->peers, m->links[i].id, sm_now_ms());
 	if (sign_mine(m) == 0)
@@ -401,13 +438,33 @@ static const struct link_cb link_cbs = {
     .on_close = on_close,
 };
 
+static size_t
+unadmitted(const struct mesh *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
+		n += m->links[i].l != NULL && !m->links[i].admitted;
+	return n;
+}
+
 static void
 link_registered(struct mesh *m, struct link *l)
 {
 	const uint8_t *pid = link_peer_id(l);
 	struct mesh_link *s = slot_find(m, pid);
-	struct peer *p;
 	char sid[13];
+
+	/* A revoked peer is refused by the admission exchange, which tells it
+	 * why; here only the number of links still waiting is bounded. */
+	if (roster_owned(m) && s == NULL &&
+	    unadmitted(m) >= ROSTER_MAX_UNADMITTED) {
+		log_warn("mesh: link with %s refused: too many links not "
+			 "admitted",
+		    short_id(pid, sid));
+		link_close(l);
+		return;
+	}
 
 	if (s != NULL && s->l != l) {
 		/*
@@ -425,6 +482,8 @@ link_registered(struct mesh *m, struct link *l)
 
 		s->l = l;
 		s->up = true;
+		s->admitted = false;
+		s->up_ms = sm_now_ms();
 		link_close(old);
 	} else if (s == NULL) {
 		for (size_t i = 0; i < MESH_MAX_LINKS; i++)
@@ -440,10 +499,31 @@ link_registered(struct mesh *m, struct link *l)
 		memcpy(s->id, pid, ID_PK_LEN);
 		s->l = l;
 		s->up = true;
+		s->admitted = false;
+		s->up_ms = sm_now_ms();
 	}
 	link_set_cb(l, &link_cbs, m);
 	log_info("mesh: link up with %s (%s)", short_id(pid, sid),
 	    link_is_dialer(l) ? "dialed" : "accepted");
+	if (roster_owned(m))
+		roster_link_up(m, l); /* admitted once membership is shown */
+	else
+		mesh_link_admitted(m, l);
+}
+
+void
+mesh_link_admitted(struct mesh *m, struct link *l)
+{
+	const uint8_t *pid = link_peer_id(l);
+	struct mesh_link *s = slot_find(m, pid);
+	struct mesh_backoff *b;
+	struct peer *p;
+
+	if (s == NULL || s->l != l || s->admitted)
+		return;
+	s->admitted = true;
+	if ((b = backoff_slot(m, pid, false)) != NULL)
+		memset(b, 0, sizeof(*b));
 	if ((p = peers_find(&m->peers, pid)) != NULL) {
 		p->link = PEER_LINK_DIRECT;
 		(void)peers_touch(&m->peers, pid, sm_now_ms());
@@ -452,6 +532,18 @@ link_registered(struct mesh *m, struct link *l)
 	if (link_is_dialer(l))
 		gossip_with(m, l);
 	mesh_changed(m);
+}
+
+bool
+mesh_drop_peer(struct mesh *m, const uint8_t id[ID_PK_LEN])
+{
+	struct mesh_link *s = slot_find(m, id);
+
+	(void)peers_remove(&m->peers, id);
+	if (s == NULL)
+		return false;
+	link_close(s->l);
+	return true;
 }
 
 static void
@@ -498,7 +590,12 @@ on_stream(
     struct link *l, struct lstream *s, const struct lstream_req *req, void *arg)
 {
 	struct mesh *m = arg;
+	struct mesh_link *sl = slot_find(m, link_peer_id(l));
+	bool admitted = sl != NULL && sl->l == l && sl->admitted;
 
+	/* Owned mesh: nothing but the membership exchange before it. */
+	if (roster_owned(m) && (!admitted || roster_path(req->path)))
+		return roster_on_stream(m, l, s, req, admitted);
 	if (strcmp(req->path, GOSSIP_PATH) == 0) {
 		struct gossip_x *x = calloc(1, sizeof(*x));
 
@@ -553,6 +650,12 @@ backoff_fail(struct mesh *m, const uint8_t id[ID_PK_LEN])
 	    sm_now_ms() + (wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : wait);
 }
 
+void
+mesh_dial_backoff(struct mesh *m, const uint8_t id[ID_PK_LEN])
+{
+	backoff_fail(m, id);
+}
+
 static bool
 backoff_wait(struct mesh *m, const uint8_t id[ID_PK_LEN])
 {
@@ -583,7 +686,9 @@ dial_up(struct link *l, void *arg)
 	struct mesh *m = d->m;
 	struct mesh_backoff *b = backoff_slot(m, d->id, false);
 
-	if (b != NULL)
+	/* Owned mesh: reset once admitted (mesh_link_admitted), so a peer
+	 * that keeps refusing our membership is dialed ever less often. */
+	if (b != NULL && !roster_owned(m))
 		memset(b, 0, sizeof(*b));
 	dial_free(d);
 	link_registered(m, l);
@@ -683,6 +788,7 @@ static void
 maybe_dial(struct mesh *m, struct peer *p)
 {
 	if (m->leaving || p->state != PEER_ALIVE || p->ann.n_serving == 0 ||
+	    (p->denied & PEER_DENY_HOST) || roster_revoked(m, p->ann.id) ||
 	    mesh_link_to(m, p->ann.id) != NULL || backoff_wait(m, p->ann.id))
 		return;
 	dial_start(m, p->ann.id, p->ann.addrs, p->ann.n_addrs, false);
@@ -880,7 +986,7 @@ remote_models(void *arg, void (*fn)(const char *model, void *a), void *a)
 		struct peer *p = m->peers.v[i];
 
 		if (p->state != PEER_ALIVE || p->ann.role != ANN_ROLE_HOST ||
-		    !tunnel_eligible(m, p))
+		    (p->denied & PEER_DENY_HOST) || !tunnel_eligible(m, p))
 			continue;
 		for (size_t j = 0; j < p->ann.n_serving; j++)
 			fn(p->ann.serving[j], a);
@@ -889,12 +995,41 @@ remote_models(void *arg, void (*fn)(const char *model, void *a), void *a)
 
 /* --- open / leave ------------------------------------------------------- */
 
+/*
+ * One --join value: a token (legacy mesh) or an invite (owned mesh). Fills
+ * the join secret, the node to dial and its addresses.
+ */
+static int
+join_parse(const char *text, struct token *tok, struct member_invite *inv,
+    bool *is_invite)
+{
+	const char *why = NULL;
+	int r;
+
+	*is_invite = false;
+	memset(inv, 0, sizeof(*inv));
+	if ((r = token_parse(text, tok, &why)) == 0)
+		return 0;
+	if (r == SM_ERR_UNSUPP &&
+	    (r = member_invite_parse(text, inv, &why)) == 0) {
+		*is_invite = true;
+		token_init(tok, inv->join_secret, inv->node_id);
+		for (size_t k = 0; k < inv->n_addrs; k++)
+			if (token_add_addr(tok, inv->addrs[k]) != 0)
+				break;
+		return 0;
+	}
+	log_error("bad invite token: %s", why != NULL ? why : "invalid");
+	return SM_ERR_INVAL;
+}
+
 int
 mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
     struct router *rt, struct gateway *gw, const struct mesh_opts *opts)
 {
+	static struct member_invite inv; /* large; wiped after use */
 	struct token tok;
-	const char *why = NULL;
+	bool first_invite = false, is_inv;
 	char *ts = NULL;
 	int r;
 
@@ -909,13 +1044,15 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	if (m->opts.gossip_interval_ms == 0)
 		m->opts.gossip_interval_ms = PEERS_DEFAULT_INTERVAL_MS;
 	buf_init(&m->my_ann, ANN_MAX_LEN);
+	uv_timer_init(loop, &m->gossip_timer);
+	uv_timer_init(loop, &m->soon_timer);
+	m->gossip_timer.data = m->soon_timer.data = m;
 
-	/* The mesh: the first token's, else our own. */
+	/* The mesh: the first token's or invite's, else our own. */
 	if (opts->n_join > 0) {
-		if ((r = token_parse(opts->join[0], &tok, &why)) != 0) {
-			log_error("bad invite token: %s", why);
-			return SM_ERR_INVAL;
-		}
+		if ((r = join_parse(opts->join[0], &tok, &inv, &is_inv)) != 0)
+			return r;
+		first_invite = is_inv;
 		memcpy(m->secret, tok.join_secret, sizeof(m->secret));
 		token_clear(&tok);
 	} else if ((r = load_or_create_secret(m)) != 0) {
@@ -923,22 +1060,26 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	}
 	token_mesh_id(m->secret, m->mesh_id);
 	if ((r = tunnel_init(m)) != 0 || (r = mesh_att_init(m)) != 0)
-		return r;
-	peers_init(&m->peers, id->pk, m->mesh_id, m->opts.gossip_interval_ms);
+		goto out;
 	if ((r = link_ctx_new(
 		 &m->lctx, id, m->secret, sizeof(m->secret), NULL)) != 0)
-		return r;
+		goto out;
 	link_ctx_set_proof(m->lctx, proof_adapter, NULL);
 	if ((r = link_listen(m->lctx, loop, m->opts.bind, opts->port, &link_cbs,
 		 m, &m->listener, &m->port)) != 0) {
 		log_error(
 		    "mesh: cannot listen on %s:%u", m->opts.bind, opts->port);
-		return r;
+		goto out;
 	}
 	if ((r = collect_addrs(m)) != 0) {
 		log_error("mesh: bad --advertise address");
-		return r;
+		goto out;
 	}
+	/* Owned mesh (owner key here, or an invite): mesh id from the owner.
+	 */
+	if ((r = roster_open(m, first_invite ? &inv : NULL)) != 0)
+		goto out;
+	peers_init(&m->peers, id->pk, m->mesh_id, m->opts.gossip_interval_ms);
 	token_init(&tok, m->secret, id->pk);
 	for (size_t i = 0; i < m->n_addrs; i++)
 		if (token_add_addr(&tok, m->addrs[i]) != 0)
@@ -947,7 +1088,8 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	    token_write(&tok, ts, TOKEN_STR_MAX) != 0) {
 		token_clear(&tok);
 		free(ts);
-		return SM_ERR_NOMEM;
+		r = SM_ERR_NOMEM;
+		goto out;
 	}
 	token_clear(&tok);
 	m->token = ts;
@@ -959,23 +1101,22 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	gw->remote.start = tunnel_start;
 	gw->remote.arg = m;
 
-	uv_timer_init(loop, &m->gossip_timer);
-	uv_timer_init(loop, &m->soon_timer);
-	m->gossip_timer.data = m->soon_timer.data = m;
 	if ((r = sign_mine(m)) != 0)
-		return r;
+		goto out;
 	uv_timer_start(&m->gossip_timer, gossip_tick,
 	    m->opts.gossip_interval_ms, m->opts.gossip_interval_ms);
 
 	for (size_t i = 0; i < opts->n_join; i++) {
-		if ((r = token_parse(opts->join[i], &tok, &why)) != 0) {
-			log_error("bad invite token: %s", why);
-			return SM_ERR_INVAL;
-		}
-		if (memcmp(tok.mesh_id, m->mesh_id, sizeof(m->mesh_id)) != 0) {
+		if ((r = join_parse(opts->join[i], &tok, &inv, &is_inv)) != 0)
+			goto out;
+		/* One mesh: the same join secret (and kind) in every --join. */
+		if (is_inv != first_invite ||
+		    sodium_memcmp(
+			tok.join_secret, m->secret, sizeof(m->secret)) != 0) {
 			token_clear(&tok);
 			log_error("--join tokens name different meshes");
-			return SM_ERR_INVAL;
+			r = SM_ERR_INVAL;
+			goto out;
 		}
 		const char *addrs[TOKEN_MAX_ADDRS];
 
@@ -984,7 +1125,10 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 		dial_start(m, tok.node_id, addrs, tok.n_addrs, true);
 		token_clear(&tok);
 	}
-	return 0;
+	r = 0;
+out:
+	member_invite_clear(&inv);
+	return r;
 }
 
 void
@@ -1004,6 +1148,7 @@ mesh_leave(struct mesh *m)
 	uv_close((uv_handle_t *)&m->gossip_timer, NULL);
 	uv_close((uv_handle_t *)&m->soon_timer, NULL);
 	mesh_att_close(m);
+	roster_close(m);
 	link_listener_close(m->listener);
 }
 
@@ -1047,7 +1192,7 @@ mesh_metrics(struct mesh *m, struct buf *out)
 		   (unsigned long long)m->relayed,
 		   (unsigned long long)m->gossip_rx,
 		   (unsigned long long)m->forged_dropped) != 0 ||
-		tunnel_metrics(m, out) != 0
+		tunnel_metrics(m, out) != 0 || roster_metrics(m, out) != 0
 	    ? SM_ERR_TOOBIG
 	    : mesh_att_metrics(m, out);
 }
@@ -1075,9 +1220,11 @@ mesh_status_json(struct mesh *m, cJSON *st)
 	sm_hex(mid, m->mesh_id, sizeof(m->mesh_id));
 	cJSON_AddStringToObject(st, "mesh_id", mid);
 	cJSON_AddNumberToObject(st, "mesh_port", m->port);
-	cJSON_AddStringToObject(st, "token", m->token);
+	/* Not the token: it carries the join secret, and the console serves
+	 * whoever reaches it (`sealmesh token` reads the state dir). */
 	cJSON_AddBoolToObject(st, "relay", !m->opts.no_relay);
 	cJSON_AddBoolToObject(st, "require_hardened", m->opts.require_hardened);
+	roster_status(m, st);
 	tunnel_status_self(m, st);
 	mesh_att_status_self(m, st);
 	for (size_t i = 0; peers != NULL && i < m->peers.n; i++) {
@@ -1122,6 +1269,7 @@ mesh_status_json(struct mesh *m, cJSON *st)
 		    o, "last_seen_ms", (double)(now - p->last_heard_ms));
 		cJSON_AddStringToObject(o, "state", peers_state_name(p->state));
 		cJSON_AddBoolToObject(o, "relay_allowed", p->ann.relay_allowed);
+		roster_status_peer(m, p, o);
 		struct posture ps;
 
 		if (p->ann.posture != NULL &&

@@ -191,6 +191,7 @@ peers_hosts_for_model(
 		struct peer *p = t->v[i];
 
 		if (p->state == PEER_ALIVE && p->ann.role == ANN_ROLE_HOST &&
+		    !(p->denied & PEER_DENY_HOST) &&
 		    announce_routes_model(&p->ann, model))
 			c[n++] = p;
 	}
@@ -235,7 +236,7 @@ peers_relays_for(const struct peers *t, const uint8_t target[ID_PK_LEN],
 		struct peer *p = t->v[i];
 
 		if (p->state != PEER_ALIVE || p->link != PEER_LINK_DIRECT ||
-		    !p->ann.relay_allowed)
+		    !p->ann.relay_allowed || (p->denied & PEER_DENY_RELAY))
 			continue;
 		for (j = 0; j < p->ann.n_linked; j++) {
 			if (memcmp(p->ann.linked[j], target, ID_PK_LEN) == 0) {

@@ -59,7 +59,13 @@ struct peer {
 	enum peer_link link;
 	uint8_t via[ID_PK_LEN]; /* relay's id when link == PEER_LINK_RELAY */
 	int32_t rtt_ms; /* -1: unknown */
+	/* Rights the mesh withholds from this peer (PEER_DENY_*), set by the
+	 * membership layer right after each merge; 0 for a legacy mesh. */
+	uint8_t denied;
 };
+
+#define PEER_DENY_HOST 0x01 /* never routed to: its models are ignored */
+#define PEER_DENY_RELAY 0x02 /* never chosen as a relay */
 
 struct peers {
 	uint8_t self[ID_PK_LEN];
@@ -109,7 +115,8 @@ size_t peers_tick(struct peers *t, uint64_t now_ms);
 struct peer *peers_find(const struct peers *t, const uint8_t id[ID_PK_LEN]);
 
 /*
- * Live hosts for 'model' (role HOST, state ALIVE, routes the model), at most
+ * Live hosts for 'model' (role HOST, state ALIVE, routes the model, not
+ * PEER_DENY_HOST), at most
  * 'max' written to 'out', in a stable order that differs from node to node
  * (sorted by id, rotated by a hash of our own id) to spread load. Returns
  * the number written.
@@ -128,8 +135,9 @@ size_t peers_collect(
 
 /*
  * Peers that can relay to 'target': ALIVE, we hold a direct link to them,
- * they allow relaying and their announcement lists 'target' among their
- * direct links. Returns the number written to 'out' (at most 'max').
+ * they allow relaying (and are not PEER_DENY_RELAY) and their announcement
+ * lists 'target' among their direct links. Returns the number written to 'out'
+ * (at most 'max').
  */
 size_t peers_relays_for(const struct peers *t, const uint8_t target[ID_PK_LEN],
     struct peer **out, size_t max);

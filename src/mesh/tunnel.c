@@ -10,6 +10,7 @@
 #include "crypto/rstream.h"
 #include "http/gateway.h"
 #include "mesh/attest.h"
+#include "mesh/shape.h"
 #include "mesh/tunnel.h"
 
 #define PUMP_CHUNK (64 * 1024)
@@ -20,10 +21,21 @@
 struct tunnel_state {
 	struct infkey *keys; /* NULL with --no-e2e */
 	struct env_replay *replay;
+	struct env_sender *sender; /* version 2 ephemeral keys per host key */
 	uv_timer_t key_timer;
 	uint8_t (*sticky)[ID_PK_LEN];
 	size_t nsticky;
+	struct shaper *shaper; /* NULL with --no-shaping or --no-e2e */
+	uint64_t resp_bytes; /* sealed answers: response stream bytes sent */
 };
+
+/* The newest sealed-request version this node sends and opens. */
+static uint32_t
+envelope_version(const struct mesh *m)
+{
+	return m->opts.envelope_version ? m->opts.envelope_version
+					: ENV_VERSION_MAX;
+}
 
 static uint64_t
 mono_s(void)
@@ -33,6 +45,8 @@ mono_s(void)
 
 #ifdef SM_TEST_BUILD
 int tunnel_test_record_fd = -1;
+bool tunnel_test_old_rstream;
+#define old_rstream() tunnel_test_old_rstream
 
 static void
 record(const uint8_t *p, size_t n)
@@ -43,6 +57,7 @@ record(const uint8_t *p, size_t n)
 }
 #else
 #define record(p, n) ((void)0)
+#define old_rstream() false
 #endif
 
 /* Move queued bytes into a stream as its send buffer has room. */
@@ -170,6 +185,8 @@ ut_e2e(struct up_tun *u, const uint8_t *p, size_t n)
 			ut_http(u, ev.data, ev.len);
 			break;
 		case RS_EV_END:
+			if (ev.len > 0) /* v2: END carries the last bytes */
+				ut_http(u, ev.data, ev.len);
 			if (!u->base.finished &&
 			    hparse_finish(&u->hp) == HPE_OK && u->base.finished)
 				break;
@@ -405,6 +422,20 @@ tunnel_eligible(struct mesh *m, struct peer *p)
 	    path_to(m, p->ann.id, &relayed, via) != NULL;
 }
 
+/*
+ * Envelope flags for host 'p': ask for a padded, paced answer (response
+ * stream v2) when the host's signed announcement says it gives one and this
+ * node has not turned shaping off. Never set for an older host: it would
+ * refuse the request.
+ */
+static uint8_t
+ut_rs_flags(const struct mesh *m, const struct peer *p)
+{
+	if (m->opts.no_shaping || old_rstream() || p->ann.rs_version < 2)
+		return 0;
+	return ENV_F_RS2;
+}
+
 int
 tunnel_start(void *arg, const struct route_target *t, const struct hreq *req,
     const struct oai_peek *pk, const struct upstream_cbs *cbs, void *user,
@@ -451,16 +482,26 @@ tunnel_start(void *arg, const struct route_target *t, const struct hreq *req,
 		memcpy(tg.node_id, p->ann.id, ID_PK_LEN);
 		tg.key.epoch = p->ann.inference_key_epoch;
 		memcpy(tg.key.pk, p->ann.inference_key, sizeof(tg.key.pk));
+		uint8_t flags = ut_rs_flags(m, p);
+
 		buf_init(&http, req->body.len + 64 * 1024);
 		r = upstream_build_tunnel_request(&http, req);
-		if (r == 0)
-			r = env_seal_request(&u->pending, &u->sess, &tg,
-			    buf_data(&http), http.len, sm_wall_s());
+		if (r == 0 && envelope_version(m) >= ENV_VERSION_2 &&
+		    p->ann.envelope_version >= ENV_VERSION_2)
+			r = env_seal_request2(&u->pending, &u->sess,
+			    m->tun->sender, &tg, flags, buf_data(&http),
+			    http.len, sm_wall_s());
+		else if (r == 0)
+			r = env_seal_request_flags(&u->pending, &u->sess, &tg,
+			    flags, buf_data(&http), http.len, sm_wall_s());
 		buf_clear(&http); /* wipes the plaintext copy */
 		if (r != 0)
 			goto fail;
 		u->e2e = true;
-		rs_reader_init(&u->rd, u->sess.rkey);
+		if (flags & ENV_F_RS2)
+			rs_reader_init_v2(&u->rd, u->sess.rkey);
+		else
+			rs_reader_init(&u->rd, u->sess.rkey);
 		m->e2e_sealed++;
 	} else {
 		if ((r = upstream_build_tunnel_request(&u->pending, req)) != 0)
@@ -506,7 +547,10 @@ struct tun_host {
 	enum th_mode mode;
 	struct buf in; /* the sealed request while it arrives */
 	struct rs_writer w; /* E2E: the response stream */
+	struct shape_stream ss; /* E2E v2: padded, paced frames */
 	bool w_init;
+	bool shaped; /* ss is in use */
+	bool ended; /* lstream_end() called */
 	bool responded;
 	bool stream_gone;
 };
@@ -514,12 +558,96 @@ struct tun_host {
 static int
 th_send(struct tun_host *th, const uint8_t *p, size_t n)
 {
+	if (th->mode == TH_E2E)
+		th->m->tun->resp_bytes += n;
 	if (!th->responded) {
 		if (lstream_respond(th->s, 200, NULL, 0) != 0)
 			return SM_ERR_IO;
 		th->responded = true;
 	}
 	return lstream_write(th->s, p, n) == 0 ? 0 : SM_ERR_IO;
+}
+
+/* --- shaped answers (response stream v2, mesh/shape.h) --- */
+
+static int
+th_shape_sink_write(void *arg, const uint8_t *p, size_t n)
+{
+	struct tun_host *th = arg;
+
+	return th->stream_gone ? SM_ERR_CLOSED : th_send(th, p, n);
+}
+
+static size_t
+th_shape_sink_queued(void *arg)
+{
+	struct tun_host *th = arg;
+
+	return th->stream_gone ? 0 : lstream_queued(th->s);
+}
+
+static void
+th_shape_sink_drained(void *arg)
+{
+	struct tun_host *th = arg;
+
+	if (th->c != NULL)
+		hconn_drained(th->c);
+}
+
+/* The last frame is out (or could not be written): end the stream. */
+static void
+th_shape_sink_done(void *arg, int err)
+{
+	struct tun_host *th = arg;
+
+	if (th->stream_gone || th->ended)
+		return;
+	th->ended = true;
+	if (err != 0)
+		lstream_reset(th->s, LINK_H2_CANCEL);
+	else
+		(void)lstream_end(th->s);
+}
+
+static const struct shape_sink th_shape_sink = {
+    th_shape_sink_write,
+    th_shape_sink_queued,
+    th_shape_sink_drained,
+    th_shape_sink_done,
+};
+
+/* The gateway's bytes wait for the next tick. */
+static int
+th_shape_write(struct tun_host *th, const uv_buf_t *bufs, unsigned n)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < n && r == 0; i++)
+		r = shape_stream_write(
+		    &th->ss, (const uint8_t *)bufs[i].base, bufs[i].len);
+	return r;
+}
+
+/*
+ * Start the answer to an opened request: v2 and shaped when the asker asked
+ * for it (ENV_F_RS2) and shaping is on here, else v1 as before. Appends the
+ * preamble to 'pre'.
+ */
+static int
+th_shape_begin(
+    struct tun_host *th, const struct env_session *sess, struct buf *pre)
+{
+	struct shaper *sh = th->m->tun->shaper;
+	int r;
+
+	if (sh == NULL || !(sess->flags & ENV_F_RS2))
+		return rs_writer_init(&th->w, pre, sess->rkey);
+	if ((r = rs_writer_init_v2(&th->w, pre, sess->rkey)) != 0)
+		return r;
+	shape_stream_start(&th->ss, sh, &th->w, &th_shape_sink, th);
+	th->shaped = true;
+	return 0;
 }
 
 static int
@@ -537,6 +665,8 @@ th_write(struct hconn *c, const uv_buf_t *bufs, unsigned n)
 			    th, (const uint8_t *)bufs[i].base, bufs[i].len);
 		return r;
 	}
+	if (th->shaped)
+		return th_shape_write(th, bufs, n);
 	/* One write of the gateway (one backend read) = one sealed chunk. */
 	buf_init(&pt, ENV_PT_MAX);
 	buf_init(&ct, ENV_PT_MAX + RS_FRAME_MAX);
@@ -556,7 +686,10 @@ th_queued(const struct hconn *c)
 {
 	struct tun_host *th = hconn_io_ctx(c);
 
-	return th->stream_gone ? 0 : lstream_queued(th->s);
+	if (th->stream_gone)
+		return 0;
+	return lstream_queued(th->s) +
+	    (th->shaped ? shape_stream_pending(&th->ss) : 0);
 }
 
 static void
@@ -588,14 +721,21 @@ th_finish(struct hconn *c)
 
 	if (th->stream_gone)
 		return;
+	if (th->shaped) {
+		shape_stream_end(&th->ss); /* END and END_STREAM on a tick */
+		return;
+	}
 	if (th->mode == TH_E2E)
 		th_seal_end(th, true);
+	th->ended = true;
 	(void)lstream_end(th->s);
 }
 
 static void
 th_free(struct tun_host *th)
 {
+	if (th->shaped)
+		shape_stream_stop(&th->ss);
 	if (th->w_init)
 		rs_writer_clear(&th->w);
 	buf_clear(&th->in);
@@ -611,6 +751,10 @@ th_close(struct hconn *c)
 	hconn_free(c);
 	if (th->stream_gone) {
 		th_free(th);
+	} else if (th->shaped) {
+		/* Failed after decrypting unless END was asked for: ERROR on
+		 * the next tick, in a frame like any other. */
+		shape_stream_fail(&th->ss, 502);
 	} else if (th->mode == TH_E2E && th->w_init && !th->w.done) {
 		/* Failed after decrypting: say so, authenticated. */
 		th_seal_end(th, false);
@@ -649,6 +793,7 @@ th_open(struct tun_host *th, size_t total)
 	struct tunnel_state *ts = th->m->tun;
 	struct env_session sess;
 	struct buf http, pre;
+	bool v2 = buf_data(&th->in)[1] == ENV_VERSION_2; /* peeked: >= 2 */
 	int r;
 
 	if (ts->keys == NULL) {
@@ -662,9 +807,17 @@ th_open(struct tun_host *th, size_t total)
 		th_refuse(th, r);
 		return;
 	}
+	if (old_rstream() && sess.flags != 0) {
+		/* What a node from before response stream v2 does. */
+		env_session_clear(&sess);
+		buf_clear(&http);
+		th_refuse(th, SM_ERR_UNSUPP);
+		return;
+	}
 	th->m->e2e_opened++;
+	th->m->e2e_opened_v2 += v2;
 	buf_init(&pre, RS_PREAMBLE_LEN);
-	if ((r = rs_writer_init(&th->w, &pre, sess.rkey)) == 0) {
+	if ((r = th_shape_begin(th, &sess, &pre)) == 0) {
 		th->w_init = true;
 		r = th_send(th, buf_data(&pre), pre.len);
 	}
@@ -722,6 +875,8 @@ th_on_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	struct tun_host *th = arg;
 
 	th->stream_gone = true;
+	if (th->shaped)
+		shape_stream_stop(&th->ss);
 	if (th->c != NULL)
 		hconn_abort(th->c); /* ends in th_close, which frees th */
 	else
@@ -957,6 +1112,8 @@ tunnel_init(struct mesh *m)
 	m->tun = ts;
 	if (m->opts.no_e2e)
 		return 0;
+	if ((r = env_sender_new(&ts->sender)) != 0)
+		return r;
 	if (grace > epoch)
 		grace = epoch;
 	if ((r = infkey_new(&ts->keys, epoch, grace, mono_s())) != 0 ||
@@ -966,6 +1123,15 @@ tunnel_init(struct mesh *m)
 	uv_timer_init(m->loop, &ts->key_timer);
 	ts->key_timer.data = m;
 	uv_timer_start(&ts->key_timer, key_tick, 1000, 0);
+	if (!m->opts.no_shaping && !old_rstream()) {
+		struct shape_opts so = {
+		    .pacing_ms = m->opts.response_pacing_ms,
+		    .bucket = m->opts.response_bucket,
+		};
+
+		if ((r = shaper_new(&ts->shaper, m->loop, &so)) != 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -979,7 +1145,11 @@ tunnel_fill_announce(struct mesh *m, struct announce *a)
 	infkey_current(m->tun->keys, &pub);
 	a->has_inference_key = true;
 	a->inference_key_epoch = pub.epoch;
+	a->envelope_version = envelope_version(m);
 	memcpy(a->inference_key, pub.pk, sizeof(a->inference_key));
+	/* Asked for it, this node answers padded and paced. */
+	if (m->tun->shaper != NULL)
+		a->rs_version = RS_VERSION2;
 }
 
 void
@@ -991,7 +1161,41 @@ tunnel_status_peer(struct mesh *m, const struct peer *p, cJSON *o)
 		    o, "key_epoch", p->ann.inference_key_epoch);
 	else
 		cJSON_AddNullToObject(o, "key_epoch");
+	cJSON_AddNumberToObject(o, "envelope_version",
+	    p->ann.has_inference_key ? p->ann.envelope_version : 0);
 	cJSON_AddBoolToObject(o, "e2e_required", sticky(m, p->ann.id));
+	cJSON_AddBoolToObject(o, "response_shaping", p->ann.rs_version >= 2);
+}
+
+/*
+ * "shaping" in /api/status: whether this node asks hosts for shaped answers
+ * and gives them, its settings, and what its shaped answers cost so far.
+ */
+static void
+tunnel_status_shaping(struct mesh *m, cJSON *st)
+{
+	struct shaper *sh = m->tun->shaper;
+	cJSON *o = cJSON_AddObjectToObject(st, "shaping");
+	const struct shape_stats *ss;
+
+	if (o == NULL)
+		return;
+	cJSON_AddBoolToObject(
+	    o, "ask", !m->opts.no_shaping && !m->opts.no_e2e && !old_rstream());
+	cJSON_AddBoolToObject(o, "answer", sh != NULL);
+	if (sh == NULL)
+		return;
+	ss = shaper_stats(sh);
+	cJSON_AddNumberToObject(o, "pacing_ms", shaper_opts(sh)->pacing_ms);
+	cJSON_AddNumberToObject(o, "bucket", shaper_opts(sh)->bucket);
+	cJSON_AddNumberToObject(o, "active_streams", (double)shaper_active(sh));
+	cJSON_AddNumberToObject(o, "streams", (double)ss->streams);
+	cJSON_AddNumberToObject(o, "frames", (double)ss->frames);
+	cJSON_AddNumberToObject(
+	    o, "padding_frames", (double)ss->padding_frames);
+	cJSON_AddNumberToObject(o, "data_bytes", (double)ss->data_bytes);
+	cJSON_AddNumberToObject(o, "wire_bytes", (double)ss->wire_bytes);
+	cJSON_AddNumberToObject(o, "skipped_ticks", (double)ss->skipped);
 }
 
 void
@@ -1006,6 +1210,7 @@ tunnel_status_self(struct mesh *m, cJSON *st)
 		infkey_current(m->tun->keys, &pub);
 		cJSON_AddNumberToObject(st, "key_epoch", pub.epoch);
 	}
+	tunnel_status_shaping(m, st);
 }
 
 int
@@ -1018,6 +1223,10 @@ tunnel_metrics(struct mesh *m, struct buf *out)
 	    "# HELP sealmesh_e2e_opened_total Sealed requests opened here.\n"
 	    "# TYPE sealmesh_e2e_opened_total counter\n"
 	    "sealmesh_e2e_opened_total %llu\n"
+	    "# HELP sealmesh_e2e_opened_v2_total Of those, version 2 "
+	    "envelopes.\n"
+	    "# TYPE sealmesh_e2e_opened_v2_total counter\n"
+	    "sealmesh_e2e_opened_v2_total %llu\n"
 	    "# HELP sealmesh_e2e_decrypt_failures_total Sealed requests or "
 	    "responses that failed to open.\n"
 	    "# TYPE sealmesh_e2e_decrypt_failures_total counter\n"
@@ -1028,10 +1237,16 @@ tunnel_metrics(struct mesh *m, struct buf *out)
 	    "sealmesh_e2e_refused_total %llu\n"
 	    "# HELP sealmesh_plaintext_out_total Requests sent without E2E.\n"
 	    "# TYPE sealmesh_plaintext_out_total counter\n"
-	    "sealmesh_plaintext_out_total %llu\n",
+	    "sealmesh_plaintext_out_total %llu\n"
+	    "# HELP sealmesh_e2e_response_bytes_total Sealed answer bytes "
+	    "sent (response stream, padding included).\n"
+	    "# TYPE sealmesh_e2e_response_bytes_total counter\n"
+	    "sealmesh_e2e_response_bytes_total %llu\n",
 	    (unsigned long long)m->e2e_sealed,
 	    (unsigned long long)m->e2e_opened,
+	    (unsigned long long)m->e2e_opened_v2,
 	    (unsigned long long)m->e2e_decrypt_failures,
 	    (unsigned long long)m->e2e_refused,
-	    (unsigned long long)m->plaintext_out);
+	    (unsigned long long)m->plaintext_out,
+	    (unsigned long long)m->tun->resp_bytes);
 }

@@ -64,6 +64,9 @@ void tunnel_status_peer(struct mesh *m, const struct peer *p, cJSON *o);
 #ifdef SM_TEST_BUILD
 /* Test builds only: append every byte a relay forwards to this file. */
 extern int tunnel_test_record_fd;
+/* Test builds only: behave as a node from before response stream v2 (no
+ * announcement field 60, no envelope flags sent, flags refused). */
+extern bool tunnel_test_old_rstream;
 #endif
 
 #endif

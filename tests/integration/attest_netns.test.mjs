@@ -61,9 +61,11 @@ before(async () => {
   { netns: `${P}H1`, bin: TEST_SEALMESH });
   h2 = await startNode(['--model', `m=${mock2.url}`, '--bind', '10.233.3.2', '--mesh-port', '9338',
     '--attest', 'software', '--join', relay.token, ...fast], { netns: `${P}H2`, bin: TEST_SEALMESH });
-  strict = await startNode(['--listen-all', '--bind', '10.233.1.1', '--join', relay.token,
+  strict = await startNode(['--listen-all', '--console-listen-all', '--insecure-no-auth', '--bind', '10.233.1.1',
+    '--join', relay.token,
     '--require-attested-hosts', '--tpm-ca', ca, ...chal, ...fast], { netns: `${P}C`, cmd: 'client' });
-  lax = await startNode(['--listen-all', '--bind', '10.233.1.1', '--join', relay.token,
+  lax = await startNode(['--listen-all', '--console-listen-all', '--insecure-no-auth', '--bind', '10.233.1.1',
+    '--join', relay.token,
     '--tpm-ca', ca, ...chal, ...fast], { netns: `${P}C`, cmd: 'client' });
 }, { timeout: 90000 });
 

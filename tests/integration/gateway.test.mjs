@@ -125,7 +125,7 @@ describe('errors are OpenAI-shaped with the right status', () => {
     assert.equal(ok.status, 200);
     // Chunked upload over the limit too.
     const sock = await rawConnect(small.apiPort);
-    sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n'
+    sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n'
       + 'Transfer-Encoding: chunked\r\n\r\n');
     for (let i = 0; i < 4; i++) sock.write(`800\r\n${'y'.repeat(0x800)}\r\n`);
     const resp = await readUntil(sock, (s) => s.includes('}}'));
@@ -151,7 +151,7 @@ describe('HTTP/1.1 behaviour', () => {
   test('keep-alive: several requests on one connection, and pipelining', async () => {
     const sock = await rawConnect(node.apiPort);
     const b = chatBody('m', { mock: { tokens: 2 } });
-    const req = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\n\r\n${b}`;
+    const req = `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\n\r\n${b}`;
     sock.write(req);
     const one = await readUntil(sock, (s) => s.includes('"usage"') && s.endsWith('}'));
     assert.match(one, /^HTTP\/1\.1 200 /);
@@ -164,7 +164,7 @@ describe('HTTP/1.1 behaviour', () => {
   test('chunked request bodies and Expect: 100-continue work', async () => {
     const sock = await rawConnect(node.apiPort);
     const b = chatBody('m', { mock: { tokens: 3 } });
-    sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n'
+    sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n'
       + 'Transfer-Encoding: chunked\r\n\r\n');
     const cont = await readUntil(sock, (s) => s.includes('\r\n\r\n'));
     assert.match(cont, /^HTTP\/1\.1 100 Continue/);
@@ -180,7 +180,7 @@ describe('HTTP/1.1 behaviour', () => {
 
   test('headers over the cap are refused with 431', async () => {
     const sock = await rawConnect(node.apiPort);
-    sock.write(`GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40000)}\r\n\r\n`);
+    sock.write(`GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(40000)}\r\n\r\n`);
     const resp = await readUntil(sock, (s) => s.includes('}}'));
     assert.match(resp, /^HTTP\/1\.1 431 /);
     sock.destroy();
@@ -252,7 +252,7 @@ describe('streams under failure', () => {
     const b = chatBody('m', { stream: true, mock: { tokens: 300000, delay_ms: 0 } });
     const rss0 = node.rss();
     sock.pause(); // read nothing
-    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${b.length}\r\n\r\n${b}`);
+    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${b.length}\r\n\r\n${b}`);
     await sleep(2500);
     const grown = node.rss() - rss0;
     // The stream is ~60 MB; with backpressure the node holds a small window.
