@@ -47,7 +47,7 @@ struct serve {
 	uv_signal_t sigint, sigterm, sighup;
 	const char *api_key_file; /* reloaded on SIGHUP */
 #ifdef SM_TEST_BUILD
-	uv_signal_t sigusr1, sigusr2;
+	uv_signal_t sigusr1, sigwinch;
 #endif
 	bool stopping;
 };
@@ -233,9 +233,9 @@ serve_usage(FILE *f, bool client)
 }
 
 #ifdef SM_TEST_BUILD
-/* Test builds: SIGUSR2 toggles corrupting attestation answers. */
+/* Test builds: SIGWINCH toggles corrupting attestation answers. */
 static void
-on_sigusr2(uv_signal_t *h, int signum)
+on_sigwinch(uv_signal_t *h, int signum)
 {
 	mesh_att_test_corrupt_answers = !mesh_att_test_corrupt_answers;
 	log_info("test: answers %s",
@@ -279,7 +279,7 @@ on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&s->sighup, NULL);
 #ifdef SM_TEST_BUILD
 	uv_close((uv_handle_t *)&s->sigusr1, NULL);
-	uv_close((uv_handle_t *)&s->sigusr2, NULL);
+	uv_close((uv_handle_t *)&s->sigwinch, NULL);
 #endif
 }
 
@@ -1013,8 +1013,8 @@ run(int argc, char **argv, bool client)
 #ifdef SM_TEST_BUILD
 	uv_signal_init(s.loop, &s.sigusr1);
 	uv_signal_start(&s.sigusr1, on_sigusr1, SIGUSR1);
-	uv_signal_init(s.loop, &s.sigusr2);
-	uv_signal_start(&s.sigusr2, on_sigusr2, SIGUSR2);
+	uv_signal_init(s.loop, &s.sigwinch);
+	uv_signal_start(&s.sigwinch, on_sigwinch, SIGWINCH);
 #endif
 
 	log_info("node %s serving %zu model(s)", s.id.id_hex, s.nbackends);

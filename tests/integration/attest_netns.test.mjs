@@ -147,7 +147,7 @@ test('one failed challenge removes the TPM host from routing at once; a good one
   assert.equal(ok.status, 200, ok.text);
   const c1 = (await mock1.stats()).requests;
   const f0 = await metric(strict, 'sealmesh_attest_challenge_failed_total');
-  h1.child.kill('SIGUSR2'); // the host's answers now carry a broken quote
+  h1.child.kill('SIGWINCH'); // the host's answers now carry a broken quote
   await waitFor(async () => (await metric(strict, 'sealmesh_attest_challenge_failed_total')) > f0,
     { what: 'a failed challenge', timeoutMs: 15000, intervalMs: 20 });
   // At once: well inside the 4 s window and after a single failure (the old
@@ -160,7 +160,7 @@ test('one failed challenge removes the TPM host from routing at once; a good one
   assert.equal(a.eligible, false);
   assert.equal(a.challenge_failed, true);
   assert.equal(a.reason, 'last challenge failed');
-  h1.child.kill('SIGUSR2'); // intact again
+  h1.child.kill('SIGWINCH'); // intact again
   await waitFor(async () => (await peerAtt(strict, h1.id))?.eligible, { what: 'eligible again', timeoutMs: 15000 });
   const back = await postJSON(`${api(strict)}/chat/completions`, chatBody('m'));
   assert.equal(back.status, 200, back.text);
