@@ -47,7 +47,7 @@ struct serve {
 	uv_signal_t sigint, sigterm, sighup;
 	const char *api_key_file; /* reloaded on SIGHUP */
 #ifdef SM_TEST_BUILD
-	uv_signal_t sigusr1, sigwinch;
+	uv_signal_t sigusr1, sigusr2, sigwinch;
 #endif
 	bool stopping;
 };
@@ -198,6 +198,11 @@ serve_usage(FILE *f, bool client)
 	    "node without\n"
 	    "                          E2E would (mixed-version tests, "
 	    "benchmarks)\n"
+	    "  --max-clock-skew MS     clock-skew tolerance for signed "
+	    "announcements:\n"
+	    "                          older than 4 gossip periods + MS, or "
+	    "more than MS\n"
+	    "                          ahead, are refused (default 30000)\n"
 	    "\n"
 	    "traffic shaping (sealed answers):\n"
 	    "  --response-pacing MS    send answer frames on a clock of this "
@@ -221,11 +226,27 @@ serve_usage(FILE *f, bool client)
 	    "announcement\n"
 	    "  --test-ignore-challenges (test builds) never answer "
 	    "attestation challenges\n"
+	    "  --test-flood-incomplete N (test builds) open N tunnel streams "
+	    "to the first\n"
+	    "                          host serving a model (through a relay "
+	    "if need be),\n"
+	    "                          each declaring a large "
+	    "envelope that\n"
+	    "                          never completes; SIGUSR2 re-gossips "
+	    "remembered\n"
+	    "                          announcements of pruned peers\n"
+	    "  --test-flood-plaintext  (test builds) flood with plaintext "
+	    "requests instead\n"
+	    "  --test-no-preauth-limit (test builds) no per-member bound on "
+	    "unauthenticated\n"
+	    "                          envelope bytes (control runs)\n"
 #endif
 	    "\n"
 	    "node:\n"
 	    "  --state-dir DIR         identity key directory (default "
-	    "~/.sealmesh)\n"
+	    "~/.sealmesh); also\n"
+	    "                          keeps the downgrade memory (client: "
+	    "only if given)\n"
 	    "  --log-format FMT        pretty or json (default pretty)\n"
 	    "  --log-level LVL         debug, info, warn or error (default "
 	    "info)\n"
@@ -249,6 +270,16 @@ on_sigusr1(uv_signal_t *h, int signum)
 	mesh_att_test_ignore_challenges = !mesh_att_test_ignore_challenges;
 	log_info("test: challenges %s",
 	    mesh_att_test_ignore_challenges ? "ignored" : "answered");
+}
+
+/* Test builds: SIGUSR2 re-gossips remembered announcements of pruned
+ * peers (the freshness test's replayed old announcement). */
+static void
+on_sigusr2(uv_signal_t *h, int signum)
+{
+	struct serve *s = h->data;
+
+	mesh_test_replay(&s->mesh);
 }
 #endif
 
@@ -279,6 +310,7 @@ on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&s->sighup, NULL);
 #ifdef SM_TEST_BUILD
 	uv_close((uv_handle_t *)&s->sigusr1, NULL);
+	uv_close((uv_handle_t *)&s->sigusr2, NULL);
 	uv_close((uv_handle_t *)&s->sigwinch, NULL);
 #endif
 }
@@ -402,6 +434,10 @@ enum {
 	OPT_RESPONSE_BUCKET,
 	OPT_NO_SHAPING,
 	OPT_TEST_OLD_RSTREAM,
+	OPT_MAX_CLOCK_SKEW,
+	OPT_TEST_FLOOD_INCOMPLETE,
+	OPT_TEST_NO_PREAUTH_LIMIT,
+	OPT_TEST_FLOOD_PLAIN,
 };
 
 static const struct option serve_opts[] = {
@@ -451,8 +487,13 @@ static const struct option serve_opts[] = {
     {"pcr-policy", required_argument, NULL, OPT_PCR_POLICY},
     {"ima-allowlist", required_argument, NULL, OPT_IMA_ALLOWLIST},
     {"require-measured-binary", no_argument, NULL, OPT_REQUIRE_MEASURED_BINARY},
+    {"max-clock-skew", required_argument, NULL, OPT_MAX_CLOCK_SKEW},
 #ifdef SM_TEST_BUILD
     {"test-old-rstream", no_argument, NULL, OPT_TEST_OLD_RSTREAM},
+    {"test-flood-incomplete", required_argument, NULL,
+	OPT_TEST_FLOOD_INCOMPLETE},
+    {"test-no-preauth-limit", no_argument, NULL, OPT_TEST_NO_PREAUTH_LIMIT},
+    {"test-flood-plaintext", no_argument, NULL, OPT_TEST_FLOOD_PLAIN},
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
     {"test-claim-relay", no_argument, NULL, OPT_TEST_CLAIM_RELAY},
@@ -834,6 +875,11 @@ run(int argc, char **argv, bool client)
 				return bad("--gossip-interval", optarg);
 			mo.gossip_interval_ms = v;
 			break;
+		case OPT_MAX_CLOCK_SKEW:
+			if (sm_parse_u64(optarg, 1, 86400000, &v) != 0)
+				return bad("--max-clock-skew", optarg);
+			mo.clock_skew_ms = v;
+			break;
 #ifdef SM_TEST_BUILD
 		case OPT_TEST_RECORD:
 			tunnel_test_record_fd = open(optarg,
@@ -863,6 +909,17 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_ATTEST_UNHARDENED:
 			mesh_att_test_attest_unhardened = true;
+			break;
+		case OPT_TEST_FLOOD_INCOMPLETE:
+			if (sm_parse_u64(optarg, 1, 100000, &v) != 0)
+				return bad("--test-flood-incomplete", optarg);
+			tunnel_test_flood = (unsigned)v;
+			break;
+		case OPT_TEST_NO_PREAUTH_LIMIT:
+			tunnel_test_no_preauth_limit = true;
+			break;
+		case OPT_TEST_FLOOD_PLAIN:
+			tunnel_test_flood_plain = true;
 			break;
 #endif
 		case 'h':
@@ -983,6 +1040,8 @@ run(int argc, char **argv, bool client)
 		log_warn("--insecure-no-auth: anyone who can reach the "
 			 "node's ports uses it without a key");
 	mo.state_dir = client ? NULL : state_dir;
+	/* Downgrade memory: a client keeps one only with --state-dir. */
+	mo.memory_dir = state_dir;
 	mo.api_port = s.gw.api.port;
 	mo.console_port = s.gw.console_open ? s.gw.console.port : 0;
 	if ((r = mesh_open(&s.mesh, s.loop, &s.id, &s.router, &s.gw, &mo)) !=
@@ -1013,6 +1072,9 @@ run(int argc, char **argv, bool client)
 #ifdef SM_TEST_BUILD
 	uv_signal_init(s.loop, &s.sigusr1);
 	uv_signal_start(&s.sigusr1, on_sigusr1, SIGUSR1);
+	uv_signal_init(s.loop, &s.sigusr2);
+	s.sigusr2.data = &s;
+	uv_signal_start(&s.sigusr2, on_sigusr2, SIGUSR2);
 	uv_signal_init(s.loop, &s.sigwinch);
 	uv_signal_start(&s.sigwinch, on_sigwinch, SIGWINCH);
 #endif

@@ -23,10 +23,18 @@ _Static_assert(ENV_MAC_LEN == crypto_secretbox_MACBYTES, "mac size");
 _Static_assert(INFKEY_SHARED_LEN == crypto_box_BEFORENMBYTES, "K size");
 _Static_assert(ENV_PT_MAX < UINT32_MAX - ENV_MAC_LEN, "u32 body length");
 
+/* Ids recorded for one asking member in one generation. */
+struct replay_member {
+	uint8_t id[ENV_NODE_ID_LEN];
+	uint32_t count; /* 0: slot free */
+};
+
 struct replay_gen {
 	uint8_t (*ids)[ENV_REQID_LEN];
 	uint8_t *used;
 	size_t count;
+	struct replay_member *members; /* ENV_REPLAY_MEMBER_SLOTS */
+	size_t nmembers;
 };
 
 struct env_replay {
@@ -35,6 +43,7 @@ struct env_replay {
 	unsigned cur;
 	size_t mask;
 	size_t max;
+	size_t member_max; /* ids one member may hold per generation */
 	uint64_t window;
 	uint64_t start; /* wall time the current generation began */
 	bool started;
@@ -429,6 +438,8 @@ gen_clear(struct env_replay *rc, struct replay_gen *g)
 	memset(g->ids, 0, (rc->mask + 1) * ENV_REQID_LEN);
 	memset(g->used, 0, rc->mask + 1);
 	g->count = 0;
+	memset(g->members, 0, ENV_REPLAY_MEMBER_SLOTS * sizeof(*g->members));
+	g->nmembers = 0;
 }
 
 int
@@ -450,13 +461,19 @@ env_replay_new(struct env_replay **out, uint64_t window_s, size_t max_entries)
 	for (i = 0; i < 2; i++) {
 		rc->gen[i].ids = calloc(slots, ENV_REQID_LEN);
 		rc->gen[i].used = calloc(slots, 1);
-		if (rc->gen[i].ids == NULL || rc->gen[i].used == NULL)
+		rc->gen[i].members = calloc(
+		    ENV_REPLAY_MEMBER_SLOTS, sizeof(*rc->gen[i].members));
+		if (rc->gen[i].ids == NULL || rc->gen[i].used == NULL ||
+		    rc->gen[i].members == NULL)
 			goto out;
 	}
 	/* Keyed hash: request ids are chosen by the (untrusted) client. */
 	crypto_shorthash_keygen(rc->hkey);
 	rc->mask = slots - 1;
 	rc->max = max_entries;
+	rc->member_max = max_entries / ENV_REPLAY_SHARE_DIV;
+	if (rc->member_max == 0)
+		rc->member_max = 1;
 	rc->window = window_s;
 	*out = rc;
 	rc = NULL;
@@ -476,6 +493,7 @@ env_replay_free(struct env_replay *rc)
 	for (i = 0; i < 2; i++) {
 		free(rc->gen[i].ids);
 		free(rc->gen[i].used);
+		free(rc->gen[i].members);
 	}
 	sodium_memzero(rc, sizeof(*rc));
 	free(rc);
@@ -528,12 +546,38 @@ gen_has(const struct env_replay *rc, const struct replay_gen *g,
 	return false;
 }
 
-/* Record 'id' at wall time 'now'. SM_ERR_REPLAY if seen, SM_ERR_UNAVAIL if
- * full. */
-static int
-replay_check(
-    struct env_replay *rc, const uint8_t id[ENV_REQID_LEN], uint64_t now)
+/*
+ * The slot of 'member' in generation 'g' (found, or the free one where it
+ * goes); NULL when it is new and the table is at half load.
+ */
+static struct replay_member *
+gen_member(const struct env_replay *rc, struct replay_gen *g,
+    const uint8_t member[ENV_NODE_ID_LEN])
 {
+	const size_t mask = ENV_REPLAY_MEMBER_SLOTS - 1;
+	uint8_t h[crypto_shorthash_BYTES];
+	uint64_t v = 0;
+	size_t i;
+	int k;
+
+	crypto_shorthash(h, member, ENV_NODE_ID_LEN, rc->hkey);
+	for (k = 0; k < 8; k++)
+		v |= (uint64_t)h[k] << (8 * k);
+	for (i = (size_t)v & mask; g->members[i].count != 0; i = (i + 1) & mask)
+		if (memcmp(g->members[i].id, member, ENV_NODE_ID_LEN) == 0)
+			return &g->members[i];
+	if (g->nmembers >= ENV_REPLAY_MEMBER_SLOTS / 2)
+		return NULL;
+	return &g->members[i];
+}
+
+/* Record 'id' for 'member' (may be NULL) at wall time 'now'. SM_ERR_REPLAY
+ * if seen, SM_ERR_UNAVAIL if the cache or the member's share is full. */
+static int
+replay_check(struct env_replay *rc, const uint8_t id[ENV_REQID_LEN],
+    const uint8_t *member, uint64_t now)
+{
+	struct replay_member *mb = NULL;
 	struct replay_gen *cur;
 	size_t slot = 0, unused;
 
@@ -544,6 +588,16 @@ replay_check(
 		return SM_ERR_REPLAY;
 	if (cur->count >= rc->max)
 		return SM_ERR_UNAVAIL;
+	if (member != NULL) {
+		if ((mb = gen_member(rc, cur, member)) == NULL ||
+		    mb->count >= rc->member_max)
+			return SM_ERR_UNAVAIL;
+		if (mb->count == 0) {
+			memcpy(mb->id, member, ENV_NODE_ID_LEN);
+			cur->nmembers++;
+		}
+		mb->count++;
+	}
 	memcpy(cur->ids[slot], id, ENV_REQID_LEN);
 	cur->used[slot] = 1;
 	cur->count++;
@@ -555,7 +609,8 @@ replay_check(
 /* Check the decrypted plaintext; on success 'http' holds only the request. */
 static int
 check_inner(struct buf *http, struct env_session *s,
-    const uint8_t self_id[ENV_NODE_ID_LEN], struct env_replay *rc, uint64_t now)
+    const uint8_t self_id[ENV_NODE_ID_LEN], struct env_replay *rc,
+    const uint8_t *member, uint64_t now)
 {
 	const uint8_t *pt = buf_data(http);
 	size_t pt_len = http->len, n;
@@ -576,7 +631,7 @@ check_inner(struct buf *http, struct env_session *s,
 	skew = ts > now ? ts - now : now - ts;
 	if (skew > rc->window)
 		return SM_ERR_STALE;
-	if ((r = replay_check(rc, pt + 1, now)) != 0)
+	if ((r = replay_check(rc, pt + 1, member, now)) != 0)
 		return r;
 	memcpy(s->request_id, pt + 1, ENV_REQID_LEN);
 	s->timestamp = ts;
@@ -591,6 +646,16 @@ int
 env_open_request(struct buf *http, struct env_session *s, struct infkey *keys,
     const uint8_t self_id[ENV_NODE_ID_LEN], struct env_replay *rc,
     const uint8_t *in, size_t len, uint64_t now)
+{
+	return env_open_request_from(
+	    http, s, keys, self_id, rc, NULL, in, len, now);
+}
+
+int
+env_open_request_from(struct buf *http, struct env_session *s,
+    struct infkey *keys, const uint8_t self_id[ENV_NODE_ID_LEN],
+    struct env_replay *rc, const uint8_t *member, const uint8_t *in, size_t len,
+    uint64_t now)
 {
 	uint8_t k[INFKEY_SHARED_LEN], kn[REQ_KN_LEN], host_pk[INFKEY_PK_LEN];
 	size_t total, pt_len, hl;
@@ -627,7 +692,7 @@ env_open_request(struct buf *http, struct env_session *s, struct infkey *keys,
 		goto out;
 	}
 	buf_advance(http, pt_len);
-	if ((r = check_inner(http, s, self_id, rc, now)) != 0)
+	if ((r = check_inner(http, s, self_id, rc, member, now)) != 0)
 		goto out;
 	kdf(s->rkey, RS_KEY_LEN, KDF_H2C, k, in, host_pk, s->request_id,
 	    ENV_REQID_LEN);

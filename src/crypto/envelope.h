@@ -76,6 +76,11 @@
  * knows them: an older host refuses any non-zero flags (SM_ERR_UNSUPP). */
 #define ENV_F_RS2 0x01 /* the asker reads response stream v2 (padded) */
 #define ENV_F_KNOWN ENV_F_RS2
+/* Replay cache shares: one asking member may hold 1/16 of the ids of a
+ * generation; the table of members per generation has this many slots
+ * (half of them usable). */
+#define ENV_REPLAY_SHARE_DIV 16
+#define ENV_REPLAY_MEMBER_SLOTS 4096
 
 /* Where a request goes: from the host's verified, signed announcement. */
 struct env_target {
@@ -192,11 +197,24 @@ env_open_request(struct buf *http, struct env_session *s, struct infkey *keys,
     const uint8_t *in, size_t len, uint64_t now) SM_MUST_CHECK;
 
 /*
+ * The same, with the request id charged to the asking 'member' (the node
+ * id on whose link the envelope came; NULL: no share): on top of the
+ * checks above, SM_ERR_UNAVAIL when that member already holds
+ * max_entries / ENV_REPLAY_SHARE_DIV ids of the current generation, so
+ * one member filling the cache cannot make others' requests fail as busy.
+ */
+int env_open_request_from(struct buf *http, struct env_session *s,
+    struct infkey *keys, const uint8_t self_id[ENV_NODE_ID_LEN],
+    struct env_replay *rc, const uint8_t *member, const uint8_t *in, size_t len,
+    uint64_t now) SM_MUST_CHECK;
+
+/*
  * Replay cache: request ids seen within the timestamp window 'window_s'
  * (the same window env_open_request() applies to timestamps, so the two
  * cannot disagree). Holds up to 'max_entries' ids per 2*window_s; when
- * full, new requests are refused (SM_ERR_UNAVAIL) until old ids age out.
- * Memory: about 68 * max_entries bytes.
+ * full, new requests are refused (SM_ERR_UNAVAIL) until old ids age out;
+ * each member may hold max_entries / ENV_REPLAY_SHARE_DIV (at least 1) of
+ * them. Memory: about 68 * max_entries bytes + 300 KiB for the members.
  */
 int env_replay_new(struct env_replay **out, uint64_t window_s,
     size_t max_entries) SM_MUST_CHECK;

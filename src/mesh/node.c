@@ -106,7 +106,7 @@ sign_mine(struct mesh *m)
 	for (size_t i = 0; i < m->router->nlocal; i++)
 		models[n++] = m->router->local[i]->name;
 	memcpy(a.mesh_id, m->mesh_id, ANN_MESH_ID_LEN);
-	m->seq = announce_next_seq(m->seq, (uint64_t)sm_wall_s() * 1000);
+	m->seq = announce_next_seq(m->seq, sm_wall_ms());
 	a.seq = m->seq;
 	a.role = m->opts.role;
 	a.version = SM_VERSION;
@@ -158,6 +158,9 @@ note_models(struct mesh *m, const struct announce *a)
 }
 
 static void maybe_dial(struct mesh *m, struct peer *p);
+#ifdef SM_TEST_BUILD
+static void test_remember(const struct peer *p);
+#endif
 
 /* Verify and merge every announcement of a GossipMessage. */
 static void
@@ -194,21 +197,43 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 		uint8_t aid[ID_PK_LEN];
 
 		memcpy(aid, a.id, ID_PK_LEN);
+		uint64_t fut0 = m->peers.refused_future;
+
 		/* Owned mesh: no valid credential (or revoked), no merge. */
 		if (roster_check_announce(m, &a, &denied) != 0) {
 			announce_free(&a);
 			continue;
 		}
-		if (!(denied & PEER_DENY_HOST))
-			note_models(m, &a);
-		if ((r = peers_merge(&m->peers, &a, now, &ch)) != 0) {
+
+		if ((r = peers_merge(&m->peers, &a, now, sm_wall_ms(), &ch)) !=
+		    0) {
+			uint64_t fut = m->peers.refused_future;
+
+			/* From the future: a clock is off (say so, now and
+			 * then). Too old: a replay or a late copy (debug). */
+			short_id(aid, sid);
+			if (r == SM_ERR_REPLAY && fut != fut0 &&
+			    (fut & (fut - 1)) == 0)
+				log_warn("mesh: announcement of %s refused: "
+					 "signed in the future (clock skew "
+					 "over --max-clock-skew?)",
+				    sid);
+			else if (r == SM_ERR_REPLAY)
+				log_debug("mesh: announcement of %s refused: "
+					  "signed outside the freshness window",
+				    sid);
 			announce_free(&a);
 			continue;
 		}
 		struct peer *pe = peers_find(&m->peers, aid);
 
-		if (pe != NULL)
+		/* Only what was merged (fresh) counts as a model seen, and
+		 * only from a peer with the host right. */
+		if (pe != NULL) {
 			pe->denied = denied;
+			if (!(denied & PEER_DENY_HOST))
+				note_models(m, &pe->ann);
+		}
 
 		short_id(aid, sid);
 		if (ch == PEER_CHANGE_NEW)
@@ -217,6 +242,10 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 			log_info("mesh: peer %s left", sid);
 		if (ch == PEER_CHANGE_NEW)
 			changed = true;
+#ifdef SM_TEST_BUILD
+		if (pe != NULL && pe->ann.wire != NULL)
+			test_remember(pe);
+#endif
 		if (pe != NULL) {
 			tunnel_peer_seen(m, pe);
 			mesh_att_peer_seen(m, pe);
@@ -234,6 +263,40 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 
 #ifdef SM_TEST_BUILD
 bool mesh_test_forge;
+
+/* Test builds: the last signed announcement of each peer, kept after the
+ * peer is pruned, for mesh_test_replay(). */
+#define TEST_REMEMBER_MAX 64
+static struct {
+	uint8_t id[ID_PK_LEN];
+	uint8_t *wire;
+	size_t len;
+} remembered[TEST_REMEMBER_MAX];
+
+static void
+test_remember(const struct peer *p)
+{
+	size_t i, free_slot = TEST_REMEMBER_MAX;
+	uint8_t *w;
+
+	for (i = 0; i < TEST_REMEMBER_MAX; i++) {
+		if (remembered[i].wire != NULL &&
+		    memcmp(remembered[i].id, p->ann.id, ID_PK_LEN) == 0)
+			break;
+		if (remembered[i].wire == NULL &&
+		    free_slot == TEST_REMEMBER_MAX)
+			free_slot = i;
+	}
+	if (i == TEST_REMEMBER_MAX && (i = free_slot) == TEST_REMEMBER_MAX)
+		return;
+	if ((w = malloc(p->ann.wire_len)) == NULL)
+		return;
+	memcpy(w, p->ann.wire, p->ann.wire_len);
+	free(remembered[i].wire);
+	memcpy(remembered[i].id, p->ann.id, ID_PK_LEN);
+	remembered[i].wire = w;
+	remembered[i].len = p->ann.wire_len;
+}
 #endif
 
 static int
@@ -363,6 +426,49 @@ gossip_with(struct mesh *m, struct link *l)
 		lstream_reset(x->s, LINK_H2_INTERNAL_ERROR);
 	buf_clear(&out);
 }
+
+#ifdef SM_TEST_BUILD
+void
+mesh_test_replay(struct mesh *m)
+{
+	const uint8_t *items[TEST_REMEMBER_MAX];
+	size_t lens[TEST_REMEMBER_MAX], n = 0;
+	struct buf out;
+
+	/* Announcements of peers this node no longer holds: pruned ones. */
+	for (size_t i = 0; i < TEST_REMEMBER_MAX; i++) {
+		if (remembered[i].wire == NULL ||
+		    peers_find(&m->peers, remembered[i].id) != NULL)
+			continue;
+		items[n] = remembered[i].wire;
+		lens[n++] = remembered[i].len;
+	}
+	log_info("test: re-gossiping %zu remembered announcement(s)", n);
+	if (n == 0)
+		return;
+	buf_init(&out, GOSSIP_MAX_LEN);
+	if (announce_msg_write(items, lens, n, false, &out) == 0) {
+		for (size_t i = 0; i < MESH_MAX_LINKS; i++) {
+			struct gossip_x *x;
+
+			if (m->links[i].l == NULL || !m->links[i].up ||
+			    (x = calloc(1, sizeof(*x))) == NULL)
+				continue;
+			x->m = m;
+			buf_init(&x->in, GOSSIP_MAX_LEN);
+			if (lstream_open(m->links[i].l, "POST", GOSSIP_PATH,
+				NULL, 0, &gx_cb, x, &x->s) != 0) {
+				gx_free(x);
+				continue;
+			}
+			if (lstream_write(x->s, buf_data(&out), out.len) != 0 ||
+			    lstream_end(x->s) != 0)
+				lstream_reset(x->s, LINK_H2_INTERNAL_ERROR);
+		}
+	}
+	buf_clear(&out);
+}
+#endif
 
 static void
 gossip_round(struct mesh *m, size_t fanout)
@@ -1080,6 +1186,8 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	if ((r = roster_open(m, first_invite ? &inv : NULL)) != 0)
 		goto out;
 	peers_init(&m->peers, id->pk, m->mesh_id, m->opts.gossip_interval_ms);
+	if (m->opts.clock_skew_ms != 0)
+		m->peers.skew_ms = m->opts.clock_skew_ms;
 	token_init(&tok, m->secret, id->pk);
 	for (size_t i = 0; i < m->n_addrs; i++)
 		if (token_add_addr(&tok, m->addrs[i]) != 0)

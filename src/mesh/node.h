@@ -75,6 +75,9 @@ struct mesh_opts {
 	bool no_shaping; /* neither ask for nor send padded, paced answers */
 	uint32_t response_pacing_ms; /* 0: pad only */
 	uint32_t response_bucket; /* smallest frame bucket */
+	/* Freshness and per-member limits (mesh/peers.h, mesh/tunnel.h). */
+	uint64_t clock_skew_ms; /* 0: PEERS_SKEW_DEFAULT_MS */
+	const char *memory_dir; /* downgrade memory file; NULL: memory only */
 };
 
 struct mesh_link {
@@ -149,6 +152,9 @@ int mesh_metrics(struct mesh *m, struct buf *out) SM_MUST_CHECK;
 /* Test builds only: also gossip a copy of my announcement with one byte
  * flipped, to prove that peers drop forged announcements. */
 extern bool mesh_test_forge;
+/* Test builds only (SIGUSR2): gossip, to every link, the remembered signed
+ * announcements of peers no longer held (pruned), unchanged. */
+void mesh_test_replay(struct mesh *m);
 #endif
 /* Add mesh fields to /api/status. */
 void mesh_status_json(struct mesh *m, cJSON *st);

@@ -12,6 +12,19 @@ peers_init(struct peers *t, const uint8_t self[ID_PK_LEN],
 	memcpy(t->mesh_id, mesh_id, ANN_MESH_ID_LEN);
 	t->interval_ms =
 	    interval_ms != 0 ? interval_ms : PEERS_DEFAULT_INTERVAL_MS;
+	t->skew_ms = PEERS_SKEW_DEFAULT_MS;
+}
+
+int
+peers_fresh(const struct peers *t, uint64_t seq, uint64_t wall_ms)
+{
+	uint64_t max_age = t->interval_ms * PEERS_FRESH_INTERVALS + t->skew_ms;
+
+	if (seq > wall_ms && seq - wall_ms > t->skew_ms)
+		return SM_ERR_UNSUPP;
+	if (wall_ms > seq && wall_ms - seq > max_age)
+		return SM_ERR_STALE;
+	return 0;
 }
 
 static void
@@ -71,16 +84,25 @@ adopt(struct peer *p, struct announce *a, uint64_t now_ms)
 
 int
 peers_merge(struct peers *t, struct announce *a, uint64_t now_ms,
-    enum peer_change *change)
+    uint64_t wall_ms, enum peer_change *change)
 {
 	struct peer *p, **v;
 	bool was_gone;
+	int r;
 
 	if (change != NULL)
 		*change = PEER_CHANGE_NONE;
 	if (memcmp(a->id, t->self, ID_PK_LEN) == 0 ||
 	    memcmp(a->mesh_id, t->mesh_id, ANN_MESH_ID_LEN) != 0)
 		return SM_ERR_PERM;
+	/* Before anything else: held or not, an old announcement is refused. */
+	if ((r = peers_fresh(t, a->seq, wall_ms)) != 0) {
+		if (r == SM_ERR_STALE)
+			t->refused_old++;
+		else
+			t->refused_future++;
+		return SM_ERR_REPLAY;
+	}
 	if ((p = lookup(t, a->id, NULL)) != NULL) {
 		if (a->seq <= p->ann.seq)
 			return SM_ERR_STALE;

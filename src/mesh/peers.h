@@ -26,6 +26,16 @@
 #define PEERS_DEFAULT_INTERVAL_MS 30000
 #define PEERS_STALE_INTERVALS 3
 #define PEERS_PRUNE_INTERVALS 6
+/*
+ * Freshness (doc/THREAT-MODEL.md, "Freshness and per-member limits"): an
+ * announcement's seq is its signer's wall clock in ms at signing, and every
+ * node re-signs once per interval. One signed more than PEERS_FRESH_INTERVALS
+ * intervals + the clock-skew tolerance ago, or more than the tolerance in the
+ * future, is refused by peers_merge() whether or not we hold its peer, so an
+ * old signed announcement cannot bring a pruned peer (or its wiped key) back.
+ */
+#define PEERS_FRESH_INTERVALS 4
+#define PEERS_SKEW_DEFAULT_MS 30000
 
 enum peer_state {
 	PEER_ALIVE, /* heard within PEERS_STALE_INTERVALS */
@@ -71,6 +81,9 @@ struct peers {
 	uint8_t self[ID_PK_LEN];
 	uint8_t mesh_id[ANN_MESH_ID_LEN];
 	uint64_t interval_ms;
+	uint64_t skew_ms; /* clock-skew tolerance, PEERS_SKEW_DEFAULT_MS */
+	uint64_t refused_old; /* counters: merges refused as too old */
+	uint64_t refused_future; /* ... or as signed in the future */
 	struct peer **v; /* n entries, unordered; pointers stay valid until the
 			    entry is pruned or the table cleared */
 	size_t n;
@@ -78,22 +91,33 @@ struct peers {
 };
 
 /* An empty table for node 'self' in mesh 'mesh_id'. interval_ms == 0 means
- * PEERS_DEFAULT_INTERVAL_MS. Allocates nothing. */
+ * PEERS_DEFAULT_INTERVAL_MS. The skew tolerance starts at
+ * PEERS_SKEW_DEFAULT_MS (set t->skew_ms to change it). Allocates nothing. */
 void peers_init(struct peers *t, const uint8_t self[ID_PK_LEN],
     const uint8_t mesh_id[ANN_MESH_ID_LEN], uint64_t interval_ms);
 /* Free every entry; the table is empty afterwards. */
 void peers_clear(struct peers *t);
 
 /*
- * Merge a verified announcement. On 0 the table took ownership of *a (it is
- * zeroed) and '*change' (may be NULL) says what happened. Otherwise *a is
- * untouched, the caller still owns it, and the return says why it was
- * refused: SM_ERR_STALE (seq not newer than the one we hold — the usual
- * fate of a forwarded copy, not an error), SM_ERR_PERM (claims to be us, or
- * another mesh), SM_ERR_TOOBIG (PEERS_MAX peers), SM_ERR_NOMEM.
+ * Merge a verified announcement at monotonic time 'now_ms' and wall time
+ * 'wall_ms' (ms since the Unix epoch). On 0 the table took ownership of *a
+ * (it is zeroed) and '*change' (may be NULL) says what happened. Otherwise
+ * *a is untouched, the caller still owns it, and the return says why it was
+ * refused: SM_ERR_REPLAY (outside the freshness window, see peers_fresh();
+ * counted in refused_old / refused_future), SM_ERR_STALE (seq not newer than
+ * the one we hold — the usual fate of a forwarded copy, not an error),
+ * SM_ERR_PERM (claims to be us, or another mesh), SM_ERR_TOOBIG (PEERS_MAX
+ * peers), SM_ERR_NOMEM.
  */
 int peers_merge(struct peers *t, struct announce *a, uint64_t now_ms,
-    enum peer_change *change) SM_MUST_CHECK;
+    uint64_t wall_ms, enum peer_change *change) SM_MUST_CHECK;
+
+/*
+ * Whether an announcement signed at 'seq' (signer's wall ms) is fresh at
+ * wall time 'wall_ms': 0, SM_ERR_STALE (older than PEERS_FRESH_INTERVALS
+ * intervals + skew) or SM_ERR_UNSUPP (more than the skew in the future).
+ */
+int peers_fresh(const struct peers *t, uint64_t seq, uint64_t wall_ms);
 
 /* A live direct link to 'id' was seen: refresh it. 0 or SM_ERR_NOTFOUND
  * (also for tombstones). */

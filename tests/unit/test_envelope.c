@@ -450,6 +450,84 @@ test_replay_cache_full(void **state)
 	host_free(&h);
 }
 
+static int
+member_open(struct host *h, const uint8_t member[ENV_NODE_ID_LEN],
+    const struct env_target *t, uint64_t now)
+{
+	struct env_session cs, hs;
+	struct buf wire, http;
+	int r;
+
+	seal(&wire, &cs, t, req, now);
+	r = env_open_request_from(&http, &hs, h->keys, h->id, h->rc, member,
+	    buf_data(&wire), wire.len, now);
+	buf_clear(&http);
+	buf_clear(&wire);
+	env_session_clear(&cs);
+	env_session_clear(&hs);
+	return r;
+}
+
+/*
+ * One member filling its share of the replay cache gets SM_ERR_UNAVAIL
+ * (busy); another member's requests still open, and the flooder gets room
+ * again when its ids age out.
+ */
+static void
+test_replay_member_share(void **state)
+{
+	const size_t max = 64, share = max / ENV_REPLAY_SHARE_DIV;
+	uint8_t flooder[ENV_NODE_ID_LEN], honest[ENV_NODE_ID_LEN];
+	struct env_target t;
+	struct host h;
+	size_t i;
+
+	assert_int_equal(infkey_new(&h.keys, 3600, 600, MONO), 0);
+	assert_int_equal(env_replay_new(&h.rc, WINDOW, max), 0);
+	randombytes_buf(h.id, sizeof(h.id));
+	memset(flooder, 0xf1, sizeof(flooder));
+	memset(honest, 0x42, sizeof(honest));
+	target_of(&t, &h);
+	assert_true(share == 4);
+	for (i = 0; i < share; i++)
+		assert_int_equal(member_open(&h, flooder, &t, NOW), 0);
+	/* the flooder's share is spent: busy, for it alone */
+	for (i = 0; i < 8; i++)
+		assert_int_equal(
+		    member_open(&h, flooder, &t, NOW), SM_ERR_UNAVAIL);
+	for (i = 0; i < share; i++)
+		assert_int_equal(member_open(&h, honest, &t, NOW), 0);
+	assert_int_equal(member_open(&h, honest, &t, NOW), SM_ERR_UNAVAIL);
+	/* without a member (old callers): only the total counts */
+	assert_int_equal(member_open(&h, NULL, &t, NOW), 0);
+	/* a new generation: room again */
+	assert_int_equal(member_open(&h, flooder, &t, NOW + 2 * WINDOW + 1), 0);
+	host_free(&h);
+}
+
+/* Many members: each may hold its share until the cache total is reached. */
+static void
+test_replay_member_share_total(void **state)
+{
+	const size_t max = 32; /* share 2 */
+	uint8_t member[ENV_NODE_ID_LEN];
+	struct env_target t;
+	struct host h;
+	size_t i;
+
+	assert_int_equal(infkey_new(&h.keys, 3600, 600, MONO), 0);
+	assert_int_equal(env_replay_new(&h.rc, WINDOW, max), 0);
+	randombytes_buf(h.id, sizeof(h.id));
+	target_of(&t, &h);
+	for (i = 0; i < max; i++) {
+		memset(member, (int)(i / 2) + 1, sizeof(member));
+		assert_int_equal(member_open(&h, member, &t, NOW), 0);
+	}
+	memset(member, 0xee, sizeof(member));
+	assert_int_equal(member_open(&h, member, &t, NOW), SM_ERR_UNAVAIL);
+	host_free(&h);
+}
+
 static void
 test_wrong_host(void **state)
 {
@@ -819,6 +897,8 @@ main(void)
 	    cmocka_unit_test(test_every_byte_flip_refused),
 	    cmocka_unit_test(test_replay_and_window),
 	    cmocka_unit_test(test_replay_cache_full),
+	    cmocka_unit_test(test_replay_member_share),
+	    cmocka_unit_test(test_replay_member_share_total),
 	    cmocka_unit_test(test_wrong_host),
 	    cmocka_unit_test(test_epoch_rollover_in_flight),
 	    cmocka_unit_test(test_bad_inner),

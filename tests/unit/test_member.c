@@ -381,7 +381,7 @@ merge_host(struct peers *t, const struct identity *id, const uint8_t *mid,
 	buf_init(&b, ANN_MAX_LEN);
 	assert_int_equal(announce_sign(&a, id, &b), 0);
 	assert_int_equal(announce_verify_parse(buf_data(&b), b.len, &in), 0);
-	assert_int_equal(peers_merge(t, &in, 1000, NULL), 0);
+	assert_int_equal(peers_merge(t, &in, 1000, in.seq, NULL), 0);
 	buf_clear(&b);
 	return peers_find(t, id->pk);
 }
