@@ -49,7 +49,7 @@ struct serve {
 	uv_signal_t sigint, sigterm, sighup;
 	const char *api_key_file; /* reloaded on SIGHUP */
 #ifdef SM_TEST_BUILD
-	uv_signal_t sigusr1, sigusr2;
+	uv_signal_t sigusr1, sigusr2, sigwinch;
 #endif
 	bool stopping;
 };
@@ -147,6 +147,10 @@ serve_usage(FILE *f, bool client)
 	    "                          swtpm:host=127.0.0.1,port=2321\n"
 	    "  --tpm-ca DIR            trusted TPM manufacturers' EK CA "
 	    "certificates (PEM)\n"
+	    "  --tpm-crl DIR           CRLs for the EK CAs (PEM or DER); "
+	    "with it every EK\n"
+	    "                          certificate needs a current CRL from "
+	    "its issuer\n"
 	    "  --require-attested-hosts  send prompts only to hosts whose "
 	    "attestation is\n"
 	    "                          verified, fresh and >= --min-trust; "
@@ -224,6 +228,14 @@ serve_usage(FILE *f, bool client)
 	    "announcement\n"
 	    "  --test-ignore-challenges (test builds) never answer "
 	    "attestation challenges\n"
+	    "  --test-corrupt-answers  (test builds) flip a byte in every "
+	    "attestation answer\n"
+	    "                          (SIGWINCH toggles it)\n"
+	    "  --test-challenge-flood N (test builds) keep N raw challenges "
+	    "open to every\n"
+	    "                          attested peer\n"
+	    "  --test-attest-unhardened (test builds) attest a posture that "
+	    "is not hardened\n"
 	    "  --test-flood-incomplete N (test builds) open N tunnel streams "
 	    "to the first\n"
 	    "                          host serving a model (through a relay "
@@ -257,6 +269,15 @@ serve_usage(FILE *f, bool client)
 }
 
 #ifdef SM_TEST_BUILD
+/* Test builds: SIGWINCH toggles corrupting attestation answers. */
+static void
+on_sigwinch(uv_signal_t *h, int signum)
+{
+	mesh_att_test_corrupt_answers = !mesh_att_test_corrupt_answers;
+	log_info("test: answers %s",
+	    mesh_att_test_corrupt_answers ? "corrupted" : "intact");
+}
+
 /* Test builds: SIGUSR1 toggles answering attestation challenges. */
 static void
 on_sigusr1(uv_signal_t *h, int signum)
@@ -305,6 +326,7 @@ on_signal(uv_signal_t *h, int signum)
 #ifdef SM_TEST_BUILD
 	uv_close((uv_handle_t *)&s->sigusr1, NULL);
 	uv_close((uv_handle_t *)&s->sigusr2, NULL);
+	uv_close((uv_handle_t *)&s->sigwinch, NULL);
 #endif
 }
 
@@ -403,6 +425,7 @@ enum {
 	OPT_ATTEST,
 	OPT_TPM,
 	OPT_TPM_CA,
+	OPT_TPM_CRL,
 	OPT_MIN_TRUST,
 	OPT_ALLOWED_BINARIES,
 	OPT_REQUIRE_ATTESTED,
@@ -414,6 +437,9 @@ enum {
 	OPT_IMA_ALLOWLIST,
 	OPT_REQUIRE_MEASURED_BINARY,
 	OPT_TEST_IGNORE_CHALLENGES,
+	OPT_TEST_CORRUPT_ANSWERS,
+	OPT_TEST_CHALLENGE_FLOOD,
+	OPT_TEST_ATTEST_UNHARDENED,
 	OPT_CONSOLE_LISTEN_ALL,
 	OPT_API_KEY_FILE,
 	OPT_INSECURE_NO_AUTH,
@@ -463,6 +489,7 @@ static const struct option serve_opts[] = {
     {"attest", required_argument, NULL, OPT_ATTEST},
     {"tpm", required_argument, NULL, OPT_TPM},
     {"tpm-ca", required_argument, NULL, OPT_TPM_CA},
+    {"tpm-crl", required_argument, NULL, OPT_TPM_CRL},
     {"min-trust", required_argument, NULL, OPT_MIN_TRUST},
     {"allowed-binaries", required_argument, NULL, OPT_ALLOWED_BINARIES},
     {"require-attested-hosts", no_argument, NULL, OPT_REQUIRE_ATTESTED},
@@ -487,6 +514,9 @@ static const struct option serve_opts[] = {
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
     {"test-claim-relay", no_argument, NULL, OPT_TEST_CLAIM_RELAY},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
+    {"test-corrupt-answers", no_argument, NULL, OPT_TEST_CORRUPT_ANSWERS},
+    {"test-challenge-flood", required_argument, NULL, OPT_TEST_CHALLENGE_FLOOD},
+    {"test-attest-unhardened", no_argument, NULL, OPT_TEST_ATTEST_UNHARDENED},
 #endif
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
@@ -851,6 +881,9 @@ run(int argc, char **argv, bool client)
 		case OPT_TPM_CA:
 			mo.tpm_ca = optarg;
 			break;
+		case OPT_TPM_CRL:
+			mo.tpm_crl = optarg;
+			break;
 		case OPT_MIN_TRUST: {
 			enum att_level lvl;
 
@@ -955,6 +988,17 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_IGNORE_CHALLENGES:
 			mesh_att_test_ignore_challenges = true;
+			break;
+		case OPT_TEST_CORRUPT_ANSWERS:
+			mesh_att_test_corrupt_answers = true;
+			break;
+		case OPT_TEST_CHALLENGE_FLOOD:
+			if (sm_parse_u64(optarg, 1, 1024, &v) != 0)
+				return bad("--test-challenge-flood", optarg);
+			mesh_att_test_flood = (unsigned)v;
+			break;
+		case OPT_TEST_ATTEST_UNHARDENED:
+			mesh_att_test_attest_unhardened = true;
 			break;
 		case OPT_TEST_FLOOD_INCOMPLETE:
 			if (sm_parse_u64(optarg, 1, 100000, &v) != 0)
@@ -1150,6 +1194,8 @@ run(int argc, char **argv, bool client)
 	uv_signal_init(s.loop, &s.sigusr2);
 	s.sigusr2.data = &s;
 	uv_signal_start(&s.sigusr2, on_sigusr2, SIGUSR2);
+	uv_signal_init(s.loop, &s.sigwinch);
+	uv_signal_start(&s.sigwinch, on_sigwinch, SIGWINCH);
 #endif
 
 	log_info("node %s serving %zu model(s)", s.id.id_hex, s.nbackends);

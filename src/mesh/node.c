@@ -1029,28 +1029,23 @@ proof_adapter(uint8_t out[JOIN_PROOF_LEN], const uint8_t *secret,
 
 /* --- routing hooks ------------------------------------------------------ */
 
-/* A peer's self-reported posture says "hardened" (see harden/harden.h). */
-static bool
-peer_hardened(const struct peer *p)
-{
-	struct posture ps;
-
-	return p->ann.posture != NULL &&
-	    posture_parse(p->ann.posture, p->ann.posture_len, &ps) == 0 &&
-	    posture_is_hardened(&ps);
-}
-
-/* Why remote_lookup() would skip host 'p' now, or NULL if it would not. */
+/* Why remote_lookup() would skip host 'p' now, or NULL if it would not
+ * (the same rules, for /api/status). */
 static const char *
 peer_refusal(struct mesh *m, struct peer *p)
 {
-	const char *why;
+	const char *why, *pwhy;
+	bool self;
 
 	if (p->state != PEER_ALIVE)
 		return "the peer is not alive (stale)";
-	if (m->opts.require_hardened && !peer_hardened(p))
+	/* Attested posture wins; a disagreement refuses. */
+	if (!mesh_att_peer_hardened(m, p, &self, &pwhy) &&
+	    m->opts.require_hardened)
 		return "the host's posture is not hardened "
 		       "(--require-hardened)";
+	if (pwhy != NULL)
+		return pwhy;
 	if ((why = tunnel_refusal(m, p)) != NULL)
 		return why;
 	if (!tunnel_eligible(m, p))
@@ -1078,10 +1073,21 @@ remote_lookup(void *arg, const char *model, struct route_target *out,
 		if (pass == 1 && m->opts.require_hardened)
 			break;
 		for (size_t i = 0; i < n && k < max; i++) {
-			const char *why;
+			const char *why, *pwhy;
+			bool self, hard;
 
-			if (hosts[i]->state != PEER_ALIVE ||
-			    peer_hardened(hosts[i]) != (pass == 0))
+			/* Attested posture wins; a disagreement refuses. */
+			if (hosts[i]->state != PEER_ALIVE)
+				continue;
+			hard =
+			    mesh_att_peer_hardened(m, hosts[i], &self, &pwhy);
+			if (pwhy != NULL) {
+				if (m->why[0] == '\0')
+					snprintf(
+					    m->why, sizeof(m->why), "%s", pwhy);
+				continue;
+			}
+			if (hard != (pass == 0))
 				continue;
 			if (!tunnel_eligible(m, hosts[i])) {
 				if (m->why[0] == '\0' &&

@@ -54,6 +54,7 @@ struct mesh_opts {
 	const char *attest; /* --attest none|software|tpm, NULL: choose */
 	const char *tpm_tcti; /* --tpm */
 	const char *tpm_ca; /* --tpm-ca DIR */
+	const char *tpm_crl; /* --tpm-crl DIR */
 	const char *allowed_binaries;
 	int min_trust; /* enum att_level, default tpm */
 	bool require_attested;
