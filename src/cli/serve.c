@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <uv.h>
 
@@ -103,6 +104,14 @@ serve_usage(FILE *f, bool client)
 	    "  --gossip-interval MS    gossip period (default 30000); a peer "
 	    "silent for\n"
 	    "                          3 periods is stale, then pruned\n"
+	    "  --link-streams N        concurrent streams per link and "
+	    "direction\n"
+	    "                          (default 32768); more wait in a queue\n"
+	    "  --queue-max N           streams waiting per link (default "
+	    "32768); beyond: 503\n"
+	    "  --queue-timeout MS      longest wait in that queue (default "
+	    "10000); then 503\n"
+	    "                          with Retry-After\n"
 	    "\n"
 	    "hardening:\n" HARDEN_HELP_STRICT_ENV HARDEN_HELP_REQUIRE_HARDENED
 	    "\n"
@@ -232,6 +241,9 @@ enum {
 	OPT_CHALLENGE_INTERVAL,
 	OPT_ATTEST_WINDOW,
 	OPT_TEST_IGNORE_CHALLENGES,
+	OPT_LINK_STREAMS,
+	OPT_QUEUE_MAX,
+	OPT_QUEUE_TIMEOUT,
 };
 
 static const struct option serve_opts[] = {
@@ -266,6 +278,9 @@ static const struct option serve_opts[] = {
     {"require-attested-hosts", no_argument, NULL, OPT_REQUIRE_ATTESTED},
     {"challenge-interval", required_argument, NULL, OPT_CHALLENGE_INTERVAL},
     {"attest-window", required_argument, NULL, OPT_ATTEST_WINDOW},
+    {"link-streams", required_argument, NULL, OPT_LINK_STREAMS},
+    {"queue-max", required_argument, NULL, OPT_QUEUE_MAX},
+    {"queue-timeout", required_argument, NULL, OPT_QUEUE_TIMEOUT},
 #ifdef SM_TEST_BUILD
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
@@ -305,6 +320,23 @@ static int
 challenge_hook(void *arg, const char *peer_hex)
 {
 	return mesh_att_challenge_now(arg, peer_hex);
+}
+
+/* Every stream may hold a client socket and a backend socket: as many
+ * descriptors as the hard limit allows. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return;
+	}
+	log_debug("open files limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
 static int
@@ -476,6 +508,22 @@ run(int argc, char **argv, bool client)
 				return bad("--key-epoch", optarg);
 			mo.key_epoch_s = v;
 			break;
+		case OPT_LINK_STREAMS:
+			if (sm_parse_u64(optarg, 1, LINK_MAX_STREAMS_MAX, &v) !=
+			    0)
+				return bad("--link-streams", optarg);
+			mo.link_streams = (uint32_t)v;
+			break;
+		case OPT_QUEUE_MAX:
+			if (sm_parse_u64(optarg, 1, 1u << 24, &v) != 0)
+				return bad("--queue-max", optarg);
+			mo.queue_max = (uint32_t)v;
+			break;
+		case OPT_QUEUE_TIMEOUT:
+			if (sm_parse_u64(optarg, 1, 3600000, &v) != 0)
+				return bad("--queue-timeout", optarg);
+			mo.queue_timeout_ms = (uint32_t)v;
+			break;
 		case OPT_GOSSIP_INTERVAL:
 			if (sm_parse_u64(optarg, 100, 86400000, &v) != 0)
 				return bad("--gossip-interval", optarg);
@@ -531,6 +579,7 @@ run(int argc, char **argv, bool client)
 	}
 	log_setup(lf, ll);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 
 	if (client) {
 		r = identity_ephemeral(&s.id);

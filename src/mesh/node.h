@@ -61,6 +61,10 @@ struct mesh_opts {
 	bool no_e2e; /* advertise no inference key, send plaintext */
 	bool allow_plaintext; /* send plaintext to hosts without a key */
 	uint64_t key_epoch_s; /* inference key lifetime (default 3600) */
+	/* Streams per link (net/link.h; 0: the defaults). */
+	uint32_t link_streams; /* --link-streams */
+	uint32_t queue_max; /* --queue-max */
+	uint32_t queue_timeout_ms; /* --queue-timeout */
 };
 
 struct mesh_link {

@@ -703,7 +703,7 @@ sink_settled(void *arg)
 {
 	struct T *t = arg;
 
-	return t->a.sink_rx >= LINK_STREAM_WINDOW;
+	return t->a.sink_rx >= LINK_STREAM_WINDOW_INIT;
 }
 
 static bool
@@ -728,8 +728,9 @@ test_flow_control(void **state)
 	x_open(t.b.link, "/sink", &x, data, 4 * MIB, 0);
 	assert_true(spin(&t, sink_settled, &t, WAIT_MS));
 	spin_ms(&t, 300);
-	/* The receiver holds one window; the sender holds its queue cap. */
-	assert_int_equal(t.a.sink_rx, LINK_STREAM_WINDOW);
+	/* The receiver holds the initial window only (a stream that never
+	 * consumed never grows it); the sender holds its queue cap. */
+	assert_int_equal(t.a.sink_rx, LINK_STREAM_WINDOW_INIT);
 	assert_true(lstream_queued(x.s) <= LSTREAM_SEND_MAX);
 	assert_int_equal(x.sent, t.a.sink_rx + lstream_queued(x.s));
 	assert_true(x.sent < 4 * MIB);
@@ -743,11 +744,11 @@ test_flow_control(void **state)
 	assert_true(lstream_queued(x.s) > LSTREAM_SEND_MAX - 16384);
 	assert_int_equal(lstream_write(x.s, data, 16384), SM_ERR_TOOBIG);
 	spin_ms(&t, 100);
-	assert_int_equal(t.a.sink_rx, LINK_STREAM_WINDOW);
+	assert_int_equal(t.a.sink_rx, LINK_STREAM_WINDOW_INIT);
 	/* The receiver wakes up: all of it arrives. */
 	t.a.sink_consume = true;
 	assert_non_null(t.a.sink_s);
-	assert_int_equal(lstream_unconsumed(t.a.sink_s), LINK_STREAM_WINDOW);
+	assert_int_equal(lstream_unconsumed(t.a.sink_s), LINK_STREAM_WINDOW_INIT);
 	lstream_consume(t.a.sink_s, lstream_unconsumed(t.a.sink_s));
 	assert_true(spin(&t, sink_full, &t, WAIT_MS));
 	assert_true(spin(&t, x_done, &x, WAIT_MS));
