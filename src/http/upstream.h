@@ -17,6 +17,10 @@
 #include "http/server.h"
 
 #define UPSTREAM_MAX_HEADER_BYTES (32 * 1024)
+/* Idle keep-alive connections per backend: as many as the load used, each
+ * closed after this long unused; the ceiling guards descriptors only. */
+#define UPSTREAM_IDLE_TIMEOUT_MS 60000
+#define UPSTREAM_IDLE_MAX 65536
 
 struct upstream;
 
