@@ -85,6 +85,7 @@ struct lstream {
 	bool end_recv;
 	bool cb_set;
 	bool queued; /* outgoing: waiting in l's queue, not yet submitted */
+	bool dropped; /* reset while queued: in l->dropped, on_close due */
 	bool submitted; /* outgoing: handed to nghttp2 (l->nout or nctl) */
 	bool ctl; /* lstream_open_ctl(): never queued, uses the reserve */
 	uint64_t queued_ms; /* uv_now() when it entered the queue */
@@ -150,6 +151,7 @@ struct link {
 	size_t nout, nctl;
 	struct lstream *qhead, *qtail;
 	size_t nqueued;
+	struct lstream *dropped; /* left the queue, on_close due (qnext) */
 };
 
 const double link_queue_bounds_ms[LINK_QUEUE_BUCKETS - 1] = {
@@ -239,9 +241,25 @@ queue_remove(struct link *l, struct lstream *s)
 }
 
 static void
+dropped_remove(struct link *l, struct lstream *s)
+{
+	if (!s->dropped)
+		return;
+	s->dropped = false;
+	if (s->qprev != NULL)
+		s->qprev->qnext = s->qnext;
+	else
+		l->dropped = s->qnext;
+	if (s->qnext != NULL)
+		s->qnext->qprev = s->qprev;
+	s->qprev = s->qnext = NULL;
+}
+
+static void
 stream_unlink(struct link *l, struct lstream *s)
 {
 	queue_remove(l, s);
+	dropped_remove(l, s);
 	if (s->submitted && s->ctl) {
 		s->submitted = false;
 		l->nctl--;
@@ -758,7 +776,7 @@ pump(struct link *l)
 	bool progress, cli_done, srv_done;
 	size_t i;
 
-	if (l->qhead != NULL)
+	if (l->qhead != NULL || l->dropped != NULL)
 		queue_run(l);
 	if (l->state != LS_UP || l->closing)
 		return;
@@ -1735,10 +1753,10 @@ queue_run(struct link *l)
 	struct lstream *s;
 	int r;
 
+	while ((s = l->dropped) != NULL && l->state != LS_DEAD && !l->closing)
+		stream_finish(s, SM_ERR_CLOSED, NGHTTP2_CANCEL);
 	while ((s = l->qhead) != NULL && l->state != LS_DEAD && !l->closing) {
-		if (s->reset) {
-			stream_finish(s, SM_ERR_CLOSED, NGHTTP2_CANCEL);
-		} else if (l->goaway_recv || l->goaway_sent) {
+		if (l->goaway_recv || l->goaway_sent) {
 			stream_finish(s, SM_ERR_CLOSED, NGHTTP2_REFUSED_STREAM);
 		} else if (now - s->queued_ms >= to) {
 			l->ctx->stats.queue_timeouts++;
@@ -1938,9 +1956,19 @@ lstream_reset(struct lstream *s, uint32_t h2_error)
 	if (stream_dead(s) || s->reset)
 		return;
 	s->reset = true;
-	if (!s->queued) /* a queued one closes in queue_run */
+	if (s->queued) {
+		/* Never sent: leaves the queue now, on_close from the loop. */
+		queue_remove(s->l, s);
+		s->dropped = true;
+		s->qprev = NULL;
+		s->qnext = s->l->dropped;
+		if (s->l->dropped != NULL)
+			s->l->dropped->qprev = s;
+		s->l->dropped = s;
+	} else {
 		(void)nghttp2_submit_rst_stream(
 		    s->sess, NGHTTP2_FLAG_NONE, s->id, h2_error);
+	}
 	link_kick(s->l);
 }
 
