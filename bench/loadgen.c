@@ -53,7 +53,8 @@
 
 #include "http/parse.h"
 
-#define LG_MAX_CONNS 65536 /* and the descriptor limit, raised to its hard cap */
+/* Also bounded by the open files limit, raised to its hard cap. */
+#define LG_MAX_CONNS 65536
 #define LG_HARD_CAP_S 60
 #define LG_MAX_DURATION_S 55
 #define LG_MAX_REQUESTS 10000000

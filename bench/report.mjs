@@ -125,11 +125,17 @@ for (const [n, g] of Object.entries(out.scale)) {
   const hop = g.targets['mesh-e2e'];
   const loc = g.targets[SUBJECT];
   g.ttfb_p50_ratio = round(ratio(hop?.ttfb_p50_ms, loc?.ttfb_p50_ms));
+  // The mock waits delay_ms before the first token too: the part of TTFB
+  // each path adds is what lies above it.
+  const over = (m) => (m?.ttfb_p50_ms == null ? null : m.ttfb_p50_ms - m.delay_ms);
+  g.ttfb_p50_over_delay_ratio = round(ratio(over(hop), over(loc)));
   const rss = hop ? Object.values(hop.nodes).map((x) => x.per_stream_kib) : [];
   scaleGoals[n] = {
     errors: hop?.errors ?? null,
     errors_met: hop != null && hop.errors === 0 && hop.requests === Number(n),
     ttfb_p50_ratio: g.ttfb_p50_ratio,
+    ttfb_p50_over_delay_ratio: g.ttfb_p50_over_delay_ratio,
+    local_streams: loc?.streams ?? null,
     ttfb_met: g.ttfb_p50_ratio != null && g.ttfb_p50_ratio <= GOAL_SCALE_TTFB,
     rss_per_stream_kib: hop?.nodes ?? null,
     rss_met: rss.length > 0 && rss.every((x) => x != null && x <= GOAL_SCALE_RSS_KIB),
@@ -214,21 +220,21 @@ if (Object.keys(out.scale).length > 0) {
       p(`${padr(first ? n : '', 6)} ${padr(t, 10)} ${pad(m.streams, 7)} ${pad(m.errors ?? '-', 7)} ${pad(f(m.ttfb_p50_ms, 1), 11)} ${pad(f(m.ttfb_p99_ms, 1), 11)}  ${rss}${m.all_at_once ? '' : ' (never all at once)'}`);
       first = false;
     }
-    p(`${padr('', 6)} mesh-e2e/sealmesh TTFB p50 ${f(g.ttfb_p50_ratio)}x`);
+    p(`${padr('', 6)} mesh-e2e/sealmesh TTFB p50 ${f(g.ttfb_p50_ratio)}x; above the mock's first-token delay ${f(g.ttfb_p50_over_delay_ratio)}x`);
   }
 }
 p();
 p('goals:');
 for (const [n, g] of Object.entries(scaleGoals)) {
   p(`  ${n} streams through one hop, 0 errors: ${g.errors_met ? 'met   ' : 'MISSED'} (${g.errors ?? '-'} errors)`);
-  p(`  ${n} streams: one hop TTFB p50 <= ${GOAL_SCALE_TTFB}x local gateway: ${g.ttfb_met ? 'met   ' : 'MISSED'} (${f(g.ttfb_p50_ratio)}x)`);
+  p(`  ${n} streams: one hop TTFB p50 <= ${GOAL_SCALE_TTFB}x local gateway: ${g.ttfb_met ? 'met   ' : 'MISSED'} (${f(g.ttfb_p50_ratio)}x; above the first-token delay ${f(g.ttfb_p50_over_delay_ratio)}x${g.local_streams != null && g.local_streams !== Number(n) ? `; local gateway at ${g.local_streams}` : ''})`);
   p(`  ${n} streams: RSS per stream <= ${GOAL_SCALE_RSS_KIB} KiB on each node: ${g.rss_met ? 'met   ' : 'MISSED'}`);
 }
 for (const [conc, g] of Object.entries(ttft)) {
   p(`  TTFT p50 <= nginx at c=${pad(conc, 3)}: ${g.met ? 'met   ' : 'MISSED'} (sealmesh ${f(g.sealmesh_ms, 3)} ms, nginx ${f(g.nginx_ms, 3)} ms)`);
 }
 const rg = out.goals.rss_per_stream_le_48kib;
-p(`  RSS per stream <= ${GOAL_RSS_KIB} KiB:     ${rg.met ? 'met   ' : 'MISSED'} (${rg.per_stream_kib ?? '-'} KiB)`);
+if (rssS) p(`  RSS per stream <= ${GOAL_RSS_KIB} KiB:     ${rg.met ? 'met   ' : 'MISSED'} (${rg.per_stream_kib ?? '-'} KiB)`);
 for (const [row, byConc] of Object.entries(e2e)) {
   for (const [conc, g] of Object.entries(byConc)) {
     p(`  ${row} TTFT p50 <= ${GOAL_E2E_TTFT}x plaintext at c=${pad(conc, 3)}: ${g.ttft_met ? 'met   ' : 'MISSED'} (${f(g.ttfb_p50_ratio)}x)`);
@@ -245,6 +251,6 @@ if (args.latest) {
 p();
 p(`wrote ${args.out}${args.latest ? ` and ${args.latest}` : ''}`);
 
-const missed = Object.values(ttft).some((g) => !g.met) || !rg.met
+const missed = Object.values(ttft).some((g) => !g.met) || (rssS != null && !rg.met)
   || Object.values(e2e).some((bc) => Object.values(bc).some((g) => !g.ttft_met || g.tokens_met === false));
 if (args.strict === '1' && missed) process.exit(1);

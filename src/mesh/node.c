@@ -932,8 +932,8 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 		    .queue_timeout_ms = m->opts.queue_timeout_ms,
 		};
 
-		if ((r = link_ctx_new(&m->lctx, id, m->secret,
-			 sizeof(m->secret), &lo)) != 0)
+		if ((r = link_ctx_new(
+			 &m->lctx, id, m->secret, sizeof(m->secret), &lo)) != 0)
 			return r;
 	}
 	link_ctx_set_proof(m->lctx, proof_adapter, NULL);

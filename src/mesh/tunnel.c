@@ -249,8 +249,9 @@ ut_on_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	/* SM_ERR_BUSY: waited in the link's queue past --queue-timeout, the
 	 * host never saw it. */
 	if (!u->base.finished)
-		ut_finish(u, err == SM_ERR_BUSY ? SM_ERR_BUSY
-		    : u->base.head_seen	    ? SM_ERR_CLOSED
+		ut_finish(u,
+		    err == SM_ERR_BUSY      ? SM_ERR_BUSY
+			: u->base.head_seen ? SM_ERR_CLOSED
 					    : SM_ERR_IO);
 	ut_maybe_free(u);
 }
@@ -1027,11 +1028,13 @@ queue_metrics(struct mesh *m, struct buf *out)
 		 "free stream slot on a link.\n"
 		 "# TYPE sealmesh_link_streams_queued gauge\n"
 		 "sealmesh_link_streams_queued %llu\n"
-		 "# HELP sealmesh_link_queue_timeouts_total Streams that waited "
+		 "# HELP sealmesh_link_queue_timeouts_total Streams that "
+		 "waited "
 		 "--queue-timeout and were refused (503).\n"
 		 "# TYPE sealmesh_link_queue_timeouts_total counter\n"
 		 "sealmesh_link_queue_timeouts_total %llu\n"
-		 "# HELP sealmesh_link_queue_full_total Streams refused at once: "
+		 "# HELP sealmesh_link_queue_full_total Streams refused at "
+		 "once: "
 		 "the queue held --queue-max.\n"
 		 "# TYPE sealmesh_link_queue_full_total counter\n"
 		 "sealmesh_link_queue_full_total %llu\n"

@@ -1692,8 +1692,8 @@ stream_room(const struct link *l)
 	    l->cli, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 	uint32_t max = l->ctx->opts.max_streams;
 
-	peer = peer > LINK_CTL_STREAMS ? peer - LINK_CTL_STREAMS
-				       : (peer + 1) / 2;
+	peer =
+	    peer > LINK_CTL_STREAMS ? peer - LINK_CTL_STREAMS : (peer + 1) / 2;
 	return l->nout < (peer < max ? peer : max);
 }
 
@@ -1718,9 +1718,10 @@ stream_submit(struct link *l, struct lstream *s)
 	/* nghttp2 copies the header block. */
 	id = nghttp2_submit_request(l->cli, NULL, nva, n, &prd, s);
 	if (id < 0)
-		return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? SM_ERR_UNAVAIL
-		    : id == NGHTTP2_ERR_NOMEM			 ? SM_ERR_NOMEM
-								 : SM_ERR_INVAL;
+		return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE
+		    ? SM_ERR_UNAVAIL
+		    : id == NGHTTP2_ERR_NOMEM ? SM_ERR_NOMEM
+					      : SM_ERR_INVAL;
 	s->id = id;
 	s->submitted = true;
 	if (s->ctl)

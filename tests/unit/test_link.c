@@ -748,7 +748,8 @@ test_flow_control(void **state)
 	/* The receiver wakes up: all of it arrives. */
 	t.a.sink_consume = true;
 	assert_non_null(t.a.sink_s);
-	assert_int_equal(lstream_unconsumed(t.a.sink_s), LINK_STREAM_WINDOW_INIT);
+	assert_int_equal(
+	    lstream_unconsumed(t.a.sink_s), LINK_STREAM_WINDOW_INIT);
 	lstream_consume(t.a.sink_s, lstream_unconsumed(t.a.sink_s));
 	assert_true(spin(&t, sink_full, &t, WAIT_MS));
 	assert_true(spin(&t, x_done, &x, WAIT_MS));
@@ -797,8 +798,8 @@ test_stream_queue(void **state)
 	link_ctx_stats(t.b.ctx, &st);
 	assert_int_equal(st.queued_now, 2);
 	/* The queue (2) is full: refused at once. */
-	assert_int_equal(lstream_open(t.b.link, "POST", "/echo", &h, 1, &x_cb,
-			     &x[4], &s),
+	assert_int_equal(
+	    lstream_open(t.b.link, "POST", "/echo", &h, 1, &x_cb, &x[4], &s),
 	    SM_ERR_BUSY);
 	/* A control stream does not wait. */
 	memset(&xc, 0, sizeof(xc));
@@ -807,8 +808,8 @@ test_stream_queue(void **state)
 	xc.consume = true;
 	xc.rxcap = sizeof(data);
 	assert_non_null(xc.rx = malloc(xc.rxcap));
-	assert_int_equal(
-	    lstream_open_ctl(t.b.link, "POST", "/echo", &h, 1, &x_cb, &xc, &xc.s),
+	assert_int_equal(lstream_open_ctl(t.b.link, "POST", "/echo", &h, 1,
+			     &x_cb, &xc, &xc.s),
 	    0);
 	x_send(&xc);
 	assert_true(spin(&t, x_done, &xc, WAIT_MS));
