@@ -64,6 +64,27 @@ describe('many streams through one hop', () => {
   });
 });
 
+describe('the backend connection pool follows the load', () => {
+  test('after 150 concurrent requests, the next 150 reuse every connection (old pool: 64)', async () => {
+    const N = 150;
+    const mock = await startMock(['--tokens', '4']);
+    const node = await startNode(['--model', `m=${mock.url}`]);
+    const wave = async () => {
+      const rs = await Promise.all(Array.from({ length: N }, () => streamChat(node, 3, 300)));
+      for (const r of rs) assert.equal(r.status, 200, r.text);
+      return (await mock.stats()).peak_active;
+    };
+    assert.ok(await wave() >= N * 0.9, 'the first wave overlapped');
+    const c1 = (await mock.stats()).connections;
+    await wave();
+    const c2 = (await mock.stats()).connections;
+    // Only /mock/stats itself may have connected anew.
+    assert.ok(c2 - c1 <= 5, `new backend connections in the second wave: ${c2 - c1}`);
+    await node.stop();
+    await mock.stop();
+  });
+});
+
 describe('the stream queue', () => {
   let mock; let host;
 
