@@ -34,7 +34,8 @@
 # Scale rows (BENCH_SCALE, default "2000 10000"): N streams held open at
 # once (BENCH_SCALE_TOKENS tokens, BENCH_SCALE_DELAY_MS apart, so they
 # overlap) through the local gateway ("sealmesh") and through one mesh hop
-# with E2E ("mesh-e2e": client node -> host node -> mock). Per row: errors,
+# with E2E ("mesh-e2e": client node -> host node -> mock), on processes of
+# their own (each proxy with its own mock). Per row: errors,
 # TTFB p50/p99, and RSS per stream on each node ((VmRSS with all N streaming
 # - VmRSS before) / N). The local gateway needs two descriptors per stream in
 # one process; where the hard RLIMIT_NOFILE does not allow 2N it runs at the
@@ -46,8 +47,8 @@
 # BENCH_STRICT (0), BENCH_OUT (bench/results), NGINX (nginx),
 # BENCH_PARTS ("rss big8m cells scale": which parts run), BENCH_ROWS (rows
 # measured in the cells, default all), BENCH_SCENARIOS ("stream nostream"),
-# BENCH_SCALE ("2000 10000"), BENCH_SCALE_TOKENS (20),
-# BENCH_SCALE_DELAY_MS (1000).
+# BENCH_SCALE ("2000 10000"), BENCH_SCALE_TOKENS (10),
+# BENCH_SCALE_DELAY_MS (2000).
 # Only the c=256 non-streamed row against nginx plus the scale rows:
 #   BENCH_PARTS="cells scale" BENCH_ROWS="nginx sealmesh" \
 #   BENCH_SCENARIOS=nostream BENCH_CONC=256 bench/run.sh
@@ -75,8 +76,8 @@ PARTS=${BENCH_PARTS:-rss big8m cells scale}
 ROWS=${BENCH_ROWS:-}
 SCENARIOS=${BENCH_SCENARIOS:-stream nostream}
 SCALE=${BENCH_SCALE-2000 10000}
-SCALE_TOKENS=${BENCH_SCALE_TOKENS:-20}
-SCALE_DELAY_MS=${BENCH_SCALE_DELAY_MS:-1000}
+SCALE_TOKENS=${BENCH_SCALE_TOKENS:-10}
+SCALE_DELAY_MS=${BENCH_SCALE_DELAY_MS:-2000}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 row_on() { [[ -z $ROWS || " $ROWS " == *" $1 "* ]]; }
 
@@ -273,8 +274,11 @@ measure_rss() {
 }
 
 # measure_scale NAME N: N long streams at once through NAME; TTFB and errors
-# from loadgen, RSS per stream of each process in TARGET_NODES[NAME].
-declare -A TARGET_NODES
+# from loadgen, RSS per stream of each process in TARGET_NODES[NAME]. The
+# scale rows have processes of their own (SCALE_URL), each proxy with its
+# own mock: a pool kept warm by one row must not eat the descriptors of the
+# backend the next row uses.
+declare -A TARGET_NODES SCALE_URL SCALE_LOGS
 measure_scale() {
 	local name=$1 n=$2 group=${3:-$2} ready=$TMP/ready.scale.$1.$2 lg i out node pid
 	local -A idle busy
@@ -283,7 +287,7 @@ measure_scale() {
 		idle[$node]=$(rss_kib "$pid")
 	done
 	rm -f "$ready"
-	"$LOADGEN" --url "${TARGET_URL[$name]}/v1/chat/completions" \
+	"$LOADGEN" --url "${SCALE_URL[$name]}/v1/chat/completions" \
 	    --concurrency "$n" --requests "$n" --stream \
 	    --tokens "$SCALE_TOKENS" --delay-ms "$SCALE_DELAY_MS" \
 	    --ready-file "$ready" --json >"$TMP/scale.$name.$n.out" 2>>"$TMP/loadgen.err" &
@@ -320,6 +324,13 @@ measure_scale() {
 		[[ -n ${busy[$node]:-} ]] &&
 		    log "  ${node%%=*}: RSS ${idle[$node]} -> ${busy[$node]} KiB: $(((busy[$node] - idle[$node]) / n)) KiB/stream"
 	done
+	# Errors: what the nodes said about them.
+	if [[ $(jq -r '.errors // 0' <<<"${out:-null}") != 0 ]]; then
+		for node in ${SCALE_LOGS[$name]}; do
+			grep -E ' (warn|error) ' "$TMP/$node.err" | sed -E 's/^[^ ]+ //' |
+			    sort | uniq -c | sort -rn | head -n 5 | sed "s/^/  $node: /" >&2 || true
+		done
+	fi
 	sleep 2 # let the connections wind down
 }
 
@@ -456,9 +467,34 @@ if [[ ${BENCH_MESH:-1} == 1 ]]; then
 		routes_m "$NODE_PORT"
 		add_target "$name" "http://127.0.0.1:$NODE_PORT" "$NODE_PID"
 	done
-	TARGET_NODES[mesh-e2e]="client=${TARGET_PID[mesh-e2e]} host=$HOST_NODE_PID"
 fi
-TARGET_NODES[sealmesh]="sealmesh=$SM_PID"
+
+if part scale && [[ -n $SCALE ]]; then
+	start_proc mock-sa 'listening on [0-9]+' "$MOCK" --host 127.0.0.1 --port 0
+	SERVICES+=("$START_PID")
+	MOCK_SA=${START_LINE##* }
+	start_proc mock-sb 'listening on [0-9]+' "$MOCK" --host 127.0.0.1 --port 0
+	SERVICES+=("$START_PID")
+	MOCK_SB=${START_LINE##* }
+	mesh_node scale-local serve --model "m=http://127.0.0.1:$MOCK_SA"
+	SERVICES+=("$NODE_PID")
+	SCALE_URL[sealmesh]="http://127.0.0.1:$NODE_PORT"
+	SCALE_LOGS[sealmesh]=scale-local
+	TARGET_NODES[sealmesh]="sealmesh=$NODE_PID"
+	mesh_node scale-host serve --model "m=http://127.0.0.1:$MOCK_SB"
+	SERVICES+=("$NODE_PID")
+	SH_PID=$NODE_PID
+	mesh_node scale-hop client --join "$NODE_TOKEN"
+	SERVICES+=("$NODE_PID")
+	routes_m "$NODE_PORT"
+	SCALE_URL[mesh-e2e]="http://127.0.0.1:$NODE_PORT"
+	SCALE_LOGS[mesh-e2e]="scale-hop scale-host"
+	TARGET_NODES[mesh-e2e]="client=$NODE_PID host=$SH_PID"
+	for t in sealmesh mesh-e2e; do
+		"$LOADGEN" --url "${SCALE_URL[$t]}/v1/chat/completions" --concurrency 8 \
+		    --requests 64 --stream --tokens 4 --delay-ms 1 --json >/dev/null
+	done
+fi
 
 log "mock :$MOCK_PORT  nginx :$NGINX_PORT  sealmesh :$SM_PORT  rows: ${TARGETS[*]}  ($(nproc) cores, shared, unpinned)"
 
@@ -479,7 +515,7 @@ NOFILE_HARD=$(ulimit -Hn)
 for n in $SCALE; do
 	part scale || break
 	for t in sealmesh mesh-e2e; do
-		[[ -n ${TARGET_URL[$t]:-} ]] || continue
+		[[ -n ${SCALE_URL[$t]:-} ]] || continue
 		m=$n
 		# The local gateway holds a client and a backend socket per stream.
 		if [[ $t == sealmesh && $NOFILE_HARD != unlimited ]] &&

@@ -143,6 +143,7 @@ struct link {
 	uint64_t ping_sent_ms; /* 0: none outstanding */
 	uint64_t ping_sent_ns;
 	uint64_t last_rx_ms;
+	bool ping_confirm; /* timed out once: check again after a poll */
 	double rtt_ms;
 	struct lstream *streams;
 	size_t nstreams;
@@ -1006,11 +1007,27 @@ on_ping_timer(uv_timer_t *t)
 	if (l->state != LS_UP || l->closing)
 		return;
 	if (l->ping_sent_ms != 0) {
-		if (now - l->ping_sent_ms >= to && now - l->last_rx_ms >= to) {
-			peer_short(l, who);
-			log_warn("link %s: no answer for %u ms", who, to);
-			link_fail(l, SM_ERR_TIMEOUT);
+		if (now - l->ping_sent_ms < to || now - l->last_rx_ms < to) {
+			l->ping_confirm = false;
+			return;
 		}
+		/*
+		 * Timers run before the loop polls for I/O: after a long busy
+		 * stretch of our own (thousands of streams opening at once)
+		 * the answer may be waiting unread. Look again right after the
+		 * next poll; only silence then is the peer's.
+		 */
+		if (!l->ping_confirm) {
+			l->ping_confirm = true;
+			/* 1 ms, not 0: libuv would run it in this very
+			 * timer phase, before polling. */
+			uv_timer_start(&l->timer, on_ping_timer, 1,
+			    l->ctx->opts.ping_interval_ms);
+			return;
+		}
+		peer_short(l, who);
+		log_warn("link %s: no answer for %u ms", who, to);
+		link_fail(l, SM_ERR_TIMEOUT);
 		return;
 	}
 	opaque = sm_now_ns();
