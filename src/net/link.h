@@ -94,7 +94,7 @@
 #define LINK_MAX_PREAUTH 64 /* accepted, not yet joined */
 #define LINK_HANDSHAKE_TIMEOUT_MS 10000 /* TCP + TLS + join proof */
 #define LINK_PING_INTERVAL_MS 1000
-#define LINK_PING_TIMEOUT_MS 3000 /* silence that kills a link */
+#define LINK_PING_TIMEOUT_MS 10000 /* silence that kills a link */
 #define LINK_CTL_MAX 64
 #define LSTREAM_SEND_MAX (1024 * 1024) /* queued body bytes per stream */
 #define LSTREAM_LOWAT (64 * 1024) /* on_drain fires at or below */
