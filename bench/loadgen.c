@@ -55,7 +55,7 @@
 
 /* Also bounded by the open files limit, raised to its hard cap. */
 #define LG_MAX_CONNS 65536
-#define LG_HARD_CAP_S 60
+#define LG_HARD_CAP_S 120
 #define LG_MAX_DURATION_S 55
 #define LG_MAX_REQUESTS 10000000
 #define LG_MAX_BODY_BYTES (16u << 20) /* room for 8 MiB prompts */

@@ -47,7 +47,7 @@
 # BENCH_STRICT (0), BENCH_OUT (bench/results), NGINX (nginx),
 # BENCH_PARTS ("rss big8m cells scale": which parts run), BENCH_ROWS (rows
 # measured in the cells, default all), BENCH_SCENARIOS ("stream nostream"),
-# BENCH_SCALE ("2000 10000"), BENCH_SCALE_TOKENS (10),
+# BENCH_SCALE ("2000 10000"), BENCH_SCALE_TOKENS (15),
 # BENCH_SCALE_DELAY_MS (2000).
 # Only the c=256 non-streamed row against nginx plus the scale rows:
 #   BENCH_PARTS="cells scale" BENCH_ROWS="nginx sealmesh" \
@@ -76,7 +76,7 @@ PARTS=${BENCH_PARTS:-rss big8m cells scale}
 ROWS=${BENCH_ROWS:-}
 SCENARIOS=${BENCH_SCENARIOS:-stream nostream}
 SCALE=${BENCH_SCALE-2000 10000}
-SCALE_TOKENS=${BENCH_SCALE_TOKENS:-10}
+SCALE_TOKENS=${BENCH_SCALE_TOKENS:-15}
 SCALE_DELAY_MS=${BENCH_SCALE_DELAY_MS:-2000}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 row_on() { [[ -z $ROWS || " $ROWS " == *" $1 "* ]]; }
