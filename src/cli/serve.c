@@ -155,6 +155,8 @@ serve_usage(FILE *f, bool client)
 	    "announcement\n"
 	    "  --test-ignore-challenges (test builds) never answer "
 	    "attestation challenges\n"
+	    "  --test-pool-idle-ms MS  (test builds) close idle backend "
+	    "connections after MS\n"
 #endif
 	    "\n"
 	    "node:\n"
@@ -244,6 +246,7 @@ enum {
 	OPT_LINK_STREAMS,
 	OPT_QUEUE_MAX,
 	OPT_QUEUE_TIMEOUT,
+	OPT_TEST_POOL_IDLE,
 };
 
 static const struct option serve_opts[] = {
@@ -285,6 +288,7 @@ static const struct option serve_opts[] = {
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
+    {"test-pool-idle-ms", required_argument, NULL, OPT_TEST_POOL_IDLE},
 #endif
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -541,6 +545,11 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_IGNORE_CHALLENGES:
 			mesh_att_test_ignore_challenges = true;
+			break;
+		case OPT_TEST_POOL_IDLE:
+			if (sm_parse_u64(optarg, 10, 3600000, &v) != 0)
+				return bad("--test-pool-idle-ms", optarg);
+			upstream_idle_timeout_ms = v;
 			break;
 #endif
 		case 'h':

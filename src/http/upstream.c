@@ -97,6 +97,10 @@ bc_close(struct bconn *c, bool reset)
 		uv_close((uv_handle_t *)&c->tcp, bc_free_cb);
 }
 
+#ifdef SM_TEST_BUILD
+uint64_t upstream_idle_timeout_ms = UPSTREAM_IDLE_TIMEOUT_MS;
+#endif
+
 /* Close the connections idle for longer than the timeout (oldest last). */
 static void
 pool_sweep(uv_timer_t *t)
@@ -106,7 +110,7 @@ pool_sweep(uv_timer_t *t)
 	uint64_t now = uv_now(t->loop);
 
 	while (p->tail != NULL &&
-	    now - p->tail->idle_since >= UPSTREAM_IDLE_TIMEOUT_MS)
+	    now - p->tail->idle_since >= upstream_idle_timeout_ms)
 		bc_close(p->tail, false);
 	if (p->tail == NULL) {
 		p->sweeping = false;
@@ -157,7 +161,8 @@ bc_release(struct bconn *c, bool keep)
 	if (!p->sweeping) {
 		p->sweeping = true;
 		uv_timer_start(&p->sweep, pool_sweep,
-		    UPSTREAM_IDLE_TIMEOUT_MS / 4, UPSTREAM_IDLE_TIMEOUT_MS / 4);
+		    upstream_idle_timeout_ms / 4 + 1,
+		    upstream_idle_timeout_ms / 4 + 1);
 	}
 	/* Keep reading: an idle connection's EOF removes it from the pool. */
 	uv_read_start((uv_stream_t *)&c->tcp, io_alloc_cb, bc_read_cb);

@@ -6,8 +6,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  chatBody, expectedTokens, postJSON, readStream, sseContent, startMock, startNode,
-  stopAll, waitFor,
+  chatBody, expectedTokens, postJSON, readStream, sleep, sseContent, startMock, startNode,
+  stopAll, waitFor, TEST_SEALMESH,
 } from './lib.mjs';
 
 after(stopAll);
@@ -81,6 +81,27 @@ describe('the backend connection pool follows the load', () => {
     const c2 = (await mock.stats()).connections;
     // Only /mock/stats itself may have connected anew.
     assert.ok(c2 - c1 <= 5, `new backend connections in the second wave: ${c2 - c1}`);
+    await node.stop();
+    await mock.stop();
+  });
+});
+
+describe('idle backend connections close after the idle timeout', () => {
+  test('a wave after the timeout connects anew; one right after reuses (test build, 500 ms)', async () => {
+    const N = 20;
+    const mock = await startMock(['--tokens', '4']);
+    const node = await startNode(['--model', `m=${mock.url}`, '--test-pool-idle-ms', '500'],
+      { bin: TEST_SEALMESH });
+    const wave = async () => {
+      const before = (await mock.stats()).connections;
+      const rs = await Promise.all(Array.from({ length: N }, () => streamChat(node, 3, 100)));
+      for (const r of rs) assert.equal(r.status, 200, r.text);
+      return (await mock.stats()).connections - before - 1; // less our stats call
+    };
+    assert.ok(await wave() >= N - 1, 'the first wave connects');
+    assert.ok(await wave() <= 2, 'right after, the pool serves the wave');
+    await sleep(1500); // > 500 ms idle + one sweep period
+    assert.ok(await wave() >= N - 1, 'after the idle timeout the pool is empty again');
     await node.stop();
     await mock.stop();
   });
