@@ -247,10 +247,13 @@ ut_on_close(struct lstream *s, int err, uint32_t h2, void *arg)
 
 	u->stream_gone = true;
 	/* SM_ERR_BUSY: waited in the link's queue past --queue-timeout, the
-	 * host never saw it. */
+	 * host never saw it; ENHANCE_YOUR_CALM: the same in a relay's queue. */
 	if (!u->base.finished)
 		ut_finish(u,
-		    err == SM_ERR_BUSY      ? SM_ERR_BUSY
+		    err == SM_ERR_BUSY ||
+			    (err == SM_ERR_CLOSED &&
+				h2 == LINK_H2_ENHANCE_YOUR_CALM)
+			? SM_ERR_BUSY
 			: u->base.head_seen ? SM_ERR_CLOSED
 					    : SM_ERR_IO);
 	ut_maybe_free(u);
@@ -802,8 +805,11 @@ rs_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	struct relay_side *sd = arg;
 
 	sd->gone = true;
+	/* Our stream to the target timed out in our queue: say "busy". */
 	if (!sd->peer->gone && err != 0)
-		lstream_reset(sd->peer->s, LINK_H2_CANCEL);
+		lstream_reset(sd->peer->s,
+		    err == SM_ERR_BUSY ? LINK_H2_ENHANCE_YOUR_CALM
+				       : LINK_H2_CANCEL);
 	if (sd->peer->gone)
 		free(sd->r);
 }

@@ -109,6 +109,7 @@
 #define LINK_H2_INTERNAL_ERROR 0x2
 #define LINK_H2_REFUSED_STREAM 0x7
 #define LINK_H2_CANCEL 0x8
+#define LINK_H2_ENHANCE_YOUR_CALM 0xb /* a relay's queue deadline passed */
 
 struct link_ctx;
 struct link;

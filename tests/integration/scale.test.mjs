@@ -173,3 +173,31 @@ describe('the stream queue', () => {
     await mock.stop();
   });
 });
+
+describe('the stream queue of a relay', () => {
+  test('a relay whose link to the host is full answers "busy" at its deadline: the client gets 503', async () => {
+    const mock = await startMock(['--tokens', '4']);
+    const relay = await startNode(['--queue-timeout', '300', ...fast]);
+    // The host cannot be dialed (it advertises port 9) and allows 2 streams.
+    const host = await startNode(['--model', `m=${mock.url}`, '--advertise', '127.0.0.1:9',
+      '--join', relay.token, '--link-streams', '2', ...fast]);
+    const client = await startNode(['--join', relay.token, ...fast], { cmd: 'client' });
+    await waitFor(() => routes(client, 'm'), { what: 'the client routes m via the relay', timeoutMs: 20000 });
+    const long = [streamChat(client, 8, 250), streamChat(client, 8, 250)];
+    await waitFor(async () => (await mock.stats()).active === 2, { what: 'two streams at the host' });
+    const r = await postJSON(`${client.api}/chat/completions`, chatBody('m', { stream: true }));
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.equal(r.json?.error?.code, 'mesh_busy');
+    assert.equal(await metric(relay, 'sealmesh_link_queue_timeouts_total'), 1);
+    assert.equal(await metric(client, 'sealmesh_link_queue_timeouts_total'), 0);
+    for (const x of await Promise.all(long)) assert.equal(x.status, 200);
+    const ok = await postJSON(`${client.api}/chat/completions`, chatBody('m'));
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal((await client.status()).peers.find((p) => p.models.includes('m')).link, 'relay');
+    await client.stop();
+    await host.stop();
+    await relay.stop();
+    await mock.stop();
+  });
+});
