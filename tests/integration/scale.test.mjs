@@ -168,6 +168,26 @@ describe('the stream queue', () => {
     await client.stop();
   });
 
+  test('a full queue (--queue-max) answers 503 at once', async () => {
+    const client = await startNode(['--join', host.token, '--queue-max', '1', ...fast],
+      { cmd: 'client' });
+    await waitFor(() => routes(client, 'm'), { what: 'the client routes m', timeoutMs: 20000 });
+    const long = [streamChat(client, 6, 250), streamChat(client, 6, 250)];
+    await waitFor(async () => (await mock.stats()).active === 2, { what: 'two streams at the host' });
+    const waiting = streamChat(client, 1, 0); // waits in the queue (1 slot)
+    await waitFor(async () => (await metric(client, 'sealmesh_link_streams_queued')) === 1,
+      { what: 'one queued', intervalMs: 20 });
+    const t0 = Date.now();
+    const r = await postJSON(`${client.api}/chat/completions`, chatBody('m'));
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json?.error?.code, 'mesh_busy');
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.ok(Date.now() - t0 < 1000, 'refused at once, not after a wait');
+    assert.equal(await metric(client, 'sealmesh_link_queue_full_total'), 1);
+    for (const x of [...await Promise.all(long), await waiting]) assert.equal(x.status, 200, x.text);
+    await client.stop();
+  });
+
   test('teardown', async () => {
     await host.stop();
     await mock.stop();
