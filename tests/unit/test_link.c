@@ -856,6 +856,42 @@ test_stream_queue(void **state)
 	finish(&t);
 }
 
+static bool
+xfers4_closed(void *arg)
+{
+	struct xfer *x = arg;
+
+	return x[0].closed && x[1].closed && x[2].closed && x[3].closed;
+}
+
+/* A link that closes with streams still queued closes them too. */
+static void
+test_stream_queue_link_closed(void **state)
+{
+	struct link_opts o = {.max_streams = 1, .queue_timeout_ms = 60000};
+	struct link_stats st;
+	struct xfer x[4];
+	uint8_t data[16] = {0};
+	struct T t;
+
+	setup_opts(&t, &o);
+	connect_pair(&t);
+	for (int i = 0; i < 4; i++)
+		x_open_hold(
+		    t.b.link, "/sink", &x[i], data, sizeof(data), 0, true);
+	spin_ms(&t, 50);
+	link_ctx_stats(t.b.ctx, &st);
+	assert_int_equal(st.queued_now, 3);
+	link_close(t.b.link);
+	assert_true(spin(&t, xfers4_closed, x, WAIT_MS));
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(x[i].err, SM_ERR_CLOSED);
+	link_ctx_stats(t.b.ctx, &st);
+	assert_int_equal(st.queued_now, 0);
+	assert_int_equal(st.queue_timeouts, 0);
+	finish(&t);
+}
+
 static void
 test_reset_one_stream(void **state)
 {
@@ -1312,6 +1348,7 @@ main(void)
 	    cmocka_unit_test(test_echo_both_directions),
 	    cmocka_unit_test(test_flow_control),
 	    cmocka_unit_test(test_stream_queue),
+	    cmocka_unit_test(test_stream_queue_link_closed),
 	    cmocka_unit_test(test_reset_one_stream),
 	    cmocka_unit_test(test_goaway),
 	    cmocka_unit_test(test_peer_killed),
