@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include <uv.h>
 
@@ -135,6 +136,14 @@ serve_usage(FILE *f, bool client)
 	    "  --gossip-interval MS    gossip period (default 30000); a peer "
 	    "silent for\n"
 	    "                          3 periods is stale, then pruned\n"
+	    "  --link-streams N        concurrent streams per link and "
+	    "direction\n"
+	    "                          (default 32768); more wait in a queue\n"
+	    "  --queue-max N           streams waiting per link (default "
+	    "32768); beyond: 503\n"
+	    "  --queue-timeout MS      longest wait in that queue (default "
+	    "10000); then 503\n"
+	    "                          with Retry-After\n"
 	    "\n"
 	    "hardening:\n" HARDEN_HELP_STRICT_ENV HARDEN_HELP_REQUIRE_HARDENED
 	    "\n"
@@ -250,6 +259,8 @@ serve_usage(FILE *f, bool client)
 	    "  --test-no-preauth-limit (test builds) no per-member bound on "
 	    "unauthenticated\n"
 	    "                          envelope bytes (control runs)\n"
+	    "  --test-pool-idle-ms MS  (test builds) close idle backend "
+	    "connections after MS\n"
 #endif
 	    "\n"
 	    "node:\n"
@@ -454,6 +465,10 @@ enum {
 	OPT_TEST_NO_PREAUTH_LIMIT,
 	OPT_TEST_FLOOD_PLAIN,
 	OPT_CONFIG,
+	OPT_LINK_STREAMS,
+	OPT_QUEUE_MAX,
+	OPT_QUEUE_TIMEOUT,
+	OPT_TEST_POOL_IDLE,
 };
 
 static const struct option serve_opts[] = {
@@ -504,6 +519,9 @@ static const struct option serve_opts[] = {
     {"ima-allowlist", required_argument, NULL, OPT_IMA_ALLOWLIST},
     {"require-measured-binary", no_argument, NULL, OPT_REQUIRE_MEASURED_BINARY},
     {"max-clock-skew", required_argument, NULL, OPT_MAX_CLOCK_SKEW},
+    {"link-streams", required_argument, NULL, OPT_LINK_STREAMS},
+    {"queue-max", required_argument, NULL, OPT_QUEUE_MAX},
+    {"queue-timeout", required_argument, NULL, OPT_QUEUE_TIMEOUT},
 #ifdef SM_TEST_BUILD
     {"test-old-rstream", no_argument, NULL, OPT_TEST_OLD_RSTREAM},
     {"test-flood-incomplete", required_argument, NULL,
@@ -517,6 +535,7 @@ static const struct option serve_opts[] = {
     {"test-corrupt-answers", no_argument, NULL, OPT_TEST_CORRUPT_ANSWERS},
     {"test-challenge-flood", required_argument, NULL, OPT_TEST_CHALLENGE_FLOOD},
     {"test-attest-unhardened", no_argument, NULL, OPT_TEST_ATTEST_UNHARDENED},
+    {"test-pool-idle-ms", required_argument, NULL, OPT_TEST_POOL_IDLE},
 #endif
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
@@ -707,6 +726,23 @@ static int
 challenge_hook(void *arg, const char *peer_hex)
 {
 	return mesh_att_challenge_now(arg, peer_hex);
+}
+
+/* Every stream may hold a client socket and a backend socket: as many
+ * descriptors as the hard limit allows. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return;
+	}
+	log_debug("open files limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
 static int
@@ -960,6 +996,22 @@ run(int argc, char **argv, bool client)
 		case OPT_NO_SHAPING:
 			mo.no_shaping = true;
 			break;
+		case OPT_LINK_STREAMS:
+			if (sm_parse_u64(optarg, 1, LINK_MAX_STREAMS_MAX, &v) !=
+			    0)
+				return bad("--link-streams", optarg);
+			mo.link_streams = (uint32_t)v;
+			break;
+		case OPT_QUEUE_MAX:
+			if (sm_parse_u64(optarg, 1, 1u << 24, &v) != 0)
+				return bad("--queue-max", optarg);
+			mo.queue_max = (uint32_t)v;
+			break;
+		case OPT_QUEUE_TIMEOUT:
+			if (sm_parse_u64(optarg, 1, 3600000, &v) != 0)
+				return bad("--queue-timeout", optarg);
+			mo.queue_timeout_ms = (uint32_t)v;
+			break;
 		case OPT_GOSSIP_INTERVAL:
 			if (sm_parse_u64(optarg, 100, 86400000, &v) != 0)
 				return bad("--gossip-interval", optarg);
@@ -1010,6 +1062,11 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_FLOOD_PLAIN:
 			tunnel_test_flood_plain = true;
+			break;
+		case OPT_TEST_POOL_IDLE:
+			if (sm_parse_u64(optarg, 10, 3600000, &v) != 0)
+				return bad("--test-pool-idle-ms", optarg);
+			upstream_idle_timeout_ms = v;
 			break;
 #endif
 		case OPT_CONFIG:
@@ -1084,6 +1141,7 @@ run(int argc, char **argv, bool client)
 		check_path("--allowed-binaries", mo.allowed_binaries, false,
 		    R_OK) != 0))
 		return 1;
+	raise_nofile();
 
 	if (client) {
 		r = identity_ephemeral(&s.id);

@@ -415,7 +415,7 @@ gossip_with(struct mesh *m, struct link *l)
 	buf_init(&x->in, GOSSIP_MAX_LEN);
 	buf_init(&out, GOSSIP_MAX_LEN);
 	if ((r = gossip_payload(m, &out)) != 0 ||
-	    (r = lstream_open(
+	    (r = lstream_open_ctl(
 		 l, "POST", GOSSIP_PATH, NULL, 0, &gx_cb, x, &x->s)) != 0) {
 		gx_free(x);
 		buf_clear(&out);
@@ -1198,9 +1198,17 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	token_mesh_id(m->secret, m->mesh_id);
 	if ((r = tunnel_init(m)) != 0 || (r = mesh_att_init(m)) != 0)
 		goto out;
-	if ((r = link_ctx_new(
-		 &m->lctx, id, m->secret, sizeof(m->secret), NULL)) != 0)
-		goto out;
+	{
+		struct link_opts lo = {
+		    .max_streams = m->opts.link_streams,
+		    .queue_max = m->opts.queue_max,
+		    .queue_timeout_ms = m->opts.queue_timeout_ms,
+		};
+
+		if ((r = link_ctx_new(
+			 &m->lctx, id, m->secret, sizeof(m->secret), &lo)) != 0)
+			goto out;
+	}
 	link_ctx_set_proof(m->lctx, proof_adapter, NULL);
 	if ((r = link_listen(m->lctx, loop, m->opts.bind, opts->port, &link_cbs,
 		 m, &m->listener, &m->port)) != 0) {

@@ -78,6 +78,10 @@ struct mesh_opts {
 	/* Freshness and per-member limits (mesh/peers.h, mesh/tunnel.h). */
 	uint64_t clock_skew_ms; /* 0: PEERS_SKEW_DEFAULT_MS */
 	const char *memory_dir; /* downgrade memory file; NULL: memory only */
+	/* Streams per link (net/link.h; 0: the defaults). */
+	uint32_t link_streams; /* --link-streams */
+	uint32_t queue_max; /* --queue-max */
+	uint32_t queue_timeout_ms; /* --queue-timeout */
 };
 
 struct mesh_link {
