@@ -51,7 +51,7 @@ before(async () => {
   const mockX = await startMock(['--tokens', '3', '--model', 'x'], { netns: `${P}R` });
   liar = await startNode(['--model', `x=${mockX.url}`, '--bind', '0.0.0.0', '--mesh-port', '9339',
     '--test-claim-relay', '--join', invite(dir, 'host'), ...fast], { netns: `${P}R`, bin: TEST_SEALMESH });
-  client = await startNode(['--listen-all', '--bind', '10.109.1.1', '--join', invite(dir, 'use'), ...fast],
+  client = await startNode(['--listen-all', '--console-listen-all', '--insecure-no-auth', '--bind', '10.109.1.1', '--join', invite(dir, 'use'), ...fast],
     { netns: `${P}C`, cmd: 'client' });
   api = `http://10.109.0.2:${client.apiPort}/v1`;
   owner.dir = dir;

@@ -102,7 +102,7 @@ test('the relay never holds plaintext: neither prompt nor completion is in what 
     assert.equal(rec.indexOf(promptMarker), -1, 'prompt marker found at the relay');
     assert.equal(rec.indexOf(completionMarker), -1, 'completion marker found at the relay');
     assert.equal(rec.indexOf('"model":"m"'), -1, 'the model name is not in cleartext');
-    assert.ok(rec.includes(Buffer.from([0xe1, 0x01])), 'sealed envelopes (0xE1) went through');
+    assert.ok(rec.includes(Buffer.from([0xe1, 0x02])), 'sealed envelopes (0xE1, version 2 by default) went through');
 
     // Control: the same exchange from a node without E2E is visible at the
     // relay, so the recorder does see what it forwards.

@@ -74,7 +74,7 @@ before(async () => {
   let dumpErr = '';
   dump.stderr.on('data', (d) => { dumpErr += d; });
   await waitFor(() => dumpErr.includes('listening on'), { what: 'tcpdump', timeoutMs: 10000 });
-  const cl = ['--listen-all', '--bind', '10.213.1.1', '--join', relay.token, ...gossip];
+  const cl = ['--listen-all', '--console-listen-all', '--insecure-no-auth', '--bind', '10.213.1.1', '--join', relay.token, ...gossip];
   off = await startNode([...cl, '--no-shaping'], { netns: `${P}C`, cmd: 'client' });
   on = await startNode(cl, { netns: `${P}C`, cmd: 'client' });
   for (const c of [off, on]) {
