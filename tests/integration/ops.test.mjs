@@ -22,7 +22,8 @@ const lastLine = (s) => s.trim().split('\n').filter((l) => l.startsWith('sealmes
 // --- sealmesh(1) vs --help ----------------------------------------------------
 
 const FLAG_RE = /--[a-z][a-z0-9-]*[a-z0-9]/g;
-const COMMANDS = [[], ['serve'], ['client'], ['status'], ['token'], ['attest'], ['keygen'], ['posture']];
+const COMMANDS = [[], ['serve'], ['client'], ['status'], ['token'], ['attest'], ['keygen'], ['posture'],
+  ['owner'], ['invite'], ['revoke']];
 
 function helpFlags(bin = SEALMESH) {
   const flags = new Set();
