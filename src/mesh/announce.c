@@ -34,8 +34,8 @@ read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
  * refuse more than 'max' of them, so that protobuf-c's allocations stay
  * proportional to what we accept, not to what a peer sends.
  */
-static int
-scan_fields(const uint8_t *p, size_t len, size_t max)
+int
+announce_scan_fields(const uint8_t *p, size_t len, size_t max)
 {
 	size_t off = 0, n = 0;
 	uint64_t key, v;
@@ -194,6 +194,8 @@ announce_sign(
 	pa.relay_allowed = a->relay_allowed;
 	pa.has_console_port = a->console_port != 0;
 	pa.console_port = a->console_port;
+	pa.has_gossip_version = a->gossip_version != 0;
+	pa.gossip_version = a->gossip_version;
 
 	r = SM_ERR_TOOBIG;
 	if ((blen = protobuf_c_message_get_packed_size(&pa.base)) > ANN_MAX_LEN)
@@ -267,6 +269,7 @@ from_pb(const Sealmesh__PeerAnnouncement *pa, struct announce *a)
 	a->n_addrs = pa->n_addresses;
 	a->relay_allowed = pa->has_relay_allowed && pa->relay_allowed;
 	a->leaving = pa->has_leaving && pa->leaving;
+	a->gossip_version = pa->has_gossip_version ? pa->gossip_version : 0;
 	if (pa->has_inference_public_key) {
 		if (pa->inference_public_key.len != ANN_INFERENCE_KEY_LEN ||
 		    !pa->has_inference_key_epoch ||
@@ -318,13 +321,13 @@ announce_verify_parse(const uint8_t *p, size_t len, struct announce *out)
 		goto out;
 	r = SM_ERR_PROTO;
 	if (p == NULL || len == 0 ||
-	    scan_fields(p, len, SIGNED_MAX_FIELDS) != 0)
+	    announce_scan_fields(p, len, SIGNED_MAX_FIELDS) != 0)
 		goto out;
 	if ((sa = sealmesh__signed_announcement__unpack(NULL, len, p)) == NULL)
 		goto out;
 	if (!sa->has_body || sa->body.len == 0 || !sa->has_signature ||
 	    sa->signature.len != ID_SIG_LEN ||
-	    scan_fields(sa->body.data, sa->body.len, BODY_MAX_FIELDS) != 0)
+	    announce_scan_fields(sa->body.data, sa->body.len, BODY_MAX_FIELDS) != 0)
 		goto out;
 	if ((pa = sealmesh__peer_announcement__unpack(
 		 NULL, sa->body.len, sa->body.data)) == NULL)
@@ -447,7 +450,7 @@ announce_msg_parse(const uint8_t *p, size_t len, struct announce_msg *out)
 	memset(out, 0, sizeof(*out));
 	if (len > GOSSIP_MAX_LEN || (len > 0 && p == NULL))
 		goto out;
-	if (scan_fields(p, len, GOSSIP_MAX_FIELDS) != 0) {
+	if (announce_scan_fields(p, len, GOSSIP_MAX_FIELDS) != 0) {
 		r = SM_ERR_PROTO;
 		goto out;
 	}

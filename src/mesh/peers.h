@@ -4,11 +4,14 @@
  * (announce_verify_parse) and the per-peer link data the link layer fills.
  *
  * Liveness: a peer is "heard" when a strictly newer announcement from it is
- * merged (every node re-signs with a new seq each gossip interval) or when
- * the link layer calls peers_touch() for a live direct link. Forwarded copies
+ * merged or when the link layer calls peers_touch() for a live direct link.
+ * A v1 node re-signs every gossip interval; a v2 node only on change and once
+ * per refresh period (mesh/gossip.h), so a peer heard only through gossip is
+ * judged on 'refresh_ms' (peers_set_refresh), one with a direct link on the
+ * interval. Forwarded copies
  * of an announcement we already hold do not count, so a dead node cannot be
  * kept alive by others echoing its last words. Not heard for
- * PEERS_STALE_INTERVALS intervals: stale (not routed to, not gossiped); for
+ * PEERS_STALE_INTERVALS periods: stale (not routed to, not gossiped); for
  * PEERS_PRUNE_INTERVALS: removed.
  */
 #ifndef SM_MESH_PEERS_H
@@ -22,7 +25,10 @@
 #include "mesh/announce.h"
 #include "mesh/identity.h"
 
-#define PEERS_MAX 1024
+/* Default cap on the table (tombstones included); peers_set_max() changes
+ * it. Bounded so a flood of valid announcements cannot exhaust memory;
+ * membership bounds the mesh by construction. v1 capped at 1,024. */
+#define PEERS_MAX 16384
 #define PEERS_DEFAULT_INTERVAL_MS 30000
 #define PEERS_STALE_INTERVALS 3
 #define PEERS_PRUNE_INTERVALS 6
@@ -65,6 +71,8 @@ struct peers {
 	uint8_t self[ID_PK_LEN];
 	uint8_t mesh_id[ANN_MESH_ID_LEN];
 	uint64_t interval_ms;
+	uint64_t refresh_ms; /* >= interval_ms; for peers without a link */
+	size_t max; /* cap on n */
 	struct peer **v; /* n entries, unordered; pointers stay valid until the
 			    entry is pruned or the table cleared */
 	size_t n;
@@ -75,6 +83,12 @@ struct peers {
  * PEERS_DEFAULT_INTERVAL_MS. Allocates nothing. */
 void peers_init(struct peers *t, const uint8_t self[ID_PK_LEN],
     const uint8_t mesh_id[ANN_MESH_ID_LEN], uint64_t interval_ms);
+/* Peers without a direct link are judged on 'refresh_ms' (the period after
+ * which they re-sign at the latest); values below interval_ms mean
+ * interval_ms. */
+void peers_set_refresh(struct peers *t, uint64_t refresh_ms);
+/* Cap the table at 'max' entries (0: PEERS_MAX). */
+void peers_set_max(struct peers *t, size_t max);
 /* Free every entry; the table is empty afterwards. */
 void peers_clear(struct peers *t);
 
@@ -84,7 +98,7 @@ void peers_clear(struct peers *t);
  * untouched, the caller still owns it, and the return says why it was
  * refused: SM_ERR_STALE (seq not newer than the one we hold — the usual
  * fate of a forwarded copy, not an error), SM_ERR_PERM (claims to be us, or
- * another mesh), SM_ERR_TOOBIG (PEERS_MAX peers), SM_ERR_NOMEM.
+ * another mesh), SM_ERR_TOOBIG (t->max peers), SM_ERR_NOMEM.
  */
 int peers_merge(struct peers *t, struct announce *a, uint64_t now_ms,
     enum peer_change *change) SM_MUST_CHECK;
