@@ -276,7 +276,7 @@ contact(struct sim *S, uint32_t a, uint32_t b, struct buf *req, struct buf *resp
 
 	store_of(S, a, &sa, &st);
 	buf_reset(req);
-	if (gossip_open(&st, req) != 0)
+	if (gossip_open(&st, NULL, 0, req) != 0)
 		exit(1);
 	for (int k = 0; k < MAX_MSGS_PER_CONTACT; k++) {
 		S->s[a].bytes += req->len;

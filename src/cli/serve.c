@@ -170,6 +170,10 @@ serve_usage(FILE *f, bool client)
 	    "announcement\n"
 	    "  --test-ignore-challenges (test builds) never answer "
 	    "attestation challenges\n"
+	    "  --test-gossip-v1        (test builds) speak gossip v1 (full "
+	    "push, re-sign\n"
+	    "                          every interval), for mixed-version "
+	    "tests\n"
 #endif
 	    "\n"
 	    "node:\n"
@@ -321,6 +325,7 @@ enum {
 	OPT_CHALLENGE_INTERVAL,
 	OPT_ATTEST_WINDOW,
 	OPT_TEST_IGNORE_CHALLENGES,
+	OPT_TEST_GOSSIP_V1,
 	OPT_CONSOLE_LISTEN_ALL,
 	OPT_API_KEY_FILE,
 	OPT_INSECURE_NO_AUTH,
@@ -369,6 +374,7 @@ static const struct option serve_opts[] = {
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
+    {"test-gossip-v1", no_argument, NULL, OPT_TEST_GOSSIP_V1},
 #endif
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -711,6 +717,9 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_FORGE:
 			mesh_test_forge = true;
+			break;
+		case OPT_TEST_GOSSIP_V1:
+			mo.gossip_v1 = true;
 			break;
 		case OPT_TEST_IGNORE_CHALLENGES:
 			mesh_att_test_ignore_challenges = true;

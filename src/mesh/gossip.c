@@ -248,13 +248,19 @@ out:
  */
 
 int
-gossip_open(const struct gossip_store *s, struct buf *out)
+gossip_open(const struct gossip_store *s, const uint8_t *mine,
+    size_t mine_len, struct buf *out)
 {
 	struct gossip_msg m;
 
 	memset(&m, 0, sizeof(m));
 	m.version = GOSSIP_VERSION;
 	m.has_root = true;
+	if (mine != NULL) {
+		m.items = &mine;
+		m.lens = &mine_len;
+		m.n_items = 1;
+	}
 	gossip_digest_root(s->digest(s->arg), m.root);
 	return gossip_msg_write(&m, out);
 }

@@ -161,8 +161,13 @@ int gossip_msg_parse(
     const uint8_t *p, size_t len, struct gossip_msg *out) SM_MUST_CHECK;
 void gossip_msg_free(struct gossip_msg *m);
 
-/* The opening message of a contact: version 2 and our root. */
-int gossip_open(const struct gossip_store *s, struct buf *out) SM_MUST_CHECK;
+/*
+ * The opening message of a contact: version 2 and our root, and when 'mine'
+ * is not NULL that one signed announcement too (our own, just changed: news
+ * travels with the opening instead of waiting for the digests).
+ */
+int gossip_open(const struct gossip_store *s, const uint8_t *mine,
+    size_t mine_len, struct buf *out) SM_MUST_CHECK;
 
 /*
  * The v2 answer to 'in' (a request, or an answer we got back), appended to

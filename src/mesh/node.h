@@ -25,6 +25,7 @@
 #define MESH_MAX_LINKS 256
 #define MESH_MAX_SEEN_MODELS 256
 #define MESH_DIAL_TIMEOUT_MS 5000
+#define MESH_LEAVE_FLUSH_MS 100 /* leaving gossip goes out before GOAWAY */
 #define MESH_SECRET_FILE "mesh.secret"
 
 struct link_ctx;
@@ -61,12 +62,16 @@ struct mesh_opts {
 	bool no_e2e; /* advertise no inference key, send plaintext */
 	bool allow_plaintext; /* send plaintext to hosts without a key */
 	uint64_t key_epoch_s; /* inference key lifetime (default 3600) */
+	/* Test builds only (--test-gossip-v1): speak gossip v1 as a node
+	 * before anti-entropy did (full push, re-sign every interval). */
+	bool gossip_v1;
 };
 
 struct mesh_link {
 	uint8_t id[ID_PK_LEN];
 	struct link *l; /* NULL: slot free */
 	bool up;
+	bool gossip_v1; /* the peer answered or asked the v1 way */
 };
 
 /* A peer we could not dial: wait before trying again. */
@@ -97,6 +102,7 @@ struct mesh {
 	char *seen_models[MESH_MAX_SEEN_MODELS];
 	size_t n_seen;
 	uint64_t seq;
+	uint64_t signed_ms; /* when my_ann got its seq (monotonic clock) */
 	struct buf my_ann; /* my current SignedAnnouncement */
 	uv_timer_t gossip_timer;
 	uv_timer_t soon_timer; /* debounced gossip after a change */
@@ -108,6 +114,7 @@ struct mesh {
 	char why[256]; /* last reason a model had no eligible host */
 	/* Counters for /metrics and tests. */
 	uint64_t tunnels_out, tunnels_in, relayed, gossip_rx, forged_dropped;
+	uint64_t gossip_tx_bytes;
 	uint64_t e2e_sealed, e2e_opened, e2e_decrypt_failures, e2e_refused;
 	uint64_t plaintext_out;
 };

@@ -275,7 +275,7 @@ contact(struct side *a, struct side *b, size_t *merged)
 	buf_init(&req, GOSSIP_MAX_LEN);
 	buf_init(&resp, GOSSIP_MAX_LEN);
 	side_refresh(a);
-	assert_int_equal(gossip_open(&a->st, &req), 0);
+	assert_int_equal(gossip_open(&a->st, NULL, 0, &req), 0);
 	while (more && msgs < 16) {
 		a->sent += req.len;
 		side_deliver(b, &req, &resp, &more, merged);

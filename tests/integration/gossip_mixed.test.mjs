@@ -1,0 +1,69 @@
+// Gossip v1 (full push, re-sign every interval) and v2 (digest anti-entropy,
+// re-sign on change) in one mesh: real nodes on loopback, the v1 ones being
+// test builds run with --test-gossip-v1. Everyone learns everyone, routing
+// works across both kinds, and a v1 node keeps a v2 node it knows only
+// through gossip alive (v2 nodes re-sign every interval while v1 peers are
+// around).
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  chatBody, postJSON, sleep, startMock, startNode, stopAll, waitFor, TEST_SEALMESH,
+} from './lib.mjs';
+
+after(stopAll);
+
+const IV = 300;
+const fast = ['--gossip-interval', String(IV)];
+const old = (args) => startNode([...args, '--test-gossip-v1', ...fast],
+  { bin: TEST_SEALMESH, cmd: 'client' });
+
+test('a mesh of v1 and v2 nodes converges and routes', async () => {
+  const mock = await startMock(['--tokens', '3']);
+  // a: v2 host; b: v1, joins a; c: v2, joins b; d: v1, joins c;
+  // e: v2 client, joins a (b and d know e only through gossip).
+  const a = await startNode(['--model', `m=${mock.url}`, ...fast]);
+  const b = await old(['--join', a.token]);
+  const c = await startNode(['--join', b.token, ...fast], { cmd: 'client' });
+  const d = await old(['--join', c.token]);
+  const e = await startNode(['--join', a.token, ...fast], { cmd: 'client' });
+  const nodes = [a, b, c, d, e];
+  const ids = await Promise.all(nodes.map(async (n) => (await n.status()).node_id));
+  const knowsAll = async () => {
+    for (const [i, n] of nodes.entries()) {
+      const peers = (await n.status()).peers.filter((p) => p.state === 'alive').map((p) => p.id);
+      for (const [j, id] of ids.entries()) {
+        if (i !== j && !peers.includes(id)) return false;
+      }
+    }
+    return true;
+  };
+  await waitFor(knowsAll, { what: 'every node knows every other', timeoutMs: 20000 });
+
+  // Routing from a v1 node and from a v2 node that joined through one.
+  for (const n of [d, c]) {
+    await waitFor(async () => (await postJSON(`${n.api}/chat/completions`, chatBody('m'))).status === 200,
+      { what: 'model m reachable', timeoutMs: 15000 });
+  }
+
+  // A v1 node calls a peer stale after three intervals without a newer
+  // announcement; a v2 node alone re-signs every ten. Sampled over twenty
+  // intervals, the v1 nodes hold e (known only by gossip) alive throughout.
+  for (let k = 0; k < 20; k++) {
+    await sleep(IV);
+    for (const n of [b, d]) {
+      const pe = (await n.status()).peers.find((p) => p.id === ids[4]);
+      assert.ok(pe, 'e known');
+      assert.equal(pe.link, 'none', 'known through gossip only');
+      assert.equal(pe.state, 'alive', `sample ${k}`);
+    }
+  }
+  assert.ok(await knowsAll());
+
+  // The v2 nodes noticed which links speak v1, and only those.
+  const short = (id) => id.slice(0, 12);
+  assert.match(a.stderr, new RegExp(`${short(ids[1])} speaks gossip v1`));
+  assert.match(c.stderr, new RegExp(`${short(ids[3])} speaks gossip v1`));
+  assert.doesNotMatch(a.stderr, new RegExp(`${short(ids[4])} speaks gossip v1`));
+  assert.doesNotMatch(e.stderr, /speaks gossip v1/);
+});
