@@ -70,7 +70,7 @@ struct sim {
 	struct pending {
 		uint32_t i, j;
 		uint8_t v;
-	} *pend;
+	} * pend;
 	size_t n_pend, cap_pend;
 };
 
@@ -171,7 +171,8 @@ set_version(struct sim *S, uint32_t i, uint32_t j, uint8_t v)
 	struct snode *s = &S->s[i];
 
 	if (s->ver[j] != 0)
-		gossip_digest_xor(&s->d, S->g[j].id, S->g[j].hash[s->ver[j] - 1]);
+		gossip_digest_xor(
+		    &s->d, S->g[j].id, S->g[j].hash[s->ver[j] - 1]);
 	s->ver[j] = v;
 	if (v != 0)
 		gossip_digest_xor(&s->d, S->g[j].id, S->g[j].hash[v - 1]);
@@ -215,7 +216,8 @@ merge(struct sim *S, uint32_t i, const struct gossip_msg *m)
 
 		S->verifies++;
 		if (announce_verify_parse(m->items[k], m->lens[k], &a) != 0) {
-			fprintf(stderr, "sim: an announcement failed to verify\n");
+			fprintf(
+			    stderr, "sim: an announcement failed to verify\n");
 			exit(1);
 		}
 		if ((j = find(S, a.id)) >= 0) {
@@ -223,7 +225,8 @@ merge(struct sim *S, uint32_t i, const struct gossip_msg *m)
 				uint8_t held = S->s[i].ver[j];
 
 				if (S->g[j].seq[v] == a.seq &&
-				    (held == 0 || S->g[j].seq[held - 1] < a.seq))
+				    (held == 0 ||
+					S->g[j].seq[held - 1] < a.seq))
 					defer(S, i, (uint32_t)j, v + 1);
 			}
 		}
@@ -268,7 +271,8 @@ deliver(struct sim *S, uint32_t to, const struct buf *in, struct buf *out,
 
 /* One contact opened by node a with node b, as node.c runs it. */
 static void
-contact(struct sim *S, uint32_t a, uint32_t b, struct buf *req, struct buf *resp)
+contact(
+    struct sim *S, uint32_t a, uint32_t b, struct buf *req, struct buf *resp)
 {
 	struct gossip_store st;
 	struct sarg sa;
@@ -598,9 +602,10 @@ main(int argc, char **argv)
 		if (r.rounds < 0 || r.rounds > r.bound)
 			fail = 1;
 		if (json)
-			printf("%s{\"n\":%zu,\"changes\":%zu,\"ann_len\":%.0f,"
-			       "\"rounds\":%d,\"bound\":%.2f,\"steady_bpnr\":%.1f,"
-			       "\"change_bpnr\":%.1f,\"v1_bpnr\":%.0f}",
+			printf(
+			    "%s{\"n\":%zu,\"changes\":%zu,\"ann_len\":%.0f,"
+			    "\"rounds\":%d,\"bound\":%.2f,\"steady_bpnr\":%.1f,"
+			    "\"change_bpnr\":%.1f,\"v1_bpnr\":%.0f}",
 			    k ? "," : "", r.n, r.changes, r.ann_len, r.rounds,
 			    r.bound, r.steady_bpnr, r.change_bpnr, r.v1_bpnr);
 		else

@@ -327,7 +327,8 @@ announce_verify_parse(const uint8_t *p, size_t len, struct announce *out)
 		goto out;
 	if (!sa->has_body || sa->body.len == 0 || !sa->has_signature ||
 	    sa->signature.len != ID_SIG_LEN ||
-	    announce_scan_fields(sa->body.data, sa->body.len, BODY_MAX_FIELDS) != 0)
+	    announce_scan_fields(
+		sa->body.data, sa->body.len, BODY_MAX_FIELDS) != 0)
 		goto out;
 	if ((pa = sealmesh__peer_announcement__unpack(
 		 NULL, sa->body.len, sa->body.data)) == NULL)

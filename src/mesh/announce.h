@@ -120,8 +120,8 @@ int announce_verify_parse(
  * 0 when it is well-formed at that level with at most 'max' fields, else
  * SM_ERR_PROTO. Run before protobuf-c allocates anything.
  */
-int announce_scan_fields(
-    const uint8_t *p, size_t len, size_t max) SM_MUST_CHECK;
+int
+announce_scan_fields(const uint8_t *p, size_t len, size_t max) SM_MUST_CHECK;
 
 /* Free what announce_verify_parse() allocated; 'a' is zeroed. NULL ok. */
 void announce_free(struct announce *a);

@@ -87,7 +87,8 @@ gossip_msg_write(const struct gossip_msg *m, struct buf *out)
 		((ents = calloc(m->n_entries, sizeof(*ents))) == NULL ||
 		    (ebytes = malloc(m->n_entries * GOSSIP_ENTRY_LEN)) ==
 			NULL)) ||
-	    (m->n_want > 0 && (want = calloc(m->n_want, sizeof(*want))) == NULL))
+	    (m->n_want > 0 &&
+		(want = calloc(m->n_want, sizeof(*want))) == NULL))
 		goto out;
 	for (i = 0; i < m->n_items; i++) {
 		r = SM_ERR_INVAL;
@@ -199,7 +200,8 @@ gossip_msg_parse(const uint8_t *p, size_t len, struct gossip_msg *out)
 	r = SM_ERR_NOMEM;
 	if ((gm->n_entries > 0 &&
 		(ents = calloc(gm->n_entries, sizeof(*ents))) == NULL) ||
-	    (gm->n_want > 0 && (want = calloc(gm->n_want, ID_PK_LEN)) == NULL) ||
+	    (gm->n_want > 0 &&
+		(want = calloc(gm->n_want, ID_PK_LEN)) == NULL) ||
 	    (gm->n_announcements > 0 &&
 		((items = calloc(gm->n_announcements, sizeof(*items))) ==
 			NULL ||
@@ -248,8 +250,8 @@ out:
  */
 
 int
-gossip_open(const struct gossip_store *s, const uint8_t *mine,
-    size_t mine_len, struct buf *out)
+gossip_open(const struct gossip_store *s, const uint8_t *mine, size_t mine_len,
+    struct buf *out)
 {
 	struct gossip_msg m;
 
@@ -287,8 +289,8 @@ struct answer {
 };
 
 static void
-add_item(const struct gossip_store *s, struct answer *a,
-    const uint8_t id[ID_PK_LEN])
+add_item(
+    const struct gossip_store *s, struct answer *a, const uint8_t id[ID_PK_LEN])
 {
 	const uint8_t *p;
 	size_t len;
@@ -314,8 +316,8 @@ add_want(struct answer *a, const uint8_t id[ID_PK_LEN])
 
 /* Compare the complete buckets the other side listed with ours. */
 static int
-diff_entries(const struct gossip_store *s, const struct gossip_msg *in,
-    struct answer *a)
+diff_entries(
+    const struct gossip_store *s, const struct gossip_msg *in, struct answer *a)
 {
 	struct gossip_entry *theirs = NULL, *mine = NULL, key;
 	bool seen[GOSSIP_BUCKETS] = {false};
@@ -370,8 +372,8 @@ out:
 
 /* Our entries of the buckets whose digests differ from theirs. */
 static void
-diff_buckets(const struct gossip_store *s, const uint8_t *theirs,
-    struct answer *a)
+diff_buckets(
+    const struct gossip_store *s, const uint8_t *theirs, struct answer *a)
 {
 	const struct gossip_digest *d = s->digest(s->arg);
 
@@ -414,8 +416,8 @@ gossip_answer(const struct gossip_store *s, const struct gossip_msg *in,
 		goto out;
 	if (in->buckets != NULL) {
 		r = SM_ERR_NOMEM;
-		if ((a.entries = calloc(GOSSIP_MAX_ENTRIES,
-			 sizeof(*a.entries))) == NULL)
+		if ((a.entries = calloc(
+			 GOSSIP_MAX_ENTRIES, sizeof(*a.entries))) == NULL)
 			goto out;
 		diff_buckets(s, in->buckets, &a);
 	}
@@ -461,8 +463,8 @@ in_set(const struct peer *p)
 
 void
 gossip_peers_init(struct gossip_peers *gp, const struct peers *t,
-    const uint8_t self[ID_PK_LEN], uint64_t self_seq,
-    const uint8_t *self_wire, size_t self_len)
+    const uint8_t self[ID_PK_LEN], uint64_t self_seq, const uint8_t *self_wire,
+    size_t self_len)
 {
 	uint8_t h[GOSSIP_HASH_LEN];
 

@@ -79,8 +79,8 @@ struct gossip_entry {
 };
 
 /* BLAKE2b-128("sealmesh-gossip-v2\0" || id || seq big-endian). */
-void gossip_entry_hash(const uint8_t id[ID_PK_LEN], uint64_t seq,
-    uint8_t out[GOSSIP_HASH_LEN]);
+void gossip_entry_hash(
+    const uint8_t id[ID_PK_LEN], uint64_t seq, uint8_t out[GOSSIP_HASH_LEN]);
 /* The bucket of an id: its first byte. */
 static inline unsigned
 gossip_bucket_of(const uint8_t id[ID_PK_LEN])
@@ -92,8 +92,8 @@ gossip_bucket_of(const uint8_t id[ID_PK_LEN])
 void gossip_digest_xor(struct gossip_digest *d, const uint8_t id[ID_PK_LEN],
     const uint8_t h[GOSSIP_HASH_LEN]);
 /* XOR of the 256 buckets. */
-void gossip_digest_root(
-    const struct gossip_digest *d, uint8_t out[GOSSIP_HASH_LEN]);
+void
+gossip_digest_root(const struct gossip_digest *d, uint8_t out[GOSSIP_HASH_LEN]);
 
 /*
  * What the anti-entropy logic needs from a node's state. Everything is read
@@ -146,8 +146,7 @@ struct gossip_msg {
  * or over ANN_MAX_LEN, more than 256 bucket ids); SM_ERR_TOOBIG (past
  * GOSSIP_MAX_LEN or out->max); SM_ERR_NOMEM. On failure 'out' is unchanged.
  */
-int gossip_msg_write(
-    const struct gossip_msg *m, struct buf *out) SM_MUST_CHECK;
+int gossip_msg_write(const struct gossip_msg *m, struct buf *out) SM_MUST_CHECK;
 
 /*
  * Decode a GossipMessage of either version (no signature checks: verify
@@ -194,8 +193,8 @@ struct gossip_peers {
 	struct gossip_digest d;
 };
 void gossip_peers_init(struct gossip_peers *gp, const struct peers *t,
-    const uint8_t self[ID_PK_LEN], uint64_t self_seq,
-    const uint8_t *self_wire, size_t self_len);
+    const uint8_t self[ID_PK_LEN], uint64_t self_seq, const uint8_t *self_wire,
+    size_t self_len);
 void gossip_peers_store(struct gossip_peers *gp, struct gossip_store *s);
 
 #endif

@@ -212,8 +212,8 @@ static void maybe_dial(struct mesh *m, struct peer *p);
 /* Verify and merge each signed announcement; one bad item drops only
  * itself. */
 static void
-gossip_merge_items(struct mesh *m, const uint8_t *const *items,
-    const size_t *lens, size_t n)
+gossip_merge_items(
+    struct mesh *m, const uint8_t *const *items, const size_t *lens, size_t n)
 {
 	uint64_t now = sm_now_ms();
 	bool changed = false;
@@ -283,7 +283,8 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 
 /* The anti-entropy view of my state: the peer table plus my announcement. */
 static void
-gossip_store_of(struct mesh *m, struct gossip_peers *gp, struct gossip_store *st)
+gossip_store_of(
+    struct mesh *m, struct gossip_peers *gp, struct gossip_store *st)
 {
 	gossip_peers_init(gp, &m->peers, m->id->pk, m->seq,
 	    m->my_ann.len > 0 ? buf_data(&m->my_ann) : NULL, m->my_ann.len);
@@ -350,8 +351,9 @@ gossip_payload(struct mesh *m, struct buf *out)
 
 	items[0] = buf_data(&m->my_ann);
 	lens[0] = m->my_ann.len;
-	n = 1 + peers_collect(&m->peers, items + 1, lens + 1,
-		    GOSSIP_MAX_ANNOUNCEMENTS - 2);
+	n = 1 +
+	    peers_collect(
+		&m->peers, items + 1, lens + 1, GOSSIP_MAX_ANNOUNCEMENTS - 2);
 #ifdef SM_TEST_BUILD
 	uint8_t *forged = NULL;
 
@@ -475,7 +477,8 @@ static const struct lstream_cb gx_cb = {
 
 /* Open a gossip stream on 'l' carrying 'payload'. */
 static void
-gossip_send(struct mesh *m, struct link *l, const struct buf *payload, int depth)
+gossip_send(
+    struct mesh *m, struct link *l, const struct buf *payload, int depth)
 {
 	struct gossip_x *x;
 	int r;
@@ -486,10 +489,10 @@ gossip_send(struct mesh *m, struct link *l, const struct buf *payload, int depth
 	x->l = l;
 	x->depth = depth;
 	buf_init(&x->in, GOSSIP_MAX_LEN);
-	if ((r = lstream_open(l, "POST", GOSSIP_PATH, NULL, 0, &gx_cb, x,
-		 &x->s)) != 0) {
-		log_debug("mesh: cannot open a gossip stream: %s",
-		    sm_strerror(r));
+	if ((r = lstream_open(
+		 l, "POST", GOSSIP_PATH, NULL, 0, &gx_cb, x, &x->s)) != 0) {
+		log_debug(
+		    "mesh: cannot open a gossip stream: %s", sm_strerror(r));
 		gx_free(x);
 		return;
 	}
@@ -516,7 +519,7 @@ gossip_with(struct mesh *m, struct link *l, bool push)
 		r = gossip_payload(m, &out);
 	else
 #endif
-	if (link_is_v1(m, l)) {
+	    if (link_is_v1(m, l)) {
 		r = gossip_payload(m, &out);
 	} else {
 		gossip_store_of(m, &gp, &st);
@@ -1136,8 +1139,8 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 		return r;
 	peers_init(&m->peers, id->pk, m->mesh_id, m->opts.gossip_interval_ms);
 	if (!m->opts.gossip_v1)
-		peers_set_refresh(&m->peers,
-		    gossip_refresh_ms(m->opts.gossip_interval_ms));
+		peers_set_refresh(
+		    &m->peers, gossip_refresh_ms(m->opts.gossip_interval_ms));
 	if ((r = link_ctx_new(
 		 &m->lctx, id, m->secret, sizeof(m->secret), NULL)) != 0)
 		return r;

@@ -19,7 +19,8 @@ peers_init(struct peers *t, const uint8_t self[ID_PK_LEN],
 void
 peers_set_refresh(struct peers *t, uint64_t refresh_ms)
 {
-	t->refresh_ms = refresh_ms > t->interval_ms ? refresh_ms : t->interval_ms;
+	t->refresh_ms =
+	    refresh_ms > t->interval_ms ? refresh_ms : t->interval_ms;
 }
 
 void

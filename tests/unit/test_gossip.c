@@ -170,8 +170,8 @@ test_parse_refuses(void **state)
 	static const uint8_t group[] = {0x0b}; /* wire type 3 */
 	struct gossip_msg m;
 
-	assert_int_equal(gossip_msg_parse(bad_root, sizeof(bad_root), &m),
-	    SM_ERR_PROTO);
+	assert_int_equal(
+	    gossip_msg_parse(bad_root, sizeof(bad_root), &m), SM_ERR_PROTO);
 	assert_int_equal(gossip_msg_parse(bad_buckets, sizeof(bad_buckets), &m),
 	    SM_ERR_PROTO);
 	assert_int_equal(
@@ -179,7 +179,8 @@ test_parse_refuses(void **state)
 	assert_int_equal(
 	    gossip_msg_parse(bad_want, sizeof(bad_want), &m), SM_ERR_PROTO);
 	assert_int_equal(gossip_msg_parse(ids, sizeof(ids), &m), SM_ERR_PROTO);
-	assert_int_equal(gossip_msg_parse(group, sizeof(group), &m), SM_ERR_PROTO);
+	assert_int_equal(
+	    gossip_msg_parse(group, sizeof(group), &m), SM_ERR_PROTO);
 	assert_int_equal(
 	    gossip_msg_parse(bad_root, GOSSIP_MAX_LEN + 1, &m), SM_ERR_TOOBIG);
 	/* An empty message is a valid v1 message that says nothing. */
@@ -242,15 +243,15 @@ struct side {
 static void
 side_refresh(struct side *s)
 {
-	gossip_peers_init(&s->gp, &s->t, s->id.pk, s->seq, buf_data(&s->mine),
-	    s->mine.len);
+	gossip_peers_init(
+	    &s->gp, &s->t, s->id.pk, s->seq, buf_data(&s->mine), s->mine.len);
 	gossip_peers_store(&s->gp, &s->st);
 }
 
 /* 'to' receives 'in': merge its items, answer into 'out'. */
 static void
-side_deliver(struct side *to, const struct buf *in, struct buf *out,
-    bool *more, size_t *merged)
+side_deliver(struct side *to, const struct buf *in, struct buf *out, bool *more,
+    size_t *merged)
 {
 	struct gossip_msg m;
 

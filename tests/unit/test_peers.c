@@ -409,8 +409,7 @@ test_table_cap(void **state)
 	assert_int_equal(announce_to(&t, &id, 1, NULL, 0, NULL), SM_ERR_TOOBIG);
 	identity_clear(&id);
 	assert_int_equal(t.n, CAP);
-	assert_int_equal(
-	    peers_tick(&t, 6ull * PEERS_DEFAULT_INTERVAL_MS), CAP);
+	assert_int_equal(peers_tick(&t, 6ull * PEERS_DEFAULT_INTERVAL_MS), CAP);
 	peers_clear(&t);
 	identity_clear(&self);
 }
