@@ -124,9 +124,14 @@ serve_usage(FILE *f, bool client)
 	    "last)\n"
 	    "  --no-relay              never forward streams for other "
 	    "nodes\n"
-	    "  --gossip-interval MS    gossip period (default 30000); a peer "
-	    "silent for\n"
-	    "                          3 periods is stale, then pruned\n"
+	    "  --gossip-interval MS    gossip period (default 30000); a linked "
+	    "peer silent\n"
+	    "                          for 3 periods is stale, then pruned (a "
+	    "peer known\n"
+	    "                          by gossip only: 3 refresh periods of 10 "
+	    "intervals,\n"
+	    "                          at most 5 min each)\n"
+	    "  --max-peers N           cap on the peer table (default 16384)\n"
 	    "\n"
 	    "hardening:\n" HARDEN_HELP_STRICT_ENV HARDEN_HELP_REQUIRE_HARDENED
 	    "\n"
@@ -310,6 +315,7 @@ enum {
 	OPT_ADVERTISE,
 	OPT_NO_RELAY,
 	OPT_GOSSIP_INTERVAL,
+	OPT_MAX_PEERS,
 	OPT_TEST_RECORD,
 	OPT_TEST_FORGE,
 	OPT_NO_E2E,
@@ -358,6 +364,7 @@ static const struct option serve_opts[] = {
     {"advertise", required_argument, NULL, OPT_ADVERTISE},
     {"no-relay", no_argument, NULL, OPT_NO_RELAY},
     {"gossip-interval", required_argument, NULL, OPT_GOSSIP_INTERVAL},
+    {"max-peers", required_argument, NULL, OPT_MAX_PEERS},
     {"no-e2e", no_argument, NULL, OPT_NO_E2E},
     {"allow-plaintext-peers", no_argument, NULL, OPT_ALLOW_PLAINTEXT},
     {"key-epoch", required_argument, NULL, OPT_KEY_EPOCH},
@@ -702,6 +709,11 @@ run(int argc, char **argv, bool client)
 				return bad("--key-epoch", optarg);
 			mo.key_epoch_s = v;
 			g.key_epoch = true;
+			break;
+		case OPT_MAX_PEERS:
+			if (sm_parse_u64(optarg, 1, 1000000, &v) != 0)
+				return bad("--max-peers", optarg);
+			mo.max_peers = (size_t)v;
 			break;
 		case OPT_GOSSIP_INTERVAL:
 			if (sm_parse_u64(optarg, 100, 86400000, &v) != 0)

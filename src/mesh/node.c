@@ -1141,6 +1141,7 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	if (!m->opts.gossip_v1)
 		peers_set_refresh(
 		    &m->peers, gossip_refresh_ms(m->opts.gossip_interval_ms));
+	peers_set_max(&m->peers, m->opts.max_peers);
 	if ((r = link_ctx_new(
 		 &m->lctx, id, m->secret, sizeof(m->secret), NULL)) != 0)
 		return r;

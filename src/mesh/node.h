@@ -43,6 +43,7 @@ struct mesh_opts {
 	const char *join[MESH_MAX_JOIN]; /* invite tokens */
 	size_t n_join;
 	uint64_t gossip_interval_ms;
+	size_t max_peers; /* peer table cap; 0: PEERS_MAX */
 	bool no_relay;
 	uint32_t role; /* enum ann_role */
 	const char *state_dir; /* where a created mesh keeps its secret */

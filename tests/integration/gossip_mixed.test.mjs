@@ -67,3 +67,15 @@ test('a mesh of v1 and v2 nodes converges and routes', async () => {
   assert.doesNotMatch(a.stderr, new RegExp(`${short(ids[4])} speaks gossip v1`));
   assert.doesNotMatch(e.stderr, /speaks gossip v1/);
 });
+
+test('--max-peers caps the peer table; the node keeps serving', async () => {
+  const a = await startNode(['--max-peers', '1', ...fast]);
+  const b = await startNode(['--join', a.token, ...fast], { cmd: 'client' });
+  const c = await startNode(['--join', a.token, ...fast], { cmd: 'client' });
+  const links = async () => Number((await a.metrics()).match(/^sealmesh_links (\d+)/m)[1]);
+  await waitFor(async () => await links() === 2, { what: 'two links up' });
+  await sleep(4 * IV);
+  assert.equal((await a.status()).peers.length, 1);
+  assert.equal((await fetch(`${a.api}/models`)).status, 200);
+  await Promise.all([b.stop(), c.stop(), a.stop()]);
+});
