@@ -79,3 +79,26 @@ test('--max-peers caps the peer table; the node keeps serving', async () => {
   assert.equal((await fetch(`${a.api}/models`)).status, 200);
   await Promise.all([b.stop(), c.stop(), a.stop()]);
 });
+
+// A leaving node's signed announcement used to be cancelled by its own
+// GOAWAY (queued HEADERS are dropped once GOAWAY is submitted), so nodes
+// without a link to it only dropped it when it was pruned (6 intervals). Now
+// the leaving gossip goes out first and travels through the relay.
+test('a leave reaches a node without a link to the leaver well before pruning', async () => {
+  const slow = ['--gossip-interval', '2000'];
+  const mock = await startMock(['--tokens', '2']);
+  const relay = await startNode([...slow]);
+  const host = await startNode(['--model', `m=${mock.url}`, '--advertise', '127.0.0.1:9',
+    '--join', relay.token, ...slow]);
+  const client = await startNode(['--join', relay.token, ...slow], { cmd: 'client' });
+  const hid = (await host.status()).node_id;
+  await waitFor(async () => (await client.status()).peers.some((p) => p.id === hid),
+    { what: 'client knows the host', timeoutMs: 15000 });
+  await host.stop();
+  const t0 = Date.now();
+  // Stale would take 3 intervals (6 s), pruning 6 (12 s).
+  await waitFor(async () => !(await client.status()).peers.some((p) => p.id === hid),
+    { what: 'leave seen by the client', timeoutMs: 5000 });
+  assert.ok(Date.now() - t0 < 5000);
+  await Promise.all([client.stop(), relay.stop()]);
+});
