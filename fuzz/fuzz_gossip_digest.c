@@ -53,6 +53,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		gossip_msg_free(&back);
 	}
 	buf_clear(&out);
+	gossip_peers_clear(&gp);
 	gossip_msg_free(&m);
 	peers_clear(&t);
 	return 0;

@@ -461,6 +461,20 @@ in_set(const struct peer *p)
 	    (p->state == PEER_GONE && p->ann.leaving);
 }
 
+static int
+by_peer_id(const void *x, const void *y)
+{
+	return memcmp((*(const struct peer *const *)x)->ann.id,
+	    (*(const struct peer *const *)y)->ann.id, ID_PK_LEN);
+}
+
+void
+gossip_peers_clear(struct gossip_peers *gp)
+{
+	free(gp->idx);
+	gp->idx = NULL;
+}
+
 void
 gossip_peers_init(struct gossip_peers *gp, const struct peers *t,
     const uint8_t self[ID_PK_LEN], uint64_t self_seq, const uint8_t *self_wire,
@@ -486,6 +500,27 @@ gossip_peers_init(struct gossip_peers *gp, const struct peers *t,
 		gossip_entry_hash(p->ann.id, p->ann.seq, h);
 		gossip_digest_xor(&gp->d, p->ann.id, h);
 	}
+	if (t->n > 0 && (gp->idx = malloc(t->n * sizeof(*gp->idx))) != NULL) {
+		memcpy(gp->idx, t->v, t->n * sizeof(*gp->idx));
+		qsort(gp->idx, t->n, sizeof(*gp->idx), by_peer_id);
+	}
+}
+
+/* The first index entry whose id is >= key[0..klen). */
+static size_t
+idx_lower(const struct gossip_peers *gp, const uint8_t *key, size_t klen)
+{
+	size_t lo = 0, hi = gp->t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(gp->idx[mid]->ann.id, key, klen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 static const struct gossip_digest *
@@ -507,10 +542,19 @@ gp_bucket(void *arg, unsigned b, struct gossip_entry *out, size_t max)
 		}
 		n++;
 	}
-	for (size_t i = 0; i < gp->t->n; i++) {
-		const struct peer *p = gp->t->v[i];
+	uint8_t first = (uint8_t)b;
+	size_t i = gp->idx != NULL ? idx_lower(gp, &first, 1) : 0;
 
-		if (!in_set(p) || gossip_bucket_of(p->ann.id) != b)
+	for (; i < gp->t->n; i++) {
+		const struct peer *p =
+		    gp->idx != NULL ? gp->idx[i] : gp->t->v[i];
+
+		if (gossip_bucket_of(p->ann.id) != b) {
+			if (gp->idx != NULL)
+				break; /* sorted: the bucket is over */
+			continue;
+		}
+		if (!in_set(p))
 			continue;
 		if (n < max) {
 			memcpy(out[n].id, p->ann.id, ID_PK_LEN);
@@ -524,6 +568,14 @@ gp_bucket(void *arg, unsigned b, struct gossip_entry *out, size_t max)
 static const struct peer *
 gp_lookup(const struct gossip_peers *gp, const uint8_t id[ID_PK_LEN])
 {
+	if (gp->idx != NULL) {
+		size_t i = idx_lower(gp, id, ID_PK_LEN);
+
+		return i < gp->t->n &&
+			memcmp(gp->idx[i]->ann.id, id, ID_PK_LEN) == 0
+		    ? gp->idx[i]
+		    : NULL;
+	}
 	for (size_t i = 0; i < gp->t->n; i++)
 		if (memcmp(gp->t->v[i]->ann.id, id, ID_PK_LEN) == 0)
 			return gp->t->v[i];

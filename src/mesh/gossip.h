@@ -181,8 +181,11 @@ int gossip_answer(const struct gossip_store *s, const struct gossip_msg *in,
 /*
  * A store over a peer table plus our own announcement: the set is ourselves,
  * every ALIVE peer and every remembered "leaving" tombstone (what v1 gossip
- * forwards, peers_collect()). gossip_peers_init() builds the digest; call it
- * again after the table or our announcement changes (O(n)).
+ * forwards, peers_collect()). gossip_peers_init() builds the digest and an
+ * index sorted by id (O(n log n); lookups and bucket listings are then
+ * O(log n)); build it again after the table or our announcement changes, and
+ * release it with gossip_peers_clear(). Without memory for the index it
+ * falls back to scanning the table.
  */
 struct gossip_peers {
 	const struct peers *t;
@@ -191,10 +194,12 @@ struct gossip_peers {
 	const uint8_t *self_wire; /* NULL: not in the set */
 	size_t self_len;
 	struct gossip_digest d;
+	const struct peer **idx; /* every entry of t, sorted by id; or NULL */
 };
 void gossip_peers_init(struct gossip_peers *gp, const struct peers *t,
     const uint8_t self[ID_PK_LEN], uint64_t self_seq, const uint8_t *self_wire,
     size_t self_len);
+void gossip_peers_clear(struct gossip_peers *gp);
 void gossip_peers_store(struct gossip_peers *gp, struct gossip_store *s);
 
 #endif

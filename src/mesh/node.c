@@ -434,6 +434,7 @@ gx_end(struct lstream *s, void *arg)
 		} else {
 			gossip_store_of(m, &gp, &st);
 			r = gossip_answer(&st, &msg, &out, &more);
+			gossip_peers_clear(&gp);
 		}
 		gossip_msg_free(&msg);
 	}
@@ -525,6 +526,7 @@ gossip_with(struct mesh *m, struct link *l, bool push)
 		gossip_store_of(m, &gp, &st);
 		r = gossip_open(&st, push ? buf_data(&m->my_ann) : NULL,
 		    m->my_ann.len, &out);
+		gossip_peers_clear(&gp);
 	}
 	if (r == 0)
 		gossip_send(m, l, &out, 0);

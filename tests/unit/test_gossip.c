@@ -243,6 +243,7 @@ struct side {
 static void
 side_refresh(struct side *s)
 {
+	gossip_peers_clear(&s->gp);
 	gossip_peers_init(
 	    &s->gp, &s->t, s->id.pk, s->seq, buf_data(&s->mine), s->mine.len);
 	gossip_peers_store(&s->gp, &s->st);
@@ -302,6 +303,7 @@ side_init(struct side *s, uint32_t n)
 static void
 side_clear(struct side *s)
 {
+	gossip_peers_clear(&s->gp);
 	peers_clear(&s->t);
 	buf_clear(&s->mine);
 	identity_clear(&s->id);
