@@ -74,7 +74,7 @@ struct announce {
 	bool has_inference_key;
 	uint8_t inference_key[ANN_INFERENCE_KEY_LEN];
 	uint32_t inference_key_epoch; /* non-zero when has_inference_key */
-	uint32_t gossip_version; /* field 46; 0: absent (a v1 node) */
+	uint32_t gossip_version; /* field 47; 0: absent (a v1 node) */
 	const uint8_t *posture; /* NULL: absent */
 	size_t posture_len;
 	const uint8_t *attestation; /* NULL: absent */

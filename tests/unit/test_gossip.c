@@ -162,11 +162,11 @@ test_digest_toggle(void **state)
 static void
 test_parse_refuses(void **state)
 {
-	static const uint8_t bad_root[] = {0x18, 0x02, 0x22, 0x01, 0x00};
-	static const uint8_t bad_buckets[] = {0x2a, 0x02, 0x00, 0x00};
-	uint8_t bad_entry[2 + 39] = {0x3a, 39};
-	uint8_t bad_want[2 + 31] = {0x42, 31};
-	uint8_t ids[3 + 257] = {0x32, 0x81, 0x02}; /* 257 bucket ids */
+	static const uint8_t bad_root[] = {0x20, 0x02, 0x2a, 0x01, 0x00};
+	static const uint8_t bad_buckets[] = {0x32, 0x02, 0x00, 0x00};
+	uint8_t bad_entry[2 + 39] = {0x42, 39};
+	uint8_t bad_want[2 + 31] = {0x4a, 31};
+	uint8_t ids[3 + 257] = {0x3a, 0x81, 0x02}; /* 257 bucket ids */
 	static const uint8_t group[] = {0x0b}; /* wire type 3 */
 	struct gossip_msg m;
 
