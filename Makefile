@@ -63,7 +63,7 @@ FUZZ_BIN  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all test unit integration check fuzz bench format format-check clean demo deps sim
+.PHONY: all test unit integration check fuzz bench format format-check clean demo deps install uninstall sim
 all: $(BIN) $(TBIN) $(FIX_BIN) $(BENCH_BIN)
 
 $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
@@ -76,6 +76,14 @@ $(BUILD)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c
 $(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -I$(LLHTTP_INC) -O2 -g -fPIE $(if $(SANITIZE),-fsanitize=$(SANITIZE)) -c -o $@ $<
+
+# The web console's files, compiled in as byte arrays (scripts/embed.sh).
+WEBUI_SRC := $(addprefix src/http/webui/,index.html app.js app.css favicon.svg)
+WEBUI_H   := $(BUILD)/gen/http/webui_assets.h
+$(WEBUI_H): $(WEBUI_SRC) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed.sh $@ $(WEBUI_SRC)
+$(BUILD)/src/http/webui.o $(BUILD)/test/src/http/webui.o $(BUILD)/fuzz/obj/src/http/webui.o: $(WEBUI_H)
 
 $(BUILD)/src/%.o: src/%.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
@@ -158,6 +166,34 @@ format:
 	clang-format -i $(FORMAT_SRC)
 format-check:
 	$(Q)clang-format --dry-run --Werror $(FORMAT_SRC)
+
+# make install [PREFIX=/usr/local] [DESTDIR=staging]: the binary, sealmesh(1),
+# the systemd unit (with the tpm.conf drop-in as an example) and, unless one
+# exists, /etc/sealmesh/sealmesh.conf (mode 0600).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/sealmesh
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(DOCDIR)/examples
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/sealmesh
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/sealmesh
+	install -m 0644 doc/sealmesh.1 $(DESTDIR)$(MANDIR)/man1/sealmesh.1
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		-e 's|@DOCDIR@|$(DOCDIR)|g' dist/sealmesh.service >$(DESTDIR)$(UNITDIR)/sealmesh.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sealmesh.service
+	install -m 0644 dist/tpm.conf dist/sealmesh.conf $(DESTDIR)$(DOCDIR)/examples/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/sealmesh/sealmesh.conf ] || \
+		install -m 0600 dist/sealmesh.conf $(DESTDIR)$(SYSCONFDIR)/sealmesh/sealmesh.conf
+
+# Leaves $(SYSCONFDIR)/sealmesh (an operator's config) in place.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sealmesh $(DESTDIR)$(MANDIR)/man1/sealmesh.1 \
+		$(DESTDIR)$(UNITDIR)/sealmesh.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build

@@ -14,9 +14,11 @@ const SUBJECT = 'sealmesh';
 const BASELINES = ['direct', 'nginx'];
 // Mesh rows: end-to-end encryption against the same path in plaintext, and
 // the mesh path against the local gateway.
-const PAIRS = [['mesh-e2e', 'mesh-plain'], ['relay-e2e', 'relay-plain'], ['mesh-plain', 'sealmesh']];
+const PAIRS = [['mesh-e2e', 'mesh-plain'], ['relay-e2e', 'relay-plain'], ['mesh-plain', 'sealmesh'],
+  ['mesh-e2e-v1', 'mesh-plain'], ['mesh-e2e', 'mesh-e2e-v1'], ['mesh-shaped', 'mesh-e2e']];
 const GOAL_E2E_TTFT = 1.05; // E2E TTFT p50 <= 1.05x plaintext
 const GOAL_E2E_TOKS = 0.95; // E2E tok/s at 256 streams >= 0.95x plaintext
+const GOAL_E2E_RPS = 0.8; // E2E non-streamed req/s >= 0.8x plaintext
 const METRICS = ['ttfb_p50_ms', 'ttfb_p99_ms', 'total_p50_ms', 'tokens_per_s', 'rps'];
 
 const args = {};
@@ -114,6 +116,12 @@ for (const [a, b] of PAIRS.slice(0, 2)) {
   }
 }
 out.goals.e2e_vs_plaintext = e2e;
+const e2eRps = {};
+for (const [conc, row] of Object.entries(out.scenarios.nostream ?? {})) {
+  const r = row.ratios['mesh-e2e/mesh-plain'];
+  if (r) e2eRps[conc] = { rps_ratio: r.rps, met: r.rps != null && r.rps >= GOAL_E2E_RPS };
+}
+out.goals.e2e_rps_vs_plaintext = e2eRps;
 const rssS = out.rss[SUBJECT];
 out.goals.rss_per_stream_le_48kib = {
   per_stream_kib: rssS?.per_stream_kib ?? null,
@@ -171,6 +179,9 @@ for (const [row, byConc] of Object.entries(e2e)) {
     if ('tokens_met' in g) p(`  ${row} tok/s >= ${GOAL_E2E_TOKS}x plaintext at c=256: ${g.tokens_met ? 'met   ' : 'MISSED'} (${f(g.tokens_per_s_ratio)}x)`);
   }
 }
+for (const [conc, g] of Object.entries(e2eRps)) {
+  p(`  mesh-e2e non-streamed req/s >= ${GOAL_E2E_RPS}x plaintext at c=${pad(conc, 3)}: ${g.met ? 'met   ' : 'MISSED'} (${f(g.rps_ratio)}x)`);
+}
 
 const json = `${JSON.stringify(out, null, 2)}\n`;
 writeFileSync(args.out, json);
@@ -182,5 +193,6 @@ p();
 p(`wrote ${args.out}${args.latest ? ` and ${args.latest}` : ''}`);
 
 const missed = Object.values(ttft).some((g) => !g.met) || !rg.met
-  || Object.values(e2e).some((bc) => Object.values(bc).some((g) => !g.ttft_met || g.tokens_met === false));
+  || Object.values(e2e).some((bc) => Object.values(bc).some((g) => !g.ttft_met || g.tokens_met === false))
+  || Object.values(e2eRps).some((g) => !g.met);
 if (args.strict === '1' && missed) process.exit(1);

@@ -372,8 +372,15 @@ if [[ ${BENCH_MESH:-1} == 1 ]]; then
 	HOST_TOKEN=$NODE_TOKEN
 	mesh_node host-r serve --model "m=http://127.0.0.1:$MOCK_PORT" \
 	    --advertise 127.0.0.1:9 --join "$RELAY_TOKEN"
-	for row in "mesh-e2e:$HOST_TOKEN:" "mesh-plain:$HOST_TOKEN:--no-e2e" \
-	    "relay-e2e:$RELAY_TOKEN:" "relay-plain:$RELAY_TOKEN:--no-e2e"; do
+	# The e2e rows measure the envelope without response shaping
+	# (--no-shaping); mesh-shaped is the default (padded, paced answers),
+	# compared with mesh-e2e. bench/shape.sh measures shaping alone.
+	# mesh-e2e-v1: sealed-request version 1 (a fresh ephemeral key per
+	# request), to show what version 2 saves.
+	for row in "mesh-e2e:$HOST_TOKEN:--no-shaping" "mesh-plain:$HOST_TOKEN:--no-e2e" \
+	    "mesh-e2e-v1:$HOST_TOKEN:--no-shaping --e2e-envelope 1" \
+	    "relay-e2e:$RELAY_TOKEN:--no-shaping" "relay-plain:$RELAY_TOKEN:--no-e2e" \
+	    "mesh-shaped:$HOST_TOKEN:"; do
 		IFS=: read -r name tok extra <<<"$row"
 		# shellcheck disable=SC2086
 		mesh_node "$name" client --join "$tok" $extra

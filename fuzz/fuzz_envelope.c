@@ -5,7 +5,9 @@
  *                env_open_request() on it, as a host would.
  *   bit 0 set:   the rest is a plaintext, boxed under a valid header for
  *                the fixed host, so the checks after decryption are reached;
- *                bit 1 also patches in the right node id and timestamp.
+ *                bit 1 also patches in the right node id and timestamp;
+ *                bit 2 boxes it under a version 2 header (salted, K from
+ *                the host's cache), else version 1.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -78,7 +80,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				pt[17 + i] =
 				    (uint8_t)((uint64_t)NOW >> (56 - 8 * i));
 		}
-		if (env_seal_raw_det(&wire, &target, eph_sk, pt, size - 1) != 0)
+		if (env_seal_raw_det(&wire, &target,
+			(data[0] & 4) ? ENV_VERSION_2 : ENV_VERSION, eph_sk, pt,
+			size - 1) != 0)
 			abort();
 		r = env_open_request(&http, &s, keys, target.node_id, rc,
 		    buf_data(&wire), wire.len, NOW);

@@ -23,7 +23,7 @@ take(struct peers *t, const uint8_t *p, size_t len)
 	(void)announce_routes_model(&a, "m");
 	/* a valid signature means a seed input: exercise the merge too */
 	memcpy(t->mesh_id, a.mesh_id, ANN_MESH_ID_LEN);
-	if (peers_merge(t, &a, 0, NULL) != 0)
+	if (peers_merge(t, &a, 0, a.seq, NULL) != 0)
 		announce_free(&a);
 }
 

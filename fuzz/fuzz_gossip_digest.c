@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (announce_verify_parse(m.items[i], m.lens[i], &a) != 0)
 			continue;
 		memcpy(t.mesh_id, a.mesh_id, ANN_MESH_ID_LEN);
-		if (peers_merge(&t, &a, 0, NULL) != 0)
+		if (peers_merge(&t, &a, 0, a.seq, NULL) != 0)
 			announce_free(&a);
 	}
 	gossip_peers_init(&gp, &t, self, 7, self_wire, sizeof(self_wire));

@@ -14,10 +14,14 @@ PKGS=(
 	libfuzzer-14-dev libclang-rt-14-dev
 	# tests: TPM simulator, namespaces, the OpenAI SDK, curl
 	swtpm swtpm-tools tpm2-tools iproute2 curl ca-certificates procps
+	# tests: the traffic-shape observer (pcap) and its classifier
+	tcpdump python3-sklearn python3-numpy
 	# real llama-server build
 	cmake g++ libssl-dev
 	# benchmarks
 	nghttp2-client nginx
+	# web console test (headless Chromium), unit check, man page check
+	chromium systemd groff-base
 )
 
 SUDO=""

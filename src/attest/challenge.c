@@ -41,9 +41,32 @@ att_chal_write(const struct att_chal *c, struct buf *out)
 	    (r = put16(out, c->cred_len)) != 0 ||
 	    (c->cred_len && (r = buf_append(out, c->cred, c->cred_len)) != 0) ||
 	    (r = put16(out, c->seed_len)) != 0 ||
-	    (c->seed_len && (r = buf_append(out, c->seed, c->seed_len)) != 0))
+	    (c->seed_len && (r = buf_append(out, c->seed, c->seed_len)) != 0) ||
+	    (c->flags && (r = buf_append(out, &c->flags, 1)) != 0))
 		return r;
+	if ((c->flags & ATT_CHAL_IMA_FROM) != 0) {
+		uint8_t x[4] = {(uint8_t)(c->ima_from >> 24),
+		    (uint8_t)(c->ima_from >> 16), (uint8_t)(c->ima_from >> 8),
+		    (uint8_t)c->ima_from};
+
+		if (c->ima_from == 0)
+			return SM_ERR_INVAL;
+		return buf_append(out, x, 4);
+	}
 	return 0;
+}
+
+int
+att_chal_add_measure(struct buf *chal, uint32_t ima_from)
+{
+	uint8_t x[5] = {ATT_CHAL_WANT_MEASURE, (uint8_t)(ima_from >> 24),
+	    (uint8_t)(ima_from >> 16), (uint8_t)(ima_from >> 8),
+	    (uint8_t)ima_from};
+
+	if (ima_from == 0)
+		return buf_append(chal, x, 1);
+	x[0] |= ATT_CHAL_IMA_FROM;
+	return buf_append(chal, x, 5);
 }
 
 int
@@ -66,12 +89,49 @@ att_chal_parse(const uint8_t *in, size_t len, struct att_chal *out)
 	memcpy(c.nonce, p, ATT_NONCE_LEN);
 	c.cred = rd_lv16(&rd, ATT_CRED_MAX, &c.cred_len);
 	c.seed = rd_lv16(&rd, ATT_SEED_MAX, &c.seed_len);
+	if (!rd.bad && rd.off < len) {
+		/* Optional flags (and IMA offset), attest/measure.h. */
+		c.flags = (uint8_t)rd_be(&rd, 1);
+		if (c.flags & ATT_CHAL_IMA_FROM)
+			c.ima_from = (uint32_t)rd_be(&rd, 4);
+		if (c.flags == 0 ||
+		    (c.flags & ~(ATT_CHAL_WANT_MEASURE | ATT_CHAL_IMA_FROM)) ||
+		    ((c.flags & ATT_CHAL_IMA_FROM) &&
+			(c.ima_from == 0 ||
+			    !(c.flags & ATT_CHAL_WANT_MEASURE))))
+			return SM_ERR_INVAL; /* one encoding */
+	}
 	if (rd.bad || rd.off != len || (c.cred_len == 0) != (c.seed_len == 0))
 		return SM_ERR_INVAL;
 	if (c.cred_len == 0)
 		c.cred = c.seed = NULL;
 	*out = c;
 	return 0;
+}
+
+/* u32 meas_len | meas (attest/measure.h) after the answer's fields. */
+static int
+answer_measure(struct att_provider *p, const uint8_t nonce[ATT_NONCE_LEN],
+    const uint8_t blob_hash[ATT_HASH_LEN], uint32_t ima_from, struct buf *out)
+{
+	uint8_t x[4];
+	struct buf m;
+	int r;
+
+	buf_init(&m, ATT_MEAS_MAX);
+	if ((r = p->ops->measure(p, nonce, blob_hash, ima_from, &m)) != 0)
+		goto out;
+	x[0] = (uint8_t)(m.len >> 24);
+	x[1] = (uint8_t)(m.len >> 16);
+	x[2] = (uint8_t)(m.len >> 8);
+	x[3] = (uint8_t)m.len;
+	if ((r = buf_append(out, x, 4)) != 0 ||
+	    (r = buf_append(out, buf_data(&m), m.len)) != 0)
+		goto out;
+	r = 0;
+out:
+	buf_clear(&m);
+	return r;
 }
 
 int
@@ -107,6 +167,9 @@ att_answer_make(struct att_provider *p, const uint8_t *chal, size_t len,
 	    (r = buf_append(out, &act_len, 1)) != 0 ||
 	    (act_len && (r = buf_append(out, secret, act_len)) != 0))
 		goto out;
+	if ((c.flags & ATT_CHAL_WANT_MEASURE) && p->ops->measure != NULL &&
+	    (r = answer_measure(p, c.nonce, blob_hash, c.ima_from, out)) != 0)
+		goto out;
 	r = 0;
 out:
 	sodium_memzero(secret, sizeof(secret));
@@ -124,7 +187,7 @@ att_answer_parse(const uint8_t *in, size_t len, struct att_answer *out)
 
 	memset(out, 0, sizeof(*out));
 	memset(&a, 0, sizeof(a));
-	if (len > ATT_ANSWER_MAX)
+	if (len > ATT_ANSWER_MEAS_MAX)
 		return SM_ERR_TOOBIG;
 	if (len < 1)
 		return SM_ERR_INVAL;
@@ -145,7 +208,14 @@ att_answer_parse(const uint8_t *in, size_t len, struct att_answer *out)
 		memcpy(a.secret, p, n);
 		a.activated = true;
 	}
-	if (rd.off != len)
+	if (rd.off < len) {
+		/* Optional measurement section (attest/measure.h). */
+		a.meas_len = (size_t)rd_be(&rd, 4);
+		if (a.meas_len == 0 || a.meas_len > ATT_MEAS_MAX ||
+		    (a.meas = rd_take(&rd, a.meas_len)) == NULL)
+			return SM_ERR_INVAL;
+	}
+	if (rd.off != len || (a.meas == NULL && len > ATT_ANSWER_MAX))
 		return SM_ERR_INVAL;
 	switch (a.provider) {
 	case ATT_PROV_SOFTWARE:

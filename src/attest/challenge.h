@@ -5,10 +5,13 @@
  *
  * Challenge (verifier -> host):
  *   u8 format (1) | nonce[32] | u16 cred_len | cred | u16 seed_len | seed
+ *   [| u8 flags [| u32 ima_from]]  optional; bit 0 ATT_CHAL_WANT_MEASURE,
+ *                 bit 1 ATT_CHAL_IMA_FROM: u32 follows (attest/measure.h)
  *   (cred/seed empty unless the verifier asks for credential activation)
  * Answer (host -> verifier):
  *   u8 format (1) | nonce[32] | blob_hash[32] | u8 provider |
  *   u16 ev_len | ev | u8 act_len (0 or 32) | activated secret
+ *   [| u32 meas_len | meas]  only when asked (attest/measure.h)
  *   ev, software: ECDSA-P256-SHA256 raw r||s over S
  *   ev, tpm:      u16 attest_len | TPMS_ATTEST | u16 sig_len | TPMT_SIGNATURE,
  *                 a TPM2_Quote over PCRs sha256:0-7, qualifyingData
@@ -28,6 +31,7 @@
 #include <stdint.h>
 
 #include "attest/blob.h"
+#include "attest/measure.h"
 #include "attest/provider.h"
 #include "attest/verify.h"
 #include "core/buf.h"
@@ -55,9 +59,17 @@ struct att_chal {
 	size_t cred_len;
 	const uint8_t *seed;
 	size_t seed_len;
+	uint8_t flags; /* ATT_CHAL_WANT_MEASURE; 0: the byte is not sent */
+	uint32_t ima_from; /* with ATT_CHAL_IMA_FROM: entries already seen */
 };
 
 int att_chal_write(const struct att_chal *c, struct buf *out) SM_MUST_CHECK;
+/*
+ * Ask for measurements: append the flags byte (and, when 'ima_from' > 0,
+ * ATT_CHAL_IMA_FROM and the u32 count of IMA entries the verifier already
+ * holds) to a challenge just written without flags (att_live_challenge).
+ */
+int att_chal_add_measure(struct buf *chal, uint32_t ima_from) SM_MUST_CHECK;
 /* Views into 'in'. SM_ERR_INVAL, SM_ERR_TOOBIG, SM_ERR_UNSUPP. */
 int att_chal_parse(
     const uint8_t *in, size_t len, struct att_chal *out) SM_MUST_CHECK;
@@ -73,6 +85,8 @@ struct att_answer {
 	size_t sig_len;
 	bool activated;
 	uint8_t secret[ATT_SECRET_LEN];
+	const uint8_t *meas; /* measurement section, NULL when none */
+	size_t meas_len;
 };
 
 /*

@@ -55,12 +55,27 @@ struct att_provider_ops {
 	/* Fill provider, level and tpm_manufacturer of 'b'. */
 	void (*describe)(struct att_provider *p, struct att_blob *b);
 	void (*free)(struct att_provider *p);
+	/*
+	 * Append a measurement section (attest/measure.h): a quote over
+	 * PCRs sha256:0-7,10 for (nonce, blob hash), the PCR values and the
+	 * logs read from evlog_path / ima_path; the IMA list from entry
+	 * 'ima_from' on (the verifier holds the rest; 0: whole list). NULL: not
+	 * supported (software). Logs that cannot be read or exceed their caps
+	 * are sent empty.
+	 */
+	int (*measure)(struct att_provider *p,
+	    const uint8_t nonce[ATT_NONCE_LEN],
+	    const uint8_t blob_hash[ATT_HASH_LEN], uint32_t ima_from,
+	    struct buf *out);
 };
 
 struct att_provider {
 	const struct att_provider_ops *ops;
 	enum att_provider_kind kind;
 	enum att_level level;
+	/* Measured boot / IMA logs to send (NULL: the securityfs paths). */
+	const char *evlog_path; /* --event-log */
+	const char *ima_path; /* --ima-log */
 };
 
 /* A software provider with a fresh P-256 key. */

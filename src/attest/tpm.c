@@ -4,6 +4,7 @@
  * persistent RSA EK (closed, never flushed). swtpm has no resource manager,
  * so nothing transient may leak.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 
 #include "attest/challenge.h"
 #include "attest/cred.h"
+#include "attest/measure.h"
 #include "attest/provider.h"
 #include "core/log.h"
 
@@ -401,12 +403,17 @@ tpm_free(struct att_provider *p)
 	free(t);
 }
 
+static int
+tpm_measure(struct att_provider *p, const uint8_t nonce[ATT_NONCE_LEN],
+    const uint8_t blob_hash[ATT_HASH_LEN], uint32_t ima_from, struct buf *out);
+
 static const struct att_provider_ops tpm_ops = {
     .evidence = tpm_evidence,
     .answer = tpm_answer,
     .activate = tpm_activate,
     .describe = tpm_describe,
     .free = tpm_free,
+    .measure = tpm_measure,
 };
 
 int
@@ -458,5 +465,186 @@ att_tpm_open(const char *tcti, struct att_provider **out)
 	return 0;
 fail:
 	tpm_free(&t->base);
+	return r;
+}
+
+/* --- measured boot and IMA (attest/measure.h) ---------------------------- */
+
+static const TPML_PCR_SELECTION meas_pcrs = {
+    .count = 1,
+    .pcrSelections = {{
+	.hash = TPM2_ALG_SHA256,
+	.sizeofSelect = 3,
+	.pcrSelect = {0xff, 0x04, 0x00}, /* 0-7, 10 */
+    }},
+};
+
+static const TPML_PCR_SELECTION pcr10 = {
+    .count = 1,
+    .pcrSelections = {{
+	.hash = TPM2_ALG_SHA256,
+	.sizeofSelect = 3,
+	.pcrSelect = {0x00, 0x04, 0x00},
+    }},
+};
+
+/*
+ * Read a whole log, at most 'max' bytes (securityfs files report size 0, so
+ * read to EOF). Missing or unreadable: empty (the host has no such log).
+ * Over 'max': empty, with a warning (a partial log cannot replay).
+ */
+static void
+read_log(const char *path, size_t max, struct buf *out)
+{
+	uint8_t chunk[16384];
+	size_t n;
+	FILE *f;
+
+	buf_reset(out);
+	if ((f = fopen(path, "rbe")) == NULL)
+		return;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (out->len + n > max || buf_append(out, chunk, n) != 0) {
+			log_warn("attest: %s is over %zu bytes: not sent", path,
+			    max);
+			buf_reset(out);
+			break;
+		}
+	if (ferror(f))
+		buf_reset(out);
+	fclose(f);
+}
+
+/* PCR 0-7 then PCR 10 (PCR_Read returns at most 8 digests per call). */
+static int
+read_meas_pcrs(struct tpm_provider *t, uint8_t *pcrs, UINT32 *upd)
+{
+	const TPML_PCR_SELECTION *sels[2] = {&boot_pcrs, &pcr10};
+	size_t at = 0, want[2] = {ATT_PCR_COUNT, 1};
+	UINT32 u[2] = {0, 0};
+	TSS2_RC rc;
+
+	for (int k = 0; k < 2; k++) {
+		TPML_PCR_SELECTION *sel = NULL;
+		TPML_DIGEST *vals = NULL;
+		int bad = 0;
+
+		rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+		    ESYS_TR_NONE, sels[k], &u[k], &sel, &vals);
+		if (rc != TSS2_RC_SUCCESS)
+			return tss_fail("PCR_Read", rc);
+		if (vals->count != want[k])
+			bad = 1;
+		for (size_t i = 0; !bad && i < want[k]; i++) {
+			if (vals->digests[i].size != ATT_PCR_LEN)
+				bad = 1;
+			else
+				memcpy(pcrs + (at + i) * ATT_PCR_LEN,
+				    vals->digests[i].buffer, ATT_PCR_LEN);
+		}
+		Esys_Free(sel);
+		Esys_Free(vals);
+		if (bad)
+			return SM_ERR_INTERNAL;
+		at += want[k];
+	}
+	if (u[0] != u[1])
+		return SM_ERR_AGAIN; /* moved between the two reads */
+	*upd = u[0];
+	return 0;
+}
+
+/*
+ * Quote PCRs 0-7,10 first, then read the logs: the kernel may append IMA
+ * entries after the quote, and a verifier replays the prefix that matches.
+ * PCR values are read before and after the quote; retried when they moved.
+ */
+static int
+tpm_measure(struct att_provider *p, const uint8_t nonce[ATT_NONCE_LEN],
+    const uint8_t blob_hash[ATT_HASH_LEN], uint32_t ima_from, struct buf *out)
+{
+	struct tpm_provider *t = (struct tpm_provider *)p;
+	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
+	TPM2B_DATA qd = {.size = ATT_HASH_LEN};
+	TPM2B_ATTEST *q = NULL;
+	TPMT_SIGNATURE *s = NULL;
+	uint8_t pcrs[ATT_MEAS_NPCR * ATT_PCR_LEN], sig[ATT_TPM_SIG_MAX];
+	struct att_meas m;
+	struct buf ev, ima;
+	UINT32 u0 = 0, u1 = 1;
+	size_t off = 0;
+	TSS2_RC rc;
+	int tries, r;
+
+	memset(&m, 0, sizeof(m));
+	buf_init(&ev, EVLOG_MAX);
+	buf_init(&ima, IMA_LIST_MAX);
+	if ((r = att_meas_qualifying(nonce, blob_hash, qd.buffer)) != 0)
+		goto out;
+	for (tries = 0; tries < 5 && u0 != u1; tries++) {
+		Esys_Free(q);
+		Esys_Free(s);
+		q = NULL, s = NULL;
+		if ((r = read_meas_pcrs(t, pcrs, &u0)) == SM_ERR_AGAIN)
+			continue;
+		if (r != 0)
+			goto out;
+		rc = Esys_Quote(t->esys, t->ak, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+		    ESYS_TR_NONE, &qd, &scheme, &meas_pcrs, &q, &s);
+		if (rc != TSS2_RC_SUCCESS) {
+			r = tss_fail("Quote", rc);
+			goto out;
+		}
+		{
+			uint8_t again[sizeof(pcrs)];
+
+			if ((r = read_meas_pcrs(t, again, &u1)) == SM_ERR_AGAIN)
+				u1 = u0 + 1;
+			else if (r != 0)
+				goto out;
+		}
+	}
+	r = SM_ERR_AGAIN;
+	if (u0 != u1 || q == NULL || q->size > ATT_TPM_ATTEST_MAX)
+		goto out;
+	rc = Tss2_MU_TPMT_SIGNATURE_Marshal(s, sig, sizeof(sig), &off);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tss_fail("marshal signature", rc);
+		goto out;
+	}
+	read_log(
+	    p->evlog_path ? p->evlog_path : ATT_EVLOG_PATH, EVLOG_MAX, &ev);
+	read_log(p->ima_path ? p->ima_path : ATT_IMA_PATH, IMA_LIST_MAX, &ima);
+	m.attest = q->attestationData;
+	m.attest_len = q->size;
+	m.sig = sig;
+	m.sig_len = off;
+	m.pcrs = pcrs;
+	m.evlog = buf_data(&ev);
+	m.evlog_len = ev.len;
+	m.ima = buf_data(&ima);
+	m.ima_len = ima.len;
+	if (ima_from != 0 && ima.len > 0) {
+		/* The verifier holds the first 'ima_from' entries: skip them
+		 * (a shorter list, after a reboot, goes whole). */
+		struct ima_entry e;
+		size_t skip = 0;
+		uint32_t k;
+
+		for (k = 0; k < ima_from && skip < ima.len; k++)
+			if (ima_next(m.ima, m.ima_len, &skip, &e) != 0)
+				break;
+		if (k == ima_from) {
+			m.ima_from = ima_from;
+			m.ima += skip;
+			m.ima_len -= skip;
+		}
+	}
+	r = att_meas_write(&m, out);
+out:
+	Esys_Free(q);
+	Esys_Free(s);
+	buf_clear(&ev);
+	buf_clear(&ima);
 	return r;
 }

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,7 +194,8 @@ llama_start(struct llama_child *lc, uv_loop_t *loop, const char *bin,
 	if (strlen(bin) >= sizeof(lc->bin) || strlen(gguf) >= sizeof(lc->gguf))
 		return SM_ERR_TOOBIG;
 	if (access(gguf, R_OK) != 0) {
-		log_error("cannot read model file %s", gguf);
+		log_error(
+		    "cannot read model file %s: %s", gguf, strerror(errno));
 		return SM_ERR_NOTFOUND;
 	}
 	strcpy(lc->bin, bin);

@@ -43,6 +43,23 @@ print_json(const cJSON *o)
 	cJSON_free(s);
 }
 
+/*
+ * Per-claim levels (attest/measure.h): who measured the binary hash, secure
+ * boot and the posture, and what the last measurement check said.
+ */
+static void
+print_claims(const cJSON *at)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(at, "claims");
+	const cJSON *ms = cJSON_GetObjectItemCaseSensitive(at, "measurement");
+
+	if (!cJSON_IsObject(c))
+		return;
+	printf("             binary %s, secure boot %s, posture %s (%s)\n",
+	    s_of(c, "binary"), s_of(c, "secure_boot"), s_of(c, "posture"),
+	    s_of(ms, "reason"));
+}
+
 /* Challenge one peer now, wait for its answer, print its verdict. */
 static int
 challenge_peer(int port, const char *id)
@@ -134,7 +151,12 @@ cli_attest(int argc, char **argv)
 			    "With --peer (an id or a prefix of one): challenge "
 			    "that peer now with a\nfresh nonce and print its "
 			    "verdict; exit 0 only if it is verified and "
-			    "fresh.\n");
+			    "fresh.\n\n"
+			    "Each peer's claims show who measured them: "
+			    "kernel_measured (an IMA list or\nTCG event log "
+			    "replayed against a TPM quote), signer_measured "
+			    "(reserved), or\nself_reported (the host said so "
+			    "itself: \"binary self-measured\").\n");
 			return 0;
 		default:
 			return 2;
@@ -166,6 +188,7 @@ cli_attest(int argc, char **argv)
 		    s_of(at, "level"), s_of(at, "status"),
 		    b_of(at, "fresh") ? "yes" : "no",
 		    b_of(at, "eligible") ? "yes" : "no", s_of(at, "reason"));
+		print_claims(at);
 	}
 	cJSON_Delete(st);
 	return 0;

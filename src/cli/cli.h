@@ -13,5 +13,8 @@ int cli_status(int argc, char **argv);
 int cli_attest(int argc, char **argv);
 int cli_keygen(int argc, char **argv);
 int cli_posture(int argc, char **argv);
+int cli_owner(int argc, char **argv);
+int cli_invite(int argc, char **argv);
+int cli_revoke(int argc, char **argv);
 
 #endif

@@ -19,8 +19,13 @@ usage(FILE *f)
 	    "  attest    show attestation verdicts; challenge a peer now\n"
 	    "  posture   print this binary's runtime hardening posture\n"
 	    "  keygen    create this node's identity key\n"
+	    "  owner     create (init) or show the owner key of an owned "
+	    "mesh\n"
+	    "  invite    print a signed, expiring invite to an owned mesh\n"
+	    "  revoke    revoke a member of an owned mesh\n"
 	    "\n"
-	    "sealmesh <command> --help shows the options of a command.\n");
+	    "sealmesh <command> --help shows the options of a command;\n"
+	    "sealmesh --version prints the version. See sealmesh(1).\n");
 }
 
 int
@@ -56,6 +61,12 @@ cli_main(int argc, char **argv)
 		return cli_attest(argc - 1, argv + 1);
 	if (strcmp(argv[1], "keygen") == 0)
 		return cli_keygen(argc - 1, argv + 1);
+	if (strcmp(argv[1], "owner") == 0)
+		return cli_owner(argc - 1, argv + 1);
+	if (strcmp(argv[1], "invite") == 0)
+		return cli_invite(argc - 1, argv + 1);
+	if (strcmp(argv[1], "revoke") == 0)
+		return cli_revoke(argc - 1, argv + 1);
 	if (strcmp(argv[1], "posture") == 0)
 		return cli_posture(argc - 1, argv + 1);
 	fprintf(stderr, "sealmesh: unknown command '%s'\n", argv[1]);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +15,19 @@
 #include "backend/backend.h"
 #include "backend/llama.h"
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "harden/harden.h"
 #include "http/gateway.h"
 #include "attest/blob.h"
+#include "crypto/envelope.h"
 #include "mesh/attest.h"
 #include "mesh/identity.h"
+#include "mesh/member.h"
 #include "mesh/node.h"
+#include "mesh/shape.h"
+#include "mesh/roster.h"
 #include "mesh/tunnel.h"
 #include "net/link.h"
 #include "mesh/route.h"
@@ -43,7 +49,7 @@ struct serve {
 	uv_signal_t sigint, sigterm, sighup;
 	const char *api_key_file; /* reloaded on SIGHUP */
 #ifdef SM_TEST_BUILD
-	uv_signal_t sigusr1;
+	uv_signal_t sigusr1, sigusr2;
 #endif
 	bool stopping;
 };
@@ -77,8 +83,8 @@ serve_usage(FILE *f, bool client)
 	    "\n"
 	    "listening:\n"
 	    "  --port N                API port (default 9337, 0 = ephemeral)\n"
-	    "  --console N             console port for /api/status and "
-	    "/metrics\n"
+	    "  --console N             console port: web console at /, "
+	    "/api/status, /metrics\n"
 	    "                          (default 3131, 0 = ephemeral, -1 = "
 	    "off)\n"
 	    "  --listen-all            bind the API on 0.0.0.0 instead of "
@@ -116,8 +122,10 @@ serve_usage(FILE *f, bool client)
 	    "ephemeral)\n"
 	    "  --bind ADDR             address for the mesh port (default "
 	    "0.0.0.0)\n"
-	    "  --join TOKEN            join the mesh of this invite token "
-	    "(repeatable)\n"
+	    "  --join TOKEN            join the mesh of this invite token, or "
+	    "of this\n"
+	    "                          invite of an owned mesh (sealmesh "
+	    "invite; repeatable)\n"
 	    "  --advertise HOST:PORT   address peers should dial (repeatable; "
 	    "default:\n"
 	    "                          every interface address, loopback "
@@ -157,6 +165,25 @@ serve_usage(FILE *f, bool client)
 	    "  --attest-window S       a host is attested while its last "
 	    "answer is younger\n"
 	    "                          than this (default 660)\n"
+	    "  --event-log FILE        (host) TCG event log to send (default "
+	    "the kernel's\n"
+	    "                          tpm0/binary_bios_measurements)\n"
+	    "  --ima-log FILE          (host) IMA list to send (default the "
+	    "kernel's\n"
+	    "                          ima/binary_runtime_measurements)\n"
+	    "  --pcr-policy FILE       expected PCR values, lines "
+	    "\"sha256:N HEX\"; a host\n"
+	    "                          whose quoted PCR differs is not "
+	    "eligible\n"
+	    "  --ima-allowlist FILE    lines \"SHA256HEX PATH\": every file "
+	    "a host's IMA\n"
+	    "                          list measured must be listed\n"
+	    "  --require-measured-binary  route only to hosts whose binary "
+	    "hash is\n"
+	    "                          kernel-measured (IMA replayed against "
+	    "a quote);\n"
+	    "                          this and the two above imply "
+	    "--require-attested-hosts\n"
 	    "\n"
 	    "end-to-end encryption:\n"
 	    "  --key-epoch SECS        replace the inference key this often "
@@ -164,11 +191,38 @@ serve_usage(FILE *f, bool client)
 	    "  --allow-plaintext-peers send plaintext to hosts that offer no "
 	    "key (never\n"
 	    "                          to one that once offered a key)\n"
+	    "  --e2e-envelope N        newest sealed-request version to send "
+	    "and offer:\n"
+	    "                          2 (default: ephemeral key reused per "
+	    "host key\n"
+	    "                          for 60 s, per-request salt) or 1 (fresh "
+	    "key per request)\n"
 	    "  --no-e2e                offer no key and send plaintext, as a "
 	    "node without\n"
 	    "                          E2E would (mixed-version tests, "
 	    "benchmarks)\n"
+	    "  --max-clock-skew MS     clock-skew tolerance for signed "
+	    "announcements:\n"
+	    "                          older than 4 refresh periods + MS, or "
+	    "more than MS\n"
+	    "                          ahead, are refused (default 30000)\n"
+	    "\n"
+	    "traffic shaping (sealed answers):\n"
+	    "  --response-pacing MS    send answer frames on a clock of this "
+	    "period\n"
+	    "                          (default 30); 0 pads frames but sends "
+	    "them at once\n"
+	    "  --response-bucket B     smallest padded frame: 256, 1024, 4096, "
+	    "16384 or\n"
+	    "                          65536 bytes (default 1024)\n"
+	    "  --no-shaping            neither ask hosts for padded, paced "
+	    "answers nor\n"
+	    "                          give them (answers show token sizes "
+	    "and timing)\n"
 #ifdef SM_TEST_BUILD
+	    "  --test-old-rstream      (test builds) act as a node from before "
+	    "response\n"
+	    "                          stream v2\n"
 	    "  --test-record-relay F   (test builds) append relayed bytes to "
 	    "F\n"
 	    "  --test-forge-gossip     (test builds) also gossip a forged "
@@ -179,11 +233,32 @@ serve_usage(FILE *f, bool client)
 	    "push, re-sign\n"
 	    "                          every interval), for mixed-version "
 	    "tests\n"
+	    "  --test-flood-incomplete N (test builds) open N tunnel streams "
+	    "to the first\n"
+	    "                          host serving a model (through a relay "
+	    "if need be),\n"
+	    "                          each declaring a large "
+	    "envelope that\n"
+	    "                          never completes; SIGUSR2 re-gossips "
+	    "remembered\n"
+	    "                          announcements of pruned peers\n"
+	    "  --test-flood-plaintext  (test builds) flood with plaintext "
+	    "requests instead\n"
+	    "  --test-no-preauth-limit (test builds) no per-member bound on "
+	    "unauthenticated\n"
+	    "                          envelope bytes (control runs)\n"
 #endif
 	    "\n"
 	    "node:\n"
+	    "  --config FILE           read options from FILE, one 'name = "
+	    "value' or\n"
+	    "                          'name' per line (names as the long "
+	    "flags);\n"
+	    "                          command-line flags override it\n"
 	    "  --state-dir DIR         identity key directory (default "
-	    "~/.sealmesh)\n"
+	    "~/.sealmesh); also\n"
+	    "                          keeps the downgrade memory (client: "
+	    "only if given)\n"
 	    "  --log-format FMT        pretty or json (default pretty)\n"
 	    "  --log-level LVL         debug, info, warn or error (default "
 	    "info)\n"
@@ -198,6 +273,16 @@ on_sigusr1(uv_signal_t *h, int signum)
 	mesh_att_test_ignore_challenges = !mesh_att_test_ignore_challenges;
 	log_info("test: challenges %s",
 	    mesh_att_test_ignore_challenges ? "ignored" : "answered");
+}
+
+/* Test builds: SIGUSR2 re-gossips remembered announcements of pruned
+ * peers (the freshness test's replayed old announcement). */
+static void
+on_sigusr2(uv_signal_t *h, int signum)
+{
+	struct serve *s = h->data;
+
+	mesh_test_replay(&s->mesh);
 }
 #endif
 
@@ -228,6 +313,7 @@ on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&s->sighup, NULL);
 #ifdef SM_TEST_BUILD
 	uv_close((uv_handle_t *)&s->sigusr1, NULL);
+	uv_close((uv_handle_t *)&s->sigusr2, NULL);
 #endif
 }
 
@@ -318,9 +404,11 @@ enum {
 	OPT_MAX_PEERS,
 	OPT_TEST_RECORD,
 	OPT_TEST_FORGE,
+	OPT_TEST_CLAIM_RELAY,
 	OPT_NO_E2E,
 	OPT_ALLOW_PLAINTEXT,
 	OPT_KEY_EPOCH,
+	OPT_E2E_ENVELOPE,
 	OPT_REQUIRE_HARDENED,
 	OPT_ATTEST,
 	OPT_TPM,
@@ -330,6 +418,11 @@ enum {
 	OPT_REQUIRE_ATTESTED,
 	OPT_CHALLENGE_INTERVAL,
 	OPT_ATTEST_WINDOW,
+	OPT_EVENT_LOG,
+	OPT_IMA_LOG,
+	OPT_PCR_POLICY,
+	OPT_IMA_ALLOWLIST,
+	OPT_REQUIRE_MEASURED_BINARY,
 	OPT_TEST_IGNORE_CHALLENGES,
 	OPT_TEST_GOSSIP_V1,
 	OPT_CONSOLE_LISTEN_ALL,
@@ -337,6 +430,15 @@ enum {
 	OPT_INSECURE_NO_AUTH,
 	OPT_ALLOW_HOST,
 	OPT_ALLOW_ORIGIN,
+	OPT_RESPONSE_PACING,
+	OPT_RESPONSE_BUCKET,
+	OPT_NO_SHAPING,
+	OPT_TEST_OLD_RSTREAM,
+	OPT_MAX_CLOCK_SKEW,
+	OPT_TEST_FLOOD_INCOMPLETE,
+	OPT_TEST_NO_PREAUTH_LIMIT,
+	OPT_TEST_FLOOD_PLAIN,
+	OPT_CONFIG,
 };
 
 static const struct option serve_opts[] = {
@@ -368,6 +470,7 @@ static const struct option serve_opts[] = {
     {"no-e2e", no_argument, NULL, OPT_NO_E2E},
     {"allow-plaintext-peers", no_argument, NULL, OPT_ALLOW_PLAINTEXT},
     {"key-epoch", required_argument, NULL, OPT_KEY_EPOCH},
+    {"e2e-envelope", required_argument, NULL, OPT_E2E_ENVELOPE},
     {"require-hardened", no_argument, NULL, OPT_REQUIRE_HARDENED},
     {"attest", required_argument, NULL, OPT_ATTEST},
     {"tpm", required_argument, NULL, OPT_TPM},
@@ -377,20 +480,54 @@ static const struct option serve_opts[] = {
     {"require-attested-hosts", no_argument, NULL, OPT_REQUIRE_ATTESTED},
     {"challenge-interval", required_argument, NULL, OPT_CHALLENGE_INTERVAL},
     {"attest-window", required_argument, NULL, OPT_ATTEST_WINDOW},
+    {"response-pacing", required_argument, NULL, OPT_RESPONSE_PACING},
+    {"response-bucket", required_argument, NULL, OPT_RESPONSE_BUCKET},
+    {"no-shaping", no_argument, NULL, OPT_NO_SHAPING},
+    {"event-log", required_argument, NULL, OPT_EVENT_LOG},
+    {"ima-log", required_argument, NULL, OPT_IMA_LOG},
+    {"pcr-policy", required_argument, NULL, OPT_PCR_POLICY},
+    {"ima-allowlist", required_argument, NULL, OPT_IMA_ALLOWLIST},
+    {"require-measured-binary", no_argument, NULL, OPT_REQUIRE_MEASURED_BINARY},
+    {"max-clock-skew", required_argument, NULL, OPT_MAX_CLOCK_SKEW},
 #ifdef SM_TEST_BUILD
+    {"test-old-rstream", no_argument, NULL, OPT_TEST_OLD_RSTREAM},
+    {"test-flood-incomplete", required_argument, NULL,
+	OPT_TEST_FLOOD_INCOMPLETE},
+    {"test-no-preauth-limit", no_argument, NULL, OPT_TEST_NO_PREAUTH_LIMIT},
+    {"test-flood-plaintext", no_argument, NULL, OPT_TEST_FLOOD_PLAIN},
     {"test-record-relay", required_argument, NULL, OPT_TEST_RECORD},
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
+    {"test-claim-relay", no_argument, NULL, OPT_TEST_CLAIM_RELAY},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
     {"test-gossip-v1", no_argument, NULL, OPT_TEST_GOSSIP_V1},
 #endif
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
+/* Where the option being parsed came from: "FILE:LINE" for a config file
+ * entry, NULL for the command line. Prefixes usage errors. */
+static const char *opt_origin;
+
+static void __attribute__((format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "sealmesh: ");
+	if (opt_origin != NULL)
+		fprintf(stderr, "%s: ", opt_origin);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 static int
 bad(const char *flag, const char *val)
 {
-	fprintf(stderr, "sealmesh: bad value for %s: '%s'\n", flag, val);
+	usage_error("bad value for %s: '%s'", flag, val);
 	return 2;
 }
 
@@ -485,6 +622,51 @@ check_flag_pairs(const struct mesh_opts *mo, const struct given *g)
 	return 0;
 }
 
+/* A file or directory a flag names must be there before anything starts;
+ * otherwise say which flag, which path, and the OS error. */
+static int
+check_path(const char *flag, const char *path, bool dir, int mode)
+{
+	struct stat st;
+
+	int e = 0;
+
+	if (stat(path, &st) != 0)
+		e = errno;
+	else if (dir != S_ISDIR(st.st_mode))
+		e = dir ? ENOTDIR : EISDIR;
+	else if (access(path, mode) != 0)
+		e = errno;
+	if (e != 0) {
+		fprintf(
+		    stderr, "sealmesh: %s %s: %s\n", flag, path, strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+/* The llama-server binary: a path, or a name searched in PATH. */
+static int
+check_program(const char *flag, const char *bin)
+{
+	const char *path = getenv("PATH"), *p, *e;
+	char full[4096];
+
+	if (strchr(bin, '/') != NULL)
+		return check_path(flag, bin, false, X_OK);
+	for (p = path ? path : ""; *p != '\0'; p = *e ? e + 1 : e) {
+		e = strchrnul(p, ':');
+		if (e == p)
+			continue;
+		snprintf(full, sizeof(full), "%.*s/%s", (int)(e - p), p, bin);
+		if (access(full, X_OK) == 0)
+			return 0;
+	}
+	fprintf(stderr, "sealmesh: %s %s: not found in PATH (%s)\n", flag, bin,
+	    path ? path : "unset");
+	return -1;
+}
+
 static void
 join_failed(struct mesh *m, const char *why)
 {
@@ -514,6 +696,7 @@ static int
 run(int argc, char **argv, bool client)
 {
 	static struct serve s; /* large; lives for the whole process */
+	static struct config_args cfg; /* argv; optarg points into it */
 	struct gateway_opts go = {
 	    .listen_host = "127.0.0.1",
 	    .api_port = 9337,
@@ -527,6 +710,8 @@ run(int argc, char **argv, bool client)
 	    .port = client ? 0 : LINK_DEFAULT_PORT,
 	    .role = client ? ANN_ROLE_CLIENT : ANN_ROLE_HOST,
 	    .min_trust = ATT_LEVEL_TPM,
+	    .response_pacing_ms = SHAPE_PACING_DEFAULT_MS,
+	    .response_bucket = SHAPE_BUCKET_DEFAULT,
 	};
 	const char *gguf[MAX_GGUF], *llama_bin = "llama-server";
 	const char *state_dir = NULL;
@@ -541,8 +726,17 @@ run(int argc, char **argv, bool client)
 	int c, r;
 
 	access_init(&access);
+	/* --config FILE: the file's options go before the command line's. */
+	if (config_expand(argc, argv, serve_opts, &cfg, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "sealmesh: %s\n", err);
+		return 2;
+	}
+	argc = cfg.argc;
+	argv = cfg.argv;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
+		opt_origin = optind - 1 < argc ? cfg.origin[optind - 1] : NULL;
 		switch (c) {
 		case OPT_CONSOLE_LISTEN_ALL:
 			g.console_listen_all = true;
@@ -569,7 +763,7 @@ run(int argc, char **argv, bool client)
 				return bad("--model", "too many backends");
 			if (backend_parse(&s.backends[s.nbackends], optarg, err,
 				sizeof(err)) != 0) {
-				fprintf(stderr, "sealmesh serve: %s\n", err);
+				usage_error("%s", err);
 				return 2;
 			}
 			s.nbackends++;
@@ -695,6 +889,21 @@ run(int argc, char **argv, bool client)
 				return bad("--attest-window", optarg);
 			mo.attest_window_ms = v * 1000;
 			break;
+		case OPT_EVENT_LOG:
+			mo.event_log = optarg;
+			break;
+		case OPT_IMA_LOG:
+			mo.ima_log = optarg;
+			break;
+		case OPT_PCR_POLICY:
+			mo.pcr_policy = optarg;
+			break;
+		case OPT_IMA_ALLOWLIST:
+			mo.ima_allowlist = optarg;
+			break;
+		case OPT_REQUIRE_MEASURED_BINARY:
+			mo.require_measured_binary = true;
+			break;
 		case OPT_REQUIRE_HARDENED:
 			mo.require_hardened = true;
 			break;
@@ -715,10 +924,36 @@ run(int argc, char **argv, bool client)
 				return bad("--max-peers", optarg);
 			mo.max_peers = (size_t)v;
 			break;
+		case OPT_E2E_ENVELOPE:
+			if (sm_parse_u64(optarg, 1, ENV_VERSION_MAX, &v) != 0)
+				return bad("--e2e-envelope", optarg);
+			mo.envelope_version = (uint32_t)v;
+			break;
+		case OPT_RESPONSE_PACING:
+			if (sm_parse_u64(optarg, 0, SHAPE_PACING_MAX_MS, &v) !=
+			    0)
+				return bad("--response-pacing", optarg);
+			mo.response_pacing_ms = (uint32_t)v;
+			break;
+		case OPT_RESPONSE_BUCKET:
+			if (sm_parse_u64(optarg, RS2_BUCKET_MIN, RS2_BUCKET_MAX,
+				&v) != 0 ||
+			    rs2_bucket_round(v) != v)
+				return bad("--response-bucket", optarg);
+			mo.response_bucket = (uint32_t)v;
+			break;
+		case OPT_NO_SHAPING:
+			mo.no_shaping = true;
+			break;
 		case OPT_GOSSIP_INTERVAL:
 			if (sm_parse_u64(optarg, 100, 86400000, &v) != 0)
 				return bad("--gossip-interval", optarg);
 			mo.gossip_interval_ms = v;
+			break;
+		case OPT_MAX_CLOCK_SKEW:
+			if (sm_parse_u64(optarg, 1, 86400000, &v) != 0)
+				return bad("--max-clock-skew", optarg);
+			mo.clock_skew_ms = v;
 			break;
 #ifdef SM_TEST_BUILD
 		case OPT_TEST_RECORD:
@@ -733,10 +968,29 @@ run(int argc, char **argv, bool client)
 		case OPT_TEST_GOSSIP_V1:
 			mo.gossip_v1 = true;
 			break;
+		case OPT_TEST_OLD_RSTREAM:
+			tunnel_test_old_rstream = true;
+			break;
+		case OPT_TEST_CLAIM_RELAY:
+			roster_test_claim_relay = true;
+			break;
 		case OPT_TEST_IGNORE_CHALLENGES:
 			mesh_att_test_ignore_challenges = true;
 			break;
+		case OPT_TEST_FLOOD_INCOMPLETE:
+			if (sm_parse_u64(optarg, 1, 100000, &v) != 0)
+				return bad("--test-flood-incomplete", optarg);
+			tunnel_test_flood = (unsigned)v;
+			break;
+		case OPT_TEST_NO_PREAUTH_LIMIT:
+			tunnel_test_no_preauth_limit = true;
+			break;
+		case OPT_TEST_FLOOD_PLAIN:
+			tunnel_test_flood_plain = true;
+			break;
 #endif
+		case OPT_CONFIG:
+			break; /* read by config_expand() above */
 		case 'h':
 			serve_usage(stdout, client);
 			return 0;
@@ -745,11 +999,16 @@ run(int argc, char **argv, bool client)
 			return 2;
 		}
 	}
+	opt_origin = NULL;
 	if (optind < argc) {
 		fprintf(stderr, "sealmesh: unexpected argument '%s'\n",
 		    argv[optind]);
 		return 2;
 	}
+	/* Measurement requirements only mean something at the route gate. */
+	if (mo.pcr_policy != NULL || mo.ima_allowlist != NULL ||
+	    mo.require_measured_binary)
+		mo.require_attested = true;
 	if (client && mo.n_join == 0) {
 		fprintf(stderr, "sealmesh client: --join TOKEN is required\n");
 		return 2;
@@ -773,7 +1032,15 @@ run(int argc, char **argv, bool client)
 		struct token tok;
 		const char *why;
 
-		if (token_parse(mo.join[i], &tok, &why) != 0) {
+		if ((r = token_parse(mo.join[i], &tok, &why)) ==
+		    SM_ERR_UNSUPP) {
+			/* Not a token: an invite of an owned mesh? */
+			static struct member_invite inv;
+
+			r = member_invite_parse(mo.join[i], &inv, &why);
+			member_invite_clear(&inv);
+		}
+		if (r != 0) {
 			fprintf(
 			    stderr, "sealmesh: bad invite token: %s\n", why);
 			return 2;
@@ -782,6 +1049,18 @@ run(int argc, char **argv, bool client)
 	}
 	log_setup(lf, ll);
 	signal(SIGPIPE, SIG_IGN);
+	/* Files the flags name: fail now, naming the flag, path and error. */
+	for (size_t i = 0; i < ngguf; i++)
+		if (check_path("--gguf", gguf[i], false, R_OK) != 0)
+			return 1;
+	if (ngguf > 0 && check_program("--llama-server", llama_bin) != 0)
+		return 1;
+	if ((mo.tpm_ca != NULL &&
+		check_path("--tpm-ca", mo.tpm_ca, true, R_OK | X_OK) != 0) ||
+	    (mo.allowed_binaries != NULL &&
+		check_path("--allowed-binaries", mo.allowed_binaries, false,
+		    R_OK) != 0))
+		return 1;
 
 	if (client) {
 		r = identity_ephemeral(&s.id);
@@ -796,7 +1075,15 @@ run(int argc, char **argv, bool client)
 		r = identity_load(&s.id, state_dir, true);
 	}
 	if (r != 0) {
-		fprintf(stderr, "sealmesh: identity: %s\n", sm_strerror(r));
+		if (client)
+			fprintf(stderr,
+			    "sealmesh: cannot make an identity: %s\n",
+			    sm_strerror(r));
+		else
+			fprintf(stderr,
+			    "sealmesh: cannot load the node identity from "
+			    "state dir %s: %s (see the error above)\n",
+			    state_dir, sm_strerror(r));
 		return 1;
 	}
 	/* Keep the identity key out of swap; the posture records the result. */
@@ -828,8 +1115,11 @@ run(int argc, char **argv, bool client)
 	r = gateway_open(&s.gw, s.loop, &s.router, &go, &access, keys);
 	keys = NULL; /* the gateway's now */
 	if (r != 0) {
-		fprintf(
-		    stderr, "sealmesh: cannot listen: %s\n", sm_strerror(r));
+		fprintf(stderr,
+		    "sealmesh: cannot listen on %s (api port %d, console port "
+		    "%d): %s (see the error above)\n",
+		    go.listen_host, go.api_port, go.console_port,
+		    sm_strerror(r));
 		return 1;
 	}
 	/* Under --listen-all the node's own addresses are Host names too. */
@@ -843,12 +1133,17 @@ run(int argc, char **argv, bool client)
 		log_warn("--insecure-no-auth: anyone who can reach the "
 			 "node's ports uses it without a key");
 	mo.state_dir = client ? NULL : state_dir;
+	/* Downgrade memory: a client keeps one only with --state-dir. */
+	mo.memory_dir = state_dir;
 	mo.api_port = s.gw.api.port;
 	mo.console_port = s.gw.console_open ? s.gw.console.port : 0;
 	if ((r = mesh_open(&s.mesh, s.loop, &s.id, &s.router, &s.gw, &mo)) !=
 	    0) {
-		fprintf(stderr, "sealmesh: cannot start the mesh: %s\n",
-		    sm_strerror(r));
+		fprintf(stderr,
+		    "sealmesh: cannot start the mesh (mesh port %s:%u, state "
+		    "dir %s): %s (see the error above)\n",
+		    mo.bind ? mo.bind : "0.0.0.0", mo.port,
+		    mo.state_dir ? mo.state_dir : "none", sm_strerror(r));
 		return 1;
 	}
 	if (!client && (r = write_token_file(state_dir, s.mesh.token)) != 0) {
@@ -873,6 +1168,9 @@ run(int argc, char **argv, bool client)
 #ifdef SM_TEST_BUILD
 	uv_signal_init(s.loop, &s.sigusr1);
 	uv_signal_start(&s.sigusr1, on_sigusr1, SIGUSR1);
+	uv_signal_init(s.loop, &s.sigusr2);
+	s.sigusr2.data = &s;
+	uv_signal_start(&s.sigusr2, on_sigusr2, SIGUSR2);
 #endif
 
 	log_info("node %s serving %zu model(s)", s.id.id_hex, s.nbackends);

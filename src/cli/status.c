@@ -34,6 +34,26 @@ join_array(const cJSON *o, const char *k, char *out, size_t len)
 		snprintf(out, len, "-");
 }
 
+/* "member  owned by 1234abcd5678 (rights use; 2 revocations)" */
+static void
+member_line(const cJSON *m)
+{
+	const cJSON *rev = cJSON_GetObjectItemCaseSensitive(m, "revocations");
+
+	if (m == NULL)
+		return;
+	if (strcmp(str(m, "mode"), "owned") != 0) {
+		printf("member  legacy token mesh (anyone with the token)\n");
+		return;
+	}
+	printf("member  owned by %.12s%s (rights %s; %d revocation(s))\n",
+	    str(m, "owner"),
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "owner_key"))
+		? ", owner key here"
+		: "",
+	    str(m, "rights"), cJSON_IsNumber(rev) ? rev->valueint : 0);
+}
+
 int
 cli_status(int argc, char **argv)
 {
@@ -56,9 +76,10 @@ cli_status(int argc, char **argv)
 		return 0;
 	}
 	join_array(st, "models", models, sizeof(models));
-	printf("node    %s (%s)\nversion %s\nmesh    %s\nmodels  %s\n\n",
-	    str(st, "node_id"), str(st, "role"), str(st, "version"),
-	    str(st, "mesh_id"), models);
+	printf("node    %s (%s)\nversion %s\nmesh    %s\n", str(st, "node_id"),
+	    str(st, "role"), str(st, "version"), str(st, "mesh_id"));
+	member_line(cJSON_GetObjectItemCaseSensitive(st, "membership"));
+	printf("models  %s\n\n", models);
 	printf("%-12s %-7s %-8s %-7s %-12s %8s %9s %-4s %-22s %-20s %s\n",
 	    "PEER", "ROLE", "STATE", "LINK", "VIA", "RTT(ms)", "SEEN(s)", "E2E",
 	    "ATTESTATION", "MODELS", "ADDRESSES");

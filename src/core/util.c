@@ -28,6 +28,16 @@ sm_wall_s(void)
 	return (uint64_t)time(NULL);
 }
 
+uint64_t
+sm_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000ull +
+	    (uint64_t)ts.tv_nsec / 1000000ull;
+}
+
 void
 sm_hex(char *out, const uint8_t *in, size_t len)
 {

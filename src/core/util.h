@@ -15,6 +15,8 @@ uint64_t sm_now_ms(void);
 uint64_t sm_now_ns(void);
 /* Wall clock, seconds since the epoch. */
 uint64_t sm_wall_s(void);
+/* Wall clock, milliseconds since the epoch. */
+uint64_t sm_wall_ms(void);
 
 /* Lowercase hex of 'len' bytes into 'out' (2*len+1 bytes, NUL-terminated). */
 void sm_hex(char *out, const uint8_t *in, size_t len);

@@ -23,10 +23,18 @@ _Static_assert(ENV_MAC_LEN == crypto_secretbox_MACBYTES, "mac size");
 _Static_assert(INFKEY_SHARED_LEN == crypto_box_BEFORENMBYTES, "K size");
 _Static_assert(ENV_PT_MAX < UINT32_MAX - ENV_MAC_LEN, "u32 body length");
 
+/* Ids recorded for one asking member in one generation. */
+struct replay_member {
+	uint8_t id[ENV_NODE_ID_LEN];
+	uint32_t count; /* 0: slot free */
+};
+
 struct replay_gen {
 	uint8_t (*ids)[ENV_REQID_LEN];
 	uint8_t *used;
 	size_t count;
+	struct replay_member *members; /* ENV_REPLAY_MEMBER_SLOTS */
+	size_t nmembers;
 };
 
 struct env_replay {
@@ -35,6 +43,7 @@ struct env_replay {
 	unsigned cur;
 	size_t mask;
 	size_t max;
+	size_t member_max; /* ids one member may hold per generation */
 	uint64_t window;
 	uint64_t start; /* wall time the current generation began */
 	bool started;
@@ -63,19 +72,29 @@ env_bucket(size_t n)
 	return (n + ENV_BUCKET_STEP - 1) / ENV_BUCKET_STEP * ENV_BUCKET_STEP;
 }
 
-/* Keyed BLAKE2b with a 16-byte personal label over hdr || host_pk || extra. */
+/* Header length of an envelope of 'version'; 0 if unknown. */
+static size_t
+hdr_len(uint8_t version)
+{
+	return version == ENV_VERSION  ? ENV_HDR_LEN
+	    : version == ENV_VERSION_2 ? ENV_HDR2_LEN
+				       : 0;
+}
+
+/* Keyed BLAKE2b with a 16-byte personal label over hdr || host_pk || extra,
+ * where hdr is the whole cleartext header of hdr[1]'s version. */
 static void
 kdf(uint8_t *out, size_t outlen, const char *label,
-    const uint8_t k[INFKEY_SHARED_LEN], const uint8_t hdr[ENV_HDR_LEN],
+    const uint8_t k[INFKEY_SHARED_LEN], const uint8_t *hdr,
     const uint8_t host_pk[INFKEY_PK_LEN], const uint8_t *extra,
     size_t extra_len)
 {
 	static const uint8_t salt[crypto_generichash_blake2b_SALTBYTES];
-	uint8_t msg[ENV_HDR_LEN + INFKEY_PK_LEN + ENV_REQID_LEN];
-	size_t n = ENV_HDR_LEN + INFKEY_PK_LEN;
+	uint8_t msg[ENV_HDR_MAX + INFKEY_PK_LEN + ENV_REQID_LEN];
+	size_t hl = hdr_len(hdr[1]), n = hl + INFKEY_PK_LEN;
 
-	memcpy(msg, hdr, ENV_HDR_LEN);
-	memcpy(msg + ENV_HDR_LEN, host_pk, INFKEY_PK_LEN);
+	memcpy(msg, hdr, hl);
+	memcpy(msg + hl, host_pk, INFKEY_PK_LEN);
 	if (extra_len > 0) {
 		memcpy(msg + n, extra, extra_len);
 		n += extra_len;
@@ -86,49 +105,48 @@ kdf(uint8_t *out, size_t outlen, const char *label,
 }
 
 /*
- * Reserve room in 'wire' and write the cleartext header for a 'pt_len'
- * plaintext. Returns a pointer to the header; the plaintext goes at
- * hdr + ENV_HDR_LEN + ENV_MAC_LEN. Nothing is marked as data yet.
+ * Reserve room in 'wire' and write the cleartext header of 'version' for a
+ * 'pt_len' plaintext, with ephemeral public key 'eph_pk' and (version 2)
+ * 'salt'. Returns a pointer to the header; the plaintext goes at
+ * hdr + hdr_len + ENV_MAC_LEN. Nothing is marked as data yet.
  */
 static int
-seal_begin(uint8_t **hdr, struct buf *wire, const struct env_target *t,
-    const uint8_t eph_sk[ENV_EPH_SK_LEN], size_t pt_len)
+seal_begin(uint8_t **hdr, struct buf *wire, uint8_t version,
+    const struct env_target *t, const uint8_t eph_pk[INFKEY_PK_LEN],
+    const uint8_t salt[ENV_SALT_LEN], size_t pt_len)
 {
+	size_t hl = hdr_len(version);
 	uint8_t *h;
 	int r;
 
 	*hdr = NULL;
-	if ((r = buf_reserve(wire, ENV_HDR_LEN + ENV_MAC_LEN + pt_len)) != 0)
+	if ((r = buf_reserve(wire, hl + ENV_MAC_LEN + pt_len)) != 0)
 		return r;
 	h = buf_tail(wire);
 	h[0] = ENV_MAGIC;
-	h[1] = ENV_VERSION;
+	h[1] = version;
 	sm_put_be32(h + 2, t->key.epoch);
-	crypto_scalarmult_base(h + ENV_EPH_OFF, eph_sk);
-	sm_put_be32(h + ENV_BODYLEN_OFF, (uint32_t)(ENV_MAC_LEN + pt_len));
+	memcpy(h + ENV_EPH_OFF, eph_pk, INFKEY_PK_LEN);
+	if (version == ENV_VERSION_2)
+		memcpy(h + ENV_SALT_OFF, salt, ENV_SALT_LEN);
+	sm_put_be32(h + hl - 4, (uint32_t)(ENV_MAC_LEN + pt_len));
 	*hdr = h;
 	return 0;
 }
 
 /*
- * Box the plaintext in place after the header, derive the response key
- * into 'rkey' when 'request_id' is given, and mark the envelope as data.
- * On failure wipes the plaintext and leaves 'wire' as it was.
+ * Box the plaintext in place after the header under K, derive the response
+ * key into 'rkey' when 'request_id' is given, and mark the envelope as data.
  */
-static int
+static void
 seal_finish(struct buf *wire, uint8_t *hdr, size_t pt_len,
-    const struct env_target *t, const uint8_t eph_sk[ENV_EPH_SK_LEN],
+    const struct env_target *t, const uint8_t k[INFKEY_SHARED_LEN],
     const uint8_t *request_id, uint8_t rkey[RS_KEY_LEN])
 {
-	uint8_t k[INFKEY_SHARED_LEN], kn[REQ_KN_LEN];
-	uint8_t *body = hdr + ENV_HDR_LEN;
-	int r = SM_ERR_INVAL;
+	size_t hl = hdr_len(hdr[1]);
+	uint8_t kn[REQ_KN_LEN];
+	uint8_t *body = hdr + hl;
 
-	/* X25519 + HSalsa20; refuses a low-order host key. */
-	if (crypto_box_beforenm(k, t->key.pk, eph_sk) != 0) {
-		sodium_memzero(hdr, ENV_HDR_LEN + ENV_MAC_LEN + pt_len);
-		goto out;
-	}
 	kdf(kn, sizeof(kn), KDF_REQ, k, hdr, t->key.pk, NULL, 0);
 	/* In place: libsodium allows c and m to overlap. */
 	crypto_secretbox_easy(body, body + ENV_MAC_LEN, pt_len,
@@ -136,18 +154,30 @@ seal_finish(struct buf *wire, uint8_t *hdr, size_t pt_len,
 	if (request_id != NULL)
 		kdf(rkey, RS_KEY_LEN, KDF_H2C, k, hdr, t->key.pk, request_id,
 		    ENV_REQID_LEN);
-	buf_advance(wire, ENV_HDR_LEN + ENV_MAC_LEN + pt_len);
-	r = 0;
-out:
-	sodium_memzero(k, sizeof(k));
+	buf_advance(wire, hl + ENV_MAC_LEN + pt_len);
 	sodium_memzero(kn, sizeof(kn));
-	return r;
 }
 
-int
-env_seal_request_det(struct buf *wire, struct env_session *s,
-    const struct env_target *t, const uint8_t *http, size_t http_len,
-    uint64_t now, const uint8_t eph_sk[ENV_EPH_SK_LEN],
+/* X25519 + HSalsa20 of a fresh or given ephemeral secret with the host key;
+ * refuses a low-order host key (SM_ERR_INVAL). */
+static int
+eph_shared(uint8_t k[INFKEY_SHARED_LEN], uint8_t eph_pk[INFKEY_PK_LEN],
+    const struct env_target *t, const uint8_t eph_sk[ENV_EPH_SK_LEN])
+{
+	crypto_scalarmult_base(eph_pk, eph_sk);
+	if (crypto_box_beforenm(k, t->key.pk, eph_sk) != 0) {
+		sodium_memzero(k, INFKEY_SHARED_LEN);
+		return SM_ERR_INVAL;
+	}
+	return 0;
+}
+
+/* Lay out and seal one request under K (either version). */
+static int
+seal_with(struct buf *wire, struct env_session *s, uint8_t version,
+    const struct env_target *t, uint8_t flags, const uint8_t *http,
+    size_t http_len, uint64_t now, const uint8_t k[INFKEY_SHARED_LEN],
+    const uint8_t eph_pk[INFKEY_PK_LEN], const uint8_t salt[ENV_SALT_LEN],
     const uint8_t request_id[ENV_REQID_LEN])
 {
 	uint8_t *hdr, *pt;
@@ -159,11 +189,13 @@ env_seal_request_det(struct buf *wire, struct env_session *s,
 		return SM_ERR_INVAL;
 	if (http_len > ENV_HTTP_MAX)
 		return SM_ERR_TOOBIG;
+	if ((flags & ~ENV_F_KNOWN) != 0)
+		return SM_ERR_INVAL;
 	pt_len = env_bucket(ENV_INNER_LEN + http_len);
-	if ((r = seal_begin(&hdr, wire, t, eph_sk, pt_len)) != 0)
-		goto out;
-	pt = hdr + ENV_HDR_LEN + ENV_MAC_LEN;
-	pt[0] = 0; /* flags */
+	if ((r = seal_begin(&hdr, wire, version, t, eph_pk, salt, pt_len)) != 0)
+		return r;
+	pt = hdr + hdr_len(version) + ENV_MAC_LEN;
+	pt[0] = flags;
 	memcpy(pt + 1, request_id, ENV_REQID_LEN);
 	sm_put_be64(pt + 17, now);
 	memcpy(pt + 25, t->node_id, ENV_NODE_ID_LEN);
@@ -171,14 +203,47 @@ env_seal_request_det(struct buf *wire, struct env_session *s,
 	memcpy(pt + ENV_INNER_LEN, http, http_len);
 	memset(pt + ENV_INNER_LEN + http_len, 0,
 	    pt_len - ENV_INNER_LEN - http_len);
-	if ((r = seal_finish(
-		 wire, hdr, pt_len, t, eph_sk, request_id, s->rkey)) != 0)
-		goto out;
+	seal_finish(wire, hdr, pt_len, t, k, request_id, s->rkey);
 	memcpy(s->request_id, request_id, ENV_REQID_LEN);
 	s->timestamp = now;
-out:
-	if (r != 0)
-		env_session_clear(s);
+	return 0;
+}
+
+int
+env_seal_request_det(struct buf *wire, struct env_session *s,
+    const struct env_target *t, const uint8_t *http, size_t http_len,
+    uint64_t now, const uint8_t eph_sk[ENV_EPH_SK_LEN],
+    const uint8_t request_id[ENV_REQID_LEN])
+{
+	uint8_t k[INFKEY_SHARED_LEN], eph_pk[INFKEY_PK_LEN];
+	int r;
+
+	env_session_clear(s);
+	if ((r = eph_shared(k, eph_pk, t, eph_sk)) == 0)
+		r = seal_with(wire, s, ENV_VERSION, t, 0, http, http_len, now,
+		    k, eph_pk, NULL, request_id);
+	sodium_memzero(k, sizeof(k));
+	return r;
+}
+
+int
+env_seal_request_flags(struct buf *wire, struct env_session *s,
+    const struct env_target *t, uint8_t flags, const uint8_t *http,
+    size_t http_len, uint64_t now)
+{
+	uint8_t k[INFKEY_SHARED_LEN], eph_pk[INFKEY_PK_LEN];
+	uint8_t eph_sk[ENV_EPH_SK_LEN], id[ENV_REQID_LEN];
+	int r;
+
+	env_session_clear(s);
+	randombytes_buf(eph_sk, sizeof(eph_sk));
+	randombytes_buf(id, sizeof(id));
+	if ((r = eph_shared(k, eph_pk, t, eph_sk)) == 0)
+		r = seal_with(wire, s, ENV_VERSION, t, flags, http, http_len,
+		    now, k, eph_pk, NULL, id);
+	sodium_memzero(k, sizeof(k));
+	sodium_memzero(eph_sk, sizeof(eph_sk));
+	sodium_memzero(id, sizeof(id));
 	return r;
 }
 
@@ -187,31 +252,153 @@ env_seal_request(struct buf *wire, struct env_session *s,
     const struct env_target *t, const uint8_t *http, size_t http_len,
     uint64_t now)
 {
-	uint8_t eph_sk[ENV_EPH_SK_LEN], id[ENV_REQID_LEN];
+	return env_seal_request_flags(wire, s, t, 0, http, http_len, now);
+}
+
+int
+env_seal_request2_det(struct buf *wire, struct env_session *s,
+    const struct env_target *t, const uint8_t *http, size_t http_len,
+    uint64_t now, const uint8_t eph_sk[ENV_EPH_SK_LEN],
+    const uint8_t salt[ENV_SALT_LEN], const uint8_t request_id[ENV_REQID_LEN])
+{
+	uint8_t k[INFKEY_SHARED_LEN], eph_pk[INFKEY_PK_LEN];
 	int r;
 
+	env_session_clear(s);
+	if ((r = eph_shared(k, eph_pk, t, eph_sk)) == 0)
+		r = seal_with(wire, s, ENV_VERSION_2, t, 0, http, http_len, now,
+		    k, eph_pk, salt, request_id);
+	sodium_memzero(k, sizeof(k));
+	return r;
+}
+
+/* --- version 2 sender cache --- */
+
+struct sender_slot {
+	bool used;
+	uint32_t epoch;
+	uint64_t born; /* wall seconds */
+	uint8_t host_pk[INFKEY_PK_LEN];
+	uint8_t eph_pk[INFKEY_PK_LEN];
+	uint8_t k[INFKEY_SHARED_LEN];
+};
+
+struct env_sender {
+	struct sender_slot *slot; /* [ENV_SENDER_SLOTS], sodium_malloc'd */
+};
+
+int
+env_sender_new(struct env_sender **out)
+{
+	struct env_sender *snd;
+
+	*out = NULL;
+	if ((snd = calloc(1, sizeof(*snd))) == NULL)
+		return SM_ERR_NOMEM;
+	snd->slot = sodium_malloc(ENV_SENDER_SLOTS * sizeof(*snd->slot));
+	if (snd->slot == NULL) {
+		free(snd);
+		return SM_ERR_NOMEM;
+	}
+	sodium_memzero(snd->slot, ENV_SENDER_SLOTS * sizeof(*snd->slot));
+	*out = snd;
+	return 0;
+}
+
+void
+env_sender_free(struct env_sender *snd)
+{
+	if (snd == NULL)
+		return;
+	sodium_free(snd->slot); /* wipes */
+	free(snd);
+}
+
+/* The slot for host key 't', made anew when missing or older than the
+ * lifetime (a clock that stepped back also renews it). */
+static int
+sender_slot(struct sender_slot **out, struct env_sender *snd,
+    const struct env_target *t, uint64_t now)
+{
+	struct sender_slot *s, *victim = &snd->slot[0];
+	uint8_t eph_sk[ENV_EPH_SK_LEN];
+	size_t i;
+	int r;
+
+	*out = NULL;
+	for (i = 0; i < ENV_SENDER_SLOTS; i++) {
+		s = &snd->slot[i];
+		if (s->used && s->epoch == t->key.epoch &&
+		    memcmp(s->host_pk, t->key.pk, INFKEY_PK_LEN) == 0) {
+			victim = s;
+			if (now >= s->born &&
+			    now - s->born < ENV_SENDER_LIFETIME_S) {
+				*out = s;
+				return 0;
+			}
+			break;
+		}
+		if (!s->used || (victim->used && s->born < victim->born))
+			victim = s;
+	}
+	sodium_memzero(victim, sizeof(*victim));
 	randombytes_buf(eph_sk, sizeof(eph_sk));
-	randombytes_buf(id, sizeof(id));
-	r = env_seal_request_det(wire, s, t, http, http_len, now, eph_sk, id);
+	r = eph_shared(victim->k, victim->eph_pk, t, eph_sk);
 	sodium_memzero(eph_sk, sizeof(eph_sk));
+	if (r != 0)
+		return r;
+	victim->used = true;
+	victim->epoch = t->key.epoch;
+	victim->born = now;
+	memcpy(victim->host_pk, t->key.pk, INFKEY_PK_LEN);
+	*out = victim;
+	return 0;
+}
+
+int
+env_seal_request2(struct buf *wire, struct env_session *s,
+    struct env_sender *snd, const struct env_target *t, uint8_t flags,
+    const uint8_t *http, size_t http_len, uint64_t now)
+{
+	uint8_t salt[ENV_SALT_LEN], id[ENV_REQID_LEN];
+	struct sender_slot *slot;
+	int r;
+
+	env_session_clear(s);
+	if ((r = sender_slot(&slot, snd, t, now)) != 0)
+		return r;
+	randombytes_buf(salt, sizeof(salt));
+	randombytes_buf(id, sizeof(id));
+	r = seal_with(wire, s, ENV_VERSION_2, t, flags, http, http_len, now,
+	    slot->k, slot->eph_pk, salt, id);
 	sodium_memzero(id, sizeof(id));
 	return r;
 }
 
 int
-env_seal_raw_det(struct buf *wire, const struct env_target *t,
+env_seal_raw_det(struct buf *wire, const struct env_target *t, uint8_t version,
     const uint8_t eph_sk[ENV_EPH_SK_LEN], const uint8_t *pt, size_t pt_len)
 {
+	static const uint8_t zero_salt[ENV_SALT_LEN];
+	uint8_t k[INFKEY_SHARED_LEN], eph_pk[INFKEY_PK_LEN];
 	uint8_t *hdr;
 	int r;
 
+	if (hdr_len(version) == 0)
+		return SM_ERR_INVAL;
 	if (pt_len > ENV_PT_MAX)
 		return SM_ERR_TOOBIG;
-	if ((r = seal_begin(&hdr, wire, t, eph_sk, pt_len)) != 0)
-		return r;
+	if ((r = eph_shared(k, eph_pk, t, eph_sk)) != 0)
+		goto out;
+	if ((r = seal_begin(
+		 &hdr, wire, version, t, eph_pk, zero_salt, pt_len)) != 0)
+		goto out;
 	if (pt_len > 0)
-		memcpy(hdr + ENV_HDR_LEN + ENV_MAC_LEN, pt, pt_len);
-	return seal_finish(wire, hdr, pt_len, t, eph_sk, NULL, NULL);
+		memcpy(hdr + hdr_len(version) + ENV_MAC_LEN, pt, pt_len);
+	seal_finish(wire, hdr, pt_len, t, k, NULL, NULL);
+out:
+	sodium_memzero(k, sizeof(k));
+	return r;
 }
 
 static bool
@@ -225,17 +412,21 @@ env_peek(size_t *total, const uint8_t *in, size_t len)
 {
 	uint32_t body;
 
+	size_t hl;
+
 	*total = 0;
 	if (len >= 1 && in[0] != ENV_MAGIC)
 		return SM_ERR_PROTO;
-	if (len >= 2 && in[1] != ENV_VERSION)
-		return SM_ERR_UNSUPP;
-	if (len < ENV_HDR_LEN)
+	if (len < 2)
 		return SM_ERR_AGAIN;
-	body = sm_get_be32(in + ENV_BODYLEN_OFF);
+	if ((hl = hdr_len(in[1])) == 0)
+		return SM_ERR_UNSUPP;
+	if (len < hl)
+		return SM_ERR_AGAIN;
+	body = sm_get_be32(in + hl - 4);
 	if (body < ENV_MAC_LEN || !is_bucket(body - ENV_MAC_LEN))
 		return SM_ERR_PROTO;
-	*total = ENV_HDR_LEN + (size_t)body;
+	*total = hl + (size_t)body;
 	return 0;
 }
 
@@ -247,6 +438,8 @@ gen_clear(struct env_replay *rc, struct replay_gen *g)
 	memset(g->ids, 0, (rc->mask + 1) * ENV_REQID_LEN);
 	memset(g->used, 0, rc->mask + 1);
 	g->count = 0;
+	memset(g->members, 0, ENV_REPLAY_MEMBER_SLOTS * sizeof(*g->members));
+	g->nmembers = 0;
 }
 
 int
@@ -268,13 +461,19 @@ env_replay_new(struct env_replay **out, uint64_t window_s, size_t max_entries)
 	for (i = 0; i < 2; i++) {
 		rc->gen[i].ids = calloc(slots, ENV_REQID_LEN);
 		rc->gen[i].used = calloc(slots, 1);
-		if (rc->gen[i].ids == NULL || rc->gen[i].used == NULL)
+		rc->gen[i].members = calloc(
+		    ENV_REPLAY_MEMBER_SLOTS, sizeof(*rc->gen[i].members));
+		if (rc->gen[i].ids == NULL || rc->gen[i].used == NULL ||
+		    rc->gen[i].members == NULL)
 			goto out;
 	}
 	/* Keyed hash: request ids are chosen by the (untrusted) client. */
 	crypto_shorthash_keygen(rc->hkey);
 	rc->mask = slots - 1;
 	rc->max = max_entries;
+	rc->member_max = max_entries / ENV_REPLAY_SHARE_DIV;
+	if (rc->member_max == 0)
+		rc->member_max = 1;
 	rc->window = window_s;
 	*out = rc;
 	rc = NULL;
@@ -294,6 +493,7 @@ env_replay_free(struct env_replay *rc)
 	for (i = 0; i < 2; i++) {
 		free(rc->gen[i].ids);
 		free(rc->gen[i].used);
+		free(rc->gen[i].members);
 	}
 	sodium_memzero(rc, sizeof(*rc));
 	free(rc);
@@ -346,12 +546,38 @@ gen_has(const struct env_replay *rc, const struct replay_gen *g,
 	return false;
 }
 
-/* Record 'id' at wall time 'now'. SM_ERR_REPLAY if seen, SM_ERR_UNAVAIL if
- * full. */
-static int
-replay_check(
-    struct env_replay *rc, const uint8_t id[ENV_REQID_LEN], uint64_t now)
+/*
+ * The slot of 'member' in generation 'g' (found, or the free one where it
+ * goes); NULL when it is new and the table is at half load.
+ */
+static struct replay_member *
+gen_member(const struct env_replay *rc, struct replay_gen *g,
+    const uint8_t member[ENV_NODE_ID_LEN])
 {
+	const size_t mask = ENV_REPLAY_MEMBER_SLOTS - 1;
+	uint8_t h[crypto_shorthash_BYTES];
+	uint64_t v = 0;
+	size_t i;
+	int k;
+
+	crypto_shorthash(h, member, ENV_NODE_ID_LEN, rc->hkey);
+	for (k = 0; k < 8; k++)
+		v |= (uint64_t)h[k] << (8 * k);
+	for (i = (size_t)v & mask; g->members[i].count != 0; i = (i + 1) & mask)
+		if (memcmp(g->members[i].id, member, ENV_NODE_ID_LEN) == 0)
+			return &g->members[i];
+	if (g->nmembers >= ENV_REPLAY_MEMBER_SLOTS / 2)
+		return NULL;
+	return &g->members[i];
+}
+
+/* Record 'id' for 'member' (may be NULL) at wall time 'now'. SM_ERR_REPLAY
+ * if seen, SM_ERR_UNAVAIL if the cache or the member's share is full. */
+static int
+replay_check(struct env_replay *rc, const uint8_t id[ENV_REQID_LEN],
+    const uint8_t *member, uint64_t now)
+{
+	struct replay_member *mb = NULL;
 	struct replay_gen *cur;
 	size_t slot = 0, unused;
 
@@ -362,6 +588,16 @@ replay_check(
 		return SM_ERR_REPLAY;
 	if (cur->count >= rc->max)
 		return SM_ERR_UNAVAIL;
+	if (member != NULL) {
+		if ((mb = gen_member(rc, cur, member)) == NULL ||
+		    mb->count >= rc->member_max)
+			return SM_ERR_UNAVAIL;
+		if (mb->count == 0) {
+			memcpy(mb->id, member, ENV_NODE_ID_LEN);
+			cur->nmembers++;
+		}
+		mb->count++;
+	}
 	memcpy(cur->ids[slot], id, ENV_REQID_LEN);
 	cur->used[slot] = 1;
 	cur->count++;
@@ -373,14 +609,15 @@ replay_check(
 /* Check the decrypted plaintext; on success 'http' holds only the request. */
 static int
 check_inner(struct buf *http, struct env_session *s,
-    const uint8_t self_id[ENV_NODE_ID_LEN], struct env_replay *rc, uint64_t now)
+    const uint8_t self_id[ENV_NODE_ID_LEN], struct env_replay *rc,
+    const uint8_t *member, uint64_t now)
 {
 	const uint8_t *pt = buf_data(http);
 	size_t pt_len = http->len, n;
 	uint64_t ts, skew;
 	int r;
 
-	if (pt[0] != 0)
+	if ((pt[0] & ~ENV_F_KNOWN) != 0)
 		return SM_ERR_UNSUPP;
 	n = sm_get_be32(pt + 57);
 	if (n == 0 || n > ENV_HTTP_MAX ||
@@ -394,10 +631,11 @@ check_inner(struct buf *http, struct env_session *s,
 	skew = ts > now ? ts - now : now - ts;
 	if (skew > rc->window)
 		return SM_ERR_STALE;
-	if ((r = replay_check(rc, pt + 1, now)) != 0)
+	if ((r = replay_check(rc, pt + 1, member, now)) != 0)
 		return r;
 	memcpy(s->request_id, pt + 1, ENV_REQID_LEN);
 	s->timestamp = ts;
+	s->flags = pt[0];
 	/* Drop the inner header (wiped) and the padding: no copy. */
 	buf_consume(http, ENV_INNER_LEN);
 	http->len = n;
@@ -405,12 +643,22 @@ check_inner(struct buf *http, struct env_session *s,
 }
 
 int
-env_open_request(struct buf *http, struct env_session *s,
-    const struct infkey *keys, const uint8_t self_id[ENV_NODE_ID_LEN],
-    struct env_replay *rc, const uint8_t *in, size_t len, uint64_t now)
+env_open_request(struct buf *http, struct env_session *s, struct infkey *keys,
+    const uint8_t self_id[ENV_NODE_ID_LEN], struct env_replay *rc,
+    const uint8_t *in, size_t len, uint64_t now)
+{
+	return env_open_request_from(
+	    http, s, keys, self_id, rc, NULL, in, len, now);
+}
+
+int
+env_open_request_from(struct buf *http, struct env_session *s,
+    struct infkey *keys, const uint8_t self_id[ENV_NODE_ID_LEN],
+    struct env_replay *rc, const uint8_t *member, const uint8_t *in, size_t len,
+    uint64_t now)
 {
 	uint8_t k[INFKEY_SHARED_LEN], kn[REQ_KN_LEN], host_pk[INFKEY_PK_LEN];
-	size_t total, pt_len;
+	size_t total, pt_len, hl;
 	int r;
 
 	buf_init(http, ENV_PT_MAX);
@@ -424,21 +672,27 @@ env_open_request(struct buf *http, struct env_session *s,
 		r = SM_ERR_PROTO;
 		goto out;
 	}
-	pt_len = len - ENV_HDR_LEN - ENV_MAC_LEN;
-	if ((r = infkey_shared(
-		 keys, sm_get_be32(in + 2), in + ENV_EPH_OFF, k, host_pk)) != 0)
+	hl = hdr_len(in[1]);
+	pt_len = len - hl - ENV_MAC_LEN;
+	/* Version 2 reuses ephemeral keys: its K may be cached. */
+	r = in[1] == ENV_VERSION_2
+	    ? infkey_shared_cached(
+		  keys, sm_get_be32(in + 2), in + ENV_EPH_OFF, k, host_pk)
+	    : infkey_shared(
+		  keys, sm_get_be32(in + 2), in + ENV_EPH_OFF, k, host_pk);
+	if (r != 0)
 		goto out;
 	kdf(kn, sizeof(kn), KDF_REQ, k, in, host_pk, NULL, 0);
 	if ((r = buf_reserve(http, pt_len)) != 0)
 		goto out;
-	if (crypto_secretbox_open_easy(buf_tail(http), in + ENV_HDR_LEN,
+	if (crypto_secretbox_open_easy(buf_tail(http), in + hl,
 		ENV_MAC_LEN + pt_len, kn + crypto_secretbox_KEYBYTES,
 		kn) != 0) {
 		r = SM_ERR_DECRYPT;
 		goto out;
 	}
 	buf_advance(http, pt_len);
-	if ((r = check_inner(http, s, self_id, rc, now)) != 0)
+	if ((r = check_inner(http, s, self_id, rc, member, now)) != 0)
 		goto out;
 	kdf(s->rkey, RS_KEY_LEN, KDF_H2C, k, in, host_pk, s->request_id,
 	    ENV_REQID_LEN);

@@ -28,6 +28,7 @@
 #define INFKEY_SHARED_LEN 32 /* crypto_box_beforenm() output */
 #define INFKEY_EPOCH_DEFAULT_S 3600
 #define INFKEY_GRACE_DEFAULT_S 600
+#define INFKEY_KCACHE_SLOTS 4096
 
 struct infkey;
 
@@ -80,6 +81,19 @@ infkey_previous(const struct infkey *k, struct infkey_pub *out) SM_MUST_CHECK;
  * 'shared'.
  */
 int infkey_shared(const struct infkey *k, uint32_t epoch,
+    const uint8_t peer_pk[INFKEY_PK_LEN], uint8_t shared[INFKEY_SHARED_LEN],
+    uint8_t self_pk[INFKEY_PK_LEN]) SM_MUST_CHECK;
+
+/*
+ * infkey_shared() through a cache of results keyed by (epoch, peer_pk), for
+ * sealed requests of version 2 whose senders reuse one ephemeral key for a
+ * while. INFKEY_KCACHE_SLOTS entries, direct-mapped by a keyed hash (a
+ * colliding key evicts the entry); locked memory between guard pages
+ * (readable: see infkey.c); entries of an epoch are wiped with that epoch's
+ * key, so a cached result never outlives its key. Same contract as
+ * infkey_shared().
+ */
+int infkey_shared_cached(struct infkey *k, uint32_t epoch,
     const uint8_t peer_pk[INFKEY_PK_LEN], uint8_t shared[INFKEY_SHARED_LEN],
     uint8_t self_pk[INFKEY_PK_LEN]) SM_MUST_CHECK;
 

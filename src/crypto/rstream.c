@@ -21,24 +21,57 @@ _Static_assert(
     RS_ABYTES == crypto_secretstream_xchacha20poly1305_ABYTES, "abytes");
 
 enum { P_PREFIX, P_SSHDR, P_CODE, P_LEN, P_BODY, P_DONE };
+
+static const size_t rs2_buckets[RS2_NBUCKETS] = {256, 1024, 4096, 16384, 65536};
+
+_Static_assert(RS2_BUCKET_MAX <= RS_PT_MAX, "v2 bucket fits a chunk");
+_Static_assert(sizeof(RS2_AD) - 1 == RS2_AD_LEN, "v2 AD length");
+
+static bool
+rs2_is_bucket(size_t b)
+{
+	for (size_t i = 0; i < RS2_NBUCKETS; i++)
+		if (rs2_buckets[i] == b)
+			return true;
+	return false;
+}
+
+size_t
+rs2_bucket_for(size_t len)
+{
+	for (size_t i = 0; i < RS2_NBUCKETS; i++)
+		if (RS2_CAP(rs2_buckets[i]) >= len)
+			return rs2_buckets[i];
+	return RS2_BUCKET_MAX;
+}
+
+size_t
+rs2_bucket_round(size_t b)
+{
+	for (size_t i = 0; i < RS2_NBUCKETS; i++)
+		if (rs2_buckets[i] >= b)
+			return rs2_buckets[i];
+	return RS2_BUCKET_MAX;
+}
 enum { R_HEADER, R_CHUNKS, R_DONE };
 
 /* --- writer --- */
 
 static int
 writer_start(struct rs_writer *w, struct buf *out, const uint8_t *key,
-    const uint8_t *sshdr)
+    const uint8_t *sshdr, uint8_t version)
 {
 	uint8_t *p;
 	int r;
 
 	memset(w, 0, sizeof(*w));
 	buf_init(&w->pt, RS_PT_MAX);
+	w->version = version;
 	if ((r = buf_reserve(out, RS_PREAMBLE_LEN)) != 0)
 		goto out;
 	p = buf_tail(out);
 	p[0] = RS_MAGIC;
-	p[1] = RS_VERSION;
+	p[1] = version;
 	p[2] = RS_KIND_STREAM;
 	if (sshdr == NULL) {
 		crypto_secretstream_xchacha20poly1305_init_push(
@@ -66,14 +99,28 @@ int
 rs_writer_init(
     struct rs_writer *w, struct buf *out, const uint8_t key[RS_KEY_LEN])
 {
-	return writer_start(w, out, key, NULL);
+	return writer_start(w, out, key, NULL, RS_VERSION);
+}
+
+int
+rs_writer_init_v2(
+    struct rs_writer *w, struct buf *out, const uint8_t key[RS_KEY_LEN])
+{
+	return writer_start(w, out, key, NULL, RS_VERSION2);
+}
+
+int
+rs_writer_init_v2_det(struct rs_writer *w, struct buf *out,
+    const uint8_t key[RS_KEY_LEN], const uint8_t sshdr[RS_SSHDR_LEN])
+{
+	return writer_start(w, out, key, sshdr, RS_VERSION2);
 }
 
 int
 rs_writer_init_det(struct rs_writer *w, struct buf *out,
     const uint8_t key[RS_KEY_LEN], const uint8_t sshdr[RS_SSHDR_LEN])
 {
-	return writer_start(w, out, key, sshdr);
+	return writer_start(w, out, key, sshdr, RS_VERSION);
 }
 
 void
@@ -91,9 +138,12 @@ push_frame(struct rs_writer *w, struct buf *out, uint8_t tag)
 	size_t ptlen = w->pt.len;
 	uint8_t *p = buf_tail(out);
 
+	bool v2 = w->version == RS_VERSION2;
+
 	sm_put_be32(p, (uint32_t)(RS_ABYTES + ptlen));
 	crypto_secretstream_xchacha20poly1305_push(&w->st, p + RS_FRAME_HDR_LEN,
-	    NULL, buf_data(&w->pt), ptlen, NULL, 0, tag);
+	    NULL, buf_data(&w->pt), ptlen, v2 ? (const uint8_t *)RS2_AD : NULL,
+	    v2 ? RS2_AD_LEN : 0, tag);
 	buf_advance(out, RS_FRAME_HDR_LEN + RS_ABYTES + ptlen);
 	buf_reset(&w->pt);
 	if (tag == TAG_FINAL)
@@ -114,6 +164,8 @@ rs_write_data(
 	size_t off, n, total, full;
 	int r;
 
+	if (w->version != RS_VERSION)
+		return SM_ERR_INVAL;
 	if (w->done)
 		return SM_ERR_CLOSED;
 	if (len == 0)
@@ -145,6 +197,8 @@ rs_write_end(struct rs_writer *w, struct buf *out)
 	const uint8_t type = RS_T_END;
 	int r;
 
+	if (w->version != RS_VERSION)
+		return SM_ERR_INVAL;
 	if (w->done)
 		return SM_ERR_CLOSED;
 	if ((r = buf_reserve(out, frame_len(1))) != 0)
@@ -163,6 +217,8 @@ rs_write_error(
 	size_t i, n = 0;
 	int r;
 
+	if (w->version != RS_VERSION)
+		return SM_ERR_INVAL;
 	if (w->done)
 		return SM_ERR_CLOSED;
 	if (reason != NULL)
@@ -183,6 +239,85 @@ rs_write_error(
 	}
 	push_frame(w, out, TAG_FINAL);
 	r = 0;
+out:
+	buf_reset(&w->pt);
+	return r;
+}
+
+/* v2: w->pt = type | n | body (already appended by the caller after the
+ * 5-byte header) then zero padding to 'bucket'; push as one frame. */
+static int
+push_padded(struct rs_writer *w, struct buf *out, size_t bucket, uint8_t tag)
+{
+	uint8_t *h = buf_data(&w->pt);
+	size_t n = w->pt.len - RS2_HDR_LEN;
+	int r;
+
+	sm_put_be32(h + 1, (uint32_t)n);
+	if ((r = buf_reserve(&w->pt, bucket - w->pt.len)) != 0)
+		return r;
+	memset(buf_tail(&w->pt), 0, bucket - w->pt.len);
+	buf_advance(&w->pt, bucket - w->pt.len);
+	push_frame(w, out, tag);
+	return 0;
+}
+
+int
+rs_write_padded(struct rs_writer *w, struct buf *out, uint8_t type,
+    size_t bucket, const uint8_t *data, size_t len)
+{
+	uint8_t hdr[RS2_HDR_LEN] = {type, 0, 0, 0, 0};
+	int r;
+
+	if (w->version != RS_VERSION2 || !rs2_is_bucket(bucket) ||
+	    len > RS2_CAP(bucket) || (type != RS_T_DATA && type != RS_T_END))
+		return SM_ERR_INVAL;
+	if (w->done)
+		return SM_ERR_CLOSED;
+	if ((r = buf_reserve(out, frame_len(bucket))) != 0)
+		return r;
+	buf_reset(&w->pt);
+	if ((r = buf_append(&w->pt, hdr, sizeof(hdr))) != 0 ||
+	    (len > 0 && (r = buf_append(&w->pt, data, len)) != 0) ||
+	    (r = push_padded(w, out, bucket,
+		 type == RS_T_END ? TAG_FINAL : TAG_MESSAGE)) != 0) {
+		buf_reset(&w->pt);
+		return r;
+	}
+	return 0;
+}
+
+int
+rs_write_padded_error(struct rs_writer *w, struct buf *out, size_t bucket,
+    uint16_t status, const char *reason)
+{
+	uint8_t hdr[RS2_HDR_LEN + 2] = {
+	    RS_T_ERROR, 0, 0, 0, 0, (uint8_t)(status >> 8), (uint8_t)status};
+	size_t i, n = 0;
+	uint8_t c;
+	int r;
+
+	if (w->version != RS_VERSION2 || !rs2_is_bucket(bucket))
+		return SM_ERR_INVAL;
+	if (w->done)
+		return SM_ERR_CLOSED;
+	if (reason != NULL)
+		n = strnlen(reason, RS_REASON_MAX);
+	if (2 + n > RS2_CAP(bucket))
+		n = RS2_CAP(bucket) - 2;
+	if ((r = buf_reserve(out, frame_len(bucket))) != 0)
+		return r;
+	buf_reset(&w->pt);
+	if ((r = buf_append(&w->pt, hdr, sizeof(hdr))) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		c = (uint8_t)reason[i];
+		if (c < 0x20 || c > 0x7e)
+			c = '?';
+		if ((r = buf_append(&w->pt, &c, 1)) != 0)
+			goto out;
+	}
+	r = push_padded(w, out, bucket, TAG_FINAL);
 out:
 	buf_reset(&w->pt);
 	return r;
@@ -243,6 +378,13 @@ rs_parser_init(struct rs_parser *p)
 	buf_init(&p->acc, RS_CT_MAX);
 	p->state = P_PREFIX;
 	p->need = RS_PREFIX_LEN;
+	p->max_version = RS_VERSION;
+}
+
+void
+rs_parser_accept_v2(struct rs_parser *p)
+{
+	p->max_version = RS_VERSION2;
 }
 
 void
@@ -316,14 +458,17 @@ rs_parser_feed(struct rs_parser *p, struct rs_frame *f, size_t *used,
 				r = SM_ERR_PROTO;
 				goto out;
 			}
-			if (el[1] != RS_VERSION) {
+			if (el[1] == 0 || el[1] > p->max_version) {
 				r = SM_ERR_UNSUPP;
 				goto out;
 			}
+			/* A refusal is always in the v1 layout. */
 			if (el[2] == RS_KIND_STREAM) {
+				p->version = el[1];
 				p->state = P_SSHDR;
 				p->need = RS_SSHDR_LEN;
-			} else if (el[2] == RS_KIND_REFUSAL) {
+			} else if (el[2] == RS_KIND_REFUSAL &&
+			    el[1] == RS_VERSION) {
 				p->state = P_CODE;
 				p->need = 1;
 			} else {
@@ -349,6 +494,12 @@ rs_parser_feed(struct rs_parser *p, struct rs_frame *f, size_t *used,
 			}
 			if (n > RS_CT_MAX) {
 				r = SM_ERR_TOOBIG;
+				goto out;
+			}
+			/* v2: every frame is exactly one bucket. */
+			if (p->version == RS_VERSION2 &&
+			    !rs2_is_bucket(n - RS_ABYTES)) {
+				r = SM_ERR_PROTO;
 				goto out;
 			}
 			p->state = P_BODY;
@@ -394,6 +545,13 @@ rs_reader_init(struct rs_reader *r, const uint8_t key[RS_KEY_LEN])
 }
 
 void
+rs_reader_init_v2(struct rs_reader *r, const uint8_t key[RS_KEY_LEN])
+{
+	rs_reader_init(r, key);
+	rs_parser_accept_v2(&r->parser);
+}
+
+void
 rs_reader_clear(struct rs_reader *r)
 {
 	rs_parser_clear(&r->parser);
@@ -402,6 +560,59 @@ rs_reader_clear(struct rs_reader *r)
 	sodium_memzero(&r->st, sizeof(r->st));
 	r->state = R_HEADER;
 	r->err = 0;
+}
+
+/*
+ * v2 chunk plaintext 'm' (a whole bucket): type | n | body | zero padding.
+ * Returns 0 with an event, SM_ERR_AGAIN for a padding frame (no event), or
+ * SM_ERR_PROTO.
+ */
+static int
+open_chunk_v2(struct rs_reader *r, struct rs_event *ev, const uint8_t *m,
+    size_t n, uint8_t tag)
+{
+	size_t len, i;
+
+	if (n < RS2_HDR_LEN)
+		return SM_ERR_PROTO;
+	len = sm_get_be32(m + 1);
+	if (len > n - RS2_HDR_LEN ||
+	    !sodium_is_zero(m + RS2_HDR_LEN + len, n - RS2_HDR_LEN - len))
+		return SM_ERR_PROTO;
+	switch (m[0]) {
+	case RS_T_DATA:
+		if (tag != TAG_MESSAGE)
+			return SM_ERR_PROTO;
+		if (len == 0)
+			return SM_ERR_AGAIN; /* padding frame */
+		ev->type = RS_EV_DATA;
+		ev->data = m + RS2_HDR_LEN;
+		ev->len = len;
+		return 0;
+	case RS_T_END:
+		if (tag != TAG_FINAL)
+			return SM_ERR_PROTO;
+		ev->type = RS_EV_END;
+		ev->data = m + RS2_HDR_LEN;
+		ev->len = len;
+		r->state = R_DONE;
+		return 0;
+	case RS_T_ERROR:
+		if (tag != TAG_FINAL || len < 2 || len - 2 > RS_REASON_MAX)
+			return SM_ERR_PROTO;
+		for (i = RS2_HDR_LEN + 2; i < RS2_HDR_LEN + len; i++)
+			if (m[i] < 0x20 || m[i] > 0x7e)
+				return SM_ERR_PROTO;
+		ev->type = RS_EV_ERROR;
+		ev->status =
+		    (uint16_t)(m[RS2_HDR_LEN] << 8 | m[RS2_HDR_LEN + 1]);
+		memcpy(ev->reason, m + RS2_HDR_LEN + 2, len - 2);
+		ev->reason[len - 2] = '\0';
+		r->state = R_DONE;
+		return 0;
+	default:
+		return SM_ERR_PROTO;
+	}
 }
 
 /* Decrypt one chunk and turn it into an event. */
@@ -414,15 +625,20 @@ open_chunk(struct rs_reader *r, struct rs_event *ev, const struct rs_frame *f)
 	size_t i, n;
 	int ret;
 
+	bool v2 = r->parser.version == RS_VERSION2;
+
 	buf_reset(&r->pt);
 	if ((ret = buf_reserve(&r->pt, f->len - RS_ABYTES)) != 0)
 		return ret;
 	if (crypto_secretstream_xchacha20poly1305_pull(&r->st, buf_tail(&r->pt),
-		&mlen, &tag, f->p, f->len, NULL, 0) != 0)
+		&mlen, &tag, f->p, f->len, v2 ? (const uint8_t *)RS2_AD : NULL,
+		v2 ? RS2_AD_LEN : 0) != 0)
 		return SM_ERR_DECRYPT;
 	buf_advance(&r->pt, (size_t)mlen);
 	m = buf_data(&r->pt);
 	n = (size_t)mlen;
+	if (v2)
+		return open_chunk_v2(r, ev, m, n, tag);
 	switch (m[0]) {
 	case RS_T_DATA:
 		if (tag != TAG_MESSAGE || n < 2)
@@ -493,6 +709,11 @@ rs_reader_feed(struct rs_reader *r, struct rs_event *ev, size_t *used,
 			goto out;
 		case RS_FR_CHUNK:
 			ret = open_chunk(r, ev, &f);
+			if (ret == SM_ERR_AGAIN) {
+				/* v2 padding: no event, read on. */
+				memset(ev, 0, sizeof(*ev));
+				continue;
+			}
 			goto out;
 		}
 		ret = SM_ERR_INTERNAL;

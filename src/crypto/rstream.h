@@ -10,6 +10,16 @@
  *   refusal = 0xE1 | 0x01 | kind 0x01 | code(1)   (unauthenticated, whole
  *             response, for requests the host could not open)
  *
+ * Version 2 (padded, doc/PROTOCOL.md "Response stream v2: padded frames"):
+ *   preamble= 0xE1 | version 0x02 | kind 0x00 | secretstream header(24)
+ *   frame   = len:u32 BE | ciphertext(len), len = RS_ABYTES + bucket, bucket
+ *             one of RS2_BUCKETS
+ *   chunk   = type(1) | n:u32 BE | body(n) | zero padding to 'bucket'
+ *             (secretstream additional data: "sealmesh-rs-v2")
+ * A v2 DATA chunk may be empty (padding only); END may carry the last body
+ * bytes. A host sends v2 only to an asker that asked for it (envelope flag
+ * ENV_F_RS2); the refusal stays in the v1 layout.
+ *
  * Chunks are ordered, each authenticated, and the end is authenticated, so
  * dropped, reordered, replayed or truncated chunks are detected. No I/O: the
  * writer appends wire bytes to a struct buf; the reader takes arbitrary
@@ -29,6 +39,7 @@
 
 #define RS_MAGIC 0xE1
 #define RS_VERSION 0x01
+#define RS_VERSION2 0x02 /* padded frames */
 #define RS_KIND_STREAM 0x00
 #define RS_KIND_REFUSAL 0x01
 #define RS_KEY_LEN 32 /* secretstream KEYBYTES */
@@ -45,6 +56,15 @@
 #define RS_CT_MIN (RS_ABYTES + 1)
 #define RS_CT_MAX (RS_ABYTES + RS_PT_MAX)
 #define RS_FRAME_MAX (RS_FRAME_HDR_LEN + RS_CT_MAX)
+
+/* v2: chunk header (type, body length) and the plaintext size buckets. */
+#define RS2_HDR_LEN 5
+#define RS2_AD "sealmesh-rs-v2"
+#define RS2_AD_LEN 14
+#define RS2_BUCKET_MIN 256
+#define RS2_BUCKET_MAX 65536
+#define RS2_NBUCKETS 5 /* 256, 1024, 4096, 16384, 65536 */
+#define RS2_CAP(b) ((b)-RS2_HDR_LEN) /* body bytes a bucket holds */
 
 /* Chunk types (first plaintext byte). */
 #define RS_T_DATA 0x01 /* TAG_MESSAGE; 1..RS_DATA_MAX bytes of response */
@@ -64,6 +84,7 @@ struct rs_writer {
 	crypto_secretstream_xchacha20poly1305_state st;
 	struct buf pt; /* scratch: type || body, wiped */
 	bool done; /* a FINAL chunk was written */
+	uint8_t version; /* RS_VERSION or RS_VERSION2 */
 };
 
 /*
@@ -75,6 +96,13 @@ int rs_writer_init(struct rs_writer *w, struct buf *out,
     const uint8_t key[RS_KEY_LEN]) SM_MUST_CHECK;
 /* Same with a given secretstream header: tests and vectors only. */
 int rs_writer_init_det(struct rs_writer *w, struct buf *out,
+    const uint8_t key[RS_KEY_LEN],
+    const uint8_t sshdr[RS_SSHDR_LEN]) SM_MUST_CHECK;
+/* Start a v2 (padded) response: preamble with version 0x02. */
+int rs_writer_init_v2(struct rs_writer *w, struct buf *out,
+    const uint8_t key[RS_KEY_LEN]) SM_MUST_CHECK;
+/* Same with a given secretstream header: tests and vectors only. */
+int rs_writer_init_v2_det(struct rs_writer *w, struct buf *out,
     const uint8_t key[RS_KEY_LEN],
     const uint8_t sshdr[RS_SSHDR_LEN]) SM_MUST_CHECK;
 /* Wipe the stream state and scratch. */
@@ -95,6 +123,24 @@ int rs_write_end(struct rs_writer *w, struct buf *out) SM_MUST_CHECK;
  */
 int rs_write_error(struct rs_writer *w, struct buf *out, uint16_t status,
     const char *reason) SM_MUST_CHECK;
+/*
+ * v2 only. The smallest bucket whose body capacity (RS2_CAP) holds 'len'
+ * bytes, RS2_BUCKET_MAX when none does. 'b' rounded up to a bucket.
+ */
+size_t rs2_bucket_for(size_t len);
+size_t rs2_bucket_round(size_t b);
+/*
+ * v2 only. Append one frame of exactly RS_FRAME_HDR_LEN + RS_ABYTES +
+ * 'bucket' bytes: type RS_T_DATA (TAG_MESSAGE; 'len' 0 is a padding frame)
+ * or RS_T_END (TAG_FINAL; 'len' may be 0), carrying 'data'. 'bucket' must
+ * be one of the v2 buckets and len <= RS2_CAP(bucket), else SM_ERR_INVAL.
+ * SM_ERR_CLOSED after END/ERROR, SM_ERR_TOOBIG if 'out' is full.
+ */
+int rs_write_padded(struct rs_writer *w, struct buf *out, uint8_t type,
+    size_t bucket, const uint8_t *data, size_t len) SM_MUST_CHECK;
+/* v2 only: an ERROR frame (as rs_write_error) padded to 'bucket'. */
+int rs_write_padded_error(struct rs_writer *w, struct buf *out, size_t bucket,
+    uint16_t status, const char *reason) SM_MUST_CHECK;
 /* Append one chunk with any plaintext and tag: tests and fuzzing only. */
 int rs_write_raw(struct rs_writer *w, struct buf *out, const uint8_t *pt,
     size_t len, uint8_t tag) SM_MUST_CHECK;
@@ -119,13 +165,17 @@ struct rs_frame {
 
 struct rs_parser {
 	int state;
+	uint8_t max_version; /* highest version accepted (default 1) */
+	uint8_t version; /* of this stream, once the preamble is read */
 	size_t need; /* bytes of the current element */
 	struct buf acc; /* partial element that spans feeds */
 	bool acc_served; /* acc was handed out: reset on next feed */
 	int err; /* sticky error */
 };
 
+/* Accepts version 1 only; rs_parser_accept_v2() widens that. */
 void rs_parser_init(struct rs_parser *p);
+void rs_parser_accept_v2(struct rs_parser *p);
 void rs_parser_clear(struct rs_parser *p);
 /*
  * Consume bytes from 'in' until one frame is complete. Returns 0 with '*f'
@@ -142,7 +192,8 @@ int rs_parser_feed(struct rs_parser *p, struct rs_frame *f, size_t *used,
 
 enum rs_event_type {
 	RS_EV_DATA = 1, /* data/len: plaintext, valid until the next call */
-	RS_EV_END, /* authenticated end: response complete */
+	RS_EV_END, /* authenticated end: response complete; v2: data/len is
+		      the last plaintext (may be empty), v1: always empty */
 	RS_EV_ERROR, /* authenticated host error: status, reason */
 	RS_EV_REFUSED, /* unauthenticated refusal before any key: status */
 };
@@ -164,8 +215,18 @@ struct rs_reader {
 	int err; /* sticky */
 };
 
-/* Expect a response under 'key' (copied; the caller wipes its copy). */
+/*
+ * Expect a response under 'key' (copied; the caller wipes its copy), in
+ * version 1 only (a v2 preamble is SM_ERR_UNSUPP).
+ */
 void rs_reader_init(struct rs_reader *r, const uint8_t key[RS_KEY_LEN]);
+/*
+ * Same, accepting version 1 or 2 (for an asker that set ENV_F_RS2). v2
+ * padding frames produce no event. The versions cannot be confused: v2
+ * chunks carry additional data v1 chunks do not, so a flipped version byte
+ * fails to decrypt.
+ */
+void rs_reader_init_v2(struct rs_reader *r, const uint8_t key[RS_KEY_LEN]);
 /* Wipe keys, state and plaintext. */
 void rs_reader_clear(struct rs_reader *r);
 /*

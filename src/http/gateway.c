@@ -10,6 +10,7 @@
 #include "http/gateway.h"
 #include "http/oai.h"
 #include "http/upstream.h"
+#include "http/webui.h"
 
 /* One proxied request: lives from the handler until the response ends. */
 struct proxy {
@@ -718,6 +719,8 @@ console_route(struct gateway *gw, struct hreq *req)
 		    "method_not_allowed", "use GET", "Allow: GET\r\n");
 		return;
 	}
+	if (webui_serve(req)) /* the web console page: /, /app.js, /app.css */
+		return;
 	if (strcmp(req->path, "/api/status") == 0) {
 		cJSON *st = gateway_status_json(gw);
 		char *s = st ? cJSON_PrintUnformatted(st) : NULL;

@@ -11,7 +11,8 @@ _Static_assert(ANN_MESH_ID_LEN == TOKEN_MESH_ID_LEN, "one mesh id length");
 #define SIGNED_MAX_FIELDS 16
 #define BODY_MAX_FIELDS                                                        \
 	(2 * ANN_MAX_MODELS + ANN_MAX_ADDRS + ANN_MAX_LINKED + 64)
-#define GOSSIP_MAX_FIELDS (GOSSIP_MAX_ANNOUNCEMENTS + 16)
+#define GOSSIP_MAX_FIELDS                                                      \
+	(GOSSIP_MAX_ANNOUNCEMENTS + GOSSIP_MAX_REVOCATIONS + 16)
 
 static int
 read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
@@ -34,16 +35,18 @@ read_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
  * refuse more than 'max' of them, so that protobuf-c's allocations stay
  * proportional to what we accept, not to what a peer sends.
  */
-int
-announce_scan_fields(const uint8_t *p, size_t len, size_t max)
+static int
+scan_fields_each(
+    const uint8_t *p, size_t len, size_t max, size_t max1, size_t max3)
 {
-	size_t off = 0, n = 0;
+	size_t off = 0, n = 0, n1 = 0, n3 = 0;
 	uint64_t key, v;
 
 	while (off < len) {
 		if (read_varint(p, len, &off, &key) != 0 || (key >> 3) == 0)
 			return SM_ERR_PROTO;
-		if (++n > max)
+		if (++n > max || ((key >> 3) == 1 && ++n1 > max1) ||
+		    ((key >> 3) == 3 && ++n3 > max3))
 			return SM_ERR_PROTO;
 		switch (key & 7) {
 		case 0:
@@ -70,6 +73,12 @@ announce_scan_fields(const uint8_t *p, size_t len, size_t max)
 		}
 	}
 	return 0;
+}
+
+int
+announce_scan_fields(const uint8_t *p, size_t len, size_t max)
+{
+	return scan_fields_each(p, len, max, SIZE_MAX, SIZE_MAX);
 }
 
 uint64_t
@@ -123,7 +132,8 @@ fields_ok(const struct announce *a)
 			return false;
 	if ((a->posture != NULL && a->posture_len > ANN_MAX_POSTURE) ||
 	    (a->attestation != NULL &&
-		a->attestation_len > ANN_MAX_ATTESTATION))
+		a->attestation_len > ANN_MAX_ATTESTATION) ||
+	    (a->credential != NULL && a->credential_len > ANN_MAX_CREDENTIAL))
 		return false;
 	if (a->http_port > 65535 || a->console_port > 65535)
 		return false;
@@ -169,12 +179,18 @@ announce_sign(
 	pa.inference_public_key.len = ANN_INFERENCE_KEY_LEN;
 	pa.has_inference_key_epoch = a->has_inference_key;
 	pa.inference_key_epoch = a->inference_key_epoch;
+	pa.has_envelope_version =
+	    a->has_inference_key && a->envelope_version > 1;
+	pa.envelope_version = a->envelope_version;
 	pa.has_security_posture = a->posture != NULL;
 	pa.security_posture.data = (uint8_t *)a->posture;
 	pa.security_posture.len = a->posture_len;
 	pa.has_hardware_attestation_blob = a->attestation != NULL;
 	pa.hardware_attestation_blob.data = (uint8_t *)a->attestation;
 	pa.hardware_attestation_blob.len = a->attestation_len;
+	pa.has_membership_credential = a->credential != NULL;
+	pa.membership_credential.data = (uint8_t *)a->credential;
+	pa.membership_credential.len = a->credential_len;
 	pa.has_seq = 1;
 	pa.seq = a->seq;
 	if (a->n_linked > 0) {
@@ -196,6 +212,8 @@ announce_sign(
 	pa.console_port = a->console_port;
 	pa.has_gossip_version = a->gossip_version != 0;
 	pa.gossip_version = a->gossip_version;
+	pa.has_response_stream_version = a->rs_version != 0;
+	pa.response_stream_version = a->rs_version;
 
 	r = SM_ERR_TOOBIG;
 	if ((blen = protobuf_c_message_get_packed_size(&pa.base)) > ANN_MAX_LEN)
@@ -270,6 +288,8 @@ from_pb(const Sealmesh__PeerAnnouncement *pa, struct announce *a)
 	a->relay_allowed = pa->has_relay_allowed && pa->relay_allowed;
 	a->leaving = pa->has_leaving && pa->leaving;
 	a->gossip_version = pa->has_gossip_version ? pa->gossip_version : 0;
+	a->rs_version =
+	    pa->has_response_stream_version ? pa->response_stream_version : 0;
 	if (pa->has_inference_public_key) {
 		if (pa->inference_public_key.len != ANN_INFERENCE_KEY_LEN ||
 		    !pa->has_inference_key_epoch ||
@@ -277,6 +297,8 @@ from_pb(const Sealmesh__PeerAnnouncement *pa, struct announce *a)
 			return SM_ERR_PROTO;
 		a->inference_key_epoch = pa->inference_key_epoch;
 		a->has_inference_key = true;
+		a->envelope_version =
+		    pa->has_envelope_version ? pa->envelope_version : 1;
 		memcpy(a->inference_key, pa->inference_public_key.data,
 		    ANN_INFERENCE_KEY_LEN);
 	}
@@ -288,6 +310,11 @@ from_pb(const Sealmesh__PeerAnnouncement *pa, struct announce *a)
 	    pa->hardware_attestation_blob.len > 0) {
 		a->attestation = pa->hardware_attestation_blob.data;
 		a->attestation_len = pa->hardware_attestation_blob.len;
+	}
+	if (pa->has_membership_credential &&
+	    pa->membership_credential.len > 0) {
+		a->credential = pa->membership_credential.data;
+		a->credential_len = pa->membership_credential.len;
 	}
 	if (pa->n_linked_peers > 0) {
 		uint8_t(*linked)[ID_PK_LEN];
@@ -392,13 +419,36 @@ int
 announce_msg_write(const uint8_t *const *items, const size_t *lens, size_t n,
     bool request_full, struct buf *out)
 {
+	return announce_msg_write_revs(
+	    items, lens, n, NULL, NULL, 0, request_full, out);
+}
+
+int
+announce_msg_write_revs(const uint8_t *const *items, const size_t *lens,
+    size_t n, const uint8_t *const *revs, const size_t *rev_lens, size_t n_revs,
+    bool request_full, struct buf *out)
+{
 	Sealmesh__GossipMessage gm = SEALMESH__GOSSIP_MESSAGE__INIT;
-	ProtobufCBinaryData *v = NULL;
+	ProtobufCBinaryData *v = NULL, *rv = NULL;
 	size_t len, i;
 	int r = SM_ERR_INVAL;
 
-	if (n > GOSSIP_MAX_ANNOUNCEMENTS)
+	if (n > GOSSIP_MAX_ANNOUNCEMENTS || n_revs > GOSSIP_MAX_REVOCATIONS)
 		goto out;
+	if (n_revs > 0) {
+		r = SM_ERR_NOMEM;
+		if ((rv = calloc(n_revs, sizeof(*rv))) == NULL)
+			goto out;
+	}
+	for (i = 0; i < n_revs; i++) {
+		r = SM_ERR_INVAL;
+		if (rev_lens[i] == 0 || rev_lens[i] > GOSSIP_REVOCATION_MAX_LEN)
+			goto out;
+		rv[i].data = (uint8_t *)revs[i];
+		rv[i].len = rev_lens[i];
+	}
+	gm.n_revocations = n_revs;
+	gm.revocations = rv;
 	if (n > 0) {
 		r = SM_ERR_NOMEM;
 		if ((v = calloc(n, sizeof(*v))) == NULL)
@@ -426,6 +476,7 @@ announce_msg_write(const uint8_t *const *items, const size_t *lens, size_t n,
 	r = 0;
 out:
 	free(v);
+	free(rv);
 	return r;
 }
 
@@ -438,6 +489,8 @@ announce_msg_free(struct announce_msg *m)
 		sealmesh__gossip_message__free_unpacked(m->priv_, NULL);
 	free(m->items);
 	free(m->lens);
+	free(m->revs);
+	free(m->rev_lens);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -451,7 +504,9 @@ announce_msg_parse(const uint8_t *p, size_t len, struct announce_msg *out)
 	memset(out, 0, sizeof(*out));
 	if (len > GOSSIP_MAX_LEN || (len > 0 && p == NULL))
 		goto out;
-	if (announce_scan_fields(p, len, GOSSIP_MAX_FIELDS) != 0) {
+	/* Fields 1 (announcements) and 3 (revocations) each within bounds. */
+	if (scan_fields_each(p, len, GOSSIP_MAX_FIELDS,
+		GOSSIP_MAX_ANNOUNCEMENTS, GOSSIP_MAX_REVOCATIONS) != 0) {
 		r = SM_ERR_PROTO;
 		goto out;
 	}
@@ -476,6 +531,23 @@ announce_msg_parse(const uint8_t *p, size_t len, struct announce_msg *out)
 		out->lens[i] = gm->announcements[i].len;
 	}
 	out->n = gm->n_announcements;
+	if (gm->n_revocations > GOSSIP_MAX_REVOCATIONS) {
+		r = SM_ERR_TOOBIG;
+		goto out;
+	}
+	if (gm->n_revocations > 0) {
+		r = SM_ERR_NOMEM;
+		out->revs = calloc(gm->n_revocations, sizeof(*out->revs));
+		out->rev_lens =
+		    calloc(gm->n_revocations, sizeof(*out->rev_lens));
+		if (out->revs == NULL || out->rev_lens == NULL)
+			goto out;
+	}
+	for (i = 0; i < gm->n_revocations; i++) {
+		out->revs[i] = gm->revocations[i].data;
+		out->rev_lens[i] = gm->revocations[i].len;
+	}
+	out->n_revs = gm->n_revocations;
 	r = 0;
 out:
 	if (r != 0)

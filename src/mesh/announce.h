@@ -32,6 +32,9 @@
 #define ANN_MAX_STR 255 /* version, model name, address */
 #define ANN_MAX_POSTURE 1024 /* security_posture */
 #define ANN_MAX_ATTESTATION (16 * 1024) /* hardware_attestation_blob */
+#define ANN_MAX_CREDENTIAL 256 /* membership_credential */
+#define GOSSIP_MAX_REVOCATIONS 1024 /* revocations per GossipMessage */
+#define GOSSIP_REVOCATION_MAX_LEN 256 /* one revocation */
 
 /* A GossipMessage: the transport caps its frames at GOSSIP_MAX_LEN. */
 #define GOSSIP_MAX_LEN (8 * 1024 * 1024)
@@ -75,10 +78,15 @@ struct announce {
 	uint8_t inference_key[ANN_INFERENCE_KEY_LEN];
 	uint32_t inference_key_epoch; /* non-zero when has_inference_key */
 	uint32_t gossip_version; /* field 47; 0: absent (a v1 node) */
+	uint32_t envelope_version; /* newest sealed-request version the
+				      host opens; 0 or 1: version 1 only */
+	uint32_t rs_version; /* response_stream_version; 0: absent (v1) */
 	const uint8_t *posture; /* NULL: absent */
 	size_t posture_len;
 	const uint8_t *attestation; /* NULL: absent */
 	size_t attestation_len;
+	const uint8_t *credential; /* membership credential; NULL: absent */
+	size_t credential_len;
 
 	/* Set by announce_verify_parse(): the exact SignedAnnouncement bytes,
 	 * forward these and nothing else. */
@@ -139,6 +147,11 @@ bool announce_routes_model(const struct announce *a, const char *model);
  */
 int announce_msg_write(const uint8_t *const *items, const size_t *lens,
     size_t n, bool request_full, struct buf *out) SM_MUST_CHECK;
+/* The same, with 'n_revs' revocations (each 1..GOSSIP_REVOCATION_MAX_LEN
+ * bytes, at most GOSSIP_MAX_REVOCATIONS) carried verbatim. */
+int announce_msg_write_revs(const uint8_t *const *items, const size_t *lens,
+    size_t n, const uint8_t *const *revs, const size_t *rev_lens, size_t n_revs,
+    bool request_full, struct buf *out) SM_MUST_CHECK;
 
 /*
  * Decoded GossipMessage. Each announcement is verified separately by
@@ -149,6 +162,9 @@ struct announce_msg {
 	size_t n;
 	const uint8_t **items; /* n views into the decoded message */
 	size_t *lens;
+	size_t n_revs; /* revocations: views, unverified */
+	const uint8_t **revs;
+	size_t *rev_lens;
 	void *priv_;
 };
 

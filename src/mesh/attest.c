@@ -1,11 +1,14 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "attest/blob.h"
 #include "attest/challenge.h"
+#include "attest/measure.h"
 #include "attest/pins.h"
 #include "attest/provider.h"
 #include "attest/verify.h"
@@ -33,6 +36,11 @@ struct peer_att {
 	struct lstream *chal; /* the open challenge stream, if any */
 	bool challenging; /* a challenge stream is open */
 	bool known;
+	struct att_meas_verdict meas; /* from the last verified answer */
+	bool meas_known;
+	uint8_t meas_blob[ATT_HASH_LEN]; /* blob hash 'meas' was checked for */
+	struct att_ima_state ima_st; /* IMA entries verified so far */
+	bool meas_again; /* an incremental check failed: re-ask in full */
 };
 
 struct mesh_att {
@@ -51,6 +59,9 @@ struct mesh_att {
 	size_t npeers;
 	uint64_t challenges, challenge_ok, challenge_failed, answered;
 	uint64_t refused;
+	struct att_pcr_policy *pcr_policy; /* --pcr-policy */
+	struct ima_allowlist *ima_allow; /* --ima-allowlist */
+	uint64_t measured_ok, measured_refused;
 };
 
 struct chal_x {
@@ -213,6 +224,209 @@ cx_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 		lstream_consume(s, n);
 }
 
+/* --- measured boot and IMA (attest/measure.h) ---------------------------- */
+
+/* A host writes its whole answer at once: it must fit one stream queue. */
+_Static_assert(ATT_ANSWER_MEAS_MAX <= LSTREAM_SEND_MAX,
+    "an answer with measurements exceeds LSTREAM_SEND_MAX");
+
+static void
+meas_policy(struct mesh *m, struct att_meas_policy *pol)
+{
+	memset(pol, 0, sizeof(*pol));
+	pol->pcr = m->att->pcr_policy;
+	pol->allow = m->att->ima_allow;
+	pol->require_binary = m->opts.require_measured_binary;
+}
+
+/* A verified answer: check its measurement section (or its absence). */
+static void
+meas_take(struct mesh *m, struct peer_att *pa,
+    const uint8_t nonce[ATT_NONCE_LEN], const struct buf *in, const char *sid)
+{
+	struct att_meas_policy pol;
+	struct att_answer ans;
+	bool was = pa->meas_known && pa->meas.eligible;
+	int r;
+
+	meas_policy(m, &pol);
+	if (att_answer_parse(buf_data(in), in->len, &ans) != 0)
+		memset(&ans, 0, sizeof(ans));
+	r = att_meas_check_inc(&pol, &pa->v, nonce, ans.meas, ans.meas_len,
+	    &pa->ima_st, &pa->meas);
+	/* A failed incremental check may be our base's fault: once more, in
+	 * full, at the next tick. */
+	pa->meas_again = pa->meas.ima_retry;
+	sodium_memzero(ans.secret, sizeof(ans.secret));
+	pa->meas_known = true;
+	memcpy(pa->meas_blob, pa->v.blob_hash, ATT_HASH_LEN);
+	if (r == 0)
+		m->att->measured_ok++;
+	else
+		m->att->measured_refused++;
+	if (r != 0 || !was)
+		log_info("attest: %s measurements: %s; binary %s, secure boot "
+			 "%s%s",
+		    sid, pa->meas.why, att_claim_str(pa->meas.binary),
+		    att_claim_str(pa->meas.secure_boot_claim),
+		    r == 0 ? "" : " (not eligible)");
+}
+
+/*
+ * Measurements are checked against one blob (its binary hash and boot PCR
+ * digest). A new blob (refresh, restart with another binary) needs a new
+ * check before they count again.
+ */
+static bool
+meas_stale(const struct peer_att *pa)
+{
+	return pa->meas_known && pa->vr == 0 &&
+	    memcmp(pa->meas_blob, pa->v.blob_hash, ATT_HASH_LEN) != 0;
+}
+
+/* The routing gate's measurement half (cached state only). */
+static bool
+meas_route_ok(struct mesh *m, const struct peer_att *pa, const char **why)
+{
+	struct att_meas_policy pol;
+
+	meas_policy(m, &pol);
+	if (pol.pcr == NULL && pol.allow == NULL && !pol.require_binary)
+		return true;
+	if (!pa->meas_known) {
+		*why = "the host has sent no measurements yet";
+		return false;
+	}
+	if (meas_stale(pa)) {
+		*why = "the host's measurements are for an earlier statement";
+		return false;
+	}
+	if (!pa->meas.eligible) {
+		*why = pa->meas.why;
+		return false;
+	}
+	return true;
+}
+
+static int
+meas_load_file(const char *path, char **text, size_t *len)
+{
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+	FILE *f;
+	int r = 0;
+
+	*text = NULL;
+	*len = 0;
+	if ((f = fopen(path, "re")) == NULL) {
+		log_error("attest: cannot open %s: %s", path, strerror(errno));
+		return SM_ERR_IO;
+	}
+	buf_init(&b, 8 * 1024 * 1024);
+	while (r == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		r = buf_append(&b, chunk, n);
+	if (r == 0 && ferror(f))
+		r = SM_ERR_IO;
+	fclose(f);
+	if (r == 0 && (*text = malloc(b.len + 1)) == NULL)
+		r = SM_ERR_NOMEM;
+	if (r == 0) {
+		memcpy(*text, buf_data(&b), b.len);
+		(*text)[b.len] = '\0';
+		*len = b.len;
+	} else
+		log_error("attest: cannot read %s: %s", path, sm_strerror(r));
+	buf_clear(&b);
+	return r;
+}
+
+/* --pcr-policy and --ima-allowlist. */
+static int
+meas_init(struct mesh *m)
+{
+	struct mesh_att *a = m->att;
+	size_t len, bad;
+	char *text;
+	int r;
+
+	if (m->opts.pcr_policy != NULL) {
+		if ((r = meas_load_file(m->opts.pcr_policy, &text, &len)) != 0)
+			return r;
+		r = att_pcr_policy_parse(text, len, &a->pcr_policy, &bad);
+		free(text);
+		if (r != 0) {
+			log_error("attest: --pcr-policy %s: line %zu: %s",
+			    m->opts.pcr_policy, bad, sm_strerror(r));
+			return r;
+		}
+	}
+	if (m->opts.ima_allowlist != NULL) {
+		if ((r = meas_load_file(m->opts.ima_allowlist, &text, &len)) !=
+		    0)
+			return r;
+		r = ima_allowlist_parse(text, len, &a->ima_allow, &bad);
+		free(text);
+		if (r != 0) {
+			log_error("attest: --ima-allowlist %s: line %zu: %s",
+			    m->opts.ima_allowlist, bad, sm_strerror(r));
+			return r;
+		}
+	}
+	if (a->prov != NULL) {
+		a->prov->evlog_path = m->opts.event_log;
+		a->prov->ima_path = m->opts.ima_log;
+	}
+	return 0;
+}
+
+static void
+meas_status_peer(const struct peer_att *pa, cJSON *at)
+{
+	cJSON *c = cJSON_AddObjectToObject(at, "claims");
+	cJSON *ms = cJSON_AddObjectToObject(at, "measurement");
+	const struct att_meas_verdict *v = &pa->meas;
+	bool k = pa->meas_known && !meas_stale(pa);
+
+	if (c == NULL || ms == NULL)
+		return;
+	cJSON_AddStringToObject(c, "binary",
+	    att_claim_str(k ? v->binary : ATT_CLAIM_SELF_REPORTED));
+	cJSON_AddStringToObject(c, "secure_boot",
+	    att_claim_str(k ? v->secure_boot_claim : ATT_CLAIM_SELF_REPORTED));
+	cJSON_AddStringToObject(
+	    c, "posture", att_claim_str(ATT_CLAIM_SELF_REPORTED));
+	cJSON_AddStringToObject(c, "verdict",
+	    k && v->binary == ATT_CLAIM_KERNEL_MEASURED
+		? "binary kernel-measured"
+		: "binary self-measured");
+	cJSON_AddBoolToObject(ms, "known", k);
+	cJSON_AddBoolToObject(ms, "present", k && v->present);
+	cJSON_AddBoolToObject(ms, "quote_ok", k && v->quote_ok);
+	cJSON_AddBoolToObject(ms, "event_log_replayed", k && v->evlog_ok);
+	cJSON_AddBoolToObject(ms, "ima_replayed", k && v->ima_ok);
+	cJSON_AddBoolToObject(ms, "binary_in_ima", k && v->binary_in_ima);
+	cJSON_AddBoolToObject(ms, "eligible", k && v->eligible);
+	cJSON_AddNumberToObject(
+	    ms, "event_log_events", k ? (double)v->evlog_events : 0);
+	cJSON_AddNumberToObject(
+	    ms, "ima_entries", k ? (double)v->ima_entries : 0);
+	cJSON_AddNumberToObject(
+	    ms, "ima_quoted_entries", k ? (double)v->ima_quoted : 0);
+	cJSON_AddNumberToObject(ms, "ima_held_entries", (double)pa->ima_st.n);
+	if (k && v->evlog_ok && v->secure_boot != TRI_UNKNOWN)
+		cJSON_AddBoolToObject(
+		    ms, "secure_boot", v->secure_boot == TRI_TRUE);
+	else
+		cJSON_AddNullToObject(ms, "secure_boot");
+	if (k && v->pcr >= 0)
+		cJSON_AddNumberToObject(ms, "pcr", v->pcr);
+	else
+		cJSON_AddNullToObject(ms, "pcr");
+	cJSON_AddStringToObject(
+	    ms, "reason", k ? v->why : "not challenged yet");
+}
+
 /* Verifier: the host's answer arrived. */
 static void
 cx_answer(struct mesh *m, struct chal_x *x)
@@ -220,6 +434,7 @@ cx_answer(struct mesh *m, struct chal_x *x)
 	struct mesh_att *a = m->att;
 	struct peer_att *pa = patt_find(m, x->id, false);
 	struct peer *p = peers_find(&m->peers, x->id);
+	uint8_t nonce[ATT_NONCE_LEN];
 	bool activating;
 	char sid[13];
 	int r;
@@ -229,6 +444,7 @@ cx_answer(struct mesh *m, struct chal_x *x)
 	pa->challenging = false;
 	pa->chal = NULL;
 	activating = pa->live.act.pending;
+	memcpy(nonce, pa->live.nonce, sizeof(nonce));
 	r = att_live_answer(&pa->live, &a->cfg, &pa->v, a->pins,
 	    buf_data(&x->in), x->in.len, sm_now_ms());
 	sm_hex(sid, x->id, 6);
@@ -239,6 +455,8 @@ cx_answer(struct mesh *m, struct chal_x *x)
 		return;
 	}
 	a->challenge_ok++;
+	if (!activating)
+		meas_take(m, pa, nonce, &x->in, sid);
 	if (activating && p != NULL) {
 		/* The AK is proven to live in that TPM and is now pinned. */
 		if (a->pins_path[0] != '\0' &&
@@ -260,7 +478,7 @@ cx_end(struct lstream *s, void *arg)
 		return;
 	}
 	/* Host: answer with a fresh quote over (nonce, blob hash). */
-	buf_init(&out, ATT_ANSWER_MAX);
+	buf_init(&out, ATT_ANSWER_MEAS_MAX);
 #ifdef SM_TEST_BUILD
 	if (mesh_att_test_ignore_challenges) {
 		buf_clear(&out);
@@ -327,10 +545,13 @@ challenge(struct mesh *m, struct peer_att *pa)
 		return;
 	x->m = m;
 	memcpy(x->id, pa->id, ID_PK_LEN);
-	buf_init(&x->in, ATT_ANSWER_MAX);
+	buf_init(&x->in, ATT_ANSWER_MEAS_MAX);
 	buf_init(&out, ATT_CHAL_MAX);
 	if (att_live_challenge(&pa->live, sm_now_ms(),
 		pa->act.pending ? &pa->act : NULL, &out) != 0 ||
+	    (pa->v.provider == ATT_PROV_TPM && pa->vr == 0 &&
+		att_chal_add_measure(
+		    &out, att_ima_state_from(&pa->ima_st, &pa->v)) != 0) ||
 	    tunnel_open_stream(m, pa->id, ATTEST_PATH, &cx_cb, x, &x->s) != 0) {
 		buf_clear(&out);
 		cx_free(x);
@@ -371,7 +592,8 @@ att_tick(uv_timer_t *t)
 		if (p == NULL || p->state != PEER_ALIVE || pa->challenging ||
 		    (pa->vr != 0 && !pa->act.pending))
 			continue;
-		if (pa->act.pending || att_live_due(&pa->live, &a->cfg, now))
+		if (pa->act.pending || att_live_due(&pa->live, &a->cfg, now) ||
+		    meas_stale(pa) || pa->meas_again)
 			challenge(m, pa);
 	}
 	if (a->prov != NULL && now - a->refreshed_ms >= ATTEST_REFRESH_MS)
@@ -430,7 +652,7 @@ mesh_att_route_ok(struct mesh *m, const struct peer *p, const char **why)
 		    : "the host's attestation is for another key or binary";
 		return false;
 	}
-	return true;
+	return meas_route_ok(m, pa, why);
 }
 
 /* --- setup and status ---------------------------------------------------- */
@@ -492,6 +714,8 @@ mesh_att_init(struct mesh *m)
 		    att_provider_str(kind), tcti ? tcti : "-");
 		return r;
 	}
+	if ((r = meas_init(m)) != 0)
+		return r;
 	if ((r = attest_self(m)) != 0)
 		return r;
 	uv_timer_init(m->loop, &a->timer);
@@ -538,6 +762,25 @@ mesh_att_status_self(struct mesh *m, cJSON *st)
 	    o, "require_attested_hosts", m->opts.require_attested);
 	cJSON_AddStringToObject(
 	    o, "min_trust", att_level_str(m->opts.min_trust));
+	cJSON_AddBoolToObject(
+	    o, "require_measured_binary", m->opts.require_measured_binary);
+	cJSON_AddBoolToObject(o, "pcr_policy", a->pcr_policy != NULL);
+	cJSON_AddNumberToObject(o, "ima_allowlist_entries",
+	    (double)ima_allowlist_count(a->ima_allow));
+	if (a->prov != NULL && a->prov->ops->measure != NULL) {
+		/* What this host can send when a verifier asks. */
+		const char *ev =
+		    a->prov->evlog_path ? a->prov->evlog_path : ATT_EVLOG_PATH;
+		const char *ima =
+		    a->prov->ima_path ? a->prov->ima_path : ATT_IMA_PATH;
+
+		cJSON_AddStringToObject(o, "event_log", ev);
+		cJSON_AddBoolToObject(
+		    o, "event_log_readable", access(ev, R_OK) == 0);
+		cJSON_AddStringToObject(o, "ima_log", ima);
+		cJSON_AddBoolToObject(
+		    o, "ima_log_readable", access(ima, R_OK) == 0);
+	}
 }
 
 void
@@ -576,6 +819,8 @@ mesh_att_status_peer(struct mesh *m, const struct peer *p, cJSON *o)
 		: pa->vr == SM_ERR_AGAIN ? "awaiting credential activation"
 					 : att_reason_str(pa->v.reason));
 	cJSON_AddBoolToObject(at, "eligible", mesh_att_route_ok(m, p, &why));
+	if (pa != NULL)
+		meas_status_peer(pa, at);
 }
 
 int

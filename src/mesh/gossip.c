@@ -7,7 +7,8 @@
 #include "proto/mesh.pb-c.h"
 
 #define GOSSIP_V2_MAX_FIELDS                                                   \
-	(GOSSIP_MAX_ANNOUNCEMENTS + GOSSIP_MAX_ENTRIES + GOSSIP_MAX_WANT + 16)
+	(GOSSIP_MAX_ANNOUNCEMENTS + GOSSIP_MAX_ENTRIES + GOSSIP_MAX_WANT +     \
+	    GOSSIP_MAX_REVOCATIONS + 16)
 
 uint64_t
 gossip_refresh_ms(uint64_t interval_ms)
@@ -71,15 +72,28 @@ int
 gossip_msg_write(const struct gossip_msg *m, struct buf *out)
 {
 	Sealmesh__GossipMessage gm = SEALMESH__GOSSIP_MESSAGE__INIT;
-	ProtobufCBinaryData *items = NULL, *ents = NULL, *want = NULL;
+	ProtobufCBinaryData *items = NULL, *ents = NULL, *want = NULL,
+			    *revs = NULL;
 	uint8_t *ebytes = NULL;
 	size_t len, i;
 	int r = SM_ERR_INVAL;
 
 	if (m->n_items > GOSSIP_MAX_ANNOUNCEMENTS ||
 	    m->n_entries > GOSSIP_MAX_ENTRIES || m->n_want > GOSSIP_MAX_WANT ||
-	    m->n_bucket_ids > GOSSIP_BUCKETS)
+	    m->n_bucket_ids > GOSSIP_BUCKETS ||
+	    m->n_revs > GOSSIP_MAX_REVOCATIONS)
 		goto out;
+	r = SM_ERR_NOMEM;
+	if (m->n_revs > 0 && (revs = calloc(m->n_revs, sizeof(*revs))) == NULL)
+		goto out;
+	for (i = 0; i < m->n_revs; i++) {
+		r = SM_ERR_INVAL;
+		if (m->rev_lens[i] == 0 ||
+		    m->rev_lens[i] > GOSSIP_REVOCATION_MAX_LEN)
+			goto out;
+		revs[i].data = (uint8_t *)m->revs[i];
+		revs[i].len = m->rev_lens[i];
+	}
 	r = SM_ERR_NOMEM;
 	if ((m->n_items > 0 &&
 		(items = calloc(m->n_items, sizeof(*items))) == NULL) ||
@@ -128,6 +142,8 @@ gossip_msg_write(const struct gossip_msg *m, struct buf *out)
 	gm.entries = ents;
 	gm.n_want = m->n_want;
 	gm.want = want;
+	gm.n_revocations = m->n_revs;
+	gm.revocations = revs;
 	r = SM_ERR_TOOBIG;
 	if ((len = protobuf_c_message_get_packed_size(&gm.base)) >
 	    GOSSIP_MAX_LEN)
@@ -142,6 +158,7 @@ out:
 	free(ents);
 	free(ebytes);
 	free(want);
+	free(revs);
 	return r;
 }
 
@@ -156,6 +173,8 @@ gossip_msg_free(struct gossip_msg *m)
 	free((void *)m->want);
 	free((void *)m->items);
 	free((void *)m->lens);
+	free((void *)m->revs);
+	free((void *)m->rev_lens);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -179,7 +198,9 @@ gossip_msg_parse(const uint8_t *p, size_t len, struct gossip_msg *out)
 		goto out;
 	out->priv_ = gm;
 	if (gm->n_announcements > GOSSIP_MAX_ANNOUNCEMENTS ||
-	    gm->n_entries > GOSSIP_MAX_ENTRIES || gm->n_want > GOSSIP_MAX_WANT)
+	    gm->n_entries > GOSSIP_MAX_ENTRIES ||
+	    gm->n_want > GOSSIP_MAX_WANT ||
+	    gm->n_revocations > GOSSIP_MAX_REVOCATIONS)
 		goto out;
 	if ((gm->has_root && gm->root.len != GOSSIP_HASH_LEN) ||
 	    (gm->has_buckets && gm->buckets.len != GOSSIP_BUCKETS_LEN) ||
@@ -239,6 +260,27 @@ gossip_msg_parse(const uint8_t *p, size_t len, struct gossip_msg *out)
 		lens[i] = gm->announcements[i].len;
 	}
 	out->n_items = gm->n_announcements;
+	if (gm->n_revocations > 0) {
+		const uint8_t **rv;
+		size_t *rl;
+
+		r = SM_ERR_NOMEM;
+		rv = calloc(gm->n_revocations, sizeof(*rv));
+		rl = calloc(gm->n_revocations, sizeof(*rl));
+		out->revs = rv;
+		out->rev_lens = rl;
+		if (rv == NULL || rl == NULL)
+			goto out;
+		r = SM_ERR_PROTO;
+		for (i = 0; i < gm->n_revocations; i++) {
+			if (gm->revocations[i].len == 0 ||
+			    gm->revocations[i].len > GOSSIP_REVOCATION_MAX_LEN)
+				goto out;
+			rv[i] = gm->revocations[i].data;
+			rl[i] = gm->revocations[i].len;
+		}
+		out->n_revs = gm->n_revocations;
+	}
 	r = 0;
 out:
 	if (r != 0)
@@ -253,6 +295,14 @@ int
 gossip_open(const struct gossip_store *s, const uint8_t *mine, size_t mine_len,
     struct buf *out)
 {
+	return gossip_open_revs(s, mine, mine_len, NULL, NULL, 0, out);
+}
+
+int
+gossip_open_revs(const struct gossip_store *s, const uint8_t *mine,
+    size_t mine_len, const uint8_t *const *revs, const size_t *rev_lens,
+    size_t n_revs, struct buf *out)
+{
 	struct gossip_msg m;
 
 	memset(&m, 0, sizeof(m));
@@ -263,6 +313,9 @@ gossip_open(const struct gossip_store *s, const uint8_t *mine, size_t mine_len,
 		m.lens = &mine_len;
 		m.n_items = 1;
 	}
+	m.revs = revs;
+	m.rev_lens = rev_lens;
+	m.n_revs = n_revs;
 	gossip_digest_root(s->digest(s->arg), m.root);
 	return gossip_msg_write(&m, out);
 }

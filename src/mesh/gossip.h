@@ -137,6 +137,10 @@ struct gossip_msg {
 	const uint8_t *const *items; /* SignedAnnouncement bytes */
 	const size_t *lens;
 	size_t n_items;
+	/* Membership revocations (field 3), carried verbatim, unverified. */
+	const uint8_t *const *revs;
+	const size_t *rev_lens;
+	size_t n_revs;
 	void *priv_;
 };
 
@@ -167,6 +171,12 @@ void gossip_msg_free(struct gossip_msg *m);
  */
 int gossip_open(const struct gossip_store *s, const uint8_t *mine,
     size_t mine_len, struct buf *out) SM_MUST_CHECK;
+/* The same, also carrying 'n_revs' membership revocations (all we know:
+ * they are few, and a contact's opening is how they spread between v2
+ * nodes; at most GOSSIP_MAX_REVOCATIONS). */
+int gossip_open_revs(const struct gossip_store *s, const uint8_t *mine,
+    size_t mine_len, const uint8_t *const *revs, const size_t *rev_lens,
+    size_t n_revs, struct buf *out) SM_MUST_CHECK;
 
 /*
  * The v2 answer to 'in' (a request, or an answer we got back), appended to

@@ -116,6 +116,9 @@ identity_load(struct identity *id, const char *state_dir, bool create)
 	if ((r = ensure_dir(state_dir)) != 0)
 		goto out;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		log_error("key file %s: %s", path,
+		    fstat(fd, &st) != 0 ? strerror(errno)
+					: "not a regular file");
 		r = SM_ERR_IO;
 		goto out;
 	}

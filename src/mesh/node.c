@@ -17,7 +17,9 @@
 #include "harden/harden.h"
 #include "mesh/attest.h"
 #include "mesh/gossip.h"
+#include "mesh/member.h"
 #include "mesh/node.h"
+#include "mesh/roster.h"
 #include "mesh/tunnel.h"
 #include "net/link.h"
 
@@ -48,6 +50,8 @@ struct gossip_x {
 };
 
 static void dial_next(struct mesh_dial *d);
+static struct mesh_backoff *
+backoff_slot(struct mesh *m, const uint8_t id[ID_PK_LEN], bool create);
 static void gossip_with(struct mesh *m, struct link *l, bool push);
 static void gossip_send(
     struct mesh *m, struct link *l, const struct buf *payload, int depth);
@@ -76,7 +80,7 @@ mesh_link_to(struct mesh *m, const uint8_t id[ID_PK_LEN])
 {
 	struct mesh_link *s = slot_find(m, id);
 
-	return s != NULL && s->up ? s->l : NULL;
+	return s != NULL && s->up && s->admitted ? s->l : NULL;
 }
 
 static size_t
@@ -85,7 +89,8 @@ direct_ids(struct mesh *m, uint8_t (*out)[ID_PK_LEN], size_t max)
 	size_t n = 0;
 
 	for (size_t i = 0; i < MESH_MAX_LINKS && n < max; i++)
-		if (m->links[i].l != NULL && m->links[i].up)
+		if (m->links[i].l != NULL && m->links[i].up &&
+		    m->links[i].admitted)
 			memcpy(out[n++], m->links[i].id, ID_PK_LEN);
 	return n;
 }
@@ -163,6 +168,7 @@ sign_mine(struct mesh *m, bool force, bool *changed)
 	}
 	tunnel_fill_announce(m, &a);
 	mesh_att_fill_announce(m, &a);
+	roster_fill_announce(m, &a);
 	/* Ed25519 is deterministic: the same content and seq sign the same
 	 * bytes, so an unchanged announcement compares equal. */
 	buf_init(&same, ANN_MAX_LEN);
@@ -172,7 +178,7 @@ sign_mine(struct mesh *m, bool force, bool *changed)
 		r = 0;
 		goto out;
 	}
-	m->seq = announce_next_seq(m->seq, (uint64_t)sm_wall_s() * 1000);
+	m->seq = announce_next_seq(m->seq, sm_wall_ms());
 	a.seq = m->seq;
 	buf_reset(&m->my_ann);
 	r = announce_sign(&a, m->id, &m->my_ann);
@@ -208,6 +214,9 @@ note_models(struct mesh *m, const struct announce *a)
 }
 
 static void maybe_dial(struct mesh *m, struct peer *p);
+#ifdef SM_TEST_BUILD
+static void test_remember(const struct peer *p);
+#endif
 
 /* Verify and merge each signed announcement; one bad item drops only
  * itself. */
@@ -222,6 +231,7 @@ gossip_merge_items(
 	for (size_t i = 0; i < n; i++) {
 		struct announce a;
 		enum peer_change ch;
+		uint8_t denied = 0;
 		char sid[13];
 		int r = announce_verify_parse(items[i], lens[i], &a);
 
@@ -238,12 +248,43 @@ gossip_merge_items(
 		uint8_t aid[ID_PK_LEN];
 
 		memcpy(aid, a.id, ID_PK_LEN);
-		note_models(m, &a);
-		if ((r = peers_merge(&m->peers, &a, now, &ch)) != 0) {
+		uint64_t fut0 = m->peers.refused_future;
+
+		/* Owned mesh: no valid credential (or revoked), no merge. */
+		if (roster_check_announce(m, &a, &denied) != 0) {
+			announce_free(&a);
+			continue;
+		}
+
+		if ((r = peers_merge(&m->peers, &a, now, sm_wall_ms(), &ch)) !=
+		    0) {
+			uint64_t fut = m->peers.refused_future;
+
+			/* From the future: a clock is off (say so, now and
+			 * then). Too old: a replay or a late copy (debug). */
+			short_id(aid, sid);
+			if (r == SM_ERR_REPLAY && fut != fut0 &&
+			    (fut & (fut - 1)) == 0)
+				log_warn("mesh: announcement of %s refused: "
+					 "signed in the future (clock skew "
+					 "over --max-clock-skew?)",
+				    sid);
+			else if (r == SM_ERR_REPLAY)
+				log_debug("mesh: announcement of %s refused: "
+					  "signed outside the freshness window",
+				    sid);
 			announce_free(&a);
 			continue;
 		}
 		struct peer *pe = peers_find(&m->peers, aid);
+
+		/* Only what was merged (fresh) counts as a model seen, and
+		 * only from a peer with the host right. */
+		if (pe != NULL) {
+			pe->denied = denied;
+			if (!(denied & PEER_DENY_HOST))
+				note_models(m, &pe->ann);
+		}
 
 		short_id(aid, sid);
 		if (ch == PEER_CHANGE_NEW)
@@ -252,6 +293,10 @@ gossip_merge_items(
 			log_info("mesh: peer %s left", sid);
 		if (ch == PEER_CHANGE_NEW)
 			changed = true;
+#ifdef SM_TEST_BUILD
+		if (pe != NULL && pe->ann.wire != NULL)
+			test_remember(pe);
+#endif
 		if (pe != NULL) {
 			tunnel_peer_seen(m, pe);
 			mesh_att_peer_seen(m, pe);
@@ -276,6 +321,8 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 		log_warn("mesh: malformed gossip message dropped");
 		return;
 	}
+	/* Revocations first: they may refuse announcements below. */
+	roster_merge_revs(m, msg.revs, msg.rev_lens, msg.n_revs);
 	gossip_merge_items(
 	    m, (const uint8_t *const *)msg.items, msg.lens, msg.n);
 	announce_msg_free(&msg);
@@ -338,6 +385,40 @@ v1_peers_around(struct mesh *m)
 
 #ifdef SM_TEST_BUILD
 bool mesh_test_forge;
+
+/* Test builds: the last signed announcement of each peer, kept after the
+ * peer is pruned, for mesh_test_replay(). */
+#define TEST_REMEMBER_MAX 64
+static struct {
+	uint8_t id[ID_PK_LEN];
+	uint8_t *wire;
+	size_t len;
+} remembered[TEST_REMEMBER_MAX];
+
+static void
+test_remember(const struct peer *p)
+{
+	size_t i, free_slot = TEST_REMEMBER_MAX;
+	uint8_t *w;
+
+	for (i = 0; i < TEST_REMEMBER_MAX; i++) {
+		if (remembered[i].wire != NULL &&
+		    memcmp(remembered[i].id, p->ann.id, ID_PK_LEN) == 0)
+			break;
+		if (remembered[i].wire == NULL &&
+		    free_slot == TEST_REMEMBER_MAX)
+			free_slot = i;
+	}
+	if (i == TEST_REMEMBER_MAX && (i = free_slot) == TEST_REMEMBER_MAX)
+		return;
+	if ((w = malloc(p->ann.wire_len)) == NULL)
+		return;
+	memcpy(w, p->ann.wire, p->ann.wire_len);
+	free(remembered[i].wire);
+	memcpy(remembered[i].id, p->ann.id, ID_PK_LEN);
+	remembered[i].wire = w;
+	remembered[i].len = p->ann.wire_len;
+}
 #endif
 
 /* v1: my announcement and every one I forward, in one message. */
@@ -346,7 +427,9 @@ gossip_payload(struct mesh *m, struct buf *out)
 {
 	static const uint8_t *items[GOSSIP_MAX_ANNOUNCEMENTS];
 	static size_t lens[GOSSIP_MAX_ANNOUNCEMENTS];
-	size_t n;
+	static const uint8_t *revs[GOSSIP_MAX_REVOCATIONS];
+	static size_t rev_lens[GOSSIP_MAX_REVOCATIONS];
+	size_t n, nrev = roster_revs(m, revs, rev_lens, SM_ARRAY_LEN(revs));
 	int r;
 
 	items[0] = buf_data(&m->my_ann);
@@ -363,10 +446,12 @@ gossip_payload(struct mesh *m, struct buf *out)
 		items[n] = forged;
 		lens[n++] = m->my_ann.len;
 	}
-	r = announce_msg_write(items, lens, n, false, out);
+	r = announce_msg_write_revs(
+	    items, lens, n, revs, rev_lens, nrev, false, out);
 	free(forged);
 #else
-	r = announce_msg_write(items, lens, n, false, out);
+	r = announce_msg_write_revs(
+	    items, lens, n, revs, rev_lens, nrev, false, out);
 #endif
 	return r;
 }
@@ -426,6 +511,7 @@ gx_end(struct lstream *s, void *arg)
 		    x->server ? "request" : "answer", msg.version, msg.n_items,
 		    msg.has_root, msg.buckets != NULL, msg.n_entries,
 		    msg.n_want);
+		roster_merge_revs(m, msg.revs, msg.rev_lens, msg.n_revs);
 		gossip_merge_items(m, msg.items, msg.lens, msg.n_items);
 		if (msg.version < GOSSIP_VERSION) {
 			mark_v1(m, x->l);
@@ -465,6 +551,17 @@ static void
 gx_headers(struct lstream *s, int status, const struct link_hdr *h, size_t n,
     void *arg)
 {
+	struct gossip_x *x = arg;
+
+	if (status == 403 && !roster_owned(x->m)) {
+		/* A legacy (token) node talking to an owned mesh. */
+		log_error("mesh: the peer refused our gossip: its mesh is "
+			  "owned and this node has no membership credential");
+		if (x->m->peers.n == 0 && x->m->on_join_failed != NULL)
+			x->m->on_join_failed(x->m,
+			    "the mesh is owned: a token is not enough, ask its "
+			    "owner for an invite (sealmesh invite)");
+	}
 	if (status != 200)
 		lstream_reset(s, LINK_H2_CANCEL);
 }
@@ -524,14 +621,64 @@ gossip_with(struct mesh *m, struct link *l, bool push)
 		r = gossip_payload(m, &out);
 	} else {
 		gossip_store_of(m, &gp, &st);
-		r = gossip_open(&st, push ? buf_data(&m->my_ann) : NULL,
-		    m->my_ann.len, &out);
+		static const uint8_t *revs[GOSSIP_MAX_REVOCATIONS];
+		static size_t rev_lens[GOSSIP_MAX_REVOCATIONS];
+		size_t nrev =
+		    roster_revs(m, revs, rev_lens, SM_ARRAY_LEN(revs));
+
+		r = gossip_open_revs(&st, push ? buf_data(&m->my_ann) : NULL,
+		    m->my_ann.len, (const uint8_t *const *)revs, rev_lens, nrev,
+		    &out);
 		gossip_peers_clear(&gp);
 	}
 	if (r == 0)
 		gossip_send(m, l, &out, 0);
 	buf_clear(&out);
 }
+
+#ifdef SM_TEST_BUILD
+void
+mesh_test_replay(struct mesh *m)
+{
+	const uint8_t *items[TEST_REMEMBER_MAX];
+	size_t lens[TEST_REMEMBER_MAX], n = 0;
+	struct buf out;
+
+	/* Announcements of peers this node no longer holds: pruned ones. */
+	for (size_t i = 0; i < TEST_REMEMBER_MAX; i++) {
+		if (remembered[i].wire == NULL ||
+		    peers_find(&m->peers, remembered[i].id) != NULL)
+			continue;
+		items[n] = remembered[i].wire;
+		lens[n++] = remembered[i].len;
+	}
+	log_info("test: re-gossiping %zu remembered announcement(s)", n);
+	if (n == 0)
+		return;
+	buf_init(&out, GOSSIP_MAX_LEN);
+	if (announce_msg_write(items, lens, n, false, &out) == 0) {
+		for (size_t i = 0; i < MESH_MAX_LINKS; i++) {
+			struct gossip_x *x;
+
+			if (m->links[i].l == NULL || !m->links[i].up ||
+			    (x = calloc(1, sizeof(*x))) == NULL)
+				continue;
+			x->m = m;
+			x->l = m->links[i].l;
+			buf_init(&x->in, GOSSIP_MAX_LEN);
+			if (lstream_open(m->links[i].l, "POST", GOSSIP_PATH,
+				NULL, 0, &gx_cb, x, &x->s) != 0) {
+				gx_free(x);
+				continue;
+			}
+			if (lstream_write(x->s, buf_data(&out), out.len) != 0 ||
+			    lstream_end(x->s) != 0)
+				lstream_reset(x->s, LINK_H2_INTERNAL_ERROR);
+		}
+	}
+	buf_clear(&out);
+}
+#endif
 
 static void
 gossip_round(struct mesh *m, size_t fanout, bool push)
@@ -540,7 +687,8 @@ gossip_round(struct mesh *m, size_t fanout, bool push)
 	size_t n = 0;
 
 	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
-		if (m->links[i].l != NULL && m->links[i].up)
+		if (m->links[i].l != NULL && m->links[i].up &&
+		    m->links[i].admitted)
 			ls[n++] = m->links[i].l;
 	/* A few random peers (all of them when fanout is 0). */
 	for (size_t i = 0; i < n && (fanout == 0 || i < fanout); i++) {
@@ -576,11 +724,14 @@ gossip_tick(uv_timer_t *t)
 	struct mesh *m = t->data;
 	size_t pruned = peers_tick(&m->peers, sm_now_ms());
 
+	/* New revocations from `sealmesh revoke` (the state dir). */
+	roster_tick(m);
 	if (pruned > 0)
 		log_info("mesh: pruned %zu silent peer(s)", pruned);
 	/* Direct links are heard from continuously (pings). */
 	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
-		if (m->links[i].l != NULL && m->links[i].up)
+		if (m->links[i].l != NULL && m->links[i].up &&
+		    m->links[i].admitted)
 			(void)peers_touch(
 			    &m->peers, m->links[i].id, sm_now_ms());
 	/*
@@ -614,13 +765,33 @@ static const struct link_cb link_cbs = {
     .on_close = on_close,
 };
 
+static size_t
+unadmitted(const struct mesh *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
+		n += m->links[i].l != NULL && !m->links[i].admitted;
+	return n;
+}
+
 static void
 link_registered(struct mesh *m, struct link *l)
 {
 	const uint8_t *pid = link_peer_id(l);
 	struct mesh_link *s = slot_find(m, pid);
-	struct peer *p;
 	char sid[13];
+
+	/* A revoked peer is refused by the admission exchange, which tells it
+	 * why; here only the number of links still waiting is bounded. */
+	if (roster_owned(m) && s == NULL &&
+	    unadmitted(m) >= ROSTER_MAX_UNADMITTED) {
+		log_warn("mesh: link with %s refused: too many links not "
+			 "admitted",
+		    short_id(pid, sid));
+		link_close(l);
+		return;
+	}
 
 	if (s != NULL && s->l != l) {
 		/*
@@ -638,6 +809,8 @@ link_registered(struct mesh *m, struct link *l)
 
 		s->l = l;
 		s->up = true;
+		s->admitted = false;
+		s->up_ms = sm_now_ms();
 		link_close(old);
 	} else if (s == NULL) {
 		for (size_t i = 0; i < MESH_MAX_LINKS; i++)
@@ -654,10 +827,31 @@ link_registered(struct mesh *m, struct link *l)
 		s->l = l;
 		s->up = true;
 		s->gossip_v1 = false;
+		s->admitted = false;
+		s->up_ms = sm_now_ms();
 	}
 	link_set_cb(l, &link_cbs, m);
 	log_info("mesh: link up with %s (%s)", short_id(pid, sid),
 	    link_is_dialer(l) ? "dialed" : "accepted");
+	if (roster_owned(m))
+		roster_link_up(m, l); /* admitted once membership is shown */
+	else
+		mesh_link_admitted(m, l);
+}
+
+void
+mesh_link_admitted(struct mesh *m, struct link *l)
+{
+	const uint8_t *pid = link_peer_id(l);
+	struct mesh_link *s = slot_find(m, pid);
+	struct mesh_backoff *b;
+	struct peer *p;
+
+	if (s == NULL || s->l != l || s->admitted)
+		return;
+	s->admitted = true;
+	if ((b = backoff_slot(m, pid, false)) != NULL)
+		memset(b, 0, sizeof(*b));
 	if ((p = peers_find(&m->peers, pid)) != NULL) {
 		p->link = PEER_LINK_DIRECT;
 		(void)peers_touch(&m->peers, pid, sm_now_ms());
@@ -666,6 +860,18 @@ link_registered(struct mesh *m, struct link *l)
 	if (link_is_dialer(l))
 		gossip_with(m, l, true);
 	mesh_changed(m);
+}
+
+bool
+mesh_drop_peer(struct mesh *m, const uint8_t id[ID_PK_LEN])
+{
+	struct mesh_link *s = slot_find(m, id);
+
+	(void)peers_remove(&m->peers, id);
+	if (s == NULL)
+		return false;
+	link_close(s->l);
+	return true;
 }
 
 static void
@@ -712,7 +918,12 @@ on_stream(
     struct link *l, struct lstream *s, const struct lstream_req *req, void *arg)
 {
 	struct mesh *m = arg;
+	struct mesh_link *sl = slot_find(m, link_peer_id(l));
+	bool admitted = sl != NULL && sl->l == l && sl->admitted;
 
+	/* Owned mesh: nothing but the membership exchange before it. */
+	if (roster_owned(m) && (!admitted || roster_path(req->path)))
+		return roster_on_stream(m, l, s, req, admitted);
 	if (strcmp(req->path, GOSSIP_PATH) == 0) {
 		struct gossip_x *x = calloc(1, sizeof(*x));
 
@@ -768,6 +979,12 @@ backoff_fail(struct mesh *m, const uint8_t id[ID_PK_LEN])
 	    sm_now_ms() + (wait > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : wait);
 }
 
+void
+mesh_dial_backoff(struct mesh *m, const uint8_t id[ID_PK_LEN])
+{
+	backoff_fail(m, id);
+}
+
 static bool
 backoff_wait(struct mesh *m, const uint8_t id[ID_PK_LEN])
 {
@@ -798,7 +1015,9 @@ dial_up(struct link *l, void *arg)
 	struct mesh *m = d->m;
 	struct mesh_backoff *b = backoff_slot(m, d->id, false);
 
-	if (b != NULL)
+	/* Owned mesh: reset once admitted (mesh_link_admitted), so a peer
+	 * that keeps refusing our membership is dialed ever less often. */
+	if (b != NULL && !roster_owned(m))
 		memset(b, 0, sizeof(*b));
 	dial_free(d);
 	link_registered(m, l);
@@ -898,6 +1117,7 @@ static void
 maybe_dial(struct mesh *m, struct peer *p)
 {
 	if (m->leaving || p->state != PEER_ALIVE || p->ann.n_serving == 0 ||
+	    (p->denied & PEER_DENY_HOST) || roster_revoked(m, p->ann.id) ||
 	    mesh_link_to(m, p->ann.id) != NULL || backoff_wait(m, p->ann.id))
 		return;
 	dial_start(m, p->ann.id, p->ann.addrs, p->ann.n_addrs, false);
@@ -991,12 +1211,19 @@ load_or_create_secret(struct mesh *m)
 			log_error(
 			    "%s is accessible by others; refusing it", path);
 			r = SM_ERR_PERM;
-		} else if (read(fd, m->secret, sizeof(m->secret)) !=
-		    (ssize_t)sizeof(m->secret)) {
+		} else if ((errno = 0) != 0 ||
+		    read(fd, m->secret, sizeof(m->secret)) !=
+			(ssize_t)sizeof(m->secret)) {
+			log_error("cannot read %s: %s", path,
+			    errno != 0 ? strerror(errno) : "too short");
 			r = SM_ERR_INVAL;
 		}
 		close(fd);
 		return r;
+	}
+	if (errno != ENOENT) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return SM_ERR_IO;
 	}
 	randombytes_buf(m->secret, sizeof(m->secret));
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
@@ -1034,6 +1261,24 @@ peer_hardened(const struct peer *p)
 	return p->ann.posture != NULL &&
 	    posture_parse(p->ann.posture, p->ann.posture_len, &ps) == 0 &&
 	    posture_is_hardened(&ps);
+}
+
+/* Why remote_lookup() would skip host 'p' now, or NULL if it would not. */
+static const char *
+peer_refusal(struct mesh *m, struct peer *p)
+{
+	const char *why;
+
+	if (p->state != PEER_ALIVE)
+		return "the peer is not alive (stale)";
+	if (m->opts.require_hardened && !peer_hardened(p))
+		return "the host's posture is not hardened "
+		       "(--require-hardened)";
+	if ((why = tunnel_refusal(m, p)) != NULL)
+		return why;
+	if (!tunnel_eligible(m, p))
+		return "no direct link or relay reaches the host";
+	return NULL;
 }
 
 static size_t
@@ -1095,7 +1340,7 @@ remote_models(void *arg, void (*fn)(const char *model, void *a), void *a)
 		struct peer *p = m->peers.v[i];
 
 		if (p->state != PEER_ALIVE || p->ann.role != ANN_ROLE_HOST ||
-		    !tunnel_eligible(m, p))
+		    (p->denied & PEER_DENY_HOST) || !tunnel_eligible(m, p))
 			continue;
 		for (size_t j = 0; j < p->ann.n_serving; j++)
 			fn(p->ann.serving[j], a);
@@ -1104,12 +1349,41 @@ remote_models(void *arg, void (*fn)(const char *model, void *a), void *a)
 
 /* --- open / leave ------------------------------------------------------- */
 
+/*
+ * One --join value: a token (legacy mesh) or an invite (owned mesh). Fills
+ * the join secret, the node to dial and its addresses.
+ */
+static int
+join_parse(const char *text, struct token *tok, struct member_invite *inv,
+    bool *is_invite)
+{
+	const char *why = NULL;
+	int r;
+
+	*is_invite = false;
+	memset(inv, 0, sizeof(*inv));
+	if ((r = token_parse(text, tok, &why)) == 0)
+		return 0;
+	if (r == SM_ERR_UNSUPP &&
+	    (r = member_invite_parse(text, inv, &why)) == 0) {
+		*is_invite = true;
+		token_init(tok, inv->join_secret, inv->node_id);
+		for (size_t k = 0; k < inv->n_addrs; k++)
+			if (token_add_addr(tok, inv->addrs[k]) != 0)
+				break;
+		return 0;
+	}
+	log_error("bad invite token: %s", why != NULL ? why : "invalid");
+	return SM_ERR_INVAL;
+}
+
 int
 mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
     struct router *rt, struct gateway *gw, const struct mesh_opts *opts)
 {
+	static struct member_invite inv; /* large; wiped after use */
 	struct token tok;
-	const char *why = NULL;
+	bool first_invite = false, is_inv;
 	char *ts = NULL;
 	int r;
 
@@ -1124,13 +1398,15 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	if (m->opts.gossip_interval_ms == 0)
 		m->opts.gossip_interval_ms = PEERS_DEFAULT_INTERVAL_MS;
 	buf_init(&m->my_ann, ANN_MAX_LEN);
+	uv_timer_init(loop, &m->gossip_timer);
+	uv_timer_init(loop, &m->soon_timer);
+	m->gossip_timer.data = m->soon_timer.data = m;
 
-	/* The mesh: the first token's, else our own. */
+	/* The mesh: the first token's or invite's, else our own. */
 	if (opts->n_join > 0) {
-		if ((r = token_parse(opts->join[0], &tok, &why)) != 0) {
-			log_error("bad invite token: %s", why);
-			return SM_ERR_INVAL;
-		}
+		if ((r = join_parse(opts->join[0], &tok, &inv, &is_inv)) != 0)
+			return r;
+		first_invite = is_inv;
 		memcpy(m->secret, tok.join_secret, sizeof(m->secret));
 		token_clear(&tok);
 	} else if ((r = load_or_create_secret(m)) != 0) {
@@ -1138,26 +1414,32 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	}
 	token_mesh_id(m->secret, m->mesh_id);
 	if ((r = tunnel_init(m)) != 0 || (r = mesh_att_init(m)) != 0)
-		return r;
-	peers_init(&m->peers, id->pk, m->mesh_id, m->opts.gossip_interval_ms);
-	if (!m->opts.gossip_v1)
-		peers_set_refresh(
-		    &m->peers, gossip_refresh_ms(m->opts.gossip_interval_ms));
-	peers_set_max(&m->peers, m->opts.max_peers);
+		goto out;
 	if ((r = link_ctx_new(
 		 &m->lctx, id, m->secret, sizeof(m->secret), NULL)) != 0)
-		return r;
+		goto out;
 	link_ctx_set_proof(m->lctx, proof_adapter, NULL);
 	if ((r = link_listen(m->lctx, loop, m->opts.bind, opts->port, &link_cbs,
 		 m, &m->listener, &m->port)) != 0) {
 		log_error(
 		    "mesh: cannot listen on %s:%u", m->opts.bind, opts->port);
-		return r;
+		goto out;
 	}
 	if ((r = collect_addrs(m)) != 0) {
 		log_error("mesh: bad --advertise address");
-		return r;
+		goto out;
 	}
+	/* Owned mesh (owner key here, or an invite): mesh id from the owner.
+	 */
+	if ((r = roster_open(m, first_invite ? &inv : NULL)) != 0)
+		goto out;
+	peers_init(&m->peers, id->pk, m->mesh_id, m->opts.gossip_interval_ms);
+	if (m->opts.clock_skew_ms != 0)
+		m->peers.skew_ms = m->opts.clock_skew_ms;
+	if (!m->opts.gossip_v1)
+		peers_set_refresh(
+		    &m->peers, gossip_refresh_ms(m->opts.gossip_interval_ms));
+	peers_set_max(&m->peers, m->opts.max_peers);
 	token_init(&tok, m->secret, id->pk);
 	for (size_t i = 0; i < m->n_addrs; i++)
 		if (token_add_addr(&tok, m->addrs[i]) != 0)
@@ -1166,7 +1448,8 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	    token_write(&tok, ts, TOKEN_STR_MAX) != 0) {
 		token_clear(&tok);
 		free(ts);
-		return SM_ERR_NOMEM;
+		r = SM_ERR_NOMEM;
+		goto out;
 	}
 	token_clear(&tok);
 	m->token = ts;
@@ -1178,25 +1461,24 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	gw->remote.start = tunnel_start;
 	gw->remote.arg = m;
 
-	uv_timer_init(loop, &m->gossip_timer);
-	uv_timer_init(loop, &m->soon_timer);
-	m->gossip_timer.data = m->soon_timer.data = m;
 	bool changed;
 
 	if ((r = sign_mine(m, true, &changed)) != 0)
-		return r;
+		goto out;
 	uv_timer_start(&m->gossip_timer, gossip_tick,
 	    m->opts.gossip_interval_ms, m->opts.gossip_interval_ms);
 
 	for (size_t i = 0; i < opts->n_join; i++) {
-		if ((r = token_parse(opts->join[i], &tok, &why)) != 0) {
-			log_error("bad invite token: %s", why);
-			return SM_ERR_INVAL;
-		}
-		if (memcmp(tok.mesh_id, m->mesh_id, sizeof(m->mesh_id)) != 0) {
+		if ((r = join_parse(opts->join[i], &tok, &inv, &is_inv)) != 0)
+			goto out;
+		/* One mesh: the same join secret (and kind) in every --join. */
+		if (is_inv != first_invite ||
+		    sodium_memcmp(
+			tok.join_secret, m->secret, sizeof(m->secret)) != 0) {
 			token_clear(&tok);
 			log_error("--join tokens name different meshes");
-			return SM_ERR_INVAL;
+			r = SM_ERR_INVAL;
+			goto out;
 		}
 		const char *addrs[TOKEN_MAX_ADDRS];
 
@@ -1205,7 +1487,10 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 		dial_start(m, tok.node_id, addrs, tok.n_addrs, true);
 		token_clear(&tok);
 	}
-	return 0;
+	r = 0;
+out:
+	member_invite_clear(&inv);
+	return r;
 }
 
 static void
@@ -1241,6 +1526,7 @@ mesh_leave(struct mesh *m)
 	uv_close((uv_handle_t *)&m->gossip_timer, NULL);
 	uv_timer_start(&m->soon_timer, leave_goaway_cb, MESH_LEAVE_FLUSH_MS, 0);
 	mesh_att_close(m);
+	roster_close(m);
 	link_listener_close(m->listener);
 }
 
@@ -1290,7 +1576,7 @@ mesh_metrics(struct mesh *m, struct buf *out)
 		    "# TYPE sealmesh_gossip_sent_bytes_total counter\n"
 		    "sealmesh_gossip_sent_bytes_total %llu\n",
 		    (unsigned long long)m->gossip_tx_bytes) != 0 ||
-		tunnel_metrics(m, out) != 0
+		tunnel_metrics(m, out) != 0 || roster_metrics(m, out) != 0
 	    ? SM_ERR_TOOBIG
 	    : mesh_att_metrics(m, out);
 }
@@ -1322,6 +1608,7 @@ mesh_status_json(struct mesh *m, cJSON *st)
 	 * whoever reaches it (`sealmesh token` reads the state dir). */
 	cJSON_AddBoolToObject(st, "relay", !m->opts.no_relay);
 	cJSON_AddBoolToObject(st, "require_hardened", m->opts.require_hardened);
+	roster_status(m, st);
 	tunnel_status_self(m, st);
 	mesh_att_status_self(m, st);
 	for (size_t i = 0; peers != NULL && i < m->peers.n; i++) {
@@ -1366,6 +1653,7 @@ mesh_status_json(struct mesh *m, cJSON *st)
 		    o, "last_seen_ms", (double)(now - p->last_heard_ms));
 		cJSON_AddStringToObject(o, "state", peers_state_name(p->state));
 		cJSON_AddBoolToObject(o, "relay_allowed", p->ann.relay_allowed);
+		roster_status_peer(m, p, o);
 		struct posture ps;
 
 		if (p->ann.posture != NULL &&
@@ -1376,6 +1664,16 @@ mesh_status_json(struct mesh *m, cJSON *st)
 			cJSON_AddNullToObject(o, "posture");
 		tunnel_status_peer(m, p, o);
 		mesh_att_status_peer(m, p, o);
+		{ /* would a prompt be routed to it now, and if not, why */
+			const char *why = peer_refusal(m, p);
+
+			cJSON_AddBoolToObject(o, "route_eligible", why == NULL);
+			if (why != NULL)
+				cJSON_AddStringToObject(
+				    o, "route_refusal", why);
+			else
+				cJSON_AddNullToObject(o, "route_refusal");
+		}
 		cJSON_AddItemToArray(peers, o);
 	}
 }

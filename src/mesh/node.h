@@ -34,6 +34,7 @@ struct mesh_att;
 struct link_listener;
 struct link;
 struct mesh_dial;
+struct roster;
 
 struct mesh_opts {
 	const char *bind; /* default "0.0.0.0" */
@@ -60,9 +61,24 @@ struct mesh_opts {
 	bool require_attested;
 	uint64_t challenge_interval_ms;
 	uint64_t attest_window_ms;
+	/* Measured boot and IMA (attest/measure.h). */
+	const char *event_log; /* --event-log FILE (host) */
+	const char *ima_log; /* --ima-log FILE (host) */
+	const char *pcr_policy; /* --pcr-policy FILE (verifier) */
+	const char *ima_allowlist; /* --ima-allowlist FILE (verifier) */
+	bool require_measured_binary; /* --require-measured-binary */
 	bool no_e2e; /* advertise no inference key, send plaintext */
 	bool allow_plaintext; /* send plaintext to hosts without a key */
 	uint64_t key_epoch_s; /* inference key lifetime (default 3600) */
+	uint32_t envelope_version; /* newest sealed-request version to send
+				      and offer; 0: ENV_VERSION_MAX */
+	/* Response shaping (see mesh/shape.h). */
+	bool no_shaping; /* neither ask for nor send padded, paced answers */
+	uint32_t response_pacing_ms; /* 0: pad only */
+	uint32_t response_bucket; /* smallest frame bucket */
+	/* Freshness and per-member limits (mesh/peers.h, mesh/tunnel.h). */
+	uint64_t clock_skew_ms; /* 0: PEERS_SKEW_DEFAULT_MS */
+	const char *memory_dir; /* downgrade memory file; NULL: memory only */
 	/* Test builds only (--test-gossip-v1): speak gossip v1 as a node
 	 * before anti-entropy did (full push, re-sign every interval). */
 	bool gossip_v1;
@@ -72,6 +88,11 @@ struct mesh_link {
 	uint8_t id[ID_PK_LEN];
 	struct link *l; /* NULL: slot free */
 	bool up;
+	/* Owned mesh: the peer proved membership (mesh/roster.h); until
+	 * then only the membership streams pass. Always true in a legacy
+	 * mesh. */
+	bool admitted;
+	uint64_t up_ms;
 	bool gossip_v1; /* the peer answered or asked the v1 way */
 };
 
@@ -112,11 +133,13 @@ struct mesh {
 	void (*on_join_failed)(struct mesh *m, const char *why);
 	struct tunnel_state *tun; /* owned by mesh/tunnel.c */
 	struct mesh_att *att; /* owned by mesh/attest.c */
+	struct roster *roster; /* owned by mesh/roster.c */
 	char why[256]; /* last reason a model had no eligible host */
 	/* Counters for /metrics and tests. */
 	uint64_t tunnels_out, tunnels_in, relayed, gossip_rx, forged_dropped;
 	uint64_t gossip_tx_bytes;
-	uint64_t e2e_sealed, e2e_opened, e2e_decrypt_failures, e2e_refused;
+	uint64_t e2e_sealed, e2e_opened, e2e_opened_v2, e2e_decrypt_failures,
+	    e2e_refused;
 	uint64_t plaintext_out;
 };
 
@@ -136,6 +159,9 @@ int mesh_metrics(struct mesh *m, struct buf *out) SM_MUST_CHECK;
 /* Test builds only: also gossip a copy of my announcement with one byte
  * flipped, to prove that peers drop forged announcements. */
 extern bool mesh_test_forge;
+/* Test builds only (SIGUSR2): gossip, to every link, the remembered signed
+ * announcements of peers no longer held (pruned), unchanged. */
+void mesh_test_replay(struct mesh *m);
 #endif
 /* Add mesh fields to /api/status. */
 void mesh_status_json(struct mesh *m, cJSON *st);
@@ -143,5 +169,15 @@ void mesh_status_json(struct mesh *m, cJSON *st);
 struct link *mesh_link_to(struct mesh *m, const uint8_t id[ID_PK_LEN]);
 /* Re-sign my announcement (after a change) and gossip it soon. */
 void mesh_changed(struct mesh *m);
+/*
+ * A revoked peer: drop its announcement (a newer one is refused by the
+ * roster), close our link to it (its streams end with SM_ERR_CLOSED).
+ * Returns true when a link was closed.
+ */
+bool mesh_drop_peer(struct mesh *m, const uint8_t id[ID_PK_LEN]);
+/* A peer refused our membership: dial it again only after a backoff. */
+void mesh_dial_backoff(struct mesh *m, const uint8_t id[ID_PK_LEN]);
+/* The peer on 'l' proved membership: the link carries mesh traffic now. */
+void mesh_link_admitted(struct mesh *m, struct link *l);
 
 #endif

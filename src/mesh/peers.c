@@ -14,6 +14,7 @@ peers_init(struct peers *t, const uint8_t self[ID_PK_LEN],
 	    interval_ms != 0 ? interval_ms : PEERS_DEFAULT_INTERVAL_MS;
 	t->refresh_ms = t->interval_ms;
 	t->max = PEERS_MAX;
+	t->skew_ms = PEERS_SKEW_DEFAULT_MS;
 }
 
 void
@@ -27,6 +28,21 @@ void
 peers_set_max(struct peers *t, size_t max)
 {
 	t->max = max != 0 ? max : PEERS_MAX;
+}
+
+int
+peers_fresh(const struct peers *t, uint64_t seq, uint64_t wall_ms)
+{
+	/* refresh_ms: a v2 signer re-signs once per refresh period (at least
+	 * GOSSIP_ANN_MAX_AGE_MIN_MS must pass, see mesh/gossip.h); a v1
+	 * table keeps refresh_ms == interval_ms. */
+	uint64_t max_age = t->refresh_ms * PEERS_FRESH_INTERVALS + t->skew_ms;
+
+	if (seq > wall_ms && seq - wall_ms > t->skew_ms)
+		return SM_ERR_UNSUPP;
+	if (wall_ms > seq && wall_ms - seq > max_age)
+		return SM_ERR_STALE;
+	return 0;
 }
 
 static void
@@ -86,16 +102,25 @@ adopt(struct peer *p, struct announce *a, uint64_t now_ms)
 
 int
 peers_merge(struct peers *t, struct announce *a, uint64_t now_ms,
-    enum peer_change *change)
+    uint64_t wall_ms, enum peer_change *change)
 {
 	struct peer *p, **v;
 	bool was_gone;
+	int r;
 
 	if (change != NULL)
 		*change = PEER_CHANGE_NONE;
 	if (memcmp(a->id, t->self, ID_PK_LEN) == 0 ||
 	    memcmp(a->mesh_id, t->mesh_id, ANN_MESH_ID_LEN) != 0)
 		return SM_ERR_PERM;
+	/* Before anything else: held or not, an old announcement is refused. */
+	if ((r = peers_fresh(t, a->seq, wall_ms)) != 0) {
+		if (r == SM_ERR_STALE)
+			t->refused_old++;
+		else
+			t->refused_future++;
+		return SM_ERR_REPLAY;
+	}
 	if ((p = lookup(t, a->id, NULL)) != NULL) {
 		if (a->seq <= p->ann.seq)
 			return SM_ERR_STALE;
@@ -212,6 +237,7 @@ peers_hosts_for_model(
 		struct peer *p = t->v[i];
 
 		if (p->state == PEER_ALIVE && p->ann.role == ANN_ROLE_HOST &&
+		    !(p->denied & PEER_DENY_HOST) &&
 		    announce_routes_model(&p->ann, model))
 			c[n++] = p;
 	}
@@ -259,7 +285,7 @@ peers_relays_for(const struct peers *t, const uint8_t target[ID_PK_LEN],
 		struct peer *p = t->v[i];
 
 		if (p->state != PEER_ALIVE || p->link != PEER_LINK_DIRECT ||
-		    !p->ann.relay_allowed)
+		    !p->ann.relay_allowed || (p->denied & PEER_DENY_RELAY))
 			continue;
 		for (j = 0; j < p->ann.n_linked; j++) {
 			if (memcmp(p->ann.linked[j], target, ID_PK_LEN) == 0) {

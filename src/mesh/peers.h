@@ -32,6 +32,17 @@
 #define PEERS_DEFAULT_INTERVAL_MS 30000
 #define PEERS_STALE_INTERVALS 3
 #define PEERS_PRUNE_INTERVALS 6
+/*
+ * Freshness (doc/THREAT-MODEL.md, "Freshness and per-member limits"): an
+ * announcement's seq is its signer's wall clock in ms at signing, and every
+ * node re-signs once per refresh period (an interval for v1, see
+ * mesh/gossip.h for v2). One signed more than PEERS_FRESH_INTERVALS refresh
+ * periods + the clock-skew tolerance ago, or more than the tolerance in the
+ * future, is refused by peers_merge() whether or not we hold its peer, so an
+ * old signed announcement cannot bring a pruned peer (or its wiped key) back.
+ */
+#define PEERS_FRESH_INTERVALS 4
+#define PEERS_SKEW_DEFAULT_MS 30000
 
 enum peer_state {
 	PEER_ALIVE, /* heard within PEERS_STALE_INTERVALS */
@@ -65,7 +76,13 @@ struct peer {
 	enum peer_link link;
 	uint8_t via[ID_PK_LEN]; /* relay's id when link == PEER_LINK_RELAY */
 	int32_t rtt_ms; /* -1: unknown */
+	/* Rights the mesh withholds from this peer (PEER_DENY_*), set by the
+	 * membership layer right after each merge; 0 for a legacy mesh. */
+	uint8_t denied;
 };
+
+#define PEER_DENY_HOST 0x01 /* never routed to: its models are ignored */
+#define PEER_DENY_RELAY 0x02 /* never chosen as a relay */
 
 struct peers {
 	uint8_t self[ID_PK_LEN];
@@ -73,6 +90,9 @@ struct peers {
 	uint64_t interval_ms;
 	uint64_t refresh_ms; /* >= interval_ms; for peers without a link */
 	size_t max; /* cap on n */
+	uint64_t skew_ms; /* clock-skew tolerance, PEERS_SKEW_DEFAULT_MS */
+	uint64_t refused_old; /* counters: merges refused as too old */
+	uint64_t refused_future; /* ... or as signed in the future */
 	struct peer **v; /* n entries, unordered; pointers stay valid until the
 			    entry is pruned or the table cleared */
 	size_t n;
@@ -80,7 +100,8 @@ struct peers {
 };
 
 /* An empty table for node 'self' in mesh 'mesh_id'. interval_ms == 0 means
- * PEERS_DEFAULT_INTERVAL_MS. Allocates nothing. */
+ * PEERS_DEFAULT_INTERVAL_MS. The skew tolerance starts at
+ * PEERS_SKEW_DEFAULT_MS (set t->skew_ms to change it). Allocates nothing. */
 void peers_init(struct peers *t, const uint8_t self[ID_PK_LEN],
     const uint8_t mesh_id[ANN_MESH_ID_LEN], uint64_t interval_ms);
 /* Peers without a direct link are judged on 'refresh_ms' (the period after
@@ -93,15 +114,25 @@ void peers_set_max(struct peers *t, size_t max);
 void peers_clear(struct peers *t);
 
 /*
- * Merge a verified announcement. On 0 the table took ownership of *a (it is
- * zeroed) and '*change' (may be NULL) says what happened. Otherwise *a is
- * untouched, the caller still owns it, and the return says why it was
- * refused: SM_ERR_STALE (seq not newer than the one we hold — the usual
- * fate of a forwarded copy, not an error), SM_ERR_PERM (claims to be us, or
- * another mesh), SM_ERR_TOOBIG (t->max peers), SM_ERR_NOMEM.
+ * Merge a verified announcement at monotonic time 'now_ms' and wall time
+ * 'wall_ms' (ms since the Unix epoch). On 0 the table took ownership of *a
+ * (it is zeroed) and '*change' (may be NULL) says what happened. Otherwise
+ * *a is untouched, the caller still owns it, and the return says why it was
+ * refused: SM_ERR_REPLAY (outside the freshness window, see peers_fresh();
+ * counted in refused_old / refused_future), SM_ERR_STALE (seq not newer than
+ * the one we hold — the usual fate of a forwarded copy, not an error),
+ * SM_ERR_PERM (claims to be us, or another mesh), SM_ERR_TOOBIG (t->max
+ * peers), SM_ERR_NOMEM.
  */
 int peers_merge(struct peers *t, struct announce *a, uint64_t now_ms,
-    enum peer_change *change) SM_MUST_CHECK;
+    uint64_t wall_ms, enum peer_change *change) SM_MUST_CHECK;
+
+/*
+ * Whether an announcement signed at 'seq' (signer's wall ms) is fresh at
+ * wall time 'wall_ms': 0, SM_ERR_STALE (older than PEERS_FRESH_INTERVALS
+ * intervals + skew) or SM_ERR_UNSUPP (more than the skew in the future).
+ */
+int peers_fresh(const struct peers *t, uint64_t seq, uint64_t wall_ms);
 
 /* A live direct link to 'id' was seen: refresh it. 0 or SM_ERR_NOTFOUND
  * (also for tombstones). */
@@ -123,7 +154,8 @@ size_t peers_tick(struct peers *t, uint64_t now_ms);
 struct peer *peers_find(const struct peers *t, const uint8_t id[ID_PK_LEN]);
 
 /*
- * Live hosts for 'model' (role HOST, state ALIVE, routes the model), at most
+ * Live hosts for 'model' (role HOST, state ALIVE, routes the model, not
+ * PEER_DENY_HOST), at most
  * 'max' written to 'out', in a stable order that differs from node to node
  * (sorted by id, rotated by a hash of our own id) to spread load. Returns
  * the number written.
@@ -142,8 +174,9 @@ size_t peers_collect(
 
 /*
  * Peers that can relay to 'target': ALIVE, we hold a direct link to them,
- * they allow relaying and their announcement lists 'target' among their
- * direct links. Returns the number written to 'out' (at most 'max').
+ * they allow relaying (and are not PEER_DENY_RELAY) and their announcement
+ * lists 'target' among their direct links. Returns the number written to 'out'
+ * (at most 'max').
  */
 size_t peers_relays_for(const struct peers *t, const uint8_t target[ID_PK_LEN],
     struct peer **out, size_t max);

@@ -1,7 +1,13 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -10,20 +16,55 @@
 #include "crypto/rstream.h"
 #include "http/gateway.h"
 #include "mesh/attest.h"
+#include "mesh/shape.h"
+#include "mesh/share.h"
+#include "mesh/sticky.h"
 #include "mesh/tunnel.h"
 
 #define PUMP_CHUNK (64 * 1024)
 #define KEY_EPOCH_DEFAULT_S 3600
 
-/* Per-node E2E state: the inference keyring, the replay cache, and the hosts
- * that once offered E2E (never sent plaintext again: downgrade protection). */
+#define STICKY_SAVE_MS 60000 /* last-seen updates reach the file this late */
+
+struct tun_host;
+
+/* Per-node E2E state: the inference keyring, the replay cache, the hosts
+ * that once offered E2E (never sent plaintext again: downgrade protection),
+ * and the per-member shares (doc/THREAT-MODEL.md, "Freshness and
+ * per-member limits"). */
 struct tunnel_state {
 	struct infkey *keys; /* NULL with --no-e2e */
 	struct env_replay *replay;
+	struct env_sender *sender; /* version 2 ephemeral keys per host key */
 	uv_timer_t key_timer;
-	uint8_t (*sticky)[ID_PK_LEN];
-	size_t nsticky;
+	struct shaper *shaper; /* NULL with --no-shaping or --no-e2e */
+	uint64_t resp_bytes; /* sealed answers: response stream bytes sent */
+	struct sticky sticky; /* downgrade memory */
+	char *sticky_path; /* NULL: memory only */
+	bool sticky_dirty; /* last-seen times not yet saved */
+	uint64_t sticky_saved_ms;
+	struct share preauth; /* envelope bytes buffered before their MAC */
+	struct share via; /* the same, all askers of one relay together */
+	struct share relays; /* relay streams open, per asking member */
+	struct tun_host *pending; /* hosts receiving an envelope (deadline) */
+	uint64_t buffered; /* bytes really held before a MAC (or plaintext) */
+	uv_timer_t sweep_timer;
 };
+
+/* The newest sealed-request version this node sends and opens. */
+static uint32_t
+envelope_version(const struct mesh *m)
+{
+	return m->opts.envelope_version ? m->opts.envelope_version
+					: ENV_VERSION_MAX;
+}
+
+#ifdef SM_TEST_BUILD
+unsigned tunnel_test_flood;
+bool tunnel_test_flood_plain;
+bool tunnel_test_no_preauth_limit;
+static void test_flood_tick(struct mesh *m);
+#endif
 
 static uint64_t
 mono_s(void)
@@ -33,6 +74,8 @@ mono_s(void)
 
 #ifdef SM_TEST_BUILD
 int tunnel_test_record_fd = -1;
+bool tunnel_test_old_rstream;
+#define old_rstream() tunnel_test_old_rstream
 
 static void
 record(const uint8_t *p, size_t n)
@@ -43,6 +86,7 @@ record(const uint8_t *p, size_t n)
 }
 #else
 #define record(p, n) ((void)0)
+#define old_rstream() false
 #endif
 
 /* Move queued bytes into a stream as its send buffer has room. */
@@ -170,6 +214,8 @@ ut_e2e(struct up_tun *u, const uint8_t *p, size_t n)
 			ut_http(u, ev.data, ev.len);
 			break;
 		case RS_EV_END:
+			if (ev.len > 0) /* v2: END carries the last bytes */
+				ut_http(u, ev.data, ev.len);
 			if (!u->base.finished &&
 			    hparse_finish(&u->hp) == HPE_OK && u->base.finished)
 				break;
@@ -338,21 +384,121 @@ path_to(struct mesh *m, const uint8_t id[ID_PK_LEN], bool *relayed,
 static bool
 sticky(const struct mesh *m, const uint8_t id[ID_PK_LEN])
 {
-	for (size_t i = 0; i < m->tun->nsticky; i++)
-		if (memcmp(m->tun->sticky[i], id, ID_PK_LEN) == 0)
-			return true;
-	return false;
+	return sticky_has(&m->tun->sticky, id);
+}
+
+/* Write the downgrade memory: a 0600 temporary file, fsync, rename. */
+static int
+sticky_save(struct tunnel_state *ts)
+{
+	char tmp[4096 + 8];
+	struct buf out;
+	int fd = -1, r;
+
+	if (ts->sticky_path == NULL)
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", ts->sticky_path);
+	buf_init(&out, STICKY_FILE_MAX);
+	if ((r = sticky_write(&ts->sticky, &out)) != 0)
+		goto out;
+	r = SM_ERR_IO;
+	(void)unlink(tmp);
+	if ((fd = open(tmp,
+		 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) <
+		0 ||
+	    write(fd, buf_data(&out), out.len) != (ssize_t)out.len ||
+	    fsync(fd) != 0) {
+		log_error("e2e: cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, ts->sticky_path) != 0) {
+		log_error("e2e: cannot rename %s to %s: %s", tmp,
+		    ts->sticky_path, strerror(errno));
+		goto out;
+	}
+	ts->sticky_dirty = false;
+	ts->sticky_saved_ms = sm_now_ms();
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r != 0 && fd >= 0)
+		(void)unlink(tmp);
+	buf_clear(&out);
+	return r;
+}
+
+/* Load STATE_DIR/STICKY_FILE if it exists; refuse one others can touch. */
+static int
+sticky_load(struct tunnel_state *ts, const char *dir)
+{
+	struct stat st;
+	struct buf in;
+	ssize_t got;
+	int fd = -1, r = SM_ERR_NOMEM;
+	size_t n = strlen(dir) + sizeof(STICKY_FILE) + 2;
+
+	buf_init(&in, STICKY_FILE_MAX);
+	if ((ts->sticky_path = malloc(n)) == NULL)
+		goto out;
+	snprintf(ts->sticky_path, n, "%s/%s", dir, STICKY_FILE);
+	if ((fd = open(ts->sticky_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) <
+	    0) {
+		r = 0;
+		if (errno != ENOENT) {
+			log_error("e2e: cannot open %s: %s", ts->sticky_path,
+			    strerror(errno));
+			r = SM_ERR_IO;
+		}
+		goto out;
+	}
+	r = SM_ERR_PERM;
+	if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0 ||
+	    st.st_uid != geteuid()) {
+		log_error(
+		    "%s is accessible by others; refusing it", ts->sticky_path);
+		goto out;
+	}
+	r = SM_ERR_TOOBIG;
+	if ((size_t)st.st_size > STICKY_FILE_MAX ||
+	    buf_reserve(&in, (size_t)st.st_size) != 0)
+		goto out;
+	r = SM_ERR_IO;
+	if ((got = read(fd, buf_tail(&in), (size_t)st.st_size)) !=
+	    (ssize_t)st.st_size) {
+		log_error("e2e: cannot read %s: %s", ts->sticky_path,
+		    got < 0 ? strerror(errno) : "short read");
+		goto out;
+	}
+	buf_advance(&in, (size_t)got);
+	if ((r = sticky_parse(&ts->sticky, buf_data(&in), in.len)) != 0) {
+		log_error("e2e: %s: %s", ts->sticky_path, sm_strerror(r));
+		goto out;
+	}
+	log_info("e2e: downgrade memory: %zu host(s) from %s", ts->sticky.n,
+	    ts->sticky_path);
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_clear(&in);
+	return r;
 }
 
 void
 tunnel_peer_seen(struct mesh *m, const struct peer *p)
 {
 	struct tunnel_state *ts = m->tun;
+	bool added;
 
-	if (!p->ann.has_inference_key || sticky(m, p->ann.id) ||
-	    ts->nsticky >= PEERS_MAX)
+	if (!p->ann.has_inference_key)
 		return;
-	memcpy(ts->sticky[ts->nsticky++], p->ann.id, ID_PK_LEN);
+	if (sticky_note(&ts->sticky, p->ann.id, sm_wall_s(), &added) != 0)
+		return;
+	/* A new id is saved at once; last-seen times now and then. */
+	if (added)
+		(void)sticky_save(ts);
+	else
+		ts->sticky_dirty = true;
 }
 
 enum tun_mode { TUN_REFUSE, TUN_PLAIN, TUN_E2E };
@@ -372,6 +518,18 @@ tunnel_policy(struct mesh *m, const struct peer *p, const char **why)
 		return TUN_REFUSE;
 	if (m->opts.no_e2e)
 		return TUN_PLAIN;
+	/*
+	 * The key is used only while the announcement that carries it is
+	 * fresh: the host re-announces at once when its key rotates and keeps
+	 * the previous key for a grace period longer than the freshness
+	 * window, so a key is never used past its epoch's end (+ grace).
+	 */
+	if (p->ann.has_inference_key &&
+	    peers_fresh(&m->peers, p->ann.seq, sm_wall_ms()) != 0) {
+		*why = "the host's key comes from an announcement too old to "
+		       "trust (its epoch may have ended)";
+		return TUN_REFUSE;
+	}
 	if (p->ann.has_inference_key)
 		return TUN_E2E;
 	if (sticky(m, p->ann.id)) {
@@ -403,6 +561,20 @@ tunnel_eligible(struct mesh *m, struct peer *p)
 
 	return tunnel_policy(m, p, &why) != TUN_REFUSE &&
 	    path_to(m, p->ann.id, &relayed, via) != NULL;
+}
+
+/*
+ * Envelope flags for host 'p': ask for a padded, paced answer (response
+ * stream v2) when the host's signed announcement says it gives one and this
+ * node has not turned shaping off. Never set for an older host: it would
+ * refuse the request.
+ */
+static uint8_t
+ut_rs_flags(const struct mesh *m, const struct peer *p)
+{
+	if (m->opts.no_shaping || old_rstream() || p->ann.rs_version < 2)
+		return 0;
+	return ENV_F_RS2;
 }
 
 int
@@ -451,16 +623,26 @@ tunnel_start(void *arg, const struct route_target *t, const struct hreq *req,
 		memcpy(tg.node_id, p->ann.id, ID_PK_LEN);
 		tg.key.epoch = p->ann.inference_key_epoch;
 		memcpy(tg.key.pk, p->ann.inference_key, sizeof(tg.key.pk));
+		uint8_t flags = ut_rs_flags(m, p);
+
 		buf_init(&http, req->body.len + 64 * 1024);
 		r = upstream_build_tunnel_request(&http, req);
-		if (r == 0)
-			r = env_seal_request(&u->pending, &u->sess, &tg,
-			    buf_data(&http), http.len, sm_wall_s());
+		if (r == 0 && envelope_version(m) >= ENV_VERSION_2 &&
+		    p->ann.envelope_version >= ENV_VERSION_2)
+			r = env_seal_request2(&u->pending, &u->sess,
+			    m->tun->sender, &tg, flags, buf_data(&http),
+			    http.len, sm_wall_s());
+		else if (r == 0)
+			r = env_seal_request_flags(&u->pending, &u->sess, &tg,
+			    flags, buf_data(&http), http.len, sm_wall_s());
 		buf_clear(&http); /* wipes the plaintext copy */
 		if (r != 0)
 			goto fail;
 		u->e2e = true;
-		rs_reader_init(&u->rd, u->sess.rkey);
+		if (flags & ENV_F_RS2)
+			rs_reader_init_v2(&u->rd, u->sess.rkey);
+		else
+			rs_reader_init(&u->rd, u->sess.rkey);
 		m->e2e_sealed++;
 	} else {
 		if ((r = upstream_build_tunnel_request(&u->pending, req)) != 0)
@@ -506,20 +688,194 @@ struct tun_host {
 	enum th_mode mode;
 	struct buf in; /* the sealed request while it arrives */
 	struct rs_writer w; /* E2E: the response stream */
+	struct shape_stream ss; /* E2E v2: padded, paced frames */
+	uint8_t link_id[ID_PK_LEN]; /* the member whose link carries it */
+	uint8_t from[ID_PK_LEN]; /* share key: link_id, or (relayed) link_id
+				    XOR the asker the relay names */
+	bool relayed; /* sm-from given: also charged to ts->via */
+	size_t reserved; /* preauth share held for the envelope */
+	size_t plain_held; /* preauth share held for plaintext request bytes */
+	uint64_t deadline_ms; /* the whole envelope must be here by then */
+	struct tun_host *prev, *next; /* in ts->pending while reserved */
 	bool w_init;
+	bool shaped; /* ss is in use */
+	bool ended; /* lstream_end() called */
 	bool responded;
 	bool stream_gone;
 };
 
+/*
+ * Charge 'n' unauthenticated bytes: to the asker's share (per relayed asker
+ * when a relay names it), and for relayed streams also to the relay's
+ * aggregate, so a relay (or a member claiming to be one) holds at most
+ * TUNNEL_PREAUTH_VIA_MAX whatever askers it names. 0 or the share error.
+ */
+static int
+th_take(struct tun_host *th, size_t n)
+{
+	struct tunnel_state *ts = th->m->tun;
+	int r;
+
+	if (th->relayed && (r = share_take(&ts->via, th->link_id, n)) != 0)
+		return r;
+	if ((r = share_take(&ts->preauth, th->from, n)) != 0 && th->relayed)
+		share_give(&ts->via, th->link_id, n);
+	return r;
+}
+
+static void
+th_give(struct tun_host *th, size_t n)
+{
+	struct tunnel_state *ts = th->m->tun;
+
+	if (th->relayed)
+		share_give(&ts->via, th->link_id, n);
+	share_give(&ts->preauth, th->from, n);
+}
+
+/*
+ * Reserve the declared envelope size against the member's share and the
+ * node's total before buffering it (nothing is authenticated until the MAC
+ * at its end). SM_ERR_UNAVAIL when it does not fit.
+ */
+static int
+th_reserve(struct tun_host *th, size_t total)
+{
+	struct tunnel_state *ts = th->m->tun;
+	char sid[13];
+	int r;
+
+	if ((r = th_take(th, total)) != 0) {
+		sm_hex(sid, th->link_id, 6);
+		log_warn("e2e: envelope of %zu bytes from %s%s refused: %s "
+			 "(%llu bytes of its envelopes unauthenticated here)",
+		    total, sid, th->relayed ? " (relayed)" : "",
+		    r == SM_ERR_UNAVAIL ? "over its per-member share"
+					: "over the node's total",
+		    (unsigned long long)share_used(&ts->preauth, th->from));
+		return SM_ERR_UNAVAIL;
+	}
+	th->reserved = total;
+	th->deadline_ms = sm_now_ms() + TUNNEL_ENVELOPE_TIMEOUT_MS;
+	th->prev = NULL;
+	th->next = ts->pending;
+	if (ts->pending != NULL)
+		ts->pending->prev = th;
+	ts->pending = th;
+	return 0;
+}
+
+static void
+th_release(struct tun_host *th)
+{
+	struct tunnel_state *ts = th->m->tun;
+
+	if (th->reserved == 0)
+		return;
+	th_give(th, th->reserved);
+	th->reserved = 0;
+	if (th->prev != NULL)
+		th->prev->next = th->next;
+	else
+		ts->pending = th->next;
+	if (th->next != NULL)
+		th->next->prev = th->prev;
+	th->prev = th->next = NULL;
+}
+
 static int
 th_send(struct tun_host *th, const uint8_t *p, size_t n)
 {
+	if (th->mode == TH_E2E)
+		th->m->tun->resp_bytes += n;
 	if (!th->responded) {
 		if (lstream_respond(th->s, 200, NULL, 0) != 0)
 			return SM_ERR_IO;
 		th->responded = true;
 	}
 	return lstream_write(th->s, p, n) == 0 ? 0 : SM_ERR_IO;
+}
+
+/* --- shaped answers (response stream v2, mesh/shape.h) --- */
+
+static int
+th_shape_sink_write(void *arg, const uint8_t *p, size_t n)
+{
+	struct tun_host *th = arg;
+
+	return th->stream_gone ? SM_ERR_CLOSED : th_send(th, p, n);
+}
+
+static size_t
+th_shape_sink_queued(void *arg)
+{
+	struct tun_host *th = arg;
+
+	return th->stream_gone ? 0 : lstream_queued(th->s);
+}
+
+static void
+th_shape_sink_drained(void *arg)
+{
+	struct tun_host *th = arg;
+
+	if (th->c != NULL)
+		hconn_drained(th->c);
+}
+
+/* The last frame is out (or could not be written): end the stream. */
+static void
+th_shape_sink_done(void *arg, int err)
+{
+	struct tun_host *th = arg;
+
+	if (th->stream_gone || th->ended)
+		return;
+	th->ended = true;
+	if (err != 0)
+		lstream_reset(th->s, LINK_H2_CANCEL);
+	else
+		(void)lstream_end(th->s);
+}
+
+static const struct shape_sink th_shape_sink = {
+    th_shape_sink_write,
+    th_shape_sink_queued,
+    th_shape_sink_drained,
+    th_shape_sink_done,
+};
+
+/* The gateway's bytes wait for the next tick. */
+static int
+th_shape_write(struct tun_host *th, const uv_buf_t *bufs, unsigned n)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < n && r == 0; i++)
+		r = shape_stream_write(
+		    &th->ss, (const uint8_t *)bufs[i].base, bufs[i].len);
+	return r;
+}
+
+/*
+ * Start the answer to an opened request: v2 and shaped when the asker asked
+ * for it (ENV_F_RS2) and shaping is on here, else v1 as before. Appends the
+ * preamble to 'pre'.
+ */
+static int
+th_shape_begin(
+    struct tun_host *th, const struct env_session *sess, struct buf *pre)
+{
+	struct shaper *sh = th->m->tun->shaper;
+	int r;
+
+	if (sh == NULL || !(sess->flags & ENV_F_RS2))
+		return rs_writer_init(&th->w, pre, sess->rkey);
+	if ((r = rs_writer_init_v2(&th->w, pre, sess->rkey)) != 0)
+		return r;
+	shape_stream_start(&th->ss, sh, &th->w, &th_shape_sink, th);
+	th->shaped = true;
+	return 0;
 }
 
 static int
@@ -537,6 +893,8 @@ th_write(struct hconn *c, const uv_buf_t *bufs, unsigned n)
 			    th, (const uint8_t *)bufs[i].base, bufs[i].len);
 		return r;
 	}
+	if (th->shaped)
+		return th_shape_write(th, bufs, n);
 	/* One write of the gateway (one backend read) = one sealed chunk. */
 	buf_init(&pt, ENV_PT_MAX);
 	buf_init(&ct, ENV_PT_MAX + RS_FRAME_MAX);
@@ -556,7 +914,10 @@ th_queued(const struct hconn *c)
 {
 	struct tun_host *th = hconn_io_ctx(c);
 
-	return th->stream_gone ? 0 : lstream_queued(th->s);
+	if (th->stream_gone)
+		return 0;
+	return lstream_queued(th->s) +
+	    (th->shaped ? shape_stream_pending(&th->ss) : 0);
 }
 
 static void
@@ -588,16 +949,27 @@ th_finish(struct hconn *c)
 
 	if (th->stream_gone)
 		return;
+	if (th->shaped) {
+		shape_stream_end(&th->ss); /* END and END_STREAM on a tick */
+		return;
+	}
 	if (th->mode == TH_E2E)
 		th_seal_end(th, true);
+	th->ended = true;
 	(void)lstream_end(th->s);
 }
 
 static void
 th_free(struct tun_host *th)
 {
+	if (th->shaped)
+		shape_stream_stop(&th->ss);
+	th_release(th);
+	th_give(th, th->plain_held);
+	th->m->tun->buffered -= th->plain_held;
 	if (th->w_init)
 		rs_writer_clear(&th->w);
+	th->m->tun->buffered -= th->in.len;
 	buf_clear(&th->in);
 	free(th);
 }
@@ -611,6 +983,10 @@ th_close(struct hconn *c)
 	hconn_free(c);
 	if (th->stream_gone) {
 		th_free(th);
+	} else if (th->shaped) {
+		/* Failed after decrypting unless END was asked for: ERROR on
+		 * the next tick, in a frame like any other. */
+		shape_stream_fail(&th->ss, 502);
 	} else if (th->mode == TH_E2E && th->w_init && !th->w.done) {
 		/* Failed after decrypting: say so, authenticated. */
 		th_seal_end(th, false);
@@ -631,8 +1007,12 @@ th_refuse(struct tun_host *th, int err)
 {
 	struct buf out;
 
-	th->m->e2e_decrypt_failures++;
+	if (err != SM_ERR_UNAVAIL)
+		th->m->e2e_decrypt_failures++;
 	log_warn("e2e: sealed request refused: %s", sm_strerror(err));
+	th_release(th);
+	th->m->tun->buffered -= th->in.len;
+	buf_clear(&th->in);
 	buf_init(&out, RS_REFUSAL_LEN);
 	if (rs_write_refusal(&out, rs_refusal_for(err)) == 0 &&
 	    th_send(th, buf_data(&out), out.len) == 0)
@@ -649,22 +1029,33 @@ th_open(struct tun_host *th, size_t total)
 	struct tunnel_state *ts = th->m->tun;
 	struct env_session sess;
 	struct buf http, pre;
+	bool v2 = buf_data(&th->in)[1] == ENV_VERSION_2; /* peeked: >= 2 */
 	int r;
 
 	if (ts->keys == NULL) {
 		th_refuse(th, SM_ERR_NOTFOUND); /* --no-e2e: no key at all */
 		return;
 	}
-	r = env_open_request(&http, &sess, ts->keys, th->m->id->pk, ts->replay,
-	    buf_data(&th->in), total, sm_wall_s());
+	r = env_open_request_from(&http, &sess, ts->keys, th->m->id->pk,
+	    ts->replay, th->link_id, buf_data(&th->in), total, sm_wall_s());
+	th->m->tun->buffered -= th->in.len;
 	buf_clear(&th->in);
+	th_release(th);
 	if (r != 0) {
 		th_refuse(th, r);
 		return;
 	}
+	if (old_rstream() && sess.flags != 0) {
+		/* What a node from before response stream v2 does. */
+		env_session_clear(&sess);
+		buf_clear(&http);
+		th_refuse(th, SM_ERR_UNSUPP);
+		return;
+	}
 	th->m->e2e_opened++;
+	th->m->e2e_opened_v2 += v2;
 	buf_init(&pre, RS_PREAMBLE_LEN);
-	if ((r = rs_writer_init(&th->w, &pre, sess.rkey)) == 0) {
+	if ((r = th_shape_begin(th, &sess, &pre)) == 0) {
 		th->w_init = true;
 		r = th_send(th, buf_data(&pre), pre.len);
 	}
@@ -689,20 +1080,45 @@ th_on_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 	if (th->mode == TH_UNKNOWN && n > 0)
 		th->mode = p[0] == ENV_MAGIC ? TH_E2E : TH_PLAIN;
 	if (th->mode == TH_PLAIN) {
-		if (th->c != NULL)
-			hconn_input(th->c, (const char *)p, n);
+		/*
+		 * The HTTP layer buffers a request body whole: plaintext
+		 * request bytes count against the same share until the stream
+		 * ends. Over it: RST_STREAM REFUSED_STREAM.
+		 */
+		if (th->c == NULL)
+			goto consumed;
+		if (th_take(th, n) != 0) {
+			char sid[13];
+
+			sm_hex(sid, th->link_id, 6);
+			log_warn("tunnel: plaintext request from %s%s refused: "
+				 "over its per-member share",
+			    sid, th->relayed ? " (relayed)" : "");
+			lstream_reset(s, LINK_H2_REFUSED_STREAM);
+			return;
+		}
+		th->plain_held += n;
+		th->m->tun->buffered += n;
+		hconn_input(th->c, (const char *)p, n);
 	} else if (th->mode == TH_E2E && !th->w_init && th->c != NULL &&
 	    !th->responded) {
 		if (buf_append(&th->in, p, n) != 0) {
 			th_refuse(th, SM_ERR_TOOBIG);
-		} else if ((r = env_peek(
-				&total, buf_data(&th->in), th->in.len)) != 0 &&
+			goto consumed;
+		}
+		th->m->tun->buffered += n;
+		if ((r = env_peek(&total, buf_data(&th->in), th->in.len)) !=
+			0 &&
 		    r != SM_ERR_AGAIN) {
 			th_refuse(th, r);
+		} else if (r == 0 && th->reserved == 0 &&
+		    (r = th_reserve(th, total)) != 0) {
+			th_refuse(th, r); /* RS_REFUSE_BUSY */
 		} else if (r == 0 && th->in.len >= total) {
 			th_open(th, total);
 		}
 	}
+consumed:
 	if (!th->stream_gone)
 		lstream_consume(s, n);
 }
@@ -722,6 +1138,8 @@ th_on_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	struct tun_host *th = arg;
 
 	th->stream_gone = true;
+	if (th->shaped)
+		shape_stream_stop(&th->ss);
 	if (th->c != NULL)
 		hconn_abort(th->c); /* ends in th_close, which frees th */
 	else
@@ -751,6 +1169,7 @@ struct relay_side {
 
 struct relay {
 	struct mesh *m;
+	uint8_t asker[ID_PK_LEN]; /* holds one of its relay share */
 	struct relay_side side[2];
 };
 
@@ -799,8 +1218,10 @@ rs_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	sd->gone = true;
 	if (!sd->peer->gone && err != 0)
 		lstream_reset(sd->peer->s, LINK_H2_CANCEL);
-	if (sd->peer->gone)
+	if (sd->peer->gone) {
+		share_give(&sd->r->m->tun->relays, sd->r->asker, 1);
 		free(sd->r);
+	}
 }
 
 /* The host's HTTP/2 status goes back to the asker as the relay's own. */
@@ -829,12 +1250,17 @@ static const struct lstream_cb rs_host_cbs = {
 };
 
 static int
-relay_open(struct mesh *m, struct lstream *in, const struct lstream_req *req)
+relay_open(struct mesh *m, struct link *from, struct lstream *in,
+    const struct lstream_req *req)
 {
 	const char *hex = NULL, *path = TUNNEL_PATH;
+	const uint8_t *asker = link_peer_id(from);
+	char asker_hex[ID_HEX_LEN + 1];
+	struct link_hdr fh = {RELAY_FROM_HDR, asker_hex};
 	uint8_t target[ID_PK_LEN];
 	struct link *to;
 	struct relay *r;
+	char sid[13];
 
 	if (m->opts.no_relay)
 		return SM_ERR_PERM;
@@ -849,16 +1275,29 @@ relay_open(struct mesh *m, struct lstream *in, const struct lstream_req *req)
 		return SM_ERR_PROTO;
 	if ((to = mesh_link_to(m, target)) == NULL)
 		return SM_ERR_UNAVAIL;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
+	/* One member cannot take every relay slot (RST_STREAM REFUSED). */
+	if (share_take(&m->tun->relays, asker, 1) != 0) {
+		sm_hex(sid, asker, 6);
+		log_warn("relay: %s already holds %u relay streams; refused",
+		    sid, RELAY_MEMBER_MAX);
+		return SM_ERR_UNAVAIL;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		share_give(&m->tun->relays, asker, 1);
 		return SM_ERR_NOMEM;
+	}
 	r->m = m;
+	memcpy(r->asker, asker, ID_PK_LEN);
 	for (int i = 0; i < 2; i++) {
 		r->side[i].r = r;
 		r->side[i].peer = &r->side[1 - i];
 	}
 	r->side[0].s = in;
-	if (lstream_open(to, "POST", path, NULL, 0, &rs_host_cbs, &r->side[1],
+	/* The host charges what it buffers to this asker (its own share). */
+	sm_hex(asker_hex, asker, ID_PK_LEN);
+	if (lstream_open(to, "POST", path, &fh, 1, &rs_host_cbs, &r->side[1],
 		&r->side[1].s) != 0) {
+		share_give(&m->tun->relays, asker, 1);
 		free(r);
 		return SM_ERR_UNAVAIL;
 	}
@@ -874,13 +1313,26 @@ tunnel_on_stream(struct mesh *m, struct link *l, struct lstream *s,
 	struct tun_host *th;
 
 	if (strcmp(req->path, RELAY_PATH) == 0)
-		return relay_open(m, s, req);
+		return relay_open(m, l, s, req);
 	if (strcmp(req->path, TUNNEL_PATH) != 0)
 		return SM_ERR_NOTFOUND;
 	if ((th = calloc(1, sizeof(*th))) == NULL)
 		return SM_ERR_NOMEM;
 	th->m = m;
 	th->s = s;
+	memcpy(th->link_id, link_peer_id(l), ID_PK_LEN);
+	memcpy(th->from, th->link_id, ID_PK_LEN);
+	for (size_t i = 0; i < req->nhdrs; i++) {
+		uint8_t asker[ID_PK_LEN];
+
+		if (strcmp(req->hdrs[i].name, RELAY_FROM_HDR) != 0 ||
+		    sm_unhex(asker, ID_PK_LEN, req->hdrs[i].value) != 0)
+			continue;
+		for (size_t k = 0; k < ID_PK_LEN; k++)
+			th->from[k] = th->link_id[k] ^ asker[k];
+		th->relayed = true;
+		break;
+	}
 	buf_init(&th->in, ENV_WIRE_MAX);
 	if ((th->c = hconn_new(&m->gw->tunnel, &th_io, th)) == NULL) {
 		free(th);
@@ -890,6 +1342,157 @@ tunnel_on_stream(struct mesh *m, struct link *l, struct lstream *s,
 	m->tunnels_in++;
 	return 0;
 }
+
+/*
+ * Once a second: end envelopes that did not arrive in time (their share goes
+ * back), and save the downgrade memory's last-seen times now and then.
+ */
+static void
+sweep_tick(uv_timer_t *t)
+{
+	struct mesh *m = t->data;
+	struct tunnel_state *ts = m->tun;
+	uint64_t now = sm_now_ms();
+	struct tun_host *th, *next;
+
+	for (th = ts->pending; th != NULL; th = next) {
+		next = th->next;
+		if (th->deadline_ms <= now)
+			th_refuse(th, SM_ERR_UNAVAIL); /* unlinks th */
+	}
+	if (ts->sticky_dirty && now - ts->sticky_saved_ms >= STICKY_SAVE_MS)
+		(void)sticky_save(ts);
+#ifdef SM_TEST_BUILD
+	test_flood_tick(m);
+#endif
+}
+
+#ifdef SM_TEST_BUILD
+/* --- test builds: a member flooding a host with incomplete envelopes --- */
+
+struct flood {
+	struct lstream *s;
+	size_t sent, target;
+	bool stop;
+};
+
+static void
+fl_pump(struct flood *f)
+{
+	static const uint8_t junk[PUMP_CHUNK];
+
+	/* A little over LSTREAM_LOWAT at a time: on_drain asks for more, and
+	 * the loop is never blocked for long (sanitizer builds too). */
+	while (!f->stop && f->sent < f->target &&
+	    lstream_queued(f->s) <= LSTREAM_LOWAT) {
+		size_t n = f->target - f->sent < PUMP_CHUNK
+		    ? f->target - f->sent
+		    : PUMP_CHUNK;
+
+		if (lstream_write(f->s, junk, n) != 0) {
+			f->stop = true;
+			break;
+		}
+		f->sent += n;
+	}
+}
+
+static void
+fl_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
+{
+	struct flood *f = arg;
+
+	f->stop = true; /* a refusal: the host will not take more */
+	lstream_consume(s, n);
+}
+
+static void
+fl_drain(struct lstream *s, void *arg)
+{
+	fl_pump(arg);
+}
+
+static void
+fl_close(struct lstream *s, int err, uint32_t h2, void *arg)
+{
+	free(arg);
+}
+
+static const struct lstream_cb fl_cbs = {
+    .on_data = fl_data,
+    .on_drain = fl_drain,
+    .on_close = fl_close,
+};
+
+static void
+test_flood_tick(struct mesh *m)
+{
+	static bool started;
+	char target[ID_HEX_LEN + 1];
+	struct link_hdr th = {RELAY_TARGET_HDR, target};
+	uint8_t hdr[ENV_HDR_LEN], via[ID_PK_LEN];
+	struct link *l = NULL;
+	struct peer *p = NULL;
+	unsigned opened = 0;
+	bool relayed = false;
+	char sid[13];
+
+	if (tunnel_test_flood == 0 || started)
+		return;
+	for (size_t i = 0; i < m->peers.n && l == NULL; i++) {
+		p = m->peers.v[i];
+		if (p->state == PEER_ALIVE && p->ann.role == ANN_ROLE_HOST &&
+		    p->ann.has_inference_key && p->ann.n_serving > 0)
+			l = path_to(m, p->ann.id, &relayed, via);
+	}
+	if (l == NULL)
+		return;
+	sm_hex(target, p->ann.id, ID_PK_LEN);
+	started = true;
+	/* A well-formed header declaring the largest envelope, or (plaintext)
+	 * an HTTP request head declaring an 8,000,000-byte body. */
+	hdr[0] = ENV_MAGIC;
+	hdr[1] = ENV_VERSION;
+	sm_put_be32(hdr + 2, p->ann.inference_key_epoch);
+	randombytes_buf(hdr + ENV_EPH_OFF, ENV_BODYLEN_OFF - ENV_EPH_OFF);
+	sm_put_be32(hdr + ENV_BODYLEN_OFF, ENV_MAC_LEN + ENV_PT_MAX);
+	for (unsigned i = 0; i < tunnel_test_flood; i++) {
+		struct flood *f = calloc(1, sizeof(*f));
+
+		if (f == NULL ||
+		    lstream_open(l, "POST", relayed ? RELAY_PATH : TUNNEL_PATH,
+			relayed ? &th : NULL, relayed ? 1 : 0, &fl_cbs, f,
+			&f->s) != 0) {
+			free(f);
+			break;
+		}
+		/* everything but the last 4 KiB: the MAC never checks */
+		f->target = ENV_WIRE_MAX - 4096;
+		if (tunnel_test_flood_plain) {
+			static const char head[] =
+			    "POST /v1/chat/completions HTTP/1.1\r\n"
+			    "Host: x\r\nContent-Length: 8000000\r\n\r\n";
+
+			f->target = sizeof(head) - 1 + 8000000 - 4096;
+			if (lstream_write(f->s, head, sizeof(head) - 1) != 0) {
+				lstream_reset(f->s, LINK_H2_CANCEL);
+				continue;
+			}
+			f->sent = sizeof(head) - 1;
+		} else if (lstream_write(f->s, hdr, sizeof(hdr)) != 0) {
+			lstream_reset(f->s, LINK_H2_CANCEL);
+			continue;
+		} else {
+			f->sent = sizeof(hdr);
+		}
+		fl_pump(f);
+		opened++;
+	}
+	log_info("test: flooding %s with %u incomplete envelopes%s",
+	    (sm_hex(sid, p->ann.id, 6), sid), opened,
+	    relayed ? " through a relay" : "");
+}
+#endif
 
 static void
 key_tick(uv_timer_t *t)
@@ -945,18 +1548,41 @@ tunnel_init(struct mesh *m)
 	struct tunnel_state *ts;
 	uint64_t epoch =
 	    m->opts.key_epoch_s ? m->opts.key_epoch_s : KEY_EPOCH_DEFAULT_S;
-	/* Long enough for gossip to spread the new key everywhere. */
-	uint64_t grace = 3 * (m->opts.gossip_interval_ms / 1000) + 60;
+	/* Longer than the freshness window in which clients may still seal to
+	 * the previous key (mesh/peers.h), and long enough for gossip to
+	 * spread the new one everywhere. */
+	uint64_t skew_s = (m->opts.clock_skew_ms ? m->opts.clock_skew_ms
+						 : PEERS_SKEW_DEFAULT_MS) /
+	    1000;
+	uint64_t grace =
+	    PEERS_FRESH_INTERVALS * (m->opts.gossip_interval_ms / 1000) +
+	    skew_s + 60;
 	int r;
 
-	if ((ts = calloc(1, sizeof(*ts))) == NULL ||
-	    (ts->sticky = calloc(PEERS_MAX, ID_PK_LEN)) == NULL) {
-		free(ts);
+	if ((ts = calloc(1, sizeof(*ts))) == NULL)
 		return SM_ERR_NOMEM;
-	}
 	m->tun = ts;
+	sticky_init(&ts->sticky, 0);
+	share_init(
+	    &ts->preauth, TUNNEL_PREAUTH_MEMBER_MAX, TUNNEL_PREAUTH_NODE_MAX);
+	share_init(&ts->via, TUNNEL_PREAUTH_VIA_MAX, UINT64_MAX);
+	share_init(&ts->relays, RELAY_MEMBER_MAX, UINT64_MAX);
+#ifdef SM_TEST_BUILD
+	if (tunnel_test_no_preauth_limit) {
+		share_init(&ts->preauth, UINT64_MAX, UINT64_MAX);
+		share_init(&ts->via, UINT64_MAX, UINT64_MAX);
+	}
+#endif
+	if (m->opts.memory_dir != NULL &&
+	    (r = sticky_load(ts, m->opts.memory_dir)) != 0)
+		return r;
+	uv_timer_init(m->loop, &ts->sweep_timer);
+	ts->sweep_timer.data = m;
+	uv_timer_start(&ts->sweep_timer, sweep_tick, 1000, 1000);
 	if (m->opts.no_e2e)
 		return 0;
+	if ((r = env_sender_new(&ts->sender)) != 0)
+		return r;
 	if (grace > epoch)
 		grace = epoch;
 	if ((r = infkey_new(&ts->keys, epoch, grace, mono_s())) != 0 ||
@@ -966,6 +1592,15 @@ tunnel_init(struct mesh *m)
 	uv_timer_init(m->loop, &ts->key_timer);
 	ts->key_timer.data = m;
 	uv_timer_start(&ts->key_timer, key_tick, 1000, 0);
+	if (!m->opts.no_shaping && !old_rstream()) {
+		struct shape_opts so = {
+		    .pacing_ms = m->opts.response_pacing_ms,
+		    .bucket = m->opts.response_bucket,
+		};
+
+		if ((r = shaper_new(&ts->shaper, m->loop, &so)) != 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -979,7 +1614,11 @@ tunnel_fill_announce(struct mesh *m, struct announce *a)
 	infkey_current(m->tun->keys, &pub);
 	a->has_inference_key = true;
 	a->inference_key_epoch = pub.epoch;
+	a->envelope_version = envelope_version(m);
 	memcpy(a->inference_key, pub.pk, sizeof(a->inference_key));
+	/* Asked for it, this node answers padded and paced. */
+	if (m->tun->shaper != NULL)
+		a->rs_version = RS_VERSION2;
 }
 
 void
@@ -991,7 +1630,41 @@ tunnel_status_peer(struct mesh *m, const struct peer *p, cJSON *o)
 		    o, "key_epoch", p->ann.inference_key_epoch);
 	else
 		cJSON_AddNullToObject(o, "key_epoch");
+	cJSON_AddNumberToObject(o, "envelope_version",
+	    p->ann.has_inference_key ? p->ann.envelope_version : 0);
 	cJSON_AddBoolToObject(o, "e2e_required", sticky(m, p->ann.id));
+	cJSON_AddBoolToObject(o, "response_shaping", p->ann.rs_version >= 2);
+}
+
+/*
+ * "shaping" in /api/status: whether this node asks hosts for shaped answers
+ * and gives them, its settings, and what its shaped answers cost so far.
+ */
+static void
+tunnel_status_shaping(struct mesh *m, cJSON *st)
+{
+	struct shaper *sh = m->tun->shaper;
+	cJSON *o = cJSON_AddObjectToObject(st, "shaping");
+	const struct shape_stats *ss;
+
+	if (o == NULL)
+		return;
+	cJSON_AddBoolToObject(
+	    o, "ask", !m->opts.no_shaping && !m->opts.no_e2e && !old_rstream());
+	cJSON_AddBoolToObject(o, "answer", sh != NULL);
+	if (sh == NULL)
+		return;
+	ss = shaper_stats(sh);
+	cJSON_AddNumberToObject(o, "pacing_ms", shaper_opts(sh)->pacing_ms);
+	cJSON_AddNumberToObject(o, "bucket", shaper_opts(sh)->bucket);
+	cJSON_AddNumberToObject(o, "active_streams", (double)shaper_active(sh));
+	cJSON_AddNumberToObject(o, "streams", (double)ss->streams);
+	cJSON_AddNumberToObject(o, "frames", (double)ss->frames);
+	cJSON_AddNumberToObject(
+	    o, "padding_frames", (double)ss->padding_frames);
+	cJSON_AddNumberToObject(o, "data_bytes", (double)ss->data_bytes);
+	cJSON_AddNumberToObject(o, "wire_bytes", (double)ss->wire_bytes);
+	cJSON_AddNumberToObject(o, "skipped_ticks", (double)ss->skipped);
 }
 
 void
@@ -1000,17 +1673,64 @@ tunnel_status_self(struct mesh *m, cJSON *st)
 	struct infkey_pub pub;
 
 	cJSON_AddBoolToObject(st, "e2e", m->tun->keys != NULL);
+	cJSON_AddNumberToObject(
+	    st, "downgrade_memory", (double)m->tun->sticky.n);
+	cJSON_AddNumberToObject(
+	    st, "preauth_bytes", (double)m->tun->preauth.total);
 	cJSON_AddBoolToObject(
 	    st, "allow_plaintext_peers", m->opts.allow_plaintext);
 	if (m->tun->keys != NULL) {
 		infkey_current(m->tun->keys, &pub);
 		cJSON_AddNumberToObject(st, "key_epoch", pub.epoch);
 	}
+	tunnel_status_shaping(m, st);
+}
+
+/* Freshness and per-member limits (doc/THREAT-MODEL.md). */
+static int
+limits_metrics(struct mesh *m, struct buf *out)
+{
+	struct tunnel_state *ts = m->tun;
+
+	return buf_appendf(out,
+	    "# HELP sealmesh_announcements_refused_total Announcements "
+	    "signed outside the freshness window.\n"
+	    "# TYPE sealmesh_announcements_refused_total counter\n"
+	    "sealmesh_announcements_refused_total{reason=\"old\"} %llu\n"
+	    "sealmesh_announcements_refused_total{reason=\"future\"} %llu\n"
+	    "# HELP sealmesh_preauth_bytes Envelope bytes reserved before "
+	    "their MAC is checked.\n"
+	    "# TYPE sealmesh_preauth_bytes gauge\n"
+	    "sealmesh_preauth_bytes %llu\n"
+	    "# HELP sealmesh_preauth_buffered_bytes Bytes held before their "
+	    "MAC is checked (and plaintext request bytes).\n"
+	    "# TYPE sealmesh_preauth_buffered_bytes gauge\n"
+	    "sealmesh_preauth_buffered_bytes %llu\n"
+	    "# HELP sealmesh_preauth_refused_total Envelopes refused over a "
+	    "member's share or the node's total.\n"
+	    "# TYPE sealmesh_preauth_refused_total counter\n"
+	    "sealmesh_preauth_refused_total %llu\n"
+	    "# HELP sealmesh_relay_refused_total Relay streams refused over "
+	    "a member's share.\n"
+	    "# TYPE sealmesh_relay_refused_total counter\n"
+	    "sealmesh_relay_refused_total %llu\n"
+	    "# HELP sealmesh_downgrade_memory Hosts remembered as having "
+	    "offered E2E.\n"
+	    "# TYPE sealmesh_downgrade_memory gauge\n"
+	    "sealmesh_downgrade_memory %zu\n",
+	    (unsigned long long)m->peers.refused_old,
+	    (unsigned long long)m->peers.refused_future,
+	    (unsigned long long)ts->preauth.total,
+	    (unsigned long long)ts->buffered,
+	    (unsigned long long)ts->preauth.refused,
+	    (unsigned long long)ts->relays.refused, ts->sticky.n);
 }
 
 int
 tunnel_metrics(struct mesh *m, struct buf *out)
 {
+	if (limits_metrics(m, out) != 0)
+		return SM_ERR_TOOBIG;
 	return buf_appendf(out,
 	    "# HELP sealmesh_e2e_sealed_total Requests sealed to a host key.\n"
 	    "# TYPE sealmesh_e2e_sealed_total counter\n"
@@ -1018,6 +1738,10 @@ tunnel_metrics(struct mesh *m, struct buf *out)
 	    "# HELP sealmesh_e2e_opened_total Sealed requests opened here.\n"
 	    "# TYPE sealmesh_e2e_opened_total counter\n"
 	    "sealmesh_e2e_opened_total %llu\n"
+	    "# HELP sealmesh_e2e_opened_v2_total Of those, version 2 "
+	    "envelopes.\n"
+	    "# TYPE sealmesh_e2e_opened_v2_total counter\n"
+	    "sealmesh_e2e_opened_v2_total %llu\n"
 	    "# HELP sealmesh_e2e_decrypt_failures_total Sealed requests or "
 	    "responses that failed to open.\n"
 	    "# TYPE sealmesh_e2e_decrypt_failures_total counter\n"
@@ -1028,10 +1752,16 @@ tunnel_metrics(struct mesh *m, struct buf *out)
 	    "sealmesh_e2e_refused_total %llu\n"
 	    "# HELP sealmesh_plaintext_out_total Requests sent without E2E.\n"
 	    "# TYPE sealmesh_plaintext_out_total counter\n"
-	    "sealmesh_plaintext_out_total %llu\n",
+	    "sealmesh_plaintext_out_total %llu\n"
+	    "# HELP sealmesh_e2e_response_bytes_total Sealed answer bytes "
+	    "sent (response stream, padding included).\n"
+	    "# TYPE sealmesh_e2e_response_bytes_total counter\n"
+	    "sealmesh_e2e_response_bytes_total %llu\n",
 	    (unsigned long long)m->e2e_sealed,
 	    (unsigned long long)m->e2e_opened,
+	    (unsigned long long)m->e2e_opened_v2,
 	    (unsigned long long)m->e2e_decrypt_failures,
 	    (unsigned long long)m->e2e_refused,
-	    (unsigned long long)m->plaintext_out);
+	    (unsigned long long)m->plaintext_out,
+	    (unsigned long long)m->tun->resp_bytes);
 }

@@ -13,6 +13,7 @@
 #include <cJSON.h>
 
 #include "http/upstream.h"
+#include "crypto/envelope.h"
 #include "crypto/infkey.h"
 #include "mesh/node.h"
 #include "net/link.h"
@@ -22,9 +23,28 @@
 #define TUNNEL_REPLAY_MAX                                                      \
 	(1u << 20) /* ids per 2-window generation: ~8.7k sealed requests/s     \
 		      sustained */
+/*
+ * Per-member limits (doc/THREAT-MODEL.md, "Freshness and per-member limits").
+ * A sealed request is authenticated only by the MAC at its end, so the host
+ * buffers it first: the declared size is reserved against the sending
+ * member's share (4 envelopes of the largest size) and the node's total
+ * before a byte is buffered, and the whole envelope must arrive within
+ * TUNNEL_ENVELOPE_TIMEOUT_MS. Beyond either, the stream gets the typed
+ * refusal RS_REFUSE_BUSY. A member is the peer whose link carries the
+ * stream; a relay names the asker it forwards for (header sm-from), which
+ * then gets its own share, and everything one link carries for others
+ * counts against TUNNEL_PREAUTH_VIA_MAX as well, so naming made-up askers
+ * gains at most that.
+ */
+#define TUNNEL_PREAUTH_MEMBER_MAX (4 * (uint64_t)ENV_WIRE_MAX)
+#define TUNNEL_PREAUTH_VIA_MAX (2 * TUNNEL_PREAUTH_MEMBER_MAX)
+#define TUNNEL_PREAUTH_NODE_MAX (8 * TUNNEL_PREAUTH_MEMBER_MAX)
+#define TUNNEL_ENVELOPE_TIMEOUT_MS 60000
+#define RELAY_MEMBER_MAX 64 /* relay streams open for one asking member */
 #define RELAY_PATH "/sealmesh/relay"
 #define RELAY_TARGET_HDR "sm-target"
 #define RELAY_PATH_HDR "sm-path" /* path to open at the target */
+#define RELAY_FROM_HDR "sm-from" /* relay -> host: the asker's node id */
 
 int tunnel_init(struct mesh *m) SM_MUST_CHECK;
 /* Add this node's tunnel-related fields to its announcement. */
@@ -64,6 +84,16 @@ void tunnel_status_peer(struct mesh *m, const struct peer *p, cJSON *o);
 #ifdef SM_TEST_BUILD
 /* Test builds only: append every byte a relay forwards to this file. */
 extern int tunnel_test_record_fd;
+/* Test builds only: behave as a node from before response stream v2 (no
+ * announcement field 60, no envelope flags sent, flags refused). */
+extern bool tunnel_test_old_rstream;
+/* Test builds only: open this many tunnel streams to the first linked host,
+ * each declaring the largest envelope and never sending its MAC. */
+extern unsigned tunnel_test_flood;
+/* ... with plaintext HTTP requests whose bodies never complete instead. */
+extern bool tunnel_test_flood_plain;
+/* Test builds only: no preauth share (the control of the flood test). */
+extern bool tunnel_test_no_preauth_limit;
 #endif
 
 #endif

@@ -66,6 +66,41 @@ describe('sealed by default', () => {
   });
 });
 
+describe('sealed-request versions', () => {
+  test('version 2 between new nodes; version 1 when either side offers only that', async () => {
+    const mock = await startMock(['--tokens', '3']);
+    const host = await startNode(['--model', `m=${mock.url}`, ...fast]);
+    const oldHost = await startNode(['--model', `m1=${mock.url}`, '--e2e-envelope', '1',
+      '--join', host.token, ...fast]);
+    const client = await startNode(['--join', host.token, ...fast], { cmd: 'client' });
+    const oldClient = await startNode(['--join', host.token, '--e2e-envelope', '1', ...fast],
+      { cmd: 'client' });
+    for (const c of [client, oldClient]) {
+      await waitFor(async () => {
+        const ms = await models(c);
+        return ms.includes('m') && ms.includes('m1');
+      }, { what: 'gossip' });
+    }
+    const peerFor = async (node, model) => (await node.status()).peers.find((p) => p.models.includes(model));
+    assert.equal((await peerFor(client, 'm')).envelope_version, 2);
+    assert.equal((await peerFor(client, 'm1')).envelope_version, 1);
+    // Three requests each: new client to new host (v2, one ephemeral key
+    // reused), new client to old host (v1), old client to new host (v1).
+    for (const [c, model] of [[client, 'm'], [client, 'm1'], [oldClient, 'm']]) {
+      for (let i = 0; i < 3; i++) {
+        const r = await postJSON(`${c.api}/chat/completions`, chatBody(model));
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.choices[0].message.content, expectedTokens(3));
+      }
+    }
+    assert.equal(await metric(host, 'sealmesh_e2e_opened_total'), 6);
+    assert.equal(await metric(host, 'sealmesh_e2e_opened_v2_total'), 3);
+    assert.equal(await metric(oldHost, 'sealmesh_e2e_opened_total'), 3);
+    assert.equal(await metric(oldHost, 'sealmesh_e2e_opened_v2_total'), 0);
+    assert.equal(await metric(host, 'sealmesh_e2e_decrypt_failures_total'), 0);
+  });
+});
+
 describe('mixed versions', () => {
   let mock; let host;
 

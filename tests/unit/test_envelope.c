@@ -31,6 +31,32 @@ static const char req[] =
     "{\"model\":\"qwen\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
     "}";
 
+/*
+ * The version under test: most tests are registered twice, the second time
+ * with a version 2 sender (v2_setup), and seal() follows it.
+ */
+static struct env_sender *sender;
+
+static int
+v2_setup(void **state)
+{
+	return env_sender_new(&sender);
+}
+
+static int
+v2_teardown(void **state)
+{
+	env_sender_free(sender);
+	sender = NULL;
+	return 0;
+}
+
+static size_t
+hdr_len(void)
+{
+	return sender != NULL ? ENV_HDR2_LEN : ENV_HDR_LEN;
+}
+
 /* One host: a keyring, a node id and a replay cache. */
 struct host {
 	struct infkey *keys;
@@ -66,9 +92,14 @@ seal(struct buf *wire, struct env_session *s, const struct env_target *t,
     const char *http, uint64_t now)
 {
 	buf_init(wire, ENV_WIRE_MAX);
-	assert_int_equal(env_seal_request(wire, s, t, (const uint8_t *)http,
-			     strlen(http), now),
-	    0);
+	if (sender != NULL)
+		assert_int_equal(env_seal_request2(wire, s, sender, t, 0,
+				     (const uint8_t *)http, strlen(http), now),
+		    0);
+	else
+		assert_int_equal(env_seal_request(wire, s, t,
+				     (const uint8_t *)http, strlen(http), now),
+		    0);
 }
 
 static int
@@ -94,7 +125,7 @@ test_roundtrip_and_response(void **state)
 	host_new(&h);
 	target_of(&t, &h);
 	seal(&wire, &cs, &t, req, NOW);
-	assert_int_equal(wire.len, ENV_HDR_LEN + ENV_MAC_LEN + ENV_BUCKET_MIN);
+	assert_int_equal(wire.len, hdr_len() + ENV_MAC_LEN + ENV_BUCKET_MIN);
 	assert_int_equal(env_peek(&total, buf_data(&wire), wire.len), 0);
 	assert_int_equal(total, wire.len);
 	/* No cleartext of the request on the wire. */
@@ -126,14 +157,22 @@ test_roundtrip_and_response(void **state)
 	assert_int_equal(rs_reader_finish(&rd), 0);
 	rs_reader_clear(&rd);
 
-	/* Two seals of the same request differ entirely. */
+	/* Two seals of the same request differ entirely: from the ephemeral
+	 * key on in version 1; version 2 reuses the key, and everything from
+	 * the salt on differs. */
 	{
+		size_t off = sender != NULL ? ENV_SALT_OFF : ENV_EPH_OFF;
 		struct buf w2;
 		struct env_session s2;
 
 		seal(&w2, &s2, &t, req, NOW);
-		assert_memory_not_equal(buf_data(&w2) + ENV_EPH_OFF,
-		    buf_data(&wire) + ENV_EPH_OFF, wire.len - ENV_EPH_OFF);
+		if (sender != NULL)
+			assert_memory_equal(buf_data(&w2) + ENV_EPH_OFF,
+			    buf_data(&wire) + ENV_EPH_OFF, INFKEY_PK_LEN);
+		for (size_t i = off; i < wire.len; i += 8)
+			assert_memory_not_equal(buf_data(&w2) + i,
+			    buf_data(&wire) + i,
+			    wire.len - i < 8 ? wire.len - i : 8);
 		assert_memory_not_equal(s2.rkey, cs.rkey, RS_KEY_LEN);
 		env_session_clear(&s2);
 		buf_clear(&w2);
@@ -411,6 +450,84 @@ test_replay_cache_full(void **state)
 	host_free(&h);
 }
 
+static int
+member_open(struct host *h, const uint8_t member[ENV_NODE_ID_LEN],
+    const struct env_target *t, uint64_t now)
+{
+	struct env_session cs, hs;
+	struct buf wire, http;
+	int r;
+
+	seal(&wire, &cs, t, req, now);
+	r = env_open_request_from(&http, &hs, h->keys, h->id, h->rc, member,
+	    buf_data(&wire), wire.len, now);
+	buf_clear(&http);
+	buf_clear(&wire);
+	env_session_clear(&cs);
+	env_session_clear(&hs);
+	return r;
+}
+
+/*
+ * One member filling its share of the replay cache gets SM_ERR_UNAVAIL
+ * (busy); another member's requests still open, and the flooder gets room
+ * again when its ids age out.
+ */
+static void
+test_replay_member_share(void **state)
+{
+	const size_t max = 64, share = max / ENV_REPLAY_SHARE_DIV;
+	uint8_t flooder[ENV_NODE_ID_LEN], honest[ENV_NODE_ID_LEN];
+	struct env_target t;
+	struct host h;
+	size_t i;
+
+	assert_int_equal(infkey_new(&h.keys, 3600, 600, MONO), 0);
+	assert_int_equal(env_replay_new(&h.rc, WINDOW, max), 0);
+	randombytes_buf(h.id, sizeof(h.id));
+	memset(flooder, 0xf1, sizeof(flooder));
+	memset(honest, 0x42, sizeof(honest));
+	target_of(&t, &h);
+	assert_true(share == 4);
+	for (i = 0; i < share; i++)
+		assert_int_equal(member_open(&h, flooder, &t, NOW), 0);
+	/* the flooder's share is spent: busy, for it alone */
+	for (i = 0; i < 8; i++)
+		assert_int_equal(
+		    member_open(&h, flooder, &t, NOW), SM_ERR_UNAVAIL);
+	for (i = 0; i < share; i++)
+		assert_int_equal(member_open(&h, honest, &t, NOW), 0);
+	assert_int_equal(member_open(&h, honest, &t, NOW), SM_ERR_UNAVAIL);
+	/* without a member (old callers): only the total counts */
+	assert_int_equal(member_open(&h, NULL, &t, NOW), 0);
+	/* a new generation: room again */
+	assert_int_equal(member_open(&h, flooder, &t, NOW + 2 * WINDOW + 1), 0);
+	host_free(&h);
+}
+
+/* Many members: each may hold its share until the cache total is reached. */
+static void
+test_replay_member_share_total(void **state)
+{
+	const size_t max = 32; /* share 2 */
+	uint8_t member[ENV_NODE_ID_LEN];
+	struct env_target t;
+	struct host h;
+	size_t i;
+
+	assert_int_equal(infkey_new(&h.keys, 3600, 600, MONO), 0);
+	assert_int_equal(env_replay_new(&h.rc, WINDOW, max), 0);
+	randombytes_buf(h.id, sizeof(h.id));
+	target_of(&t, &h);
+	for (i = 0; i < max; i++) {
+		memset(member, (int)(i / 2) + 1, sizeof(member));
+		assert_int_equal(member_open(&h, member, &t, NOW), 0);
+	}
+	memset(member, 0xee, sizeof(member));
+	assert_int_equal(member_open(&h, member, &t, NOW), SM_ERR_UNAVAIL);
+	host_free(&h);
+}
+
 static void
 test_wrong_host(void **state)
 {
@@ -506,7 +623,7 @@ test_bad_inner(void **state)
 	host_new(&h);
 	target_of(&t, &h);
 	randombytes_buf(esk, sizeof(esk));
-	for (i = 0; i < 7; i++) {
+	for (i = 0; i < 9; i++) {
 		size_t len = 1024;
 
 		memset(pt, 0, sizeof(pt));
@@ -522,7 +639,7 @@ test_bad_inner(void **state)
 		case 0: /* well formed: accepted */
 			break;
 		case 1:
-			pt[0] = 1; /* flags */
+			pt[0] = 2; /* a flag this version does not know */
 			break;
 		case 2:
 			pt[60] = 0; /* n = 0 */
@@ -539,20 +656,64 @@ test_bad_inner(void **state)
 		case 6:
 			len = 1500; /* not a bucket */
 			break;
+		case 7:
+			pt[0] = ENV_F_RS2; /* known flag: accepted, reported */
+			break;
+		case 8:
+			pt[0] = 0x80 | ENV_F_RS2;
+			break;
 		}
 		buf_init(&wire, ENV_WIRE_MAX);
-		assert_int_equal(env_seal_raw_det(&wire, &t, esk, pt, len), 0);
+		assert_int_equal(
+		    env_seal_raw_det(&wire, &t,
+			sender != NULL ? ENV_VERSION_2 : ENV_VERSION, esk, pt,
+			len),
+		    0);
 		assert_int_equal(host_open(&h, &http, &hs, &wire, NOW),
-		    i == 0       ? 0
-			: i == 1 ? SM_ERR_UNSUPP
-				 : SM_ERR_PROTO);
-		if (i == 0) {
+		    i == 0 || i == 7       ? 0
+			: i == 1 || i == 8 ? SM_ERR_UNSUPP
+					   : SM_ERR_PROTO);
+		if (i == 0 || i == 7)
+			assert_int_equal(hs.flags, i == 7 ? ENV_F_RS2 : 0);
+		if (i == 0 || i == 7) {
 			assert_int_equal(http.len, 10);
 			assert_memory_equal(buf_data(&http), "xxxxxxxxxx", 10);
 		}
 		buf_clear(&http);
 		buf_clear(&wire);
 	}
+	host_free(&h);
+}
+
+/* The flag travels inside the box and comes out on the host. */
+static void
+test_flags(void **state)
+{
+	struct host h;
+	struct env_target t;
+	struct env_session cs, hs;
+	struct buf wire, http;
+
+	host_new(&h);
+	target_of(&t, &h);
+	buf_init(&wire, ENV_WIRE_MAX);
+	assert_int_equal(
+	    env_seal_request_flags(&wire, &cs, &t, 0x02,
+		(const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, NOW),
+	    SM_ERR_INVAL);
+	assert_int_equal(wire.len, 0);
+	assert_int_equal(
+	    env_seal_request_flags(&wire, &cs, &t, ENV_F_RS2,
+		(const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, NOW),
+	    0);
+	assert_int_equal(wire.len, ENV_WIRE_MIN); /* same bucket as flags 0 */
+	assert_int_equal(host_open(&h, &http, &hs, &wire, NOW), 0);
+	assert_int_equal(hs.flags, ENV_F_RS2);
+	assert_memory_equal(hs.rkey, cs.rkey, RS_KEY_LEN);
+	buf_clear(&http);
+	buf_clear(&wire);
+	env_session_clear(&cs);
+	env_session_clear(&hs);
 	host_free(&h);
 }
 
@@ -575,10 +736,76 @@ test_peek(void **state)
 	assert_int_equal(env_peek(&total, h, ENV_HDR_LEN), SM_ERR_PROTO);
 	memset(h + ENV_BODYLEN_OFF, 0, 4);
 	assert_int_equal(env_peek(&total, h, ENV_HDR_LEN), SM_ERR_PROTO);
-	h[1] = 2;
+	h[1] = ENV_VERSION_MAX + 1;
 	assert_int_equal(env_peek(&total, h, 2), SM_ERR_UNSUPP);
 	h[0] = 'P'; /* plaintext HTTP */
 	assert_int_equal(env_peek(&total, h, 1), SM_ERR_PROTO);
+}
+
+/* --- version 2 only --- */
+
+/* One ephemeral key per host key, renewed after ENV_SENDER_LIFETIME_S. */
+static void
+test_v2_sender_reuse(void **state)
+{
+	struct host h, h2;
+	struct env_target t, t2;
+	struct env_session cs, hs;
+	struct buf w[4], http;
+	uint64_t at[4] = {NOW, NOW + ENV_SENDER_LIFETIME_S - 1, NOW,
+	    NOW + ENV_SENDER_LIFETIME_S};
+	int i;
+
+	host_new(&h);
+	host_new(&h2);
+	target_of(&t, &h);
+	target_of(&t2, &h2);
+	for (i = 0; i < 4; i++) {
+		seal(&w[i], &cs, i == 2 ? &t2 : &t, req, at[i]);
+		env_session_clear(&cs);
+		assert_int_equal(
+		    host_open(i == 2 ? &h2 : &h, &http, &hs, &w[i], at[i]), 0);
+		assert_int_equal(http.len, strlen(req));
+		buf_clear(&http);
+		env_session_clear(&hs);
+	}
+	/* Same host within the lifetime: same key; another host or later:
+	 * another. */
+	assert_memory_equal(buf_data(&w[0]) + ENV_EPH_OFF,
+	    buf_data(&w[1]) + ENV_EPH_OFF, INFKEY_PK_LEN);
+	assert_memory_not_equal(buf_data(&w[0]) + ENV_EPH_OFF,
+	    buf_data(&w[2]) + ENV_EPH_OFF, INFKEY_PK_LEN);
+	assert_memory_not_equal(buf_data(&w[0]) + ENV_EPH_OFF,
+	    buf_data(&w[3]) + ENV_EPH_OFF, INFKEY_PK_LEN);
+	/* A cached K serves only its own header: the same bytes again are a
+	 * replay, another salt with the same key still opens. */
+	assert_int_equal(
+	    host_open(&h, &http, &hs, &w[1], at[1]), SM_ERR_REPLAY);
+	for (i = 0; i < 4; i++)
+		buf_clear(&w[i]);
+	host_free(&h);
+	host_free(&h2);
+}
+
+static void
+test_v2_peek(void **state)
+{
+	uint8_t h[ENV_HDR2_LEN] = {ENV_MAGIC, ENV_VERSION_2};
+	size_t total;
+
+	assert_int_equal(env_peek(&total, h, 1), SM_ERR_AGAIN);
+	h[ENV_BODYLEN2_OFF + 2] = 0x04; /* 1024 */
+	h[ENV_BODYLEN2_OFF + 3] = 0x10; /* + 16 */
+	assert_int_equal(env_peek(&total, h, ENV_HDR2_LEN - 1), SM_ERR_AGAIN);
+	assert_int_equal(env_peek(&total, h, ENV_HDR2_LEN), 0);
+	assert_int_equal(total, ENV_HDR2_LEN + 16 + 1024);
+	/* Where version 1 keeps its length, version 2 keeps salt. */
+	h[ENV_BODYLEN_OFF + 3] = 0x77;
+	assert_int_equal(env_peek(&total, h, ENV_HDR2_LEN), 0);
+	h[ENV_BODYLEN2_OFF + 3] = 0x11;
+	assert_int_equal(env_peek(&total, h, ENV_HDR2_LEN), SM_ERR_PROTO);
+	h[1] = 3;
+	assert_int_equal(env_peek(&total, h, ENV_HDR2_LEN), SM_ERR_UNSUPP);
 }
 
 /* --- known-answer vectors --- */
@@ -588,7 +815,8 @@ test_vectors(void **state)
 {
 	cJSON *root = vec_load(VECTORS), *v;
 	const cJSON *vecs = cJSON_GetObjectItemCaseSensitive(root, "vectors");
-	uint8_t hsk[32], hpk[32], esk[32], rid[16], rkey[32], *want;
+	uint8_t hsk[32], hpk[32], esk[32], rid[16], rkey[32], salt[16], *want;
+	const cJSON *ver;
 	struct env_target t;
 	struct env_session cs, hs;
 	struct infkey *keys;
@@ -619,10 +847,19 @@ test_vectors(void **state)
 		assert_int_equal(sm_unhex(want, n, hex), 0);
 
 		buf_init(&wire, ENV_WIRE_MAX);
-		assert_int_equal(
-		    env_seal_request_det(&wire, &cs, &t, (const uint8_t *)body,
-			strlen(body), ts, esk, rid),
-		    0);
+		ver = cJSON_GetObjectItem(v, "version");
+		if (ver != NULL && ver->valuedouble == 2) {
+			vec_hex(salt, 16, v, "salt");
+			assert_int_equal(env_seal_request2_det(&wire, &cs, &t,
+					     (const uint8_t *)body,
+					     strlen(body), ts, esk, salt, rid),
+			    0);
+		} else {
+			assert_int_equal(env_seal_request_det(&wire, &cs, &t,
+					     (const uint8_t *)body,
+					     strlen(body), ts, esk, rid),
+			    0);
+		}
 		assert_int_equal(wire.len, n);
 		assert_memory_equal(buf_data(&wire), want, n);
 		assert_memory_equal(cs.rkey, rkey, 32);
@@ -645,7 +882,7 @@ test_vectors(void **state)
 		free(want);
 		nvec++;
 	}
-	assert_true(nvec >= 2);
+	assert_true(nvec >= 4);
 	cJSON_Delete(root);
 }
 
@@ -660,11 +897,32 @@ main(void)
 	    cmocka_unit_test(test_every_byte_flip_refused),
 	    cmocka_unit_test(test_replay_and_window),
 	    cmocka_unit_test(test_replay_cache_full),
+	    cmocka_unit_test(test_replay_member_share),
+	    cmocka_unit_test(test_replay_member_share_total),
 	    cmocka_unit_test(test_wrong_host),
 	    cmocka_unit_test(test_epoch_rollover_in_flight),
 	    cmocka_unit_test(test_bad_inner),
+	    cmocka_unit_test(test_flags),
 	    cmocka_unit_test(test_peek),
 	    cmocka_unit_test(test_vectors),
+	    /* The same checks for version 2. */
+	    cmocka_unit_test_setup_teardown(
+		test_roundtrip_and_response, v2_setup, v2_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_wrong_key_and_epoch, v2_setup, v2_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_every_byte_flip_refused, v2_setup, v2_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_replay_and_window, v2_setup, v2_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_wrong_host, v2_setup, v2_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_epoch_rollover_in_flight, v2_setup, v2_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_bad_inner, v2_setup, v2_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_v2_sender_reuse, v2_setup, v2_teardown),
+	    cmocka_unit_test(test_v2_peek),
 	};
 
 	if (sodium_init() < 0)

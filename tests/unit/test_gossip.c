@@ -59,7 +59,7 @@ merge_wire(struct peers *t, const uint8_t *p, size_t len, uint64_t now)
 
 	if ((r = announce_verify_parse(p, len, &a)) != 0)
 		return r;
-	if ((r = peers_merge(t, &a, now, NULL)) != 0)
+	if ((r = peers_merge(t, &a, now, a.seq, NULL)) != 0)
 		announce_free(&a);
 	return r;
 }

@@ -82,7 +82,8 @@ receive(struct peers *t, const uint8_t *p, size_t len, uint64_t now,
 	int r;
 
 	assert_int_equal(announce_verify_parse(p, len, &a), 0);
-	if ((r = peers_merge(t, &a, now, ch)) != 0)
+	/* signed just now: the wall clock reads the seq */
+	if ((r = peers_merge(t, &a, now, a.seq, ch)) != 0)
 		announce_free(&a);
 	else
 		assert_null(a.wire); /* ownership moved */
@@ -414,6 +415,109 @@ test_table_cap(void **state)
 	identity_clear(&self);
 }
 
+/* Merge signed bytes at wall time 'wall' (not the signer's seq). */
+static int
+receive_at(struct peers *t, const uint8_t *p, size_t len, uint64_t now,
+    uint64_t wall, enum peer_change *ch)
+{
+	struct announce a;
+	int r;
+
+	assert_int_equal(announce_verify_parse(p, len, &a), 0);
+	if ((r = peers_merge(t, &a, now, wall, ch)) != 0)
+		announce_free(&a);
+	return r;
+}
+
+/* Signed at 'seq' (wall ms); older than 4 intervals + skew: refused, also for
+ * a peer we do not hold, and also after it was pruned. */
+static void
+test_fresh_age_bound(void **state)
+{
+	const uint64_t t0 = 1700000000000ull;
+	struct identity self, b;
+	struct peers t;
+	enum peer_change ch;
+	struct buf w;
+	uint64_t bound;
+
+	seeded(&self, 1);
+	seeded(&b, 2);
+	peers_init(&t, self.pk, mesh, IV);
+	assert_true(t.skew_ms == PEERS_SKEW_DEFAULT_MS);
+	t.skew_ms = 500;
+	bound = PEERS_FRESH_INTERVALS * IV + 500;
+	signed_by(&b, t0, NULL, &w);
+	/* not held, just inside the bound: adopted */
+	assert_int_equal(
+	    receive_at(&t, buf_data(&w), w.len, 0, t0 + bound, &ch), 0);
+	assert_int_equal(ch, PEER_CHANGE_NEW);
+	/* silent until pruned */
+	assert_int_equal(peers_tick(&t, PEERS_PRUNE_INTERVALS * IV), 1);
+	assert_null(peers_find(&t, b.pk));
+	/* the same signed bytes re-injected after pruning: refused */
+	assert_int_equal(
+	    receive_at(&t, buf_data(&w), w.len, PEERS_PRUNE_INTERVALS * IV,
+		t0 + PEERS_PRUNE_INTERVALS * IV, &ch),
+	    SM_ERR_REPLAY);
+	assert_int_equal(ch, PEER_CHANGE_NONE);
+	assert_null(peers_find(&t, b.pk));
+	assert_int_equal(t.n, 0);
+	assert_true(t.refused_old == 1);
+	/* one ms past the bound is already too old */
+	assert_int_equal(
+	    receive_at(&t, buf_data(&w), w.len, 0, t0 + bound + 1, NULL),
+	    SM_ERR_REPLAY);
+	assert_true(t.refused_old == 2);
+	buf_clear(&w);
+	/* held peers too: an old copy never replaces, even with a higher seq */
+	signed_by(&b, t0 + 10 * IV, NULL, &w);
+	assert_int_equal(
+	    receive_at(&t, buf_data(&w), w.len, 0, t0 + 10 * IV, NULL), 0);
+	buf_clear(&w);
+	signed_by(&b, t0 + 11 * IV, NULL, &w);
+	assert_int_equal(receive_at(&t, buf_data(&w), w.len, 0,
+			     t0 + 11 * IV + bound + 1, NULL),
+	    SM_ERR_REPLAY);
+	assert_true(peers_find(&t, b.pk)->ann.seq == t0 + 10 * IV);
+	buf_clear(&w);
+	peers_clear(&t);
+	identity_clear(&self);
+	identity_clear(&b);
+}
+
+/* Signed more than the skew tolerance in the future: refused. */
+static void
+test_fresh_future_bound(void **state)
+{
+	const uint64_t t0 = 1700000000000ull;
+	struct identity self, b;
+	struct peers t;
+	struct buf w;
+
+	seeded(&self, 1);
+	seeded(&b, 2);
+	peers_init(&t, self.pk, mesh, IV);
+	t.skew_ms = 2000;
+	signed_by(&b, t0 + 2001, NULL, &w);
+	assert_int_equal(
+	    receive_at(&t, buf_data(&w), w.len, 0, t0, NULL), SM_ERR_REPLAY);
+	assert_true(t.refused_future == 1 && t.refused_old == 0);
+	assert_int_equal(t.n, 0);
+	/* within the tolerance: a clock slightly ahead is fine */
+	assert_int_equal(
+	    receive_at(&t, buf_data(&w), w.len, 0, t0 + 1, NULL), 0);
+	assert_int_equal(peers_fresh(&t, t0 + 2000, t0), 0);
+	assert_int_equal(peers_fresh(&t, t0 + 2001, t0), SM_ERR_UNSUPP);
+	assert_int_equal(
+	    peers_fresh(&t, t0, t0 + PEERS_FRESH_INTERVALS * IV + 2001),
+	    SM_ERR_STALE);
+	buf_clear(&w);
+	peers_clear(&t);
+	identity_clear(&self);
+	identity_clear(&b);
+}
+
 int
 main(void)
 {
@@ -424,6 +528,8 @@ main(void)
 	    cmocka_unit_test(test_leaving),
 	    cmocka_unit_test(test_hosts_for_model),
 	    cmocka_unit_test(test_table_cap),
+	    cmocka_unit_test(test_fresh_age_bound),
+	    cmocka_unit_test(test_fresh_future_bound),
 	};
 
 	if (sodium_init() < 0)

@@ -22,6 +22,7 @@
 #define WIRE_MAX (1u << 22)
 
 static uint8_t key[RS_KEY_LEN];
+static bool read_v2; /* read_all() uses rs_reader_init_v2() */
 
 struct result {
 	int err; /* first non-AGAIN error from feed, or 0 */
@@ -46,7 +47,10 @@ read_all(struct result *res, const uint8_t *k, const uint8_t *w, size_t len,
 
 	memset(res, 0, sizeof(*res));
 	buf_init(&res->data, WIRE_MAX);
-	rs_reader_init(&rd, k);
+	if (read_v2)
+		rs_reader_init_v2(&rd, k);
+	else
+		rs_reader_init(&rd, k);
 	for (off = 0; off < len; off += n) {
 		n = len - off < step ? len - off : step;
 		p = w + off;
@@ -72,6 +76,10 @@ read_all(struct result *res, const uint8_t *k, const uint8_t *w, size_t len,
 				break;
 			case RS_EV_END:
 				res->end = true;
+				if (ev.len > 0)
+					assert_int_equal(buf_append(&res->data,
+							     ev.data, ev.len),
+					    0);
 				break;
 			case RS_EV_ERROR:
 				res->error_ev = true;
@@ -666,6 +674,270 @@ test_vectors(void **state)
 	cJSON_Delete(root);
 }
 
+/* --- version 2: padded frames --- */
+
+#define V2_FRAME(b) (RS_FRAME_HDR_LEN + RS_ABYTES + (b))
+
+static void
+test_v2_roundtrip_padding(void **state)
+{
+	struct rs_writer wr;
+	struct result res;
+	struct buf w;
+	size_t steps[] = {1, 3, 64, 1000, WIRE_MAX}, want = 0;
+
+	buf_init(&w, WIRE_MAX);
+	assert_int_equal(rs_writer_init_v2(&wr, &w, key), 0);
+	assert_int_equal(w.len, RS_PREAMBLE_LEN);
+	assert_int_equal(buf_data(&w)[1], RS_VERSION2);
+	for (size_t i = 0; i < SM_ARRAY_LEN(sse) - 1; i++) {
+		size_t before = w.len, n = strlen(sse[i]);
+
+		assert_int_equal(rs_write_padded(&wr, &w, RS_T_DATA, 1024,
+				     (const uint8_t *)sse[i], n),
+		    0);
+		assert_int_equal(w.len - before, V2_FRAME(1024));
+		/* A padding frame has the same size as a data frame. */
+		before = w.len;
+		assert_int_equal(
+		    rs_write_padded(&wr, &w, RS_T_DATA, 1024, NULL, 0), 0);
+		assert_int_equal(w.len - before, V2_FRAME(1024));
+		want += n;
+	}
+	/* END carries the last bytes, in a frame of the same size. */
+	{
+		size_t before = w.len, n = strlen(sse[SM_ARRAY_LEN(sse) - 1]);
+
+		assert_int_equal(
+		    rs_write_padded(&wr, &w, RS_T_END, 1024,
+			(const uint8_t *)sse[SM_ARRAY_LEN(sse) - 1], n),
+		    0);
+		assert_int_equal(w.len - before, V2_FRAME(1024));
+		want += n;
+	}
+	assert_int_equal(
+	    rs_write_padded(&wr, &w, RS_T_DATA, 1024, NULL, 0), SM_ERR_CLOSED);
+	rs_writer_clear(&wr);
+	read_v2 = true;
+	for (size_t i = 0; i < SM_ARRAY_LEN(steps); i++) {
+		read_all(&res, key, buf_data(&w), w.len, steps[i]);
+		assert_true(read_ok(&res));
+		assert_int_equal(res.data.len, want);
+		/* head+token+token+pad... : DATA events only for real data */
+		assert_int_equal(res.events, SM_ARRAY_LEN(sse));
+		buf_clear(&res.data);
+	}
+	read_v2 = false;
+	/* A reader that did not ask for v2 refuses it. */
+	read_all(&res, key, buf_data(&w), w.len, 7);
+	assert_int_equal(res.err, SM_ERR_UNSUPP);
+	buf_clear(&res.data);
+	buf_clear(&w);
+}
+
+static void
+test_v2_error_and_sizes(void **state)
+{
+	struct rs_writer wr;
+	struct result res;
+	struct buf w;
+	char longr[400];
+
+	memset(longr, 'x', sizeof(longr) - 1);
+	longr[sizeof(longr) - 1] = '\0';
+	buf_init(&w, WIRE_MAX);
+	assert_int_equal(rs_writer_init_v2(&wr, &w, key), 0);
+	/* Not a bucket, or a body larger than the bucket holds. */
+	assert_int_equal(
+	    rs_write_padded(&wr, &w, RS_T_DATA, 300, NULL, 0), SM_ERR_INVAL);
+	assert_int_equal(rs_write_padded(&wr, &w, RS_T_DATA, 256,
+			     (const uint8_t *)longr, RS2_CAP(256) + 1),
+	    SM_ERR_INVAL);
+	assert_int_equal(
+	    rs_write_padded(&wr, &w, RS_T_ERROR, 256, NULL, 0), SM_ERR_INVAL);
+	/* v1 writers' calls refuse a v2 writer, and the other way round. */
+	assert_int_equal(rs_write_end(&wr, &w), SM_ERR_INVAL);
+	assert_int_equal(w.len, RS_PREAMBLE_LEN);
+	assert_int_equal(rs_write_padded(&wr, &w, RS_T_DATA, 256,
+			     (const uint8_t *)longr, RS2_CAP(256)),
+	    0);
+	assert_int_equal(rs_write_padded_error(&wr, &w, 256, 502, longr), 0);
+	assert_int_equal(w.len, RS_PREAMBLE_LEN + 2 * V2_FRAME(256));
+	rs_writer_clear(&wr);
+	read_v2 = true;
+	read_all(&res, key, buf_data(&w), w.len, 5);
+	read_v2 = false;
+	assert_int_equal(res.err, 0);
+	assert_true(res.error_ev);
+	assert_int_equal(res.status, 502);
+	assert_int_equal(strlen(res.reason), RS_REASON_MAX);
+	assert_int_equal(res.data.len, RS2_CAP(256));
+	buf_clear(&res.data);
+	buf_clear(&w);
+
+	assert_int_equal(rs2_bucket_for(0), 256);
+	assert_int_equal(rs2_bucket_for(251), 256);
+	assert_int_equal(rs2_bucket_for(252), 1024);
+	assert_int_equal(rs2_bucket_for(65531), 65536);
+	assert_int_equal(rs2_bucket_for(1 << 20), 65536);
+	assert_int_equal(rs2_bucket_round(1000), 1024);
+	assert_int_equal(rs2_bucket_round(1), 256);
+}
+
+/* A chunk crafted with the right key and AD but a bad v2 layout. */
+static int
+v2_raw_result(const uint8_t *pt, size_t len, uint8_t tag, bool v1_ad)
+{
+	struct rs_writer wr;
+	struct result res;
+	struct buf w;
+	int err;
+
+	buf_init(&w, WIRE_MAX);
+	assert_int_equal(rs_writer_init_v2(&wr, &w, key), 0);
+	if (v1_ad)
+		wr.version = RS_VERSION; /* push without the v2 AD */
+	assert_int_equal(rs_write_raw(&wr, &w, pt, len, tag), 0);
+	rs_writer_clear(&wr);
+	read_v2 = true;
+	read_all(&res, key, buf_data(&w), w.len, 9);
+	read_v2 = false;
+	err = res.err != 0 ? res.err : res.fin;
+	buf_clear(&res.data);
+	buf_clear(&w);
+	return err;
+}
+
+static void
+test_v2_bad_chunks(void **state)
+{
+	const uint8_t TM = crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+	const uint8_t TF = crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+	uint8_t pt[1024];
+	struct rs_writer wr;
+	struct result res;
+	struct buf w, v1;
+
+	memset(pt, 0, sizeof(pt));
+	pt[0] = RS_T_DATA;
+	pt[4] = 3;
+	pt[5] = 'a';
+	pt[6] = 'b';
+	pt[7] = 'c';
+	/* Well formed (control), then: non-zero padding, length past the
+	 * bucket, a size that is no bucket, wrong tags, unknown type, v1 AD. */
+	assert_int_equal(v2_raw_result(pt, 256, TM, false), SM_ERR_CLOSED);
+	pt[200] = 1;
+	assert_int_equal(v2_raw_result(pt, 256, TM, false), SM_ERR_PROTO);
+	pt[200] = 0;
+	pt[3] = 1; /* n = 259 > 251 */
+	assert_int_equal(v2_raw_result(pt, 256, TM, false), SM_ERR_PROTO);
+	pt[3] = 0;
+	assert_int_equal(v2_raw_result(pt, 300, TM, false), SM_ERR_PROTO);
+	assert_int_equal(v2_raw_result(pt, 256, TF, false), SM_ERR_PROTO);
+	pt[0] = RS_T_END;
+	assert_int_equal(v2_raw_result(pt, 256, TM, false), SM_ERR_PROTO);
+	assert_int_equal(v2_raw_result(pt, 256, TF, false), 0);
+	pt[0] = 0x09;
+	assert_int_equal(v2_raw_result(pt, 256, TF, false), SM_ERR_PROTO);
+	pt[0] = RS_T_END;
+	assert_int_equal(v2_raw_result(pt, 256, TF, true), SM_ERR_DECRYPT);
+
+	/* Version byte flipped either way: the AD differs, nothing opens. */
+	buf_init(&w, WIRE_MAX);
+	assert_int_equal(rs_writer_init_v2(&wr, &w, key), 0);
+	assert_int_equal(rs_write_padded(&wr, &w, RS_T_END, 256, pt, 3), 0);
+	rs_writer_clear(&wr);
+	buf_data(&w)[1] = RS_VERSION;
+	read_v2 = true;
+	read_all(&res, key, buf_data(&w), w.len, 64);
+	assert_int_equal(res.err, SM_ERR_DECRYPT);
+	buf_clear(&res.data);
+	buf_clear(&w);
+	make_stream(&v1, sse, SM_ARRAY_LEN(sse));
+	read_all(&res, key, buf_data(&v1), v1.len, 64);
+	assert_true(read_ok(&res)); /* a v2 reader still reads v1 */
+	buf_clear(&res.data);
+	buf_data(&v1)[1] = RS_VERSION2;
+	read_all(&res, key, buf_data(&v1), v1.len, 64);
+	assert_true(res.err == SM_ERR_PROTO || res.err == SM_ERR_DECRYPT);
+	buf_clear(&res.data);
+	buf_clear(&v1);
+	/* A refusal reads the same in v2 readers; a "v2 refusal" does not. */
+	buf_init(&w, 8);
+	assert_int_equal(rs_write_refusal(&w, RS_REFUSE_REPLAY), 0);
+	read_all(&res, key, buf_data(&w), w.len, 1);
+	assert_true(res.refused && res.err == 0 && res.fin == 0);
+	buf_data(&w)[1] = RS_VERSION2;
+	read_all(&res, key, buf_data(&w), w.len, 1);
+	assert_int_equal(res.err, SM_ERR_PROTO);
+	read_v2 = false;
+	buf_clear(&w);
+}
+
+static void
+test_v2_vectors(void **state)
+{
+	cJSON *root = vec_load("tests/vectors/rstream_v2.json"), *v, *c;
+	const cJSON *vecs = cJSON_GetObjectItemCaseSensitive(root, "vectors");
+	uint8_t k[RS_KEY_LEN], hdr[RS_SSHDR_LEN], *want;
+	struct rs_writer wr;
+	struct result res;
+	struct buf w;
+	const char *type, *d;
+	size_t n, nvec = 0, b;
+
+	cJSON_ArrayForEach(v, vecs)
+	{
+		d = cJSON_GetObjectItemCaseSensitive(v, "stream")->valuestring;
+		n = strlen(d) / 2;
+		want = malloc(n);
+		assert_non_null(want);
+		assert_int_equal(sm_unhex(want, n, d), 0);
+		vec_hex(k, sizeof(k), v, "key");
+		vec_hex(hdr, sizeof(hdr), v, "sshdr");
+		buf_init(&w, WIRE_MAX);
+		assert_int_equal(rs_writer_init_v2_det(&wr, &w, k, hdr), 0);
+		cJSON_ArrayForEach(
+		    c, cJSON_GetObjectItemCaseSensitive(v, "chunks"))
+		{
+			type = cJSON_GetObjectItem(c, "type")->valuestring;
+			b = (size_t)cJSON_GetObjectItem(c, "bucket")->valueint;
+			if (strcmp(type, "error") == 0) {
+				assert_int_equal(
+				    rs_write_padded_error(&wr, &w, b,
+					(uint16_t)cJSON_GetObjectItem(
+					    c, "status")
+					    ->valueint,
+					cJSON_GetObjectItem(c, "reason")
+					    ->valuestring),
+				    0);
+				continue;
+			}
+			d = cJSON_GetObjectItem(c, "data")->valuestring;
+			assert_int_equal(
+			    rs_write_padded(&wr, &w,
+				strcmp(type, "end") == 0 ? RS_T_END : RS_T_DATA,
+				b, (const uint8_t *)d, strlen(d)),
+			    0);
+		}
+		rs_writer_clear(&wr);
+		assert_int_equal(w.len, n);
+		assert_memory_equal(buf_data(&w), want, n);
+		read_v2 = true;
+		read_all(&res, k, want, n, 11);
+		read_v2 = false;
+		assert_int_equal(res.err, 0);
+		assert_int_equal(res.fin, 0);
+		buf_clear(&res.data);
+		buf_clear(&w);
+		free(want);
+		nvec++;
+	}
+	assert_int_equal(nvec, 2);
+	cJSON_Delete(root);
+}
+
 int
 main(void)
 {
@@ -682,6 +954,10 @@ main(void)
 	    cmocka_unit_test(test_det_matches_push),
 	    cmocka_unit_test(test_out_full_no_partial),
 	    cmocka_unit_test(test_vectors),
+	    cmocka_unit_test(test_v2_roundtrip_padding),
+	    cmocka_unit_test(test_v2_error_and_sizes),
+	    cmocka_unit_test(test_v2_bad_chunks),
+	    cmocka_unit_test(test_v2_vectors),
 	};
 
 	if (sodium_init() < 0)

@@ -100,6 +100,11 @@ def bucket(n):
     return (n + 65535) // 65536 * 65536
 
 
+# --emit: fill in the outputs of vectors that have only inputs (new vectors
+# are written this way, then checked by the C tests).
+EMIT = "--emit" in sys.argv
+
+
 def check_envelope(v):
     hsk = bytes.fromhex(v["host_x25519_sk"])
     hpk = x25519_base(hsk)
@@ -115,16 +120,24 @@ def check_envelope(v):
     b = bucket(len(inner))
     assert b == v["bucket"]
     pt = inner + bytes(b - len(inner))
-    hdr = (b"\xe1\x01" + struct.pack(">I", v["epoch"]) + epk +
-           struct.pack(">I", 16 + b))
+    if v.get("version", 1) == 2:  # a 16-byte salt before the body length
+        hdr = (b"\xe1\x02" + struct.pack(">I", v["epoch"]) + epk +
+               bytes.fromhex(v["salt"]) + struct.pack(">I", 16 + b))
+    else:
+        hdr = (b"\xe1\x01" + struct.pack(">I", v["epoch"]) + epk +
+               struct.pack(">I", 16 + b))
     k = box_beforenm(hpk, esk)
     assert k == box_beforenm(epk, hsk)
-    assert k.hex() == v["shared_k"]
     kn = kdf(56, b"sealmesh-e2e-req", k, hdr + hpk)
-    assert kn[:32].hex() == v["req_key"] and kn[32:].hex() == v["req_nonce"]
     rkey = kdf(32, b"sealmesh-e2e-h2c", k, hdr + hpk + rid)
-    assert rkey.hex() == v["response_key"]
     wire = hdr + secretbox(kn[:32], kn[32:], pt)
+    if EMIT and not v["envelope"]:
+        v.update(shared_k=k.hex(), req_key=kn[:32].hex(),
+                 req_nonce=kn[32:].hex(), response_key=rkey.hex(),
+                 envelope=wire.hex())
+    assert k.hex() == v["shared_k"]
+    assert kn[:32].hex() == v["req_key"] and kn[32:].hex() == v["req_nonce"]
+    assert rkey.hex() == v["response_key"]
     assert wire.hex() == v["envelope"], "envelope bytes differ"
 
 
@@ -157,7 +170,7 @@ class SecretStream:
         self.counter = 1
         self.inonce = header[16:24]
 
-    def push(self, m, tag):
+    def push(self, m, tag, ad=b""):
         # ChaCha20-IETF with a 12-byte nonce = counter(4 LE) || inonce(8).
         n12 = struct.pack("<I", self.counter) + self.inonce
         poly_key = chacha20_xor(self.k, 0, n12, bytes(64))[:32]
@@ -166,7 +179,8 @@ class SecretStream:
         block = chacha20_xor(self.k, 1, n12, bytes(block))
         c = chacha20_xor(self.k, 2, n12, m)
         pad = (0x10 - 64 + len(m)) & 0xf  # libsodium's padding, as it is
-        mac_in = (block + c + bytes(pad) + struct.pack("<Q", 0) +
+        mac_in = (ad + bytes((0x10 - len(ad)) & 0xf) + block + c +
+                  bytes(pad) + struct.pack("<Q", len(ad)) +
                   struct.pack("<Q", 64 + len(m)))
         mac = Poly1305.generate_tag(poly_key, mac_in)
         self.inonce = bytes(a ^ b for a, b in zip(self.inonce, mac[:8]))
@@ -198,15 +212,50 @@ def check_rstream(v):
     assert out.hex() == v["stream"], "stream bytes differ: " + v["name"]
 
 
+RS2_BUCKETS = (256, 1024, 4096, 16384, 65536)
+RS2_AD = b"sealmesh-rs-v2"
+
+
+def rstream_v2(v):
+    """Response stream v2 (padded frames) from the vector's inputs."""
+    hdr = bytes.fromhex(v["sshdr"])
+    ss = SecretStream(bytes.fromhex(v["key"]), hdr)
+    out = b"\xe1\x02\x00" + hdr
+    for c in v["chunks"]:
+        b = c["bucket"]
+        assert b in RS2_BUCKETS
+        if c["type"] in ("data", "end"):
+            body = c.get("data", "").encode()
+            t, tag = (1, 0) if c["type"] == "data" else (3, 3)
+        else:
+            body = struct.pack(">H", c["status"]) + c["reason"].encode()
+            t, tag = 2, 3
+        pt = bytes([t]) + struct.pack(">I", len(body)) + body
+        assert len(pt) <= b
+        pt += bytes(b - len(pt))
+        ct = ss.push(pt, tag, RS2_AD)
+        out += struct.pack(">I", len(ct)) + ct
+    return out.hex()
+
+
 def main():
-    env = json.load(open("tests/vectors/envelope.json"))["vectors"]
+    doc = json.load(open("tests/vectors/envelope.json"))
+    env = doc["vectors"]
     rs = json.load(open("tests/vectors/rstream.json"))["vectors"]
+    rs2 = json.load(open("tests/vectors/rstream_v2.json"))["vectors"]
     for v in env:
         check_envelope(v)
+    if EMIT:
+        with open("tests/vectors/envelope.json", "w") as f:
+            json.dump(doc, f, indent="\t")
+            f.write("\n")
     assert rs[0]["key"] == env[0]["response_key"]
     for v in rs:
         check_rstream(v)
-    print("e2e vectors: %d envelope, %d rstream: ok" % (len(env), len(rs)))
+    for v in rs2:
+        assert rstream_v2(v) == v["stream"], "v2 stream differs: " + v["name"]
+    print("e2e vectors: %d envelope, %d rstream, %d rstream v2: ok" %
+          (len(env), len(rs), len(rs2)))
     return 0
 
 
