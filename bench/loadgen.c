@@ -46,14 +46,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <uv.h>
 
 #include "http/parse.h"
 
-#define LG_MAX_CONNS 4096
-#define LG_HARD_CAP_S 60
+/* Also bounded by the open files limit, raised to its hard cap. */
+#define LG_MAX_CONNS 65536
+#define LG_HARD_CAP_S 120
 #define LG_MAX_DURATION_S 55
 #define LG_MAX_REQUESTS 10000000
 #define LG_MAX_BODY_BYTES (16u << 20) /* room for 8 MiB prompts */
@@ -853,6 +855,7 @@ int
 main(int argc, char **argv)
 {
 	const char *url = NULL;
+	struct rlimit rl;
 	double dur;
 
 	lg.conc = 1;
@@ -903,6 +906,15 @@ main(int argc, char **argv)
 	}
 	if (lg.duration_s == 0 && lg.nreq < lg.conc)
 		lg.conc = (unsigned)lg.nreq;
+	/* One descriptor per connection: as many as the hard limit allows. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && lg.conc + 64 > rl.rlim_cur)
+		fprintf(stderr,
+		    "loadgen: warning: %u connections, open files limit %llu\n",
+		    lg.conc, (unsigned long long)rl.rlim_cur);
 	if (build_request() != 0 ||
 	    (lg.conns = calloc(lg.conc, sizeof(*lg.conns))) == NULL) {
 		fprintf(stderr, "loadgen: out of memory\n");

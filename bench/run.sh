@@ -31,10 +31,27 @@
 # Adding a row: start the thing, then `add_target NAME URL [PID]` (PID: a
 # process whose RSS to report). measure/measure_rss do the rest.
 #
+# Scale rows (BENCH_SCALE, default "2000 10000"): N streams held open at
+# once (BENCH_SCALE_TOKENS tokens, BENCH_SCALE_DELAY_MS apart, so they
+# overlap) through the local gateway ("sealmesh") and through one mesh hop
+# with E2E ("mesh-e2e": client node -> host node -> mock), on processes of
+# their own (each proxy with its own mock). Per row: errors,
+# TTFB p50/p99, and RSS per stream on each node ((VmRSS with all N streaming
+# - VmRSS before) / N). The local gateway needs two descriptors per stream in
+# one process; where the hard RLIMIT_NOFILE does not allow 2N it runs at the
+# largest N it allows, and the report says so.
+#
 # Knobs (environment): BUILD, BENCH_DURATION (s per cell, default 3),
 # BENCH_REPS (3), BENCH_CONC ("1 64 256"), BENCH_TOKENS (32),
 # BENCH_DELAY_MS (5), BENCH_NS_TOKENS (16), BENCH_RSS_STREAMS (256),
-# BENCH_STRICT (0), BENCH_OUT (bench/results), NGINX (nginx).
+# BENCH_STRICT (0), BENCH_OUT (bench/results), NGINX (nginx),
+# BENCH_PARTS ("rss big8m cells scale": which parts run), BENCH_ROWS (rows
+# measured in the cells, default all), BENCH_SCENARIOS ("stream nostream"),
+# BENCH_SCALE ("2000 10000"), BENCH_SCALE_TOKENS (15),
+# BENCH_SCALE_DELAY_MS (2000).
+# Only the c=256 non-streamed row against nginx plus the scale rows:
+#   BENCH_PARTS="cells scale" BENCH_ROWS="nginx sealmesh" \
+#   BENCH_SCENARIOS=nostream BENCH_CONC=256 bench/run.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,6 +72,14 @@ RSS_TOKENS=200
 RSS_DELAY_MS=50
 OUTDIR=${BENCH_OUT:-bench/results}
 STRICT=${BENCH_STRICT:-0}
+PARTS=${BENCH_PARTS:-rss big8m cells scale}
+ROWS=${BENCH_ROWS:-}
+SCENARIOS=${BENCH_SCENARIOS:-stream nostream}
+SCALE=${BENCH_SCALE-2000 10000}
+SCALE_TOKENS=${BENCH_SCALE_TOKENS:-15}
+SCALE_DELAY_MS=${BENCH_SCALE_DELAY_MS:-2000}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
+row_on() { [[ -z $ROWS || " $ROWS " == *" $1 "* ]]; }
 
 for bin in "$LOADGEN" "$MOCK" "$SEALMESH"; do
 	[[ -x $bin ]] || { echo "bench: $bin missing (make BUILD=$BUILD all)" >&2; exit 1; }
@@ -248,6 +273,67 @@ measure_rss() {
 	sleep 0.5 # let the cancelled streams wind down
 }
 
+# measure_scale NAME N: N long streams at once through NAME; TTFB and errors
+# from loadgen, RSS per stream of each process in TARGET_NODES[NAME]. The
+# scale rows have processes of their own (SCALE_URL), each proxy with its
+# own mock: a pool kept warm by one row must not eat the descriptors of the
+# backend the next row uses.
+declare -A TARGET_NODES SCALE_URL SCALE_LOGS
+measure_scale() {
+	local name=$1 n=$2 group=${3:-$2} ready=$TMP/ready.scale.$1.$2 lg i out node pid
+	local -A idle busy
+	for node in ${TARGET_NODES[$name]}; do
+		pid=${node#*=}
+		idle[$node]=$(rss_kib "$pid")
+	done
+	rm -f "$ready"
+	"$LOADGEN" --url "${SCALE_URL[$name]}/v1/chat/completions" \
+	    --concurrency "$n" --requests "$n" --stream \
+	    --tokens "$SCALE_TOKENS" --delay-ms "$SCALE_DELAY_MS" \
+	    --ready-file "$ready" --json >"$TMP/scale.$name.$n.out" 2>>"$TMP/loadgen.err" &
+	lg=$!
+	PIDS+=("$lg")
+	for ((i = 0; i < 600; i++)); do
+		[[ -e $ready ]] && break
+		alive "$lg" || break
+		sleep 0.1
+	done
+	local seen=false
+	if [[ -e $ready ]]; then
+		seen=true
+		sleep 0.5 # every stream has had a token or two
+		for node in ${TARGET_NODES[$name]}; do
+			busy[$node]=$(rss_kib "${node#*=}")
+		done
+	else
+		log "$name: $n streams never ran at once; RSS not measured"
+	fi
+	wait "$lg" || true
+	check_services
+	out=$(cat "$TMP/scale.$name.$n.out")
+	local rss="{" sep=""
+	for node in ${TARGET_NODES[$name]}; do
+		rss+="$sep\"${node%%=*}\":{\"idle_kib\":${idle[$node]},\"busy_kib\":${busy[$node]:-null}}"
+		sep=,
+	done
+	rss+="}"
+	printf '{"kind":"scale","target":"%s","group":%s,"streams":%s,"all_at_once":%s,"tokens":%s,"delay_ms":%s,"rss":%s,"result":%s}\n' \
+	    "$name" "$group" "$n" "$seen" "$SCALE_TOKENS" "$SCALE_DELAY_MS" "$rss" "${out:-null}" >>"$RAW"
+	log "$(printf '%-9s scale n=%-5s: ' "$name" "$n")$(jq -r 'if . == null then "no result" else "req \(.requests) err \(.errors) ttfb p50 \(.ttfb_p50_ms) ms p99 \(.ttfb_p99_ms) ms, most at once \(.max_streaming)" end' <<<"${out:-null}")"
+	for node in ${TARGET_NODES[$name]}; do
+		[[ -n ${busy[$node]:-} ]] &&
+		    log "  ${node%%=*}: RSS ${idle[$node]} -> ${busy[$node]} KiB: $(((busy[$node] - idle[$node]) / n)) KiB/stream"
+	done
+	# Errors: what the nodes said about them.
+	if [[ $(jq -r '.errors // 0' <<<"${out:-null}") != 0 ]]; then
+		for node in ${SCALE_LOGS[$name]}; do
+			grep -E ' (warn|error) ' "$TMP/$node.err" | sed -E 's/^[^ ]+ //' |
+			    sort | uniq -c | sort -rn | head -n 5 | sed "s/^/  $node: /" >&2 || true
+		done
+	fi
+	sleep 2 # let the connections wind down
+}
+
 # ---- start everything ----
 
 start_proc mock 'listening on [0-9]+' "$MOCK" --host 127.0.0.1 --port 0
@@ -370,6 +456,7 @@ if [[ ${BENCH_MESH:-1} == 1 ]]; then
 	RELAY_TOKEN=$NODE_TOKEN
 	mesh_node host serve --model "m=http://127.0.0.1:$MOCK_PORT"
 	HOST_TOKEN=$NODE_TOKEN
+	HOST_NODE_PID=$NODE_PID
 	mesh_node host-r serve --model "m=http://127.0.0.1:$MOCK_PORT" \
 	    --advertise 127.0.0.1:9 --join "$RELAY_TOKEN"
 	# The e2e rows measure the envelope without response shaping
@@ -389,6 +476,33 @@ if [[ ${BENCH_MESH:-1} == 1 ]]; then
 	done
 fi
 
+if part scale && [[ -n $SCALE ]]; then
+	start_proc mock-sa 'listening on [0-9]+' "$MOCK" --host 127.0.0.1 --port 0
+	SERVICES+=("$START_PID")
+	MOCK_SA=${START_LINE##* }
+	start_proc mock-sb 'listening on [0-9]+' "$MOCK" --host 127.0.0.1 --port 0
+	SERVICES+=("$START_PID")
+	MOCK_SB=${START_LINE##* }
+	mesh_node scale-local serve --model "m=http://127.0.0.1:$MOCK_SA"
+	SERVICES+=("$NODE_PID")
+	SCALE_URL[sealmesh]="http://127.0.0.1:$NODE_PORT"
+	SCALE_LOGS[sealmesh]=scale-local
+	TARGET_NODES[sealmesh]="sealmesh=$NODE_PID"
+	mesh_node scale-host serve --model "m=http://127.0.0.1:$MOCK_SB"
+	SERVICES+=("$NODE_PID")
+	SH_PID=$NODE_PID
+	mesh_node scale-hop client --join "$NODE_TOKEN"
+	SERVICES+=("$NODE_PID")
+	routes_m "$NODE_PORT"
+	SCALE_URL[mesh-e2e]="http://127.0.0.1:$NODE_PORT"
+	SCALE_LOGS[mesh-e2e]="scale-hop scale-host"
+	TARGET_NODES[mesh-e2e]="client=$NODE_PID host=$SH_PID"
+	for t in sealmesh mesh-e2e; do
+		"$LOADGEN" --url "${SCALE_URL[$t]}/v1/chat/completions" --concurrency 8 \
+		    --requests 64 --stream --tokens 4 --delay-ms 1 --json >/dev/null
+	done
+fi
+
 log "mock :$MOCK_PORT  nginx :$NGINX_PORT  sealmesh :$SM_PORT  rows: ${TARGETS[*]}  ($(nproc) cores, shared, unpinned)"
 
 for t in "${TARGETS[@]}"; do
@@ -398,13 +512,31 @@ done
 # RSS first, right after warm-up: later high-concurrency cells would leave
 # allocator caches behind and hide the per-stream cost in the "idle" figure.
 for t in "${TARGETS[@]}"; do
+	part rss || break
 	[[ $t == direct || $t == *-plain ]] && continue
 	measure_rss "$t"
 done
 
+# The scale rows, also before the cells (same reason).
+NOFILE_HARD=$(ulimit -Hn)
+for n in $SCALE; do
+	part scale || break
+	for t in sealmesh mesh-e2e; do
+		[[ -n ${SCALE_URL[$t]:-} ]] || continue
+		m=$n
+		# The local gateway holds a client and a backend socket per stream.
+		if [[ $t == sealmesh && $NOFILE_HARD != unlimited ]] &&
+		    ((2 * n + 256 > NOFILE_HARD)); then
+			m=$(((NOFILE_HARD - 256) / 2))
+			log "sealmesh: open files hard limit $NOFILE_HARD: local gateway row at $m streams, not $n"
+		fi
+		measure_scale "$t" "$m" "$n"
+	done
+done
+
 # One 8 MiB request through the relay, sealed and plaintext: the envelope's
 # cost on a large body (a long prompt), end to end.
-if [[ ${BENCH_MESH:-1} == 1 ]]; then
+if [[ ${BENCH_MESH:-1} == 1 ]] && part big8m; then
 	for t in relay-e2e relay-plain; do
 		for ((rep = 1; rep <= REPS; rep++)); do
 			measure "$t" big8m 1 "$rep" --requests 4 --no-stream \
@@ -413,10 +545,12 @@ if [[ ${BENCH_MESH:-1} == 1 ]]; then
 	done
 fi
 
-for scen in stream nostream; do
+for scen in $SCENARIOS; do
+	part cells || break
 	for conc in $CONCS; do
 		for ((rep = 1; rep <= REPS; rep++)); do
 			for t in "${TARGETS[@]}"; do
+				row_on "$t" || continue
 				# shellcheck disable=SC2046
 				measure "$t" "$scen" "$conc" "$rep" \
 				    --duration "$DURATION" $(scen_args "$scen")
@@ -425,8 +559,17 @@ for scen in stream nostream; do
 	done
 done
 
+# Issue 10: a member flooding a TPM host with challenges while a client
+# streams through it (bench/attest_flood.sh; needs swtpm). Its rows go to
+# the raw results and to attest-flood-<UTC>.jsonl. BENCH_ATTEST_FLOOD=0
+# leaves it out.
+if [[ ${BENCH_ATTEST_FLOOD:-1} == 1 ]] && command -v swtpm >/dev/null; then
+	BUILD=$BUILD bench/attest_flood.sh >>"$RAW" || log "attest-flood: failed"
+fi
+
 mkdir -p "$OUTDIR"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+grep '"kind":"attest_flood' "$RAW" >"$OUTDIR/attest-flood-$STAMP.jsonl" || true
 node bench/report.mjs --raw "$RAW" --out "$OUTDIR/bench-$STAMP.json" \
     --latest "$OUTDIR/latest.json" --strict "$STRICT" \
     --meta "$(jq -cn --arg stamp "$STAMP" --arg nginx "$("$NGINX" -v 2>&1)" \
@@ -434,9 +577,11 @@ node bench/report.mjs --raw "$RAW" --out "$OUTDIR/bench-$STAMP.json" \
         --argjson reps "$REPS" --argjson tokens "$TOKENS" \
         --argjson delay_ms "$DELAY_MS" --argjson ns_tokens "$NS_TOKENS" \
         --argjson rss_tokens "$RSS_TOKENS" --argjson rss_delay_ms "$RSS_DELAY_MS" \
+        --argjson scale_tokens "$SCALE_TOKENS" --argjson scale_delay_ms "$SCALE_DELAY_MS" \
         --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
         '{time_utc:$stamp, nginx:$nginx, cores:$cores, duration_s:$duration,
           reps:$reps, stream:{tokens:$tokens, delay_ms:$delay_ms},
           nostream:{tokens:$ns_tokens, delay_ms:0},
-          rss:{tokens:$rss_tokens, delay_ms:$rss_delay_ms}, commit:$commit,
+          rss:{tokens:$rss_tokens, delay_ms:$rss_delay_ms},
+          scale:{tokens:$scale_tokens, delay_ms:$scale_delay_ms}, commit:$commit,
           note:"load generator, mock, proxies share the cores; nothing pinned"}')"

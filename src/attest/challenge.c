@@ -178,6 +178,19 @@ out:
 }
 
 int
+att_answer_busy_write(uint32_t retry_after_ms, struct buf *out)
+{
+	uint8_t b[ATT_ANSWER_BUSY_LEN];
+
+	if (retry_after_ms > 0xffff)
+		retry_after_ms = 0xffff;
+	b[0] = ATT_ANSWER_BUSY;
+	b[1] = (uint8_t)(retry_after_ms >> 8);
+	b[2] = (uint8_t)retry_after_ms;
+	return buf_append(out, b, sizeof(b));
+}
+
+int
 att_answer_parse(const uint8_t *in, size_t len, struct att_answer *out)
 {
 	struct rd rd = {in, len, 0, false}, er;
@@ -191,6 +204,12 @@ att_answer_parse(const uint8_t *in, size_t len, struct att_answer *out)
 		return SM_ERR_TOOBIG;
 	if (len < 1)
 		return SM_ERR_INVAL;
+	if (in[0] == ATT_ANSWER_BUSY) {
+		if (len != ATT_ANSWER_BUSY_LEN)
+			return SM_ERR_INVAL;
+		out->retry_after_ms = (uint32_t)in[1] << 8 | in[2];
+		return SM_ERR_UNAVAIL;
+	}
 	if (rd_be(&rd, 1) != ATT_CHAL_FORMAT)
 		return SM_ERR_UNSUPP;
 	if ((p = rd_take(&rd, ATT_NONCE_LEN + ATT_HASH_LEN)) == NULL)
@@ -273,6 +292,15 @@ att_live_init(struct att_live *l)
 }
 
 void
+att_live_reset(struct att_live *l)
+{
+	uint64_t busy = l->busy;
+
+	att_live_clear(l);
+	l->busy = busy;
+}
+
+void
 att_live_clear(struct att_live *l)
 {
 	sodium_memzero(l, sizeof(*l));
@@ -292,6 +320,8 @@ att_live_due(
 {
 	if (l->outstanding)
 		return false;
+	if (l->busy_until_ms != 0)
+		return now_ms >= l->busy_until_ms;
 	if (l->sent_ms == 0 && !l->ever_ok)
 		return true; /* first contact */
 	return now_ms - l->sent_ms >= c->interval_ms;
@@ -323,12 +353,16 @@ att_live_challenge(struct att_live *l, uint64_t now_ms,
 	}
 	l->outstanding = true;
 	l->sent_ms = now_ms;
+	l->busy_until_ms = 0;
 	return 0;
 }
 
+/* 'revoke': the answer failed its checks (not merely late or missing). */
 static void
-live_fail(struct att_live *l)
+live_fail(struct att_live *l, bool revoke)
 {
+	if (revoke)
+		l->revoked = true;
 	l->outstanding = false;
 	sodium_memzero(l->nonce, sizeof(l->nonce));
 	att_activation_clear(&l->act);
@@ -340,7 +374,7 @@ void
 att_live_tick(struct att_live *l, const struct att_live_cfg *c, uint64_t now_ms)
 {
 	if (l->outstanding && now_ms - l->sent_ms > c->timeout_ms)
-		live_fail(l);
+		live_fail(l, false);
 }
 
 int
@@ -351,34 +385,53 @@ att_live_answer(struct att_live *l, const struct att_live_cfg *c,
 	struct att_answer a;
 	int r;
 
-	if ((r = att_answer_parse(in, len, &a)) != 0) {
-		if (l->outstanding)
-			live_fail(l);
+	if ((r = att_answer_parse(in, len, &a)) == SM_ERR_UNAVAIL) {
+		/* Busy: no failure; ask again after its retry time. */
+		if (l->outstanding) {
+			l->outstanding = false;
+			sodium_memzero(l->nonce, sizeof(l->nonce));
+			att_activation_clear(&l->act);
+			l->busy++;
+			l->busy_until_ms = now_ms +
+			    (a.retry_after_ms < ATT_BUSY_MIN_MS
+				    ? ATT_BUSY_MIN_MS
+				    : a.retry_after_ms);
+		}
 		return r;
 	}
-	if (!l->outstanding ||
-	    sodium_memcmp(a.nonce, l->nonce, ATT_NONCE_LEN) != 0) {
+	if (r != 0) {
+		if (l->outstanding)
+			live_fail(l, true);
+		return r;
+	}
+	if (!l->outstanding) {
+		r = SM_ERR_REPLAY;
+		goto out;
+	}
+	if (sodium_memcmp(a.nonce, l->nonce, ATT_NONCE_LEN) != 0) {
+		/* An answer to another challenge: not this host's proof. */
+		l->revoked = true;
 		r = SM_ERR_REPLAY;
 		goto out;
 	}
 	if (now_ms - l->sent_ms > c->timeout_ms) {
-		live_fail(l);
+		live_fail(l, false);
 		r = SM_ERR_STALE;
 		goto out;
 	}
 	if ((r = att_answer_check(v, l->nonce, &a)) != 0) {
-		live_fail(l);
+		live_fail(l, true);
 		goto out;
 	}
 	if (l->act.pending) {
 		if (!a.activated) {
-			live_fail(l);
+			live_fail(l, true);
 			r = SM_ERR_DECRYPT;
 			goto out;
 		}
 		if ((r = att_activation_finish(
 			 &l->act, a.secret, ATT_SECRET_LEN, pins)) != 0) {
-			live_fail(l);
+			live_fail(l, true);
 			goto out;
 		}
 	}
@@ -387,6 +440,7 @@ att_live_answer(struct att_live *l, const struct att_live_cfg *c,
 	l->ever_ok = true;
 	l->last_ok_ms = now_ms;
 	l->failures = 0;
+	l->revoked = false;
 	r = 0;
 out:
 	sodium_memzero(a.secret, sizeof(a.secret));
@@ -397,7 +451,8 @@ bool
 att_live_attested(
     const struct att_live *l, const struct att_live_cfg *c, uint64_t now_ms)
 {
-	return l->ever_ok && now_ms - l->last_ok_ms < c->window_ms &&
+	return l->ever_ok && !l->revoked &&
+	    now_ms - l->last_ok_ms < c->window_ms &&
 	    l->failures < ATT_LIVE_MAX_FAILURES;
 }
 

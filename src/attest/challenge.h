@@ -18,10 +18,19 @@
  *                 = SHA-256(S)
  *   S = "sealmesh-attest-challenge-v1\0" (29 bytes) || nonce || blob_hash
  *
+ * Busy answer (host -> verifier), when the host will not run TPM work now
+ * (per-peer rate limit, full queue):
+ *   u8 ATT_ANSWER_BUSY (0xB5) | u16 retry_after_ms
+ *
  * A host is attested while its last successful answer is younger than the
- * freshness window (default 11 min) on the *verifier's* clock and fewer than
- * three challenges in a row failed. Each nonce is answered at most once: an
- * answer for any nonce but the one outstanding is refused (SM_ERR_REPLAY).
+ * freshness window (default 11 min) on the *verifier's* clock, no answer
+ * failed its checks since (bad signature or quote, changed PCRs, another
+ * blob, wrong nonce, failed activation: ineligible at once, until a later
+ * challenge succeeds) and fewer than three challenges in a row went
+ * unanswered. Each nonce is answered at most once: an answer for any nonce
+ * but the one outstanding is refused (SM_ERR_REPLAY). A new blob starts
+ * freshness from nothing (att_live_reset). A busy answer is not a failure:
+ * the next challenge waits retry_after_ms.
  */
 #ifndef SM_ATTEST_CHALLENGE_H
 #define SM_ATTEST_CHALLENGE_H
@@ -48,6 +57,9 @@
 #define ATT_LIVE_WINDOW_MS (11 * 60 * 1000ULL)
 #define ATT_LIVE_TIMEOUT_MS (30 * 1000ULL)
 #define ATT_LIVE_MAX_FAILURES 3
+#define ATT_ANSWER_BUSY 0xB5
+#define ATT_ANSWER_BUSY_LEN 3
+#define ATT_BUSY_MIN_MS 100
 
 /* S above, for signing and verifying. */
 void att_chal_signed_bytes(const uint8_t nonce[ATT_NONCE_LEN],
@@ -85,6 +97,7 @@ struct att_answer {
 	size_t sig_len;
 	bool activated;
 	uint8_t secret[ATT_SECRET_LEN];
+	uint32_t retry_after_ms; /* busy answers only */
 	const uint8_t *meas; /* measurement section, NULL when none */
 	size_t meas_len;
 };
@@ -99,7 +112,14 @@ struct att_answer {
 int att_answer_make(struct att_provider *p, const uint8_t *chal, size_t len,
     const uint8_t blob_hash[ATT_HASH_LEN], struct buf *out) SM_MUST_CHECK;
 
-/* Decode an answer; views into 'in'. SM_ERR_INVAL/TOOBIG/UNSUPP. */
+/* Append a busy answer (retry_after_ms capped at 65535). */
+int
+att_answer_busy_write(uint32_t retry_after_ms, struct buf *out) SM_MUST_CHECK;
+
+/*
+ * Decode an answer; views into 'in'. SM_ERR_INVAL/TOOBIG/UNSUPP; a busy
+ * answer gives SM_ERR_UNAVAIL with out->retry_after_ms set.
+ */
 int att_answer_parse(
     const uint8_t *in, size_t len, struct att_answer *out) SM_MUST_CHECK;
 
@@ -122,6 +142,9 @@ struct att_live {
 	uint64_t last_ok_ms;
 	unsigned failures; /* consecutive */
 	struct att_activation act; /* pending when a credential was sent */
+	bool revoked; /* an answer failed its checks since the last success */
+	uint64_t busy_until_ms; /* the host said busy: no challenge before */
+	uint64_t busy; /* busy answers received (informational) */
 };
 
 struct att_live_cfg {
@@ -131,6 +154,12 @@ struct att_live_cfg {
 };
 
 void att_live_init(struct att_live *l);
+/*
+ * The host's blob changed: its freshness starts from nothing (not attested
+ * until a challenge for the new blob succeeds; due at once). Drops an
+ * outstanding challenge and a pending activation.
+ */
+void att_live_reset(struct att_live *l);
 void att_live_clear(struct att_live *l); /* wipes a pending activation */
 void att_live_cfg_default(struct att_live_cfg *c);
 
@@ -155,17 +184,23 @@ void att_live_tick(
     struct att_live *l, const struct att_live_cfg *c, uint64_t now_ms);
 
 /*
- * Take an answer. SM_ERR_REPLAY: no outstanding nonce, or another nonce
- * (nothing changes). SM_ERR_STALE: past the deadline (a failure). Otherwise
- * the answer is checked (att_answer_check) and a pending activation
- * finished into 'pins' (may pin the AK). Success: last_ok = now, failures 0.
- * Any check failure: failures + 1. The nonce is used up either way.
+ * Take an answer. SM_ERR_REPLAY: no outstanding nonce (nothing changes), or
+ * another nonce than the outstanding one (revoked; the nonce stays
+ * outstanding). SM_ERR_STALE: past the deadline (a failure). SM_ERR_UNAVAIL:
+ * a busy answer (no failure; next challenge after its retry time).
+ * Otherwise the answer is checked (att_answer_check) and a pending activation
+ * finished into 'pins' (may pin the AK). Success: last_ok = now, failures 0,
+ * revoked cleared. Any check failure: failures + 1 and revoked (ineligible at
+ * once). The nonce is used up either way.
  */
 int att_live_answer(struct att_live *l, const struct att_live_cfg *c,
     const struct att_verdict *v, struct att_pins *pins, const uint8_t *in,
     size_t len, uint64_t now_ms) SM_MUST_CHECK;
 
-/* Attested now: answered within the window and < 3 failures in a row. */
+/*
+ * Attested now: answered within the window, no failed answer since, and < 3
+ * unanswered challenges in a row.
+ */
 bool att_live_attested(
     const struct att_live *l, const struct att_live_cfg *c, uint64_t now_ms);
 

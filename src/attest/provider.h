@@ -7,11 +7,12 @@
  *            --require-attested-hosts unless the operator lowers the bar with
  *            --min-trust self_signed.
  *  tpm       tpm2-tss ESYS over a TCTI (--tpm TCTI). An attestation key (AK):
- *            a restricted ECDSA P-256 signing key, a primary in the
- *            endorsement hierarchy (deterministic: the same AK after a
- *            restart, so pins survive). The blob is bound by TPM2_Quote over
- *            PCRs sha256:0-7 with qualifyingData = SHA-256(blob); challenge
- *            answers quote SHA-256("sealmesh-attest-challenge-v1\0" || nonce
+ *            a restricted ECDSA P-256 signing key, an ordinary key under an
+ *            endorsement-hierarchy storage primary, with a random authValue;
+ *            kept in the state directory (attest.ak, 0600) so the same AK
+ *            comes back after a restart and pins survive. The blob is bound by
+ * TPM2_Quote over PCRs sha256:0-7 with qualifyingData = SHA-256(blob);
+ * challenge answers quote SHA-256("sealmesh-attest-challenge-v1\0" || nonce
  *            || blob hash). The EK certificate (NV 0x01C00002) travels in
  *            the evidence; credential activation uses the RSA EK at
  *            0x81010001. Trust level tpm.
@@ -24,6 +25,7 @@
 #ifndef SM_ATTEST_PROVIDER_H
 #define SM_ATTEST_PROVIDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -99,6 +101,36 @@ int att_software_pub(
  * for other TPM errors (logged with Tss2_RC_Decode).
  */
 int att_tpm_open(const char *tcti, struct att_provider **out) SM_MUST_CHECK;
+
+#define ATT_AK_AUTH_LEN 32
+#define ATT_AK_FILE "attest.ak"
+
+struct att_tpm_opts {
+	const char *tcti;
+	/*
+	 * The AK file (state dir/attest.ak, 0600: authValue, public and
+	 * wrapped private blob). Loaded when present, created when missing.
+	 * NULL: a new AK every open, kept in memory only (pins do not survive
+	 * a restart).
+	 */
+	const char *ak_path;
+	bool new_ak; /* replace the AK in ak_path (sealmesh attest --new-ak) */
+	/*
+	 * Tests only: TPMA_OBJECT bits to clear from the AK template, to show
+	 * that the verifier refuses such a key (ATT_R_BAD_AK). 0 otherwise.
+	 */
+	uint32_t ak_attrs_clear;
+};
+
+/*
+ * att_tpm_open() with an AK that only this process can use: an ordinary
+ * restricted ECDSA P-256 signing key created under an endorsement-hierarchy
+ * storage primary, with a random 32-byte authValue. SM_ERR_PERM when the AK
+ * file is readable by group or others; SM_ERR_INTERNAL when a saved AK does
+ * not load (TPM cleared: re-create it deliberately with new_ak).
+ */
+int att_tpm_open_opts(
+    const struct att_tpm_opts *o, struct att_provider **out) SM_MUST_CHECK;
 
 /* Free a provider (TPM: flush every handle, finalize ESYS). NULL no-op. */
 void att_provider_free(struct att_provider *p);

@@ -4,9 +4,13 @@
  * persistent RSA EK (closed, never flushed). swtpm has no resource manager,
  * so nothing transient may leak.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <tss2/tss2_esys.h>
@@ -110,8 +114,16 @@ out:
 	return r;
 }
 
+/*
+ * The AK's parent: an ECC P-256 storage key, primary in the endorsement
+ * hierarchy from the TCG SRK-style template. Anyone can re-create it (it is
+ * deterministic); that is harmless, it only wraps the AK's private blob. The
+ * AK itself is an ordinary key with a TPM-drawn private part and a random
+ * authValue: neither can be re-derived (doc/PROTOCOL.md, "An AK only sealmesh
+ * can use").
+ */
 static int
-create_ak(struct tpm_provider *t)
+create_parent(struct tpm_provider *t, ESYS_TR *parent)
 {
 	TPM2B_SENSITIVE_CREATE sens = {0};
 	TPM2B_PUBLIC tmpl = {
@@ -123,12 +135,13 @@ create_ak(struct tpm_provider *t)
 			TPMA_OBJECT_FIXEDPARENT |
 			TPMA_OBJECT_SENSITIVEDATAORIGIN |
 			TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED |
-			TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA,
+			TPMA_OBJECT_DECRYPT | TPMA_OBJECT_NODA,
 		    .parameters.eccDetail =
 			{
-			    .symmetric = {.algorithm = TPM2_ALG_NULL},
-			    .scheme = {.scheme = TPM2_ALG_ECDSA,
-				.details.ecdsa.hashAlg = TPM2_ALG_SHA256},
+			    .symmetric = {.algorithm = TPM2_ALG_AES,
+				.keyBits.aes = 128,
+				.mode.aes = TPM2_ALG_CFB},
+			    .scheme = {.scheme = TPM2_ALG_NULL},
 			    .curveID = TPM2_ECC_NIST_P256,
 			    .kdf = {.scheme = TPM2_ALG_NULL},
 			},
@@ -136,21 +149,234 @@ create_ak(struct tpm_provider *t)
 	};
 	TPM2B_DATA outside = {0};
 	TPML_PCR_SELECTION none = {0};
-	TPM2B_PUBLIC *pub = NULL;
+	TSS2_RC rc;
+
+	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT,
+	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
+	    &outside, &none, parent, NULL, NULL, NULL, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		*parent = ESYS_TR_NONE;
+		return tss_fail("CreatePrimary(AK parent)", rc);
+	}
+	return 0;
+}
+
+/* The AK template; 'attrs' is the attribute set (tests clear some). */
+static void
+ak_template(TPM2B_PUBLIC *tmpl, TPMA_OBJECT attrs)
+{
+	memset(tmpl, 0, sizeof(*tmpl));
+	tmpl->publicArea.type = TPM2_ALG_ECC;
+	tmpl->publicArea.nameAlg = TPM2_ALG_SHA256;
+	tmpl->publicArea.objectAttributes = attrs;
+	tmpl->publicArea.parameters.eccDetail.symmetric.algorithm =
+	    TPM2_ALG_NULL;
+	tmpl->publicArea.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+	tmpl->publicArea.parameters.eccDetail.scheme.details.ecdsa.hashAlg =
+	    TPM2_ALG_SHA256;
+	tmpl->publicArea.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+	tmpl->publicArea.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+}
+
+#define AK_ATTRS                                                               \
+	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |                      \
+	    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |       \
+	    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT |                \
+	    TPMA_OBJECT_NODA)
+
+/*
+ * AK file (state dir, 0600): "SMAK" | u8 version 1 | authValue[32] |
+ * marshalled TPM2B_PUBLIC | marshalled TPM2B_PRIVATE (the private part is
+ * wrapped by the parent and useless outside this TPM).
+ */
+#define AK_FILE_MAGIC "SMAK"
+#define AK_FILE_VERSION 1
+#define AK_FILE_MAX 2048
+
+static int
+ak_file_write(const char *path, const uint8_t auth[ATT_AK_AUTH_LEN],
+    const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv)
+{
+	uint8_t b[AK_FILE_MAX];
+	char tmp[4096];
+	size_t off = 5;
+	ssize_t w;
+	int fd = -1, r = SM_ERR_IO;
+
+	memcpy(b, AK_FILE_MAGIC, 4);
+	b[4] = AK_FILE_VERSION;
+	memcpy(b + off, auth, ATT_AK_AUTH_LEN);
+	off += ATT_AK_AUTH_LEN;
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, b, sizeof(b), &off) !=
+		TSS2_RC_SUCCESS ||
+	    Tss2_MU_TPM2B_PRIVATE_Marshal(priv, b, sizeof(b), &off) !=
+		TSS2_RC_SUCCESS) {
+		r = SM_ERR_TOOBIG;
+		goto out;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+		r = SM_ERR_INVAL;
+		goto out;
+	}
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
+	    0) {
+		log_error("attest: cannot create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	w = write(fd, b, off);
+	if (w != (ssize_t)off || fsync(fd) != 0) {
+		log_error("attest: cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		log_error("attest: cannot rename %s to %s: %s", tmp, path,
+		    strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r != 0)
+		(void)unlink(tmp);
+	sodium_memzero(b, sizeof(b));
+	return r;
+}
+
+/* SM_ERR_NOTFOUND when absent, SM_ERR_PERM when group/others can read it. */
+static int
+ak_file_read(const char *path, uint8_t auth[ATT_AK_AUTH_LEN], TPM2B_PUBLIC *pub,
+    TPM2B_PRIVATE *priv)
+{
+	uint8_t b[AK_FILE_MAX];
+	struct stat st;
+	size_t off = 5;
+	ssize_t n;
+	int fd, r = SM_ERR_INVAL;
+
+	memset(pub, 0, sizeof(*pub));
+	memset(priv, 0, sizeof(*priv));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		if (errno == ENOENT)
+			return SM_ERR_NOTFOUND;
+		log_error("attest: cannot open %s: %s", path, strerror(errno));
+		return SM_ERR_IO;
+	}
+	if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+		log_error("attest: %s is readable by group or others "
+			  "(mode %03o); refusing it (chmod 600)",
+		    path, (unsigned)(st.st_mode & 0777));
+		close(fd);
+		return SM_ERR_PERM;
+	}
+	n = read(fd, b, sizeof(b));
+	close(fd);
+	if (n < 5 + ATT_AK_AUTH_LEN || n == (ssize_t)sizeof(b) ||
+	    memcmp(b, AK_FILE_MAGIC, 4) != 0 || b[4] != AK_FILE_VERSION)
+		goto out;
+	memcpy(auth, b + 5, ATT_AK_AUTH_LEN);
+	off += ATT_AK_AUTH_LEN;
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(b, (size_t)n, &off, pub) !=
+		TSS2_RC_SUCCESS ||
+	    Tss2_MU_TPM2B_PRIVATE_Unmarshal(b, (size_t)n, &off, priv) !=
+		TSS2_RC_SUCCESS ||
+	    off != (size_t)n)
+		goto out;
+	r = 0;
+out:
+	if (r != 0)
+		log_error("attest: %s is not a sealmesh AK file", path);
+	sodium_memzero(b, sizeof(b));
+	return r;
+}
+
+/*
+ * Load (or, when 'path' is NULL, missing, or 'fresh', create) the AK under
+ * the parent, set its authValue on the handle and keep its public area.
+ */
+static int
+create_ak(
+    struct tpm_provider *t, const char *path, bool fresh, TPMA_OBJECT attrs)
+{
+	TPM2B_SENSITIVE_CREATE sens = {0};
+	TPM2B_PUBLIC tmpl, pubf, *pub = NULL;
+	TPM2B_PRIVATE privf, *priv = NULL;
+	TPM2B_DATA outside = {0};
+	TPML_PCR_SELECTION none = {0};
+	TPM2B_AUTH auth = {.size = ATT_AK_AUTH_LEN};
+	ESYS_TR parent = ESYS_TR_NONE;
 	size_t off = 0;
 	TSS2_RC rc;
 	int r;
 
-	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT,
-	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
-	    &outside, &none, &t->ak, &pub, NULL, NULL, NULL);
-	if (rc != TSS2_RC_SUCCESS)
-		return tss_fail("CreatePrimary(AK)", rc);
+	r = path != NULL && !fresh
+	    ? ak_file_read(path, auth.buffer, &pubf, &privf)
+	    : SM_ERR_NOTFOUND;
+	if (r != 0 && r != SM_ERR_NOTFOUND)
+		goto out;
+	if (r == SM_ERR_NOTFOUND && path != NULL)
+		log_info("attest: tpm: creating a new AK in %s", path);
+	if ((r = create_parent(t, &parent)) != 0)
+		goto out;
+	if (pubf.size == 0 || path == NULL || fresh) {
+		/* A new key: the TPM draws the private part, we the auth. */
+		randombytes_buf(auth.buffer, ATT_AK_AUTH_LEN);
+		memcpy(sens.sensitive.userAuth.buffer, auth.buffer,
+		    ATT_AK_AUTH_LEN);
+		sens.sensitive.userAuth.size = ATT_AK_AUTH_LEN;
+		ak_template(&tmpl, attrs);
+		rc = Esys_Create(t->esys, parent, ESYS_TR_PASSWORD,
+		    ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside, &none,
+		    &priv, &pub, NULL, NULL, NULL);
+		if (rc != TSS2_RC_SUCCESS) {
+			r = tss_fail("Create(AK)", rc);
+			goto out;
+		}
+		if (path != NULL &&
+		    (r = ak_file_write(path, auth.buffer, pub, priv)) != 0)
+			goto out;
+		pubf = *pub;
+		privf = *priv;
+	}
+	rc = Esys_Load(t->esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+	    ESYS_TR_NONE, &privf, &pubf, &t->ak);
+	if (rc != TSS2_RC_SUCCESS) {
+		t->ak = ESYS_TR_NONE;
+		log_error("attest: tpm: the AK in %s does not load in this "
+			  "TPM (%s): was the TPM cleared or replaced? Make a "
+			  "new one deliberately with `sealmesh attest "
+			  "--new-ak`",
+		    path ? path : "memory", Tss2_RC_Decode(rc));
+		r = SM_ERR_INTERNAL;
+		goto out;
+	}
+	rc = Esys_TR_SetAuth(t->esys, t->ak, &auth);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tss_fail("TR_SetAuth(AK)", rc);
+		goto out;
+	}
 	rc = Tss2_MU_TPMT_PUBLIC_Marshal(
-	    &pub->publicArea, t->ak_pub, sizeof(t->ak_pub), &off);
-	r = rc == TSS2_RC_SUCCESS ? 0 : tss_fail("marshal AK", rc);
+	    &pubf.publicArea, t->ak_pub, sizeof(t->ak_pub), &off);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = tss_fail("marshal AK", rc);
+		goto out;
+	}
 	t->ak_pub_len = off;
+	r = 0;
+out:
+	if (parent != ESYS_TR_NONE)
+		(void)Esys_FlushContext(t->esys, parent);
+	sodium_memzero(&auth, sizeof(auth));
+	sodium_memzero(&sens, sizeof(sens));
+	sodium_memzero(&privf, sizeof(privf));
 	Esys_Free(pub);
+	Esys_Free(priv);
 	return r;
 }
 
@@ -419,6 +645,15 @@ static const struct att_provider_ops tpm_ops = {
 int
 att_tpm_open(const char *tcti, struct att_provider **out)
 {
+	struct att_tpm_opts o = {.tcti = tcti};
+
+	return att_tpm_open_opts(&o, out);
+}
+
+int
+att_tpm_open_opts(const struct att_tpm_opts *o, struct att_provider **out)
+{
+	const char *tcti = o->tcti;
 	struct tpm_provider *t;
 	TSS2_RC rc;
 	int r;
@@ -459,7 +694,9 @@ att_tpm_open(const char *tcti, struct att_provider **out)
 		r = SM_ERR_NOTFOUND;
 		goto fail;
 	}
-	if ((r = read_ek_cert(t)) != 0 || (r = create_ak(t)) != 0)
+	if ((r = read_ek_cert(t)) != 0 ||
+	    (r = create_ak(t, o->ak_path, o->new_ak,
+		 AK_ATTRS & ~(TPMA_OBJECT)o->ak_attrs_clear)) != 0)
 		goto fail;
 	*out = &t->base;
 	return 0;

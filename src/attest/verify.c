@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <sodium.h>
 
 #include "attest/ec.h"
@@ -108,6 +109,77 @@ att_trust_load_dir(const char *dir, struct att_trust **out)
 	return 0;
 }
 
+static bool
+crl_name_ok(const char *n)
+{
+	size_t l = strlen(n);
+
+	return l > 4 &&
+	    (strcmp(n + l - 4, ".pem") == 0 || strcmp(n + l - 4, ".crl") == 0 ||
+		strcmp(n + l - 4, ".der") == 0);
+}
+
+static int
+crl_add_file(struct att_trust *t, const char *path, size_t *n)
+{
+	X509_CRL *c;
+	BIO *b;
+	size_t before = *n;
+
+	if ((b = BIO_new_file(path, "rb")) == NULL)
+		return SM_ERR_IO;
+	while ((c = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
+		if (X509_STORE_add_crl(t->store, c) == 1)
+			(*n)++;
+		X509_CRL_free(c);
+	}
+	ERR_clear_error();
+	if (*n == before) {
+		(void)BIO_reset(b);
+		if ((c = d2i_X509_CRL_bio(b, NULL)) != NULL) {
+			if (X509_STORE_add_crl(t->store, c) == 1)
+				(*n)++;
+			X509_CRL_free(c);
+		}
+		ERR_clear_error();
+	}
+	BIO_free(b);
+	return *n > before ? 0 : SM_ERR_INVAL;
+}
+
+int
+att_trust_load_crls(struct att_trust *t, const char *dir)
+{
+	char path[4096];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+	int r = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return SM_ERR_IO;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !crl_name_ok(de->d_name))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+		    (int)sizeof(path)) {
+			r = SM_ERR_INVAL;
+			break;
+		}
+		if ((r = crl_add_file(t, path, &n)) != 0) {
+			log_warn("attest: --tpm-crl: %s is not a CRL", path);
+			break;
+		}
+	}
+	closedir(d);
+	if (r == 0 && n == 0)
+		r = SM_ERR_NOTFOUND;
+	if (r == 0 &&
+	    X509_STORE_set_flags(t->store, X509_V_FLAG_CRL_CHECK) != 1)
+		r = SM_ERR_INTERNAL;
+	return r;
+}
+
 void
 att_trust_free(struct att_trust *t)
 {
@@ -117,11 +189,47 @@ att_trust_free(struct att_trust *t)
 	free(t);
 }
 
+/* The TCG EK credential profile's extended key usage, tcg-kp-EKCertificate. */
+#define TCG_KP_EK_CERTIFICATE "2.23.133.8.1"
+
+/*
+ * The leaf's TCG EK profile: EKU tcg-kp-EKCertificate, keyUsage with
+ * keyEncipherment (an RSA EK decrypts credentials), and not a CA. ATT_R_OK
+ * or the reason.
+ */
+static enum att_reason
+ek_profile_check(X509 *leaf)
+{
+	EXTENDED_KEY_USAGE *eku;
+	char oid[64];
+	uint32_t ku;
+	int i, crit = -1;
+	bool ek = false;
+
+	eku = X509_get_ext_d2i(leaf, NID_ext_key_usage, &crit, NULL);
+	for (i = 0; eku != NULL && i < sk_ASN1_OBJECT_num(eku); i++)
+		if (OBJ_obj2txt(oid, sizeof(oid), sk_ASN1_OBJECT_value(eku, i),
+			1) > 0 &&
+		    strcmp(oid, TCG_KP_EK_CERTIFICATE) == 0)
+			ek = true;
+	EXTENDED_KEY_USAGE_free(eku);
+	if (!ek)
+		return ATT_R_EK_NOT_EK;
+	/* Also computes the cached extension flags used below. */
+	ku = X509_get_key_usage(leaf);
+	if (ku == UINT32_MAX || (ku & KU_KEY_ENCIPHERMENT) == 0)
+		return ATT_R_EK_KEY_USAGE;
+	if ((X509_get_extension_flags(leaf) & EXFLAG_CA) != 0)
+		return ATT_R_EK_IS_CA;
+	return ATT_R_OK;
+}
+
 /*
  * Chain the EK certificate (certs[0], with certs[1..] as untrusted
- * intermediates) to an anchor; on success write the EK's SPKI DER.
+ * intermediates) to an anchor, check the leaf's EK profile; on success write
+ * the EK's SPKI DER. ATT_R_OK or the reason.
  */
-static int
+static enum att_reason
 ek_chain_check(const struct att_trust *t, const struct att_tpm_evidence *e,
     uint8_t *spki, size_t *spki_len)
 {
@@ -132,7 +240,8 @@ ek_chain_check(const struct att_trust *t, const struct att_tpm_evidence *e,
 	unsigned char *q;
 	EVP_PKEY *pk;
 	size_t i;
-	int n, r = SM_ERR_VERIFY;
+	int n;
+	enum att_reason r = ATT_R_EK_UNTRUSTED;
 
 	*spki_len = 0;
 	if (t == NULL)
@@ -156,11 +265,18 @@ ek_chain_check(const struct att_trust *t, const struct att_tpm_evidence *e,
 	    X509_STORE_CTX_init(ctx, t->store, leaf, chain) != 1)
 		goto out;
 	if (X509_verify_cert(ctx) != 1) {
+		n = X509_STORE_CTX_get_error(ctx);
 		log_info("attest: EK certificate: %s",
-		    X509_verify_cert_error_string(
-			X509_STORE_CTX_get_error(ctx)));
+		    X509_verify_cert_error_string(n));
+		if (n == X509_V_ERR_CERT_REVOKED)
+			r = ATT_R_EK_REVOKED;
 		goto out;
 	}
+	if ((r = ek_profile_check(leaf)) != ATT_R_OK) {
+		log_info("attest: EK certificate: %s", att_reason_str(r));
+		goto out;
+	}
+	r = ATT_R_EK_UNTRUSTED;
 	if ((pk = X509_get0_pubkey(leaf)) == NULL ||
 	    (n = i2d_PUBKEY(pk, NULL)) <= 0 || n > ATT_EK_SPKI_MAX)
 		goto out;
@@ -168,7 +284,7 @@ ek_chain_check(const struct att_trust *t, const struct att_tpm_evidence *e,
 	if (i2d_PUBKEY(pk, &q) != n)
 		goto out;
 	*spki_len = (size_t)n;
-	r = 0;
+	r = ATT_R_OK;
 out:
 	ERR_clear_error();
 	X509_STORE_CTX_free(ctx);
@@ -195,6 +311,7 @@ check_tpm(const struct att_policy *pol, const struct att_msg *m,
 {
 	const struct att_tpm_evidence *e = &m->tpm;
 	uint8_t digest[ATT_HASH_LEN];
+	enum att_reason why;
 	int r;
 
 	if (att_ak_check(e->ak_pub, e->ak_pub_len, v->ak_name) != 0)
@@ -210,7 +327,10 @@ check_tpm(const struct att_policy *pol, const struct att_msg *m,
 	if (att_sha256(e->pcrs, ATT_PCR_COUNT * ATT_PCR_LEN, digest) != 0 ||
 	    sodium_memcmp(digest, v->pcr_digest, ATT_HASH_LEN) != 0)
 		return verdict(v, ATT_FAILED, ATT_R_PCR_MISMATCH);
-	if (ek_chain_check(pol->trust, e, v->ek_spki, &v->ek_spki_len) != 0)
+	if ((why = ek_chain_check(
+		 pol->trust, e, v->ek_spki, &v->ek_spki_len)) != ATT_R_OK)
+		return verdict(v, ATT_FAILED, why);
+	if (att_sha256(v->ek_spki, v->ek_spki_len, v->ek_hash) != 0)
 		return verdict(v, ATT_FAILED, ATT_R_EK_UNTRUSTED);
 	memcpy(v->ak_pub, e->ak_pub, e->ak_pub_len);
 	v->ak_pub_len = e->ak_pub_len;
@@ -282,6 +402,22 @@ att_verify(const struct att_policy *pol, const uint8_t *msg, size_t len,
 
 	/* 6. The AK must be the one activated and pinned for this node. */
 	if (m.b.provider == ATT_PROV_TPM) {
+		uint8_t owner[ATT_NODE_ID_LEN];
+		int who = pol->pins == NULL
+		    ? 0
+		    : att_pins_owner(
+			  pol->pins, v->ak_name + 2, v->ek_hash, owner);
+
+		/* One AK, one EK, one node id. */
+		if (who != 0 &&
+		    sodium_memcmp(owner, node_id, ATT_NODE_ID_LEN) != 0) {
+			log_warn("attest: node presented an %s pinned for "
+				 "another node id",
+			    who == ATT_PIN_AK ? "AK" : "EK");
+			return verdict(v, ATT_FAILED,
+			    who == ATT_PIN_AK ? ATT_R_AK_PINNED_ELSEWHERE
+					      : ATT_R_EK_PINNED_ELSEWHERE);
+		}
 		if (pol->pins == NULL ||
 		    att_pins_lookup(pol->pins, node_id, pinned) != 0)
 			return verdict(
@@ -350,6 +486,19 @@ att_reason_str(enum att_reason r)
 		return "binary not allowed";
 	case ATT_R_BELOW_MIN_TRUST:
 		return "below minimum trust level";
+	case ATT_R_EK_NOT_EK:
+		return "EK certificate lacks the TCG EK extended key usage "
+		       "(2.23.133.8.1)";
+	case ATT_R_EK_KEY_USAGE:
+		return "EK certificate keyUsage lacks keyEncipherment";
+	case ATT_R_EK_IS_CA:
+		return "EK certificate is a CA certificate";
+	case ATT_R_EK_REVOKED:
+		return "EK certificate revoked (--tpm-crl)";
+	case ATT_R_AK_PINNED_ELSEWHERE:
+		return "AK already pinned for another node id";
+	case ATT_R_EK_PINNED_ELSEWHERE:
+		return "EK already pinned for another node id";
 	}
 	return "unknown reason";
 }
@@ -381,6 +530,7 @@ att_activation_new(const struct att_verdict *v, struct att_activation *a)
 	a->seed_len = seed.len;
 	memcpy(a->node_id, v->node_id, ATT_NODE_ID_LEN);
 	memcpy(a->ak_hash, v->ak_name + 2, ATT_HASH_LEN);
+	memcpy(a->ek_hash, v->ek_hash, ATT_HASH_LEN);
 	a->pending = true;
 	r = 0;
 out:
@@ -402,7 +552,7 @@ att_activation_finish(struct att_activation *a, const uint8_t *secret,
 	if (secret_len != ATT_SECRET_LEN ||
 	    sodium_memcmp(secret, a->secret, ATT_SECRET_LEN) != 0)
 		goto out;
-	r = att_pins_add(pins, a->node_id, a->ak_hash);
+	r = att_pins_add_ek(pins, a->node_id, a->ak_hash, a->ek_hash);
 out:
 	att_activation_clear(a);
 	return r;

@@ -17,9 +17,17 @@
  *          PCR selection sha256:0-7, digest of the
  *          carried PCR values = quoted digest            ATT_R_PCR_MISMATCH
  *          EK certificate chains to a --tpm-ca anchor    ATT_R_EK_UNTRUSTED
+ *          (not revoked by a --tpm-crl CRL)              ATT_R_EK_REVOKED
+ *          EK leaf profile (TCG EK credential profile):
+ *            EKU 2.23.133.8.1 (tcg-kp-EKCertificate)     ATT_R_EK_NOT_EK
+ *            keyUsage with keyEncipherment               ATT_R_EK_KEY_USAGE
+ *            not a CA (basicConstraints CA:TRUE)         ATT_R_EK_IS_CA
  *  4. node id = the announcing node                     ATT_R_WRONG_NODE_ID
  *  5. inference key and epoch = the announced ones       ATT_R_WRONG_INFKEY
- *  6. tpm: AK pinned for this node id and equal          ATT_R_AK_CHANGED
+ *  6. tpm: AK or EK pinned for another node id          ATT_R_AK_PINNED_
+ *                                                        ELSEWHERE, ATT_R_EK_
+ *                                                        PINNED_ELSEWHERE
+ *          AK pinned for this node id and equal          ATT_R_AK_CHANGED
  *          (not pinned yet: status UNVERIFIED,           ATT_R_AK_NOT_ACTIVATED
  *           run credential activation, then verify again)
  *  7. binary hash in --allowed-binaries when given ATT_R_BINARY_NOT_ALLOWED
@@ -68,6 +76,13 @@ enum att_reason {
 	ATT_R_ACTIVATION_FAILED,
 	ATT_R_BINARY_NOT_ALLOWED,
 	ATT_R_BELOW_MIN_TRUST,
+	/* Issue 10 (appended: keep the numbering of the ones above). */
+	ATT_R_EK_NOT_EK, /* leaf lacks the TCG EK EKU 2.23.133.8.1 */
+	ATT_R_EK_KEY_USAGE, /* leaf keyUsage lacks keyEncipherment */
+	ATT_R_EK_IS_CA, /* leaf is a CA (basicConstraints CA:TRUE) */
+	ATT_R_EK_REVOKED, /* leaf revoked by a --tpm-crl CRL */
+	ATT_R_AK_PINNED_ELSEWHERE, /* this AK is pinned for another node id */
+	ATT_R_EK_PINNED_ELSEWHERE, /* this EK is pinned for another node id */
 };
 
 struct att_verdict {
@@ -94,6 +109,7 @@ struct att_verdict {
 	uint8_t pcr_digest[ATT_HASH_LEN];
 	uint8_t ek_spki[ATT_EK_SPKI_MAX]; /* DER, from the EK certificate */
 	size_t ek_spki_len;
+	uint8_t ek_hash[ATT_HASH_LEN]; /* SHA-256 of ek_spki (pins) */
 };
 
 /* Trusted EK CA certificates (--tpm-ca DIR). Opaque (an X509_STORE). */
@@ -106,6 +122,13 @@ struct att_trust;
  * certificate), SM_ERR_INVAL (a file that does not parse).
  */
 int att_trust_load_dir(const char *dir, struct att_trust **out) SM_MUST_CHECK;
+/*
+ * --tpm-crl DIR: load every *.pem, *.crl and *.der CRL in 'dir' into 't' and
+ * turn on X509_V_FLAG_CRL_CHECK: from then on every EK leaf needs a current
+ * CRL from its issuer in 'dir' (missing CRL: ATT_R_EK_UNTRUSTED; listed:
+ * ATT_R_EK_REVOKED). 0, SM_ERR_IO, SM_ERR_NOTFOUND (no CRL), SM_ERR_INVAL.
+ */
+int att_trust_load_crls(struct att_trust *t, const char *dir) SM_MUST_CHECK;
 void att_trust_free(struct att_trust *t);
 
 /* What the verifier requires. 'trust' and 'pins' are needed for tpm. */
@@ -137,14 +160,16 @@ const char *att_reason_str(enum att_reason r);
  * re-prove), draws a random secret and makes the credential for the EK in the
  * certificate and the AK's name. Send a->cred and a->seed to the host (in a
  * challenge); give the host's answer to att_activation_finish(), which
- * compares in constant time and on success pins the AK for the node id.
- * 0, SM_ERR_DECRYPT (wrong secret: the AK is not in that EK's TPM),
- * SM_ERR_PERM (another AK is pinned for this node). The secret is wiped by
+ * compares in constant time and on success pins the AK and EK for the node
+ * id. 0, SM_ERR_DECRYPT (wrong secret: the AK is not in that EK's TPM),
+ * SM_ERR_PERM (another AK is pinned for this node, or this AK or EK for
+ * another node). The secret is wiped by
  * finish and by att_activation_clear().
  */
 struct att_activation {
 	uint8_t node_id[ATT_NODE_ID_LEN];
 	uint8_t ak_hash[ATT_HASH_LEN];
+	uint8_t ek_hash[ATT_HASH_LEN]; /* pinned with the AK */
 	uint8_t secret[ATT_SECRET_LEN];
 	uint8_t cred[ATT_CRED_MAX];
 	size_t cred_len;

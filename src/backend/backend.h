@@ -21,7 +21,7 @@ struct backend {
 	bool base_has_v1; /* base path ends in /v1 */
 	struct sockaddr_storage addr; /* resolved once */
 	bool up; /* false while a child restarts */
-	void *idle; /* http/upstream.c's connection pool */
+	void *idle; /* http/upstream.c's connection pool (struct pool) */
 	unsigned nidle;
 };
 

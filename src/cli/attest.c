@@ -1,13 +1,17 @@
 /* sealmesh attest: this node's attestation, every peer's verdict, and an
  * on-demand challenge of one peer. Reads the running node's console. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "attest/pins.h"
+#include "attest/provider.h"
 #include "cli/cli.h"
 #include "cli/console.h"
 #include "core/util.h"
+#include "mesh/attest.h"
 #include "mesh/identity.h"
 
 static const char *
@@ -110,6 +114,81 @@ out:
 	return rc;
 }
 
+/*
+ * --forget NODE_ID: remove that node's pin (AK and EK) from the state dir's
+ * pins file, under the same lock the node takes; a running node notices the
+ * change within a second and verifies its peers again.
+ */
+static int
+forget(const char *dir, const char *hex)
+{
+	uint8_t id[ATT_NODE_ID_LEN];
+	char path[4096];
+	struct att_pins *p = NULL;
+	int fd, r, rc = 1;
+
+	if (strlen(hex) != 2 * ATT_NODE_ID_LEN ||
+	    sm_unhex(id, sizeof(id), hex) != 0) {
+		fprintf(stderr,
+		    "sealmesh attest: --forget needs a full node id "
+		    "(64 hex digits)\n");
+		return 2;
+	}
+	if (snprintf(path, sizeof(path), "%s/%s", dir, ATTEST_PINS_FILE) >=
+	    (int)sizeof(path))
+		return 2;
+	if ((fd = att_pins_lock(path)) < 0) {
+		fprintf(stderr, "sealmesh attest: cannot lock %s.lock: %s\n",
+		    path, strerror(errno));
+		return 1;
+	}
+	if ((r = att_pins_new(&p)) != 0 || (r = att_pins_load(p, path)) != 0) {
+		fprintf(stderr, "sealmesh attest: cannot read %s: %s\n", path,
+		    sm_strerror(r));
+		goto out;
+	}
+	if ((r = att_pins_remove(p, id)) != 0) {
+		fprintf(stderr, "sealmesh attest: no pin for %s in %s\n", hex,
+		    path);
+		goto out;
+	}
+	if ((r = att_pins_save(p, path)) != 0) {
+		fprintf(stderr, "sealmesh attest: cannot write %s: %s\n", path,
+		    sm_strerror(r));
+		goto out;
+	}
+	printf("forgot the AK and EK pinned for %s; its next attestation "
+	       "is activated afresh\n",
+	    hex);
+	rc = 0;
+out:
+	att_pins_free(p);
+	att_pins_unlock(fd);
+	return rc;
+}
+
+/* --new-ak: remove this node's AK file; the next start makes a new AK. */
+static int
+new_ak(const char *dir)
+{
+	char path[4096];
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, ATT_AK_FILE) >=
+	    (int)sizeof(path))
+		return 2;
+	if (unlink(path) != 0 && errno != ENOENT) {
+		fprintf(stderr, "sealmesh attest: cannot remove %s: %s\n", path,
+		    strerror(errno));
+		return 1;
+	}
+	printf("removed %s: restart the node to create a new AK. Verifiers "
+	       "that pinned the old one refuse the new one (AK changed) "
+	       "until their operators run `sealmesh attest --forget "
+	       "<this node id>`.\n",
+	    path);
+	return 0;
+}
+
 int
 cli_attest(int argc, char **argv)
 {
@@ -117,12 +196,16 @@ cli_attest(int argc, char **argv)
 	    {"console", required_argument, NULL, 'c'},
 	    {"peer", required_argument, NULL, 'p'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"forget", required_argument, NULL, 'f'},
+	    {"new-ak", no_argument, NULL, 'n'},
+	    {"state-dir", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *peer = NULL;
+	const char *peer = NULL, *forget_id = NULL, *dir = NULL;
 	const cJSON *p, *at, *self;
-	bool json = false;
+	char defdir[4096];
+	bool json = false, newak = false;
 	uint64_t v;
 	int port = 3131, c;
 	cJSON *st;
@@ -141,6 +224,15 @@ cli_attest(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'f':
+			forget_id = optarg;
+			break;
+		case 'n':
+			newak = true;
+			break;
+		case 's':
+			dir = optarg;
+			break;
 		case 'h':
 			printf(
 			    "usage: sealmesh attest [--console PORT] [--json]\n"
@@ -156,11 +248,34 @@ cli_attest(int argc, char **argv)
 			    "kernel_measured (an IMA list or\nTCG event log "
 			    "replayed against a TPM quote), signer_measured "
 			    "(reserved), or\nself_reported (the host said so "
-			    "itself: \"binary self-measured\").\n");
+			    "itself: \"binary self-measured\").\n\n"
+			    "       sealmesh attest --forget NODE_ID "
+			    "[--state-dir DIR]\n"
+			    "       sealmesh attest --new-ak [--state-dir "
+			    "DIR]\n"
+			    "\n--forget removes the AK and EK pinned for "
+			    "NODE_ID "
+			    "(TPM cleared, machine\nreplaced); a running node "
+			    "picks the change up within a second.\n"
+			    "--new-ak removes this node's AK file; the next "
+			    "start creates a new AK,\nwhich verifiers refuse "
+			    "until they --forget this node.\n");
 			return 0;
 		default:
 			return 2;
 		}
+	}
+	if (forget_id != NULL || newak) {
+		if (dir == NULL) {
+			if (identity_default_dir(defdir, sizeof(defdir)) != 0) {
+				fprintf(stderr,
+				    "sealmesh attest: no HOME; use "
+				    "--state-dir\n");
+				return 2;
+			}
+			dir = defdir;
+		}
+		return forget_id != NULL ? forget(dir, forget_id) : new_ak(dir);
 	}
 	if (peer != NULL)
 		return challenge_peer(port, peer);

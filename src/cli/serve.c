@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include <uv.h>
 
@@ -49,7 +50,7 @@ struct serve {
 	uv_signal_t sigint, sigterm, sighup;
 	const char *api_key_file; /* reloaded on SIGHUP */
 #ifdef SM_TEST_BUILD
-	uv_signal_t sigusr1, sigusr2;
+	uv_signal_t sigusr1, sigusr2, sigwinch;
 #endif
 	bool stopping;
 };
@@ -140,6 +141,14 @@ serve_usage(FILE *f, bool client)
 	    "intervals,\n"
 	    "                          at most 5 min each)\n"
 	    "  --max-peers N           cap on the peer table (default 16384)\n"
+	    "  --link-streams N        concurrent streams per link and "
+	    "direction\n"
+	    "                          (default 32768); more wait in a queue\n"
+	    "  --queue-max N           streams waiting per link (default "
+	    "32768); beyond: 503\n"
+	    "  --queue-timeout MS      longest wait in that queue (default "
+	    "10000); then 503\n"
+	    "                          with Retry-After\n"
 	    "\n"
 	    "hardening:\n" HARDEN_HELP_STRICT_ENV HARDEN_HELP_REQUIRE_HARDENED
 	    "\n"
@@ -152,6 +161,10 @@ serve_usage(FILE *f, bool client)
 	    "                          swtpm:host=127.0.0.1,port=2321\n"
 	    "  --tpm-ca DIR            trusted TPM manufacturers' EK CA "
 	    "certificates (PEM)\n"
+	    "  --tpm-crl DIR           CRLs for the EK CAs (PEM or DER); "
+	    "with it every EK\n"
+	    "                          certificate needs a current CRL from "
+	    "its issuer\n"
 	    "  --require-attested-hosts  send prompts only to hosts whose "
 	    "attestation is\n"
 	    "                          verified, fresh and >= --min-trust; "
@@ -233,6 +246,14 @@ serve_usage(FILE *f, bool client)
 	    "push, re-sign\n"
 	    "                          every interval), for mixed-version "
 	    "tests\n"
+	    "  --test-corrupt-answers  (test builds) flip a byte in every "
+	    "attestation answer\n"
+	    "                          (SIGWINCH toggles it)\n"
+	    "  --test-challenge-flood N (test builds) keep N raw challenges "
+	    "open to every\n"
+	    "                          attested peer\n"
+	    "  --test-attest-unhardened (test builds) attest a posture that "
+	    "is not hardened\n"
 	    "  --test-flood-incomplete N (test builds) open N tunnel streams "
 	    "to the first\n"
 	    "                          host serving a model (through a relay "
@@ -247,6 +268,8 @@ serve_usage(FILE *f, bool client)
 	    "  --test-no-preauth-limit (test builds) no per-member bound on "
 	    "unauthenticated\n"
 	    "                          envelope bytes (control runs)\n"
+	    "  --test-pool-idle-ms MS  (test builds) close idle backend "
+	    "connections after MS\n"
 #endif
 	    "\n"
 	    "node:\n"
@@ -266,6 +289,15 @@ serve_usage(FILE *f, bool client)
 }
 
 #ifdef SM_TEST_BUILD
+/* Test builds: SIGWINCH toggles corrupting attestation answers. */
+static void
+on_sigwinch(uv_signal_t *h, int signum)
+{
+	mesh_att_test_corrupt_answers = !mesh_att_test_corrupt_answers;
+	log_info("test: answers %s",
+	    mesh_att_test_corrupt_answers ? "corrupted" : "intact");
+}
+
 /* Test builds: SIGUSR1 toggles answering attestation challenges. */
 static void
 on_sigusr1(uv_signal_t *h, int signum)
@@ -314,6 +346,7 @@ on_signal(uv_signal_t *h, int signum)
 #ifdef SM_TEST_BUILD
 	uv_close((uv_handle_t *)&s->sigusr1, NULL);
 	uv_close((uv_handle_t *)&s->sigusr2, NULL);
+	uv_close((uv_handle_t *)&s->sigwinch, NULL);
 #endif
 }
 
@@ -413,6 +446,7 @@ enum {
 	OPT_ATTEST,
 	OPT_TPM,
 	OPT_TPM_CA,
+	OPT_TPM_CRL,
 	OPT_MIN_TRUST,
 	OPT_ALLOWED_BINARIES,
 	OPT_REQUIRE_ATTESTED,
@@ -425,6 +459,9 @@ enum {
 	OPT_REQUIRE_MEASURED_BINARY,
 	OPT_TEST_IGNORE_CHALLENGES,
 	OPT_TEST_GOSSIP_V1,
+	OPT_TEST_CORRUPT_ANSWERS,
+	OPT_TEST_CHALLENGE_FLOOD,
+	OPT_TEST_ATTEST_UNHARDENED,
 	OPT_CONSOLE_LISTEN_ALL,
 	OPT_API_KEY_FILE,
 	OPT_INSECURE_NO_AUTH,
@@ -439,6 +476,10 @@ enum {
 	OPT_TEST_NO_PREAUTH_LIMIT,
 	OPT_TEST_FLOOD_PLAIN,
 	OPT_CONFIG,
+	OPT_LINK_STREAMS,
+	OPT_QUEUE_MAX,
+	OPT_QUEUE_TIMEOUT,
+	OPT_TEST_POOL_IDLE,
 };
 
 static const struct option serve_opts[] = {
@@ -475,6 +516,7 @@ static const struct option serve_opts[] = {
     {"attest", required_argument, NULL, OPT_ATTEST},
     {"tpm", required_argument, NULL, OPT_TPM},
     {"tpm-ca", required_argument, NULL, OPT_TPM_CA},
+    {"tpm-crl", required_argument, NULL, OPT_TPM_CRL},
     {"min-trust", required_argument, NULL, OPT_MIN_TRUST},
     {"allowed-binaries", required_argument, NULL, OPT_ALLOWED_BINARIES},
     {"require-attested-hosts", no_argument, NULL, OPT_REQUIRE_ATTESTED},
@@ -489,6 +531,9 @@ static const struct option serve_opts[] = {
     {"ima-allowlist", required_argument, NULL, OPT_IMA_ALLOWLIST},
     {"require-measured-binary", no_argument, NULL, OPT_REQUIRE_MEASURED_BINARY},
     {"max-clock-skew", required_argument, NULL, OPT_MAX_CLOCK_SKEW},
+    {"link-streams", required_argument, NULL, OPT_LINK_STREAMS},
+    {"queue-max", required_argument, NULL, OPT_QUEUE_MAX},
+    {"queue-timeout", required_argument, NULL, OPT_QUEUE_TIMEOUT},
 #ifdef SM_TEST_BUILD
     {"test-old-rstream", no_argument, NULL, OPT_TEST_OLD_RSTREAM},
     {"test-flood-incomplete", required_argument, NULL,
@@ -500,6 +545,10 @@ static const struct option serve_opts[] = {
     {"test-claim-relay", no_argument, NULL, OPT_TEST_CLAIM_RELAY},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
     {"test-gossip-v1", no_argument, NULL, OPT_TEST_GOSSIP_V1},
+    {"test-corrupt-answers", no_argument, NULL, OPT_TEST_CORRUPT_ANSWERS},
+    {"test-challenge-flood", required_argument, NULL, OPT_TEST_CHALLENGE_FLOOD},
+    {"test-attest-unhardened", no_argument, NULL, OPT_TEST_ATTEST_UNHARDENED},
+    {"test-pool-idle-ms", required_argument, NULL, OPT_TEST_POOL_IDLE},
 #endif
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
@@ -692,6 +741,23 @@ challenge_hook(void *arg, const char *peer_hex)
 	return mesh_att_challenge_now(arg, peer_hex);
 }
 
+/* Every stream may hold a client socket and a backend socket: as many
+ * descriptors as the hard limit allows. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return;
+	}
+	log_debug("open files limit: %llu", (unsigned long long)rl.rlim_cur);
+}
+
 static int
 run(int argc, char **argv, bool client)
 {
@@ -864,6 +930,9 @@ run(int argc, char **argv, bool client)
 		case OPT_TPM_CA:
 			mo.tpm_ca = optarg;
 			break;
+		case OPT_TPM_CRL:
+			mo.tpm_crl = optarg;
+			break;
 		case OPT_MIN_TRUST: {
 			enum att_level lvl;
 
@@ -945,6 +1014,22 @@ run(int argc, char **argv, bool client)
 		case OPT_NO_SHAPING:
 			mo.no_shaping = true;
 			break;
+		case OPT_LINK_STREAMS:
+			if (sm_parse_u64(optarg, 1, LINK_MAX_STREAMS_MAX, &v) !=
+			    0)
+				return bad("--link-streams", optarg);
+			mo.link_streams = (uint32_t)v;
+			break;
+		case OPT_QUEUE_MAX:
+			if (sm_parse_u64(optarg, 1, 1u << 24, &v) != 0)
+				return bad("--queue-max", optarg);
+			mo.queue_max = (uint32_t)v;
+			break;
+		case OPT_QUEUE_TIMEOUT:
+			if (sm_parse_u64(optarg, 1, 3600000, &v) != 0)
+				return bad("--queue-timeout", optarg);
+			mo.queue_timeout_ms = (uint32_t)v;
+			break;
 		case OPT_GOSSIP_INTERVAL:
 			if (sm_parse_u64(optarg, 100, 86400000, &v) != 0)
 				return bad("--gossip-interval", optarg);
@@ -977,6 +1062,17 @@ run(int argc, char **argv, bool client)
 		case OPT_TEST_IGNORE_CHALLENGES:
 			mesh_att_test_ignore_challenges = true;
 			break;
+		case OPT_TEST_CORRUPT_ANSWERS:
+			mesh_att_test_corrupt_answers = true;
+			break;
+		case OPT_TEST_CHALLENGE_FLOOD:
+			if (sm_parse_u64(optarg, 1, 1024, &v) != 0)
+				return bad("--test-challenge-flood", optarg);
+			mesh_att_test_flood = (unsigned)v;
+			break;
+		case OPT_TEST_ATTEST_UNHARDENED:
+			mesh_att_test_attest_unhardened = true;
+			break;
 		case OPT_TEST_FLOOD_INCOMPLETE:
 			if (sm_parse_u64(optarg, 1, 100000, &v) != 0)
 				return bad("--test-flood-incomplete", optarg);
@@ -987,6 +1083,11 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_FLOOD_PLAIN:
 			tunnel_test_flood_plain = true;
+			break;
+		case OPT_TEST_POOL_IDLE:
+			if (sm_parse_u64(optarg, 10, 3600000, &v) != 0)
+				return bad("--test-pool-idle-ms", optarg);
+			upstream_idle_timeout_ms = v;
 			break;
 #endif
 		case OPT_CONFIG:
@@ -1061,6 +1162,7 @@ run(int argc, char **argv, bool client)
 		check_path("--allowed-binaries", mo.allowed_binaries, false,
 		    R_OK) != 0))
 		return 1;
+	raise_nofile();
 
 	if (client) {
 		r = identity_ephemeral(&s.id);
@@ -1171,6 +1273,8 @@ run(int argc, char **argv, bool client)
 	uv_signal_init(s.loop, &s.sigusr2);
 	s.sigusr2.data = &s;
 	uv_signal_start(&s.sigusr2, on_sigusr2, SIGUSR2);
+	uv_signal_init(s.loop, &s.sigwinch);
+	uv_signal_start(&s.sigwinch, on_sigwinch, SIGWINCH);
 #endif
 
 	log_info("node %s serving %zu model(s)", s.id.id_hex, s.nbackends);

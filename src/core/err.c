@@ -38,6 +38,8 @@ sm_strerror(int r)
 		return "stale";
 	case SM_ERR_UNAVAIL:
 		return "unavailable";
+	case SM_ERR_BUSY:
+		return "busy";
 	case SM_ERR_INTERNAL:
 		return "internal error";
 	}

@@ -23,6 +23,7 @@ enum {
 	SM_ERR_STALE = -15, /* too old */
 	SM_ERR_UNAVAIL = -16, /* no eligible target right now */
 	SM_ERR_INTERNAL = -17, /* bug: should not happen */
+	SM_ERR_BUSY = -18, /* at a limit, queued too long or queue full */
 };
 
 /* Static text for an SM_ERR_* code; never NULL. */

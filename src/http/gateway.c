@@ -238,6 +238,12 @@ proxy_fail(struct proxy *px)
 	if (err == SM_ERR_TIMEOUT)
 		(void)hres_error(req, 504, "server_error", "backend_timeout",
 		    "the model backend did not answer in time", NULL);
+	else if (err == SM_ERR_BUSY)
+		/* The link's stream queue (--queue-timeout, --queue-max). */
+		(void)hres_error(req, 503, "server_error", "mesh_busy",
+		    "the link to the host is at its stream limit and the "
+		    "request waited too long for a slot",
+		    "Retry-After: 1\r\n");
 	else if (err == SM_ERR_PERM || err == SM_ERR_UNAVAIL)
 		/* Refused by policy (a retry cannot fix it) or gone since the
 		 * lookup: nothing sent. */

@@ -28,6 +28,9 @@ struct hconn {
 	bool closing;
 	bool close_after; /* close once the response is written */
 	struct buf pending;
+	/* A Content-Length response head, held back to go out in one write
+	 * (one TCP segment, one sealed chunk) with the first body bytes. */
+	struct buf head;
 	struct hconn *next, *prev;
 };
 
@@ -218,6 +221,7 @@ hconn_free(struct hconn *c)
 	hparse_clear(&c->hp);
 	buf_clear(&c->req.body);
 	buf_clear(&c->pending);
+	buf_clear(&c->head);
 	free(c);
 }
 
@@ -580,10 +584,32 @@ hres_begin(struct hreq *req, int status, const char *content_type,
 		r = buf_appendf(&h, "%s\r\n", extra ? extra : "");
 	if (r != 0)
 		goto out;
+	if (!req->chunked && content_length > 0) {
+		/* Goes out with the body (hres_body) or at hres_end. */
+		buf_clear(&req->conn->head);
+		req->conn->head = h;
+		buf_init(&h, 0);
+		goto out;
+	}
 	b = uv_buf_init((char *)buf_data(&h), (unsigned)h.len);
 	r = conn_write(req, &b, 1);
 out:
 	buf_clear(&h);
+	return r;
+}
+
+/* Write a held response head, with 'body' when given, in one write. */
+static int
+head_flush(struct hreq *req, const void *body, size_t len)
+{
+	struct buf *h = &req->conn->head;
+	uv_buf_t b[2];
+	int r;
+
+	b[0] = uv_buf_init((char *)buf_data(h), (unsigned)h->len);
+	b[1] = uv_buf_init((char *)body, (unsigned)len);
+	r = conn_write(req, b, len > 0 ? 2 : 1);
+	buf_clear(h);
 	return r;
 }
 
@@ -599,6 +625,8 @@ hres_body(struct hreq *req, const void *data, size_t len)
 	if (len == 0)
 		return 0;
 	if (!req->chunked) {
+		if (req->conn->head.len > 0)
+			return head_flush(req, data, len);
 		bufs[0] = uv_buf_init((char *)data, (unsigned)len);
 		return conn_write(req, bufs, 1);
 	}
@@ -617,6 +645,8 @@ hres_end(struct hreq *req)
 	if (req->done)
 		return 0;
 	req->done = true;
+	if (req->conn->head.len > 0)
+		r = head_flush(req, NULL, 0);
 	if (req->chunked) {
 		uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
 
@@ -648,6 +678,7 @@ hres_abort(struct hreq *req)
 {
 	req->on_abort = NULL;
 	req->done = true;
+	buf_clear(&req->conn->head);
 	conn_close(req->conn);
 }
 

@@ -9,7 +9,19 @@
 #include "http/io.h"
 #include "http/upstream.h"
 
-#define POOL_MAX 64 /* idle keep-alive connections per backend */
+/*
+ * The idle pool is sized by demand: every connection a request finished with
+ * goes back (a load that had N requests in flight finds N connections when it
+ * comes back, instead of paying connect() and TIME_WAIT for most of them),
+ * and a sweep closes those idle longer than UPSTREAM_IDLE_TIMEOUT_MS, so the
+ * pool shrinks back when the load does. UPSTREAM_IDLE_MAX is only a ceiling
+ * against descriptor exhaustion.
+ */
+struct pool {
+	struct bconn *head, *tail; /* idle; head: most recently used */
+	uv_timer_t sweep;
+	bool sweeping;
+};
 
 /*
  * A connection to a backend. It carries one request at a time and, when the
@@ -20,7 +32,8 @@ struct bconn {
 	uv_connect_t connect;
 	struct backend *b;
 	struct up_tcp *u; /* the request on it; NULL while idle */
-	struct bconn *next; /* idle list */
+	struct bconn *next, *prev; /* idle list */
+	uint64_t idle_since; /* uv_now() when it went idle */
 	bool idle;
 	bool reused; /* from the pool: the backend may have closed it */
 	bool closing;
@@ -54,17 +67,21 @@ bc_free_cb(uv_handle_t *h)
 static void
 pool_unlink(struct bconn *c)
 {
-	struct bconn **pp;
+	struct pool *p = c->b->idle;
 
 	if (!c->idle)
 		return;
 	c->idle = false;
-	for (pp = (struct bconn **)&c->b->idle; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			c->b->nidle--;
-			break;
-		}
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		p->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		p->tail = c->prev;
+	c->next = c->prev = NULL;
+	c->b->nidle--;
 }
 
 /* Close a connection; 'reset' sends an RST (the backend sees us leave). */
@@ -80,37 +97,88 @@ bc_close(struct bconn *c, bool reset)
 		uv_close((uv_handle_t *)&c->tcp, bc_free_cb);
 }
 
+#ifdef SM_TEST_BUILD
+uint64_t upstream_idle_timeout_ms = UPSTREAM_IDLE_TIMEOUT_MS;
+#endif
+
+/* Close the connections idle for longer than the timeout (oldest last). */
+static void
+pool_sweep(uv_timer_t *t)
+{
+	struct backend *b = t->data;
+	struct pool *p = b->idle;
+	uint64_t now = uv_now(t->loop);
+
+	while (p->tail != NULL &&
+	    now - p->tail->idle_since >= upstream_idle_timeout_ms)
+		bc_close(p->tail, false);
+	if (p->tail == NULL) {
+		p->sweeping = false;
+		uv_timer_stop(t);
+	}
+}
+
+/* The backend's pool, made on first use (its timer never holds the loop). */
+static struct pool *
+pool_of(struct backend *b, uv_loop_t *loop)
+{
+	struct pool *p = b->idle;
+
+	if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
+		uv_timer_init(loop, &p->sweep);
+		uv_unref((uv_handle_t *)&p->sweep);
+		p->sweep.data = b;
+		b->idle = p;
+	}
+	return p;
+}
+
 /* Done with a request: keep the connection for the next one if we may. */
 static void
 bc_release(struct bconn *c, bool keep)
 {
 	struct backend *b = c->b;
+	uv_loop_t *loop = c->tcp.loop;
+	struct pool *p;
 
 	c->u = NULL;
-	if (!keep || b->nidle >= POOL_MAX || !b->up) {
+	if (!keep || b->nidle >= UPSTREAM_IDLE_MAX || !b->up ||
+	    (p = pool_of(b, loop)) == NULL) {
 		bc_close(c, false);
 		return;
 	}
 	c->idle = true;
 	c->reused = true;
-	c->next = b->idle;
-	b->idle = c;
+	c->idle_since = uv_now(loop);
+	c->prev = NULL;
+	c->next = p->head;
+	if (p->head != NULL)
+		p->head->prev = c;
+	else
+		p->tail = c;
+	p->head = c;
 	b->nidle++;
+	if (!p->sweeping) {
+		p->sweeping = true;
+		uv_timer_start(&p->sweep, pool_sweep,
+		    upstream_idle_timeout_ms / 4 + 1,
+		    upstream_idle_timeout_ms / 4 + 1);
+	}
 	/* Keep reading: an idle connection's EOF removes it from the pool. */
 	uv_read_start((uv_stream_t *)&c->tcp, io_alloc_cb, bc_read_cb);
 }
 
+/* The most recently used idle connection: the warmest, the least likely
+ * to have been closed by the backend. */
 static struct bconn *
 pool_take(struct backend *b)
 {
-	struct bconn *c = b->idle;
+	struct pool *p = b->idle;
+	struct bconn *c;
 
-	if (c == NULL)
+	if (p == NULL || (c = p->head) == NULL)
 		return NULL;
-	b->idle = c->next;
-	b->nidle--;
-	c->idle = false;
-	c->next = NULL;
+	pool_unlink(c);
 	return c;
 }
 

@@ -17,6 +17,16 @@
 #include "http/server.h"
 
 #define UPSTREAM_MAX_HEADER_BYTES (32 * 1024)
+/* Idle keep-alive connections per backend: as many as the load used, each
+ * closed after this long unused; the ceiling guards descriptors only. */
+#define UPSTREAM_IDLE_TIMEOUT_MS 60000
+#define UPSTREAM_IDLE_MAX 65536
+#ifdef SM_TEST_BUILD
+/* Test builds only (--test-pool-idle-ms): the idle timeout. */
+extern uint64_t upstream_idle_timeout_ms;
+#else
+#define upstream_idle_timeout_ms ((uint64_t)UPSTREAM_IDLE_TIMEOUT_MS)
+#endif
 
 struct upstream;
 

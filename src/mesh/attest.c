@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,7 +21,63 @@
 
 #ifdef SM_TEST_BUILD
 bool mesh_att_test_ignore_challenges;
+bool mesh_att_test_corrupt_answers;
+unsigned mesh_att_test_flood;
+bool mesh_att_test_attest_unhardened;
 #endif
+
+/*
+ * TPM work off the event loop: every provider call (quote, PCR read,
+ * ActivateCredential, re-attestation) runs on libuv's thread pool, one job at
+ * a time (a provider is not thread-safe), from a queue of at most
+ * ATTEST_QUEUE_MAX jobs. A challenge is admitted only within its link peer's
+ * token bucket (ATTEST_PEER_RATE per second, burst ATTEST_PEER_BURST), a
+ * global bucket (ATTEST_GLOBAL_RATE, ATTEST_GLOBAL_BURST) and a free queue
+ * slot; otherwise it gets a typed busy answer (challenge.h) at once.
+ */
+#define ATTEST_QUEUE_MAX 8
+#define ATTEST_PEER_RATE 2
+#define ATTEST_PEER_BURST 4
+#define ATTEST_GLOBAL_RATE 10
+#define ATTEST_GLOBAL_BURST 16
+#define ATTEST_LAG_MS 50 /* loop lag probe period */
+/*
+ * Beyond its challenge budget a peer gets typed busy answers, at most
+ * ATTEST_BUSY_RATE per second; past that its challenge streams are refused
+ * as they open (RST_STREAM REFUSED_STREAM), before any allocation or read: a
+ * flood costs the host as little as the transport allows.
+ */
+#define ATTEST_BUSY_RATE 20
+
+enum job_kind { JOB_ANSWER, JOB_REFRESH };
+
+struct chal_x;
+
+struct att_job {
+	uv_work_t w;
+	struct mesh *m;
+	enum job_kind kind;
+	struct chal_x *x; /* JOB_ANSWER; NULL once the stream is gone */
+	struct buf in, out;
+	struct att_blob b; /* JOB_REFRESH */
+	uint8_t blob_hash[ATT_HASH_LEN];
+	int r;
+	struct att_job *next;
+};
+
+/* A token bucket, in milli-tokens. */
+struct bucket {
+	uint8_t id[ID_PK_LEN];
+	uint64_t at_ms;
+	uint64_t mtok;
+	bool used;
+};
+
+/* Per link peer: challenges admitted, and busy answers it may still get. */
+struct peer_limit {
+	struct bucket chal;
+	struct bucket busy;
+};
 
 /* What this node knows about one peer's attestation. */
 struct peer_att {
@@ -59,6 +116,29 @@ struct mesh_att {
 	size_t npeers;
 	uint64_t challenges, challenge_ok, challenge_failed, answered;
 	uint64_t refused;
+	/* Host side: the TPM job queue and the admission buckets. */
+	struct att_job *running;
+	struct att_job *qhead, *qtail;
+	size_t qlen;
+	struct att_job *refresh_job; /* queued or running */
+	bool refresh_again; /* asked again while it ran: run once more */
+	struct bucket global;
+	struct peer_limit peers_b[PEERS_MAX];
+	uint64_t refused_streams;
+	uint64_t busy_sent, busy_got, jobs_done;
+	/* Pins file: reloaded when another process (attest --forget) edits. */
+	struct timespec pins_mtime;
+	ino_t pins_ino;
+	/* Loop lag probe. */
+	uv_timer_t lag;
+	uint64_t lag_due_ms;
+	uint64_t lag_max_ms[10]; /* per second, ring */
+	uint64_t lag_sec;
+	bool closing;
+#ifdef SM_TEST_BUILD
+	uv_timer_t flood;
+	unsigned flood_open;
+#endif
 	struct att_pcr_policy *pcr_policy; /* --pcr-policy */
 	struct ima_allowlist *ima_allow; /* --ima-allowlist */
 	uint64_t measured_ok, measured_refused;
@@ -70,6 +150,10 @@ struct chal_x {
 	uint8_t id[ID_PK_LEN];
 	struct buf in;
 	bool server;
+	struct att_job *job; /* host: the queued or running answer */
+#ifdef SM_TEST_BUILD
+	bool flood;
+#endif
 };
 
 static struct peer_att *
@@ -99,19 +183,34 @@ patt_find(struct mesh *m, const uint8_t id[ID_PK_LEN], bool create)
 
 /* --- this node's message ------------------------------------------------- */
 
+static void
+self_blob(struct mesh *m, struct att_blob *b)
+{
+	struct infkey_pub ik = {0};
+
+	(void)tunnel_current_key(m, &ik); /* no key (--no-e2e): epoch 0 */
+	att_blob_init(b, m->id->pk, &ik, harden_posture());
+	att_platform_probe(b);
+#ifdef SM_TEST_BUILD
+	if (mesh_att_test_attest_unhardened) {
+		/* The attested statement says what field 37 does not. */
+		b->posture.no_new_privs = TRI_FALSE;
+		b->posture.hardened = posture_is_hardened(&b->posture);
+	}
+#endif
+}
+
+/* At startup, before the loop runs: the first message, synchronously. */
 static int
 attest_self(struct mesh *m)
 {
 	struct mesh_att *a = m->att;
-	struct infkey_pub ik = {0};
 	struct att_blob b;
 	int r;
 
 	if (a->prov == NULL)
 		return 0;
-	(void)tunnel_current_key(m, &ik); /* no key (--no-e2e): epoch 0 */
-	att_blob_init(&b, m->id->pk, &ik, harden_posture());
-	att_platform_probe(&b);
+	self_blob(m, &b);
 	buf_reset(&a->msg);
 	if ((r = att_attest(a->prov, &b, &a->msg, a->blob_hash)) != 0) {
 		log_error("attest: cannot make this node's attestation: %s",
@@ -122,11 +221,157 @@ attest_self(struct mesh *m)
 	return 0;
 }
 
+/* --- the TPM job queue (host side) --------------------------------------- */
+
+static void job_next(struct mesh *m);
+static void answer_send(struct chal_x *x, struct att_job *j);
+
+static void
+job_free(struct att_job *j)
+{
+	buf_clear(&j->in);
+	buf_clear(&j->out);
+	free(j);
+}
+
+static struct att_job *
+job_new(struct mesh *m, enum job_kind kind)
+{
+	struct att_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->m = m;
+	j->kind = kind;
+	j->w.data = j;
+	buf_init(&j->in, ATT_CHAL_MAX);
+	buf_init(
+	    &j->out, kind == JOB_ANSWER ? ATT_ANSWER_MEAS_MAX : ATT_MSG_MAX);
+	return j;
+}
+
+static void
+job_push(struct mesh *m, struct att_job *j)
+{
+	struct mesh_att *a = m->att;
+
+	if (a->qtail != NULL)
+		a->qtail->next = j;
+	else
+		a->qhead = j;
+	a->qtail = j;
+	a->qlen++;
+	job_next(m);
+}
+
+/* Worker thread: the only place that calls the provider after startup. */
+static void
+job_work(uv_work_t *w)
+{
+	struct att_job *j = w->data;
+	struct att_provider *prov = j->m->att->prov;
+
+	if (j->kind == JOB_ANSWER)
+		j->r = att_answer_make(
+		    prov, buf_data(&j->in), j->in.len, j->blob_hash, &j->out);
+	else
+		j->r = att_attest(prov, &j->b, &j->out, j->blob_hash);
+}
+
+static void
+job_done(uv_work_t *w, int status)
+{
+	struct att_job *j = w->data;
+	struct mesh *m = j->m;
+	struct mesh_att *a = m->att;
+
+	a->running = NULL;
+	a->jobs_done++;
+	if (status != 0)
+		j->r = SM_ERR_CLOSED;
+	if (j->kind == JOB_ANSWER) {
+		if (j->x != NULL) {
+			j->x->job = NULL;
+			answer_send(j->x, j);
+		}
+	} else {
+		a->refresh_job = NULL;
+		if (j->r == 0 && !a->closing) {
+			buf_reset(&a->msg);
+			if (buf_append(
+				&a->msg, buf_data(&j->out), j->out.len) == 0) {
+				memcpy(
+				    a->blob_hash, j->blob_hash, ATT_HASH_LEN);
+				a->refreshed_ms = sm_now_ms();
+				mesh_changed(m);
+			}
+		} else if (j->r != 0) {
+			log_error("attest: cannot renew this node's "
+				  "attestation: %s",
+			    sm_strerror(j->r));
+		}
+	}
+	job_free(j);
+	if (a->refresh_again && !a->closing) {
+		a->refresh_again = false;
+		mesh_att_refresh(m); /* a newer key than the one just quoted */
+	}
+	if (!a->closing)
+		job_next(m);
+}
+
+static void
+job_next(struct mesh *m)
+{
+	struct mesh_att *a = m->att;
+	struct att_job *j;
+
+	while (a->running == NULL && (j = a->qhead) != NULL) {
+		a->qhead = j->next;
+		if (a->qhead == NULL)
+			a->qtail = NULL;
+		a->qlen--;
+		j->next = NULL;
+		if (j->kind == JOB_ANSWER && j->x == NULL) {
+			job_free(j); /* its stream is gone: no TPM work */
+			continue;
+		}
+		if (j->kind == JOB_ANSWER)
+			memcpy(j->blob_hash, a->blob_hash, ATT_HASH_LEN);
+		if (uv_queue_work(m->loop, &j->w, job_work, job_done) != 0) {
+			if (j->x != NULL) {
+				j->x->job = NULL;
+				lstream_reset(j->x->s, LINK_H2_INTERNAL_ERROR);
+			}
+			job_free(j);
+			continue;
+		}
+		a->running = j;
+	}
+}
+
 void
 mesh_att_refresh(struct mesh *m)
 {
-	if (m->att != NULL && m->att->prov != NULL && attest_self(m) == 0)
-		mesh_changed(m);
+	struct mesh_att *a = m->att;
+	struct att_job *j;
+
+	if (a == NULL || a->prov == NULL || a->closing)
+		return;
+	if (a->refresh_job != NULL) {
+		/* Still queued: quote the current statement instead. Running:
+		 * run once more when it is done. */
+		if (a->refresh_job == a->running)
+			a->refresh_again = true;
+		else
+			self_blob(m, &a->refresh_job->b);
+		return;
+	}
+	if ((j = job_new(m, JOB_REFRESH)) == NULL)
+		return;
+	self_blob(m, &j->b);
+	a->refresh_job = j;
+	job_push(m, j);
 }
 
 void
@@ -199,9 +444,122 @@ mesh_att_peer_seen(struct mesh *m, const struct peer *p)
 	    pa->key_epoch ==
 		(p->ann.has_inference_key ? p->ann.inference_key_epoch : 0))
 		return;
+	if (pa->known && memcmp(h, pa->msg_hash, sizeof(h)) != 0) {
+		/* A new blob: its freshness starts from nothing; challenge
+		 * it now (an answer for the old blob would fail anyway). */
+		att_live_reset(&pa->live);
+		if (pa->chal != NULL) {
+			struct lstream *old = pa->chal;
+
+			pa->chal = NULL;
+			pa->challenging = false;
+			lstream_reset(old, LINK_H2_CANCEL);
+		}
+	}
 	memcpy(pa->msg_hash, h, sizeof(h));
 	pa->known = true;
 	verify_peer(m, pa, p);
+}
+
+/* --- pins on disk --------------------------------------------------------- */
+
+static void
+pins_stat(struct mesh_att *a)
+{
+	struct stat st;
+
+	if (stat(a->pins_path, &st) == 0) {
+		a->pins_mtime = st.st_mtim;
+		a->pins_ino = st.st_ino;
+	} else {
+		memset(&a->pins_mtime, 0, sizeof(a->pins_mtime));
+		a->pins_ino = 0;
+	}
+}
+
+static bool
+pins_changed(const struct mesh_att *a)
+{
+	struct stat st;
+
+	if (stat(a->pins_path, &st) != 0)
+		return a->pins_ino != 0;
+	return st.st_ino != a->pins_ino ||
+	    st.st_mtim.tv_sec != a->pins_mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != a->pins_mtime.tv_nsec;
+}
+
+/* Re-read the pins file (edited by `sealmesh attest --forget`). */
+static int
+pins_reload(struct mesh_att *a)
+{
+	struct att_pins *np;
+	int r;
+
+	if ((r = att_pins_new(&np)) != 0)
+		return r;
+	if ((r = att_pins_load(np, a->pins_path)) != 0) {
+		log_warn("attest: cannot reload %s: %s", a->pins_path,
+		    sm_strerror(r));
+		att_pins_free(np);
+		return r;
+	}
+	att_pins_free(a->pins);
+	a->pins = np;
+	pins_stat(a);
+	return 0;
+}
+
+/*
+ * A new pin (activation succeeded for 'pa'): save under the pins lock,
+ * merging with an edit made on disk since we last read the file.
+ */
+static void
+pins_persist(struct mesh *m, struct peer_att *pa)
+{
+	struct mesh_att *a = m->att;
+	int fd;
+
+	if (a->pins_path[0] == '\0')
+		return;
+	if ((fd = att_pins_lock(a->pins_path)) < 0) {
+		log_warn("attest: cannot lock %s", a->pins_path);
+		return;
+	}
+	if (pins_changed(a) && pins_reload(a) == 0 &&
+	    att_pins_add_ek(
+		a->pins, pa->v.node_id, pa->v.ak_name + 2, pa->v.ek_hash) != 0)
+		log_warn("attest: the pin just made conflicts with %s",
+		    a->pins_path);
+	if (att_pins_save(a->pins, a->pins_path) != 0)
+		log_warn("attest: cannot save %s", a->pins_path);
+	pins_stat(a);
+	att_pins_unlock(fd);
+}
+
+/* Every tick: a pins file edited by another process is taken in. */
+static void
+pins_watch(struct mesh *m)
+{
+	struct mesh_att *a = m->att;
+	int fd;
+
+	if (a->pins_path[0] == '\0' || !pins_changed(a))
+		return;
+	if ((fd = att_pins_lock(a->pins_path)) < 0)
+		return;
+	if (pins_reload(a) == 0) {
+		log_info("attest: %s changed on disk; verifying peers again",
+		    a->pins_path);
+		for (size_t i = 0; i < a->npeers; i++) {
+			struct peer_att *pa = a->peers[i];
+			struct peer *p = peers_find(&m->peers, pa->id);
+
+			if (p != NULL && pa->known && p->ann.attestation)
+				verify_peer(m, pa, p);
+		}
+	}
+	att_pins_unlock(fd);
 }
 
 /* --- challenges ---------------------------------------------------------- */
@@ -439,6 +797,18 @@ cx_answer(struct mesh *m, struct chal_x *x)
 	char sid[13];
 	int r;
 
+#ifdef SM_TEST_BUILD
+	if (x->flood) {
+		struct att_answer an;
+
+		if (att_answer_parse(buf_data(&x->in), x->in.len, &an) ==
+		    SM_ERR_UNAVAIL)
+			a->busy_got++;
+		else
+			a->challenge_ok++;
+		return;
+	}
+#endif
 	if (pa == NULL || pa->chal != x->s)
 		return; /* an answer on a stream we already gave up on */
 	pa->challenging = false;
@@ -448,10 +818,16 @@ cx_answer(struct mesh *m, struct chal_x *x)
 	r = att_live_answer(&pa->live, &a->cfg, &pa->v, a->pins,
 	    buf_data(&x->in), x->in.len, sm_now_ms());
 	sm_hex(sid, x->id, 6);
+	if (r == SM_ERR_UNAVAIL) {
+		a->busy_got++;
+		log_info("attest: %s is busy; challenging it again later", sid);
+		return;
+	}
 	if (r != 0) {
 		a->challenge_failed++;
-		log_warn(
-		    "attest: challenge to %s failed: %s", sid, sm_strerror(r));
+		log_warn("attest: challenge to %s failed: %s; not eligible "
+			 "until a challenge succeeds",
+		    sid, sm_strerror(r));
 		return;
 	}
 	a->challenge_ok++;
@@ -459,44 +835,179 @@ cx_answer(struct mesh *m, struct chal_x *x)
 		meas_take(m, pa, nonce, &x->in, sid);
 	if (activating && p != NULL) {
 		/* The AK is proven to live in that TPM and is now pinned. */
-		if (a->pins_path[0] != '\0' &&
-		    att_pins_save(a->pins, a->pins_path) != 0)
-			log_warn("attest: cannot save pins");
+		pins_persist(m, pa);
 		verify_peer(m, pa, p);
 	}
+}
+
+/*
+ * Take one token from 'b' (rate per second, burst): 0, or the ms until one
+ * is there.
+ */
+static uint64_t
+bucket_take(struct bucket *b, uint64_t now, uint64_t rate, uint64_t burst)
+{
+	if (!b->used) {
+		b->used = true;
+		b->at_ms = now;
+		b->mtok = burst * 1000;
+	}
+	b->mtok += (now - b->at_ms) * rate;
+	if (b->mtok > burst * 1000)
+		b->mtok = burst * 1000;
+	b->at_ms = now;
+	if (b->mtok >= 1000) {
+		b->mtok -= 1000;
+		return 0;
+	}
+	return (1000 - b->mtok + rate - 1) / rate;
+}
+
+/*
+ * Admission for a challenge from the link peer 'from' (the verifier, or the
+ * relay it came through): 0 to queue it, else the retry time in ms (> 0).
+ */
+static struct peer_limit *
+limit_find(struct mesh_att *a, const uint8_t *from, bool create)
+{
+	static const uint8_t none[ID_PK_LEN];
+	struct peer_limit *old = &a->peers_b[0];
+
+	if (from == NULL)
+		from = none;
+	for (size_t i = 0; i < PEERS_MAX; i++) {
+		struct peer_limit *c = &a->peers_b[i];
+
+		if (c->chal.used && memcmp(c->chal.id, from, ID_PK_LEN) == 0)
+			return c;
+		if (!c->chal.used || c->chal.at_ms < old->chal.at_ms)
+			old = c;
+	}
+	if (!create)
+		return NULL;
+	memset(old, 0, sizeof(*old));
+	memcpy(old->chal.id, from, ID_PK_LEN);
+	return old;
+}
+
+/*
+ * Admission for a challenge from the link peer 'from' (the verifier, or the
+ * relay it came through): 0 to queue it, a retry time in ms (> 0) for a busy
+ * answer, or -1 when even the busy budget is spent (refuse the stream).
+ */
+static int
+admit(struct mesh *m, const uint8_t *from)
+{
+	struct mesh_att *a = m->att;
+	struct peer_limit *b = limit_find(a, from, true);
+	uint64_t now = sm_now_ms(), wait;
+
+	if (a->qlen + (a->running != NULL) >= ATTEST_QUEUE_MAX)
+		wait = 500;
+	else if ((wait = bucket_take(
+		      &b->chal, now, ATTEST_PEER_RATE, ATTEST_PEER_BURST)) == 0)
+		wait = bucket_take(
+		    &a->global, now, ATTEST_GLOBAL_RATE, ATTEST_GLOBAL_BURST);
+	if (wait == 0)
+		return 0;
+	if (bucket_take(&b->busy, now, ATTEST_BUSY_RATE, ATTEST_BUSY_RATE) != 0)
+		return -1;
+	return (int)(wait < 65535 ? wait : 65535);
+}
+
+/* At stream open: is this peer past both its budgets? (no state change) */
+static bool
+flooding(struct mesh_att *a, const uint8_t *from)
+{
+	struct peer_limit *b = limit_find(a, from, false);
+	uint64_t now = sm_now_ms();
+
+	return b != NULL && b->busy.used &&
+	    b->busy.mtok + (now - b->busy.at_ms) * ATTEST_BUSY_RATE < 1000 &&
+	    b->chal.mtok + (now - b->chal.at_ms) * ATTEST_PEER_RATE < 1000;
+}
+
+static void
+busy_send(struct chal_x *x, uint32_t retry_ms)
+{
+	struct buf out;
+	int r;
+
+	buf_init(&out, ATT_ANSWER_BUSY_LEN);
+	if ((r = att_answer_busy_write(retry_ms, &out)) == 0 &&
+	    (r = lstream_respond(x->s, 200, NULL, 0)) == 0 &&
+	    (r = lstream_write(x->s, buf_data(&out), out.len)) == 0)
+		r = lstream_end(x->s);
+	if (r != 0)
+		lstream_reset(x->s, LINK_H2_REFUSED_STREAM);
+	else
+		x->m->att->busy_sent++;
+	buf_clear(&out);
+}
+
+/* Host, on the loop: the worker's answer goes out on its stream. */
+static void
+answer_send(struct chal_x *x, struct att_job *j)
+{
+	int r = j->r;
+
+#ifdef SM_TEST_BUILD
+	/* A byte inside the quote (tpm) or signature (software). */
+	if (r == 0 && mesh_att_test_corrupt_answers && j->out.len > 72)
+		buf_data(&j->out)[72] ^= 0x01;
+#endif
+	if (r == 0 && (r = lstream_respond(x->s, 200, NULL, 0)) == 0 &&
+	    (r = lstream_write(x->s, buf_data(&j->out), j->out.len)) == 0)
+		r = lstream_end(x->s);
+	if (r != 0)
+		lstream_reset(x->s, LINK_H2_REFUSED_STREAM);
+	else
+		x->m->att->answered++;
 }
 
 static void
 cx_end(struct lstream *s, void *arg)
 {
 	struct chal_x *x = arg;
-	struct buf out;
 	int r;
 
 	if (!x->server) {
 		cx_answer(x->m, x);
 		return;
 	}
-	/* Host: answer with a fresh quote over (nonce, blob hash). */
-	buf_init(&out, ATT_ANSWER_MEAS_MAX);
+	/* Host: answer with a fresh quote over (nonce, blob hash), made on
+	 * the worker; or at once, busy, beyond the limits. */
 #ifdef SM_TEST_BUILD
-	if (mesh_att_test_ignore_challenges) {
-		buf_clear(&out);
+	if (mesh_att_test_ignore_challenges)
 		return; /* the verifier times out */
-	}
 #endif
-	r = x->m->att->prov == NULL
-	    ? SM_ERR_UNSUPP
-	    : att_answer_make(x->m->att->prov, buf_data(&x->in), x->in.len,
-		  x->m->att->blob_hash, &out);
-	if (r == 0 && (r = lstream_respond(s, 200, NULL, 0)) == 0 &&
-	    (r = lstream_write(s, buf_data(&out), out.len)) == 0)
-		r = lstream_end(s);
-	if (r != 0)
+	if (x->m->att->prov == NULL || x->job != NULL) {
 		lstream_reset(s, LINK_H2_REFUSED_STREAM);
-	else
-		x->m->att->answered++;
-	buf_clear(&out);
+		return;
+	}
+	if ((r = admit(x->m, link_peer_id(lstream_link(s)))) > 0) {
+		busy_send(x, (uint32_t)r);
+		return;
+	}
+	if (r < 0) {
+		x->m->att->refused_streams++;
+		lstream_reset(s, LINK_H2_REFUSED_STREAM);
+		return;
+	}
+	{
+		struct att_job *j = job_new(x->m, JOB_ANSWER);
+
+		if (j == NULL ||
+		    buf_append(&j->in, buf_data(&x->in), x->in.len) != 0) {
+			if (j != NULL)
+				job_free(j);
+			lstream_reset(s, LINK_H2_INTERNAL_ERROR);
+			return;
+		}
+		j->x = x;
+		x->job = j;
+		job_push(x->m, j);
+	}
 }
 
 static void
@@ -505,6 +1016,12 @@ cx_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	struct chal_x *x = arg;
 	struct peer_att *pa;
 
+	if (x->job != NULL)
+		x->job->x = NULL; /* skipped, or its answer dropped */
+#ifdef SM_TEST_BUILD
+	if (x->flood && x->m->att->flood_open > 0)
+		x->m->att->flood_open--;
+#endif
 	/* No answer: att_live_tick counts it once the deadline passes. */
 	if (!x->server && (pa = patt_find(x->m, x->id, false)) != NULL &&
 	    pa->chal == s) {
@@ -525,9 +1042,16 @@ mesh_att_on_stream(struct mesh *m, struct lstream *s)
 {
 	struct chal_x *x;
 
-	if (m->att == NULL || (x = calloc(1, sizeof(*x))) == NULL)
+	if (m->att == NULL)
+		return SM_ERR_UNAVAIL;
+	if (flooding(m->att, link_peer_id(lstream_link(s)))) {
+		m->att->refused_streams++;
+		return SM_ERR_UNAVAIL; /* RST_STREAM before any work */
+	}
+	if ((x = calloc(1, sizeof(*x))) == NULL)
 		return SM_ERR_UNAVAIL;
 	x->m = m;
+	x->s = s;
 	x->server = true;
 	buf_init(&x->in, ATT_CHAL_MAX);
 	lstream_set_cb(s, &cx_cb, x);
@@ -598,7 +1122,89 @@ att_tick(uv_timer_t *t)
 	}
 	if (a->prov != NULL && now - a->refreshed_ms >= ATTEST_REFRESH_MS)
 		mesh_att_refresh(m);
+	pins_watch(m);
 }
+
+/* Loop lag: how late a 50 ms timer fires; max per second, last 10 s. */
+static void
+lag_tick(uv_timer_t *t)
+{
+	struct mesh *m = t->data;
+	struct mesh_att *a = m->att;
+	uint64_t now = sm_now_ms(), sec = now / 1000, lag;
+
+	lag = now > a->lag_due_ms ? now - a->lag_due_ms : 0;
+	if (sec != a->lag_sec) {
+		for (uint64_t s = a->lag_sec + 1;
+		     s <= sec && s - a->lag_sec <= 10; s++)
+			a->lag_max_ms[s % 10] = 0;
+		a->lag_sec = sec;
+	}
+	if (lag > a->lag_max_ms[sec % 10])
+		a->lag_max_ms[sec % 10] = lag;
+	a->lag_due_ms = now + ATTEST_LAG_MS;
+}
+
+static uint64_t
+lag_max(const struct mesh_att *a)
+{
+	uint64_t mx = 0;
+
+	for (size_t i = 0; i < 10; i++)
+		if (a->lag_max_ms[i] > mx)
+			mx = a->lag_max_ms[i];
+	return mx;
+}
+
+#ifdef SM_TEST_BUILD
+/*
+ * Test builds, --test-challenge-flood N: keep N raw challenges (fresh nonce,
+ * no bookkeeping) open to every peer that sent an attestation, re-opened as
+ * soon as they end: a member challenging as fast as it can.
+ */
+static void
+flood_tick(uv_timer_t *t)
+{
+	struct mesh *m = t->data;
+	struct mesh_att *a = m->att;
+
+	for (size_t i = 0; i < a->npeers; i++) {
+		struct peer_att *pa = a->peers[i];
+		struct peer *p = peers_find(&m->peers, pa->id);
+
+		if (p == NULL || p->state != PEER_ALIVE || !pa->known)
+			continue;
+		while (a->flood_open < mesh_att_test_flood) {
+			struct att_chal c;
+			struct chal_x *x;
+			struct buf out;
+
+			memset(&c, 0, sizeof(c));
+			randombytes_buf(c.nonce, sizeof(c.nonce));
+			if ((x = calloc(1, sizeof(*x))) == NULL)
+				return;
+			x->m = m;
+			x->flood = true;
+			memcpy(x->id, pa->id, ID_PK_LEN);
+			buf_init(&x->in, ATT_ANSWER_MEAS_MAX);
+			buf_init(&out, ATT_CHAL_MAX);
+			if (att_chal_write(&c, &out) != 0 ||
+			    tunnel_open_stream(m, pa->id, ATTEST_PATH, &cx_cb,
+				x, &x->s) != 0) {
+				buf_clear(&out);
+				cx_free(x);
+				return;
+			}
+			a->flood_open++;
+			a->challenges++;
+			if (lstream_write(x->s, buf_data(&out), out.len) != 0 ||
+			    lstream_end(x->s) != 0)
+				lstream_reset(x->s, LINK_H2_INTERNAL_ERROR);
+			buf_clear(&out);
+		}
+	}
+}
+#endif
 
 int
 mesh_att_challenge_now(struct mesh *m, const char *hex)
@@ -647,6 +1253,8 @@ mesh_att_route_ok(struct mesh *m, const struct peer *p, const char **why)
 		&sealed, sm_now_ms())) {
 		*why = pa->v.level < (enum att_level)m->opts.min_trust
 		    ? "the host's attestation is below --min-trust"
+		    : pa->live.revoked
+		    ? "the host failed its last attestation challenge"
 		    : !att_live_attested(&pa->live, &a->cfg, sm_now_ms())
 		    ? "the host's attestation is not fresh (challenge)"
 		    : "the host's attestation is for another key or binary";
@@ -687,12 +1295,24 @@ mesh_att_init(struct mesh *m)
 			    sm_strerror(r));
 			return r;
 		}
+		pins_stat(a);
 	}
 	if (m->opts.tpm_ca != NULL &&
 	    (r = att_trust_load_dir(m->opts.tpm_ca, &a->trust)) != 0) {
 		log_error("attest: cannot load EK CA certificates from %s",
 		    m->opts.tpm_ca);
 		return r;
+	}
+	if (m->opts.tpm_crl != NULL) {
+		if (a->trust == NULL) {
+			log_error("attest: --tpm-crl needs --tpm-ca");
+			return SM_ERR_INVAL;
+		}
+		if ((r = att_trust_load_crls(a->trust, m->opts.tpm_crl)) != 0) {
+			log_error("attest: cannot load CRLs from %s: %s",
+			    m->opts.tpm_crl, sm_strerror(r));
+			return r;
+		}
 	}
 	if (m->opts.allowed_binaries != NULL &&
 	    (r = att_allowed_load(
@@ -707,8 +1327,17 @@ mesh_att_init(struct mesh *m)
 	}
 	if (kind == ATT_PROV_SOFTWARE)
 		r = att_software_new(&a->prov);
-	else if (kind == ATT_PROV_TPM)
-		r = att_tpm_open(tcti, &a->prov);
+	else if (kind == ATT_PROV_TPM) {
+		struct att_tpm_opts o = {.tcti = tcti};
+		char akp[4096];
+
+		if (m->opts.state_dir != NULL) {
+			snprintf(akp, sizeof(akp), "%s/%s", m->opts.state_dir,
+			    ATT_AK_FILE);
+			o.ak_path = akp;
+		}
+		r = att_tpm_open_opts(&o, &a->prov);
+	}
 	if (r != 0) {
 		log_error("attest: cannot open the %s provider (%s)",
 		    att_provider_str(kind), tcti ? tcti : "-");
@@ -721,14 +1350,49 @@ mesh_att_init(struct mesh *m)
 	uv_timer_init(m->loop, &a->timer);
 	a->timer.data = m;
 	uv_timer_start(&a->timer, att_tick, ATTEST_TICK_MS, ATTEST_TICK_MS);
+	uv_timer_init(m->loop, &a->lag);
+	a->lag.data = m;
+	a->lag_due_ms = sm_now_ms() + ATTEST_LAG_MS;
+	uv_timer_start(&a->lag, lag_tick, ATTEST_LAG_MS, ATTEST_LAG_MS);
+#ifdef SM_TEST_BUILD
+	uv_timer_init(m->loop, &a->flood);
+	a->flood.data = m;
+	if (mesh_att_test_flood > 0)
+		uv_timer_start(&a->flood, flood_tick, 5, 5);
+#endif
 	return 0;
 }
 
 void
 mesh_att_close(struct mesh *m)
 {
-	if (m->att != NULL && !uv_is_closing((uv_handle_t *)&m->att->timer))
-		uv_close((uv_handle_t *)&m->att->timer, NULL);
+	struct mesh_att *a = m->att;
+	struct att_job *j;
+
+	if (a == NULL || uv_is_closing((uv_handle_t *)&a->timer))
+		return;
+	a->closing = true;
+	uv_close((uv_handle_t *)&a->timer, NULL);
+	uv_close((uv_handle_t *)&a->lag, NULL);
+#ifdef SM_TEST_BUILD
+	uv_close((uv_handle_t *)&a->flood, NULL);
+#endif
+	/* Queued jobs never run; a running one finishes on the pool and its
+	 * job_done only frees it (no stream is touched after close). */
+	while ((j = a->qhead) != NULL) {
+		a->qhead = j->next;
+		if (j->x != NULL)
+			j->x->job = NULL;
+		if (j == a->refresh_job)
+			a->refresh_job = NULL;
+		job_free(j);
+	}
+	a->qtail = NULL;
+	a->qlen = 0;
+	if (a->running != NULL && a->running->x != NULL) {
+		a->running->x->job = NULL;
+		a->running->x = NULL;
+	}
 }
 
 static const char *
@@ -817,10 +1481,52 @@ mesh_att_status_peer(struct mesh *m, const struct peer *p, cJSON *o)
 	cJSON_AddStringToObject(at, "reason",
 	    pa == NULL                   ? "no attestation"
 		: pa->vr == SM_ERR_AGAIN ? "awaiting credential activation"
-					 : att_reason_str(pa->v.reason));
+		: pa->vr == 0 && pa->live.revoked
+		? "last challenge failed"
+		: att_reason_str(pa->v.reason));
+	cJSON_AddBoolToObject(
+	    at, "challenge_failed", pa != NULL && pa->live.revoked);
 	cJSON_AddBoolToObject(at, "eligible", mesh_att_route_ok(m, p, &why));
 	if (pa != NULL)
 		meas_status_peer(pa, at);
+	/* Attested posture wins over the self-reported one (field 37). */
+	if (pa != NULL && pa->vr == 0) {
+		bool self = false;
+		const char *pwhy = NULL;
+		cJSON *pj = posture_to_json(&pa->v.posture);
+
+		if (pj != NULL &&
+		    !cJSON_ReplaceItemInObjectCaseSensitive(o, "posture", pj))
+			cJSON_Delete(pj);
+		(void)mesh_att_peer_hardened(m, p, &self, &pwhy);
+		cJSON_AddStringToObject(o, "posture_source", "attested");
+		cJSON_AddBoolToObject(at, "posture_disagrees", pwhy != NULL);
+	} else {
+		cJSON_AddStringToObject(o, "posture_source", "self-reported");
+	}
+}
+
+bool
+mesh_att_peer_hardened(
+    struct mesh *m, const struct peer *p, bool *self_hardened, const char **why)
+{
+	struct mesh_att *a = m->att;
+	struct peer_att *pa;
+	struct posture ps;
+	bool attested;
+
+	*why = NULL;
+	*self_hardened = p->ann.posture != NULL &&
+	    posture_parse(p->ann.posture, p->ann.posture_len, &ps) == 0 &&
+	    posture_is_hardened(&ps);
+	if (a == NULL || (pa = patt_find(m, p->ann.id, false)) == NULL ||
+	    !pa->known || pa->vr != 0)
+		return *self_hardened;
+	attested = posture_is_hardened(&pa->v.posture);
+	if (attested != *self_hardened)
+		*why = "the host's self-reported posture disagrees with its "
+		       "attested posture";
+	return attested;
 }
 
 int
@@ -856,9 +1562,31 @@ mesh_att_metrics(struct mesh *m, struct buf *out)
 	    "# HELP sealmesh_attest_answered_total Challenges this node "
 	    "answered.\n"
 	    "# TYPE sealmesh_attest_answered_total counter\n"
-	    "sealmesh_attest_answered_total %llu\n",
+	    "sealmesh_attest_answered_total %llu\n"
+	    "# HELP sealmesh_attest_busy_sent_total Challenges answered busy "
+	    "(rate limit or full TPM queue).\n"
+	    "# TYPE sealmesh_attest_busy_sent_total counter\n"
+	    "sealmesh_attest_busy_sent_total %llu\n"
+	    "# HELP sealmesh_attest_busy_received_total Busy answers "
+	    "received.\n"
+	    "# TYPE sealmesh_attest_busy_received_total counter\n"
+	    "sealmesh_attest_busy_received_total %llu\n"
+	    "# HELP sealmesh_attest_refused_streams_total Challenge streams "
+	    "refused at open (peer past its busy budget).\n"
+	    "# TYPE sealmesh_attest_refused_streams_total counter\n"
+	    "sealmesh_attest_refused_streams_total %llu\n"
+	    "# HELP sealmesh_attest_tpm_queue TPM jobs queued or running.\n"
+	    "# TYPE sealmesh_attest_tpm_queue gauge\n"
+	    "sealmesh_attest_tpm_queue %zu\n"
+	    "# HELP sealmesh_loop_lag_max_ms Largest event loop delay seen "
+	    "in the last 10 s (50 ms probe).\n"
+	    "# TYPE sealmesh_loop_lag_max_ms gauge\n"
+	    "sealmesh_loop_lag_max_ms %llu\n",
 	    verified, fresh, (unsigned long long)a->challenges,
 	    (unsigned long long)a->challenge_ok,
 	    (unsigned long long)a->challenge_failed,
-	    (unsigned long long)a->answered);
+	    (unsigned long long)a->answered, (unsigned long long)a->busy_sent,
+	    (unsigned long long)a->busy_got,
+	    (unsigned long long)a->refused_streams,
+	    a->qlen + (a->running != NULL), (unsigned long long)lag_max(a));
 }

@@ -38,7 +38,16 @@ void mesh_att_peer_seen(struct mesh *m, const struct peer *p);
  * is sealed to), and whose binary is allowed. Always true without the flag.
  */
 bool mesh_att_route_ok(struct mesh *m, const struct peer *p, const char **why);
-/* POST /sealmesh/attest from a peer: answer its challenge. */
+/*
+ * Whether to treat 'p' as hardened: the posture inside its verified
+ * attestation when there is one (attested posture wins), else the
+ * self-reported field 37 ('*self_hardened' always gets that one). '*why' is
+ * set, a named refusal, when both exist and disagree.
+ */
+bool mesh_att_peer_hardened(struct mesh *m, const struct peer *p,
+    bool *self_hardened, const char **why);
+/* POST /sealmesh/attest from a peer: answer its challenge (TPM work on a
+ * worker thread; busy beyond the rate limits and the queue bound). */
 int mesh_att_on_stream(struct mesh *m, struct lstream *s);
 void mesh_att_status_self(struct mesh *m, cJSON *st);
 void mesh_att_status_peer(struct mesh *m, const struct peer *p, cJSON *o);
@@ -50,6 +59,12 @@ int mesh_att_challenge_now(struct mesh *m, const char *hex) SM_MUST_CHECK;
 #ifdef SM_TEST_BUILD
 /* Test builds only: leave every challenge unanswered. */
 extern bool mesh_att_test_ignore_challenges;
+/* Test builds only: flip a byte inside every answer's quote/signature. */
+extern bool mesh_att_test_corrupt_answers;
+/* Test builds only: keep this many raw challenges open to every peer. */
+extern unsigned mesh_att_test_flood;
+/* Test builds only: attest a posture that is not hardened (field 37 as is). */
+extern bool mesh_att_test_attest_unhardened;
 #endif
 
 #endif

@@ -587,7 +587,7 @@ gossip_send(
 	x->l = l;
 	x->depth = depth;
 	buf_init(&x->in, GOSSIP_MAX_LEN);
-	if ((r = lstream_open(
+	if ((r = lstream_open_ctl(
 		 l, "POST", GOSSIP_PATH, NULL, 0, &gx_cb, x, &x->s)) != 0) {
 		log_debug(
 		    "mesh: cannot open a gossip stream: %s", sm_strerror(r));
@@ -1252,28 +1252,23 @@ proof_adapter(uint8_t out[JOIN_PROOF_LEN], const uint8_t *secret,
 
 /* --- routing hooks ------------------------------------------------------ */
 
-/* A peer's self-reported posture says "hardened" (see harden/harden.h). */
-static bool
-peer_hardened(const struct peer *p)
-{
-	struct posture ps;
-
-	return p->ann.posture != NULL &&
-	    posture_parse(p->ann.posture, p->ann.posture_len, &ps) == 0 &&
-	    posture_is_hardened(&ps);
-}
-
-/* Why remote_lookup() would skip host 'p' now, or NULL if it would not. */
+/* Why remote_lookup() would skip host 'p' now, or NULL if it would not
+ * (the same rules, for /api/status). */
 static const char *
 peer_refusal(struct mesh *m, struct peer *p)
 {
-	const char *why;
+	const char *why, *pwhy;
+	bool self;
 
 	if (p->state != PEER_ALIVE)
 		return "the peer is not alive (stale)";
-	if (m->opts.require_hardened && !peer_hardened(p))
+	/* Attested posture wins; a disagreement refuses. */
+	if (!mesh_att_peer_hardened(m, p, &self, &pwhy) &&
+	    m->opts.require_hardened)
 		return "the host's posture is not hardened "
 		       "(--require-hardened)";
+	if (pwhy != NULL)
+		return pwhy;
 	if ((why = tunnel_refusal(m, p)) != NULL)
 		return why;
 	if (!tunnel_eligible(m, p))
@@ -1301,10 +1296,21 @@ remote_lookup(void *arg, const char *model, struct route_target *out,
 		if (pass == 1 && m->opts.require_hardened)
 			break;
 		for (size_t i = 0; i < n && k < max; i++) {
-			const char *why;
+			const char *why, *pwhy;
+			bool self, hard;
 
-			if (hosts[i]->state != PEER_ALIVE ||
-			    peer_hardened(hosts[i]) != (pass == 0))
+			/* Attested posture wins; a disagreement refuses. */
+			if (hosts[i]->state != PEER_ALIVE)
+				continue;
+			hard =
+			    mesh_att_peer_hardened(m, hosts[i], &self, &pwhy);
+			if (pwhy != NULL) {
+				if (m->why[0] == '\0')
+					snprintf(
+					    m->why, sizeof(m->why), "%s", pwhy);
+				continue;
+			}
+			if (hard != (pass == 0))
 				continue;
 			if (!tunnel_eligible(m, hosts[i])) {
 				if (m->why[0] == '\0' &&
@@ -1415,9 +1421,17 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	token_mesh_id(m->secret, m->mesh_id);
 	if ((r = tunnel_init(m)) != 0 || (r = mesh_att_init(m)) != 0)
 		goto out;
-	if ((r = link_ctx_new(
-		 &m->lctx, id, m->secret, sizeof(m->secret), NULL)) != 0)
-		goto out;
+	{
+		struct link_opts lo = {
+		    .max_streams = m->opts.link_streams,
+		    .queue_max = m->opts.queue_max,
+		    .queue_timeout_ms = m->opts.queue_timeout_ms,
+		};
+
+		if ((r = link_ctx_new(
+			 &m->lctx, id, m->secret, sizeof(m->secret), &lo)) != 0)
+			goto out;
+	}
 	link_ctx_set_proof(m->lctx, proof_adapter, NULL);
 	if ((r = link_listen(m->lctx, loop, m->opts.bind, opts->port, &link_cbs,
 		 m, &m->listener, &m->port)) != 0) {

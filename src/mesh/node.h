@@ -56,6 +56,7 @@ struct mesh_opts {
 	const char *attest; /* --attest none|software|tpm, NULL: choose */
 	const char *tpm_tcti; /* --tpm */
 	const char *tpm_ca; /* --tpm-ca DIR */
+	const char *tpm_crl; /* --tpm-crl DIR */
 	const char *allowed_binaries;
 	int min_trust; /* enum att_level, default tpm */
 	bool require_attested;
@@ -82,6 +83,10 @@ struct mesh_opts {
 	/* Test builds only (--test-gossip-v1): speak gossip v1 as a node
 	 * before anti-entropy did (full push, re-sign every interval). */
 	bool gossip_v1;
+	/* Streams per link (net/link.h; 0: the defaults). */
+	uint32_t link_streams; /* --link-streams */
+	uint32_t queue_max; /* --queue-max */
+	uint32_t queue_timeout_ms; /* --queue-timeout */
 };
 
 struct mesh_link {

@@ -292,8 +292,16 @@ ut_on_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	struct up_tun *u = arg;
 
 	u->stream_gone = true;
+	/* SM_ERR_BUSY: waited in the link's queue past --queue-timeout, the
+	 * host never saw it; ENHANCE_YOUR_CALM: the same in a relay's queue. */
 	if (!u->base.finished)
-		ut_finish(u, u->base.head_seen ? SM_ERR_CLOSED : SM_ERR_IO);
+		ut_finish(u,
+		    err == SM_ERR_BUSY ||
+			    (err == SM_ERR_CLOSED &&
+				h2 == LINK_H2_ENHANCE_YOUR_CALM)
+			? SM_ERR_BUSY
+			: u->base.head_seen ? SM_ERR_CLOSED
+					    : SM_ERR_IO);
 	ut_maybe_free(u);
 }
 
@@ -1216,8 +1224,11 @@ rs_close(struct lstream *s, int err, uint32_t h2, void *arg)
 	struct relay_side *sd = arg;
 
 	sd->gone = true;
+	/* Our stream to the target timed out in our queue: say "busy". */
 	if (!sd->peer->gone && err != 0)
-		lstream_reset(sd->peer->s, LINK_H2_CANCEL);
+		lstream_reset(sd->peer->s,
+		    err == SM_ERR_BUSY ? LINK_H2_ENHANCE_YOUR_CALM
+				       : LINK_H2_CANCEL);
 	if (sd->peer->gone) {
 		share_give(&sd->r->m->tun->relays, sd->r->asker, 1);
 		free(sd->r);
@@ -1538,7 +1549,8 @@ tunnel_open_stream(struct mesh *m, const uint8_t id[ID_PK_LEN],
 	if ((l = path_to(m, id, &relayed, via)) == NULL)
 		return SM_ERR_UNAVAIL;
 	sm_hex(target, id, ID_PK_LEN);
-	return lstream_open(l, "POST", relayed ? RELAY_PATH : path,
+	/* Control traffic (challenges): the link's reserve, never queued. */
+	return lstream_open_ctl(l, "POST", relayed ? RELAY_PATH : path,
 	    relayed ? hdrs : NULL, relayed ? 2 : 0, cb, arg, out);
 }
 
@@ -1726,11 +1738,67 @@ limits_metrics(struct mesh *m, struct buf *out)
 	    (unsigned long long)ts->relays.refused, ts->sticky.n);
 }
 
+/* The link layer's stream queue: a gauge, counters, a histogram. */
+static int
+queue_metrics(struct mesh *m, struct buf *out)
+{
+	struct link_stats st;
+	uint64_t cum = 0;
+	int r;
+
+	link_ctx_stats(m->lctx, &st);
+	if ((r = buf_appendf(out,
+		 "# HELP sealmesh_link_streams_queued Streams waiting for a "
+		 "free stream slot on a link.\n"
+		 "# TYPE sealmesh_link_streams_queued gauge\n"
+		 "sealmesh_link_streams_queued %llu\n"
+		 "# HELP sealmesh_link_queue_timeouts_total Streams that "
+		 "waited "
+		 "--queue-timeout and were refused (503).\n"
+		 "# TYPE sealmesh_link_queue_timeouts_total counter\n"
+		 "sealmesh_link_queue_timeouts_total %llu\n"
+		 "# HELP sealmesh_link_queue_full_total Streams refused at "
+		 "once: "
+		 "the queue held --queue-max.\n"
+		 "# TYPE sealmesh_link_queue_full_total counter\n"
+		 "sealmesh_link_queue_full_total %llu\n"
+		 "# HELP sealmesh_link_queue_seconds Time streams waited in a "
+		 "link's queue.\n"
+		 "# TYPE sealmesh_link_queue_seconds histogram\n",
+		 (unsigned long long)st.queued_now,
+		 (unsigned long long)st.queue_timeouts,
+		 (unsigned long long)st.queue_full)) != 0)
+		return r;
+	for (size_t i = 0; i < LINK_QUEUE_BUCKETS; i++) {
+		cum += st.queue_hist[i];
+		if (i + 1 < LINK_QUEUE_BUCKETS)
+			r = buf_appendf(out,
+			    "sealmesh_link_queue_seconds_bucket{le=\"%g\"} "
+			    "%llu\n",
+			    link_queue_bounds_ms[i] / 1000,
+			    (unsigned long long)cum);
+		else
+			r = buf_appendf(out,
+			    "sealmesh_link_queue_seconds_bucket{le=\"+Inf\"} "
+			    "%llu\n",
+			    (unsigned long long)cum);
+		if (r != 0)
+			return r;
+	}
+	return buf_appendf(out,
+	    "sealmesh_link_queue_seconds_sum %.6f\n"
+	    "sealmesh_link_queue_seconds_count %llu\n",
+	    st.queue_sum_s, (unsigned long long)st.queue_count);
+}
+
 int
 tunnel_metrics(struct mesh *m, struct buf *out)
 {
-	if (limits_metrics(m, out) != 0)
-		return SM_ERR_TOOBIG;
+	int r;
+
+	if ((r = limits_metrics(m, out)) != 0 ||
+	    (r = queue_metrics(m, out)) != 0)
+		return r;
 	return buf_appendf(out,
 	    "# HELP sealmesh_e2e_sealed_total Requests sealed to a host key.\n"
 	    "# TYPE sealmesh_e2e_sealed_total counter\n"

@@ -84,6 +84,15 @@ struct lstream {
 	bool hdr_done;
 	bool end_recv;
 	bool cb_set;
+	bool queued; /* outgoing: waiting in l's queue, not yet submitted */
+	bool dropped; /* reset while queued: in l->dropped, on_close due */
+	bool submitted; /* outgoing: handed to nghttp2 (l->nout or nctl) */
+	bool ctl; /* lstream_open_ctl(): never queued, uses the reserve */
+	uint64_t queued_ms; /* uv_now() when it entered the queue */
+	struct lstream *qprev, *qnext;
+	int32_t window; /* our receive window for it */
+	uint64_t rx_total; /* body bytes received */
+	uint64_t grow_at; /* rx_total at which the window may grow */
 	struct lstream_cb cb;
 	void *arg;
 	struct buf out; /* body bytes queued by the app */
@@ -101,6 +110,7 @@ struct link {
 	uv_loop_t *loop;
 	uv_tcp_t tcp;
 	uv_timer_t timer;
+	uv_timer_t qtimer; /* the queue head's deadline */
 	uv_idle_t idle;
 	uv_getaddrinfo_t gai;
 	uv_connect_t conn;
@@ -133,15 +143,25 @@ struct link {
 	uint64_t ping_sent_ms; /* 0: none outstanding */
 	uint64_t ping_sent_ns;
 	uint64_t last_rx_ms;
+	bool ping_confirm; /* timed out once: check again after a poll */
 	double rtt_ms;
 	struct lstream *streams;
 	size_t nstreams;
 	size_t ndrain;
+	/* Outgoing streams: submitted to nghttp2, and waiting (FIFO). */
+	size_t nout, nctl;
+	struct lstream *qhead, *qtail;
+	size_t nqueued;
+	struct lstream *dropped; /* left the queue, on_close due (qnext) */
 };
+
+const double link_queue_bounds_ms[LINK_QUEUE_BUCKETS - 1] = {
+    1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 
 static void link_fail(struct link *l, int reason);
 static void link_kick(struct link *l);
 static void pump(struct link *l);
+static void queue_run(struct link *l);
 
 static void
 peer_short(const struct link *l, char out[17])
@@ -167,6 +187,8 @@ stream_new(struct link *l, nghttp2_session *sess, bool outgoing)
 	s->outgoing = outgoing;
 	s->method_off = -1;
 	s->path_off = -1;
+	s->window = LINK_STREAM_WINDOW_INIT;
+	s->grow_at = LINK_STREAM_WINDOW_INIT;
 	buf_init(&s->out, LSTREAM_SEND_MAX);
 	buf_init(&s->hb, LSTREAM_HDR_BYTES);
 	return s;
@@ -183,9 +205,71 @@ stream_link(struct link *l, struct lstream *s)
 	l->nstreams++;
 }
 
+/* Account for a stream leaving the queue after waiting since queued_ms. */
+static void
+queue_note(struct link *l, struct lstream *s)
+{
+	struct link_stats *st = &l->ctx->stats;
+	double ms = (double)(uv_now(l->loop) - s->queued_ms);
+	size_t i;
+
+	for (i = 0; i < LINK_QUEUE_BUCKETS - 1; i++)
+		if (ms <= link_queue_bounds_ms[i])
+			break;
+	st->queue_hist[i]++;
+	st->queue_sum_s += ms / 1000;
+	st->queue_count++;
+}
+
+static void
+queue_remove(struct link *l, struct lstream *s)
+{
+	if (!s->queued)
+		return;
+	s->queued = false;
+	if (s->qprev != NULL)
+		s->qprev->qnext = s->qnext;
+	else
+		l->qhead = s->qnext;
+	if (s->qnext != NULL)
+		s->qnext->qprev = s->qprev;
+	else
+		l->qtail = s->qprev;
+	s->qprev = s->qnext = NULL;
+	l->nqueued--;
+	l->ctx->stats.queued_now--;
+	queue_note(l, s);
+}
+
+static void
+dropped_remove(struct link *l, struct lstream *s)
+{
+	if (!s->dropped)
+		return;
+	s->dropped = false;
+	if (s->qprev != NULL)
+		s->qprev->qnext = s->qnext;
+	else
+		l->dropped = s->qnext;
+	if (s->qnext != NULL)
+		s->qnext->qprev = s->qprev;
+	s->qprev = s->qnext = NULL;
+}
+
 static void
 stream_unlink(struct link *l, struct lstream *s)
 {
+	queue_remove(l, s);
+	dropped_remove(l, s);
+	if (s->submitted && s->ctl) {
+		s->submitted = false;
+		l->nctl--;
+	} else if (s->submitted) {
+		s->submitted = false;
+		l->nout--;
+		if (l->qhead != NULL)
+			link_kick(l); /* a slot opened: the queue moves */
+	}
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -478,6 +562,7 @@ on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id,
 		return 0;
 	}
 	s->unconsumed += n;
+	s->rx_total += n;
 	s->cb.on_data(s, p, n, s->arg);
 	return 0;
 }
@@ -518,9 +603,10 @@ h2_session_new(struct link *l, bool server, nghttp2_session **out)
 {
 	nghttp2_session_callbacks *cbs = NULL;
 	nghttp2_option *opt = NULL;
+	uint32_t max = l->ctx->opts.max_streams;
 	nghttp2_settings_entry iv[] = {
-	    {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, LINK_MAX_STREAMS},
-	    {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, LINK_STREAM_WINDOW},
+	    {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max + LINK_CTL_STREAMS},
+	    {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, LINK_STREAM_WINDOW_INIT},
 	    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 2 * LSTREAM_HDR_BYTES},
 	    {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
 	};
@@ -543,7 +629,8 @@ h2_session_new(struct link *l, bool server, nghttp2_session **out)
 	    cbs, on_frame_not_send);
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_no_closed_streams(opt, 1);
-	nghttp2_option_set_peer_max_concurrent_streams(opt, LINK_MAX_STREAMS);
+	nghttp2_option_set_peer_max_concurrent_streams(
+	    opt, max + LINK_CTL_STREAMS);
 	if ((server ? nghttp2_session_server_new2(out, cbs, l, opt)
 		    : nghttp2_session_client_new2(out, cbs, l, opt)) != 0)
 		goto out;
@@ -690,6 +777,8 @@ pump(struct link *l)
 	bool progress, cli_done, srv_done;
 	size_t i;
 
+	if (l->qhead != NULL || l->dropped != NULL)
+		queue_run(l);
 	if (l->state != LS_UP || l->closing)
 		return;
 	ss[0] = l->cli;
@@ -766,6 +855,7 @@ close_handles(struct link *l)
 	if (!uv_is_closing((uv_handle_t *)&l->tcp))
 		uv_close((uv_handle_t *)&l->tcp, on_handle_closed);
 	uv_close((uv_handle_t *)&l->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&l->qtimer, on_handle_closed);
 	uv_close((uv_handle_t *)&l->idle, on_handle_closed);
 }
 
@@ -817,6 +907,7 @@ teardown(struct link *l)
 
 	l->state = LS_DEAD;
 	uv_timer_stop(&l->timer);
+	uv_timer_stop(&l->qtimer);
 	uv_idle_stop(&l->idle);
 	if (l->connected && !uv_is_closing((uv_handle_t *)&l->tcp))
 		uv_read_stop((uv_stream_t *)&l->tcp);
@@ -916,11 +1007,27 @@ on_ping_timer(uv_timer_t *t)
 	if (l->state != LS_UP || l->closing)
 		return;
 	if (l->ping_sent_ms != 0) {
-		if (now - l->ping_sent_ms >= to && now - l->last_rx_ms >= to) {
-			peer_short(l, who);
-			log_warn("link %s: no answer for %u ms", who, to);
-			link_fail(l, SM_ERR_TIMEOUT);
+		if (now - l->ping_sent_ms < to || now - l->last_rx_ms < to) {
+			l->ping_confirm = false;
+			return;
 		}
+		/*
+		 * Timers run before the loop polls for I/O: after a long busy
+		 * stretch of our own (thousands of streams opening at once)
+		 * the answer may be waiting unread. Look again right after the
+		 * next poll; only silence then is the peer's.
+		 */
+		if (!l->ping_confirm) {
+			l->ping_confirm = true;
+			/* 1 ms, not 0: libuv would run it in this very
+			 * timer phase, before polling. */
+			uv_timer_start(&l->timer, on_ping_timer, 1,
+			    l->ctx->opts.ping_interval_ms);
+			return;
+		}
+		peer_short(l, who);
+		log_warn("link %s: no answer for %u ms", who, to);
+		link_fail(l, SM_ERR_TIMEOUT);
 		return;
 	}
 	opaque = sm_now_ns();
@@ -959,9 +1066,10 @@ link_new(
 	}
 	uv_tcp_init(loop, &l->tcp);
 	uv_timer_init(loop, &l->timer);
+	uv_timer_init(loop, &l->qtimer);
 	uv_idle_init(loop, &l->idle);
-	l->tcp.data = l->timer.data = l->idle.data = l;
-	l->nhandles = 3;
+	l->tcp.data = l->timer.data = l->qtimer.data = l->idle.data = l;
+	l->nhandles = 4;
 	return l;
 }
 
@@ -1270,6 +1378,9 @@ link_ctx_new(struct link_ctx **out, const struct identity *id,
 	c->opts.handshake_timeout_ms = LINK_HANDSHAKE_TIMEOUT_MS;
 	c->opts.ping_interval_ms = LINK_PING_INTERVAL_MS;
 	c->opts.ping_timeout_ms = LINK_PING_TIMEOUT_MS;
+	c->opts.max_streams = LINK_MAX_STREAMS;
+	c->opts.queue_max = LINK_QUEUE_MAX;
+	c->opts.queue_timeout_ms = LINK_QUEUE_TIMEOUT_MS;
 	if (opts != NULL) {
 		if (opts->handshake_timeout_ms != 0)
 			c->opts.handshake_timeout_ms =
@@ -1278,7 +1389,16 @@ link_ctx_new(struct link_ctx **out, const struct identity *id,
 			c->opts.ping_interval_ms = opts->ping_interval_ms;
 		if (opts->ping_timeout_ms != 0)
 			c->opts.ping_timeout_ms = opts->ping_timeout_ms;
+		if (opts->max_streams != 0)
+			c->opts.max_streams = opts->max_streams;
+		if (opts->queue_max != 0)
+			c->opts.queue_max = opts->queue_max;
+		if (opts->queue_timeout_ms != 0)
+			c->opts.queue_timeout_ms = opts->queue_timeout_ms;
 	}
+	r = SM_ERR_INVAL;
+	if (c->opts.max_streams > LINK_MAX_STREAMS_MAX)
+		goto out;
 	if ((r = tls_ctx_new(&c->tls, id)) != 0)
 		goto out;
 	*out = c;
@@ -1578,17 +1698,113 @@ mknv(const char *name, const char *value)
 	return nv;
 }
 
-int
-lstream_open(struct link *l, const char *method, const char *path,
-    const struct link_hdr *hdrs, size_t nhdrs, const struct lstream_cb *cb,
-    void *arg, struct lstream **out)
+/*
+ * Room for one more outgoing data stream: our limit, and the peer's less
+ * the LINK_CTL_STREAMS it keeps for control streams (gossip, challenges).
+ */
+static bool
+stream_room(const struct link *l)
+{
+	uint32_t peer = nghttp2_session_get_remote_settings(
+	    l->cli, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+	uint32_t max = l->ctx->opts.max_streams;
+
+	peer =
+	    peer > LINK_CTL_STREAMS ? peer - LINK_CTL_STREAMS : (peer + 1) / 2;
+	return l->nout < (peer < max ? peer : max);
+}
+
+/* Hand an outgoing stream to nghttp2 (HEADERS, then its body). */
+static int
+stream_submit(struct link *l, struct lstream *s)
 {
 	nghttp2_nv nva[LSTREAM_MAX_HDRS + 4];
 	nghttp2_data_provider prd;
-	struct lstream *s;
+	const char *base = (const char *)buf_data(&s->hb);
 	int32_t id;
 	size_t i, n = 0;
+
+	nva[n++] = mknv(":method", base + s->method_off);
+	nva[n++] = mknv(":scheme", "https");
+	nva[n++] = mknv(":authority", "sealmesh");
+	nva[n++] = mknv(":path", base + s->path_off);
+	for (i = 0; i < s->nh; i++)
+		nva[n++] = mknv(base + s->hoff[i][0], base + s->hoff[i][1]);
+	prd.source.ptr = s;
+	prd.read_callback = data_read_cb;
+	/* nghttp2 copies the header block. */
+	id = nghttp2_submit_request(l->cli, NULL, nva, n, &prd, s);
+	if (id < 0)
+		return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE
+		    ? SM_ERR_UNAVAIL
+		    : id == NGHTTP2_ERR_NOMEM ? SM_ERR_NOMEM
+					      : SM_ERR_INVAL;
+	s->id = id;
+	s->submitted = true;
+	if (s->ctl)
+		l->nctl++;
+	else
+		l->nout++;
+	buf_clear(&s->hb); /* now it collects the response head */
+	s->nh = 0;
+	s->method_off = s->path_off = -1;
+	return 0;
+}
+
+static void
+on_qtimer(uv_timer_t *t)
+{
+	pump(t->data);
+}
+
+/*
+ * Move the queue: drop streams the app reset, refuse those past their
+ * deadline (SM_ERR_BUSY) or that can no longer open (GOAWAY), submit the
+ * head while there is room; arm the timer for the next deadline. From the
+ * top of a loop callback only (it calls on_close).
+ */
+static void
+queue_run(struct link *l)
+{
+	uint32_t to = l->ctx->opts.queue_timeout_ms;
+	uint64_t now = uv_now(l->loop);
+	struct lstream *s;
 	int r;
+
+	while ((s = l->dropped) != NULL && l->state != LS_DEAD && !l->closing)
+		stream_finish(s, SM_ERR_CLOSED, NGHTTP2_CANCEL);
+	while ((s = l->qhead) != NULL && l->state != LS_DEAD && !l->closing) {
+		if (l->goaway_recv || l->goaway_sent) {
+			stream_finish(s, SM_ERR_CLOSED, NGHTTP2_REFUSED_STREAM);
+		} else if (now - s->queued_ms >= to) {
+			l->ctx->stats.queue_timeouts++;
+			stream_finish(s, SM_ERR_BUSY, NGHTTP2_REFUSED_STREAM);
+		} else if (stream_room(l)) {
+			queue_remove(l, s);
+			if ((r = stream_submit(l, s)) != 0)
+				stream_finish(s, r, NGHTTP2_REFUSED_STREAM);
+		} else {
+			break;
+		}
+	}
+	if (l->qhead != NULL && l->state != LS_DEAD && !l->closing)
+		uv_timer_start(&l->qtimer, on_qtimer,
+		    l->qhead->queued_ms + to > now
+			? l->qhead->queued_ms + to - now
+			: 0,
+		    0);
+	else if (l->state != LS_DEAD)
+		uv_timer_stop(&l->qtimer);
+}
+
+static int
+open_stream(struct link *l, bool ctl, const char *method, const char *path,
+    const struct link_hdr *hdrs, size_t nhdrs, const struct lstream_cb *cb,
+    void *arg, struct lstream **out)
+{
+	struct lstream *s;
+	size_t i, n = 0;
+	int r = 0;
 
 	*out = NULL;
 	if (l->state == LS_DEAD || l->closing || l->goaway_sent ||
@@ -1599,32 +1815,84 @@ lstream_open(struct link *l, const char *method, const char *path,
 		return SM_ERR_INVAL;
 	if ((r = check_hdrs(hdrs, nhdrs)) != 0)
 		return r;
+	if (!ctl && (l->qhead != NULL || !stream_room(l)) &&
+	    l->nqueued >= l->ctx->opts.queue_max) {
+		l->ctx->stats.queue_full++;
+		return SM_ERR_BUSY;
+	}
 	if ((s = stream_new(l, l->cli, true)) == NULL)
 		return SM_ERR_NOMEM;
 	s->cb = *cb;
 	s->arg = arg;
-	nva[n++] = mknv(":method", method);
-	nva[n++] = mknv(":scheme", "https");
-	nva[n++] = mknv(":authority", "sealmesh");
-	nva[n++] = mknv(":path", path);
-	for (i = 0; i < nhdrs; i++)
-		nva[n++] = mknv(hdrs[i].name, hdrs[i].value);
-	prd.source.ptr = s;
-	prd.read_callback = data_read_cb;
-	id = nghttp2_submit_request(l->cli, NULL, nva, n, &prd, s);
-	if (id < 0) {
-		stream_free(s);
-		return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE
-		    ? SM_ERR_UNAVAIL
-		    : id == NGHTTP2_ERR_NOMEM ? SM_ERR_NOMEM
-					      : SM_ERR_INVAL;
+	s->ctl = ctl;
+	/* Keep the request head until it is submitted: "name\0value\0". */
+	for (i = 0; i <= nhdrs && r == 0; i++) {
+		const char *nm = i == 0 ? ":method" : hdrs[i - 1].name;
+		const char *v = i == 0 ? method : hdrs[i - 1].value;
+		size_t off = s->hb.len;
+
+		if ((r = buf_append(&s->hb, nm, strlen(nm) + 1)) == 0 &&
+		    (r = buf_append(&s->hb, v, strlen(v) + 1)) == 0 && i > 0) {
+			s->hoff[n][0] = (uint16_t)off;
+			s->hoff[n][1] = (uint16_t)(off + strlen(nm) + 1);
+			n++;
+		} else if (r == 0) {
+			s->method_off = (int)(off + strlen(nm) + 1);
+		}
 	}
-	s->id = id;
+	if (r == 0) {
+		size_t off = s->hb.len;
+
+		s->path_off = (int)(off + sizeof(":path"));
+		r = buf_append(&s->hb, ":path", sizeof(":path"));
+		if (r == 0)
+			r = buf_append(&s->hb, path, strlen(path) + 1);
+	}
+	if (r != 0) {
+		stream_free(s);
+		return r == SM_ERR_TOOBIG ? SM_ERR_TOOBIG : SM_ERR_NOMEM;
+	}
+	s->nh = n;
 	s->app = true;
 	stream_link(l, s);
+	if (ctl || (l->qhead == NULL && stream_room(l))) {
+		if ((r = stream_submit(l, s)) != 0) {
+			s->app = false;
+			stream_unlink(l, s);
+			stream_free(s);
+			return r;
+		}
+	} else {
+		s->queued = true;
+		s->queued_ms = uv_now(l->loop);
+		s->qprev = l->qtail;
+		if (l->qtail != NULL)
+			l->qtail->qnext = s;
+		else
+			l->qhead = s;
+		l->qtail = s;
+		l->nqueued++;
+		l->ctx->stats.queued_now++;
+	}
 	link_kick(l);
 	*out = s;
 	return 0;
+}
+
+int
+lstream_open(struct link *l, const char *method, const char *path,
+    const struct link_hdr *hdrs, size_t nhdrs, const struct lstream_cb *cb,
+    void *arg, struct lstream **out)
+{
+	return open_stream(l, false, method, path, hdrs, nhdrs, cb, arg, out);
+}
+
+int
+lstream_open_ctl(struct link *l, const char *method, const char *path,
+    const struct link_hdr *hdrs, size_t nhdrs, const struct lstream_cb *cb,
+    void *arg, struct lstream **out)
+{
+	return open_stream(l, true, method, path, hdrs, nhdrs, cb, arg, out);
 }
 
 void
@@ -1706,8 +1974,19 @@ lstream_reset(struct lstream *s, uint32_t h2_error)
 	if (stream_dead(s) || s->reset)
 		return;
 	s->reset = true;
-	(void)nghttp2_submit_rst_stream(
-	    s->sess, NGHTTP2_FLAG_NONE, s->id, h2_error);
+	if (s->queued) {
+		/* Never sent: leaves the queue now, on_close from the loop. */
+		queue_remove(s->l, s);
+		s->dropped = true;
+		s->qprev = NULL;
+		s->qnext = s->l->dropped;
+		if (s->l->dropped != NULL)
+			s->l->dropped->qprev = s;
+		s->l->dropped = s;
+	} else {
+		(void)nghttp2_submit_rst_stream(
+		    s->sess, NGHTTP2_FLAG_NONE, s->id, h2_error);
+	}
 	link_kick(s->l);
 }
 
@@ -1720,6 +1999,14 @@ lstream_consume(struct lstream *s, size_t n)
 	if (n == 0 || stream_dead(s))
 		return;
 	(void)nghttp2_session_consume_stream(s->sess, s->id, n);
+	/* A bulk transfer that keeps up: let the peer send more at once. */
+	if (s->unconsumed == 0 && s->rx_total >= s->grow_at &&
+	    s->window < LINK_STREAM_WINDOW &&
+	    nghttp2_session_set_local_window_size(
+		s->sess, NGHTTP2_FLAG_NONE, s->id, s->window * 2) == 0) {
+		s->window *= 2;
+		s->grow_at = s->rx_total + (uint64_t)s->window;
+	}
 	link_kick(s->l);
 }
 

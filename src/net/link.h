@@ -36,12 +36,28 @@
  * when the link dies. Any call may be made from inside any callback; work
  * that would re-enter HTTP/2 is deferred to the loop.
  *
- * Flow control: each stream's receive window is LINK_STREAM_WINDOW; the
- * sender stops once the receiver holds that many bytes it has not
- * lstream_consume()d. The connection window is credited on arrival, so a
- * stalled stream never blocks its siblings. Memory per link is bounded by
- * LINK_WQ_HIGH (ciphertext in flight) + LSTREAM_SEND_MAX per open stream
- * (body bytes queued by the app) + what the app holds unconsumed.
+ * Flow control: each stream's receive window starts at
+ * LINK_STREAM_WINDOW_INIT and doubles, up to LINK_STREAM_WINDOW, each time
+ * the stream has received a whole window and the app has consumed all of it
+ * (a bulk transfer that keeps up); the sender stops once the receiver holds
+ * that many bytes it has not lstream_consume()d. A stream that never moves
+ * much (a token stream) never reserves more than the initial window. The
+ * connection window is credited on arrival, so a stalled stream never blocks
+ * its siblings. Memory per link is bounded by LINK_WQ_HIGH (ciphertext in
+ * flight) + LSTREAM_SEND_MAX per open stream (body bytes queued by the app)
+ * + what the app holds unconsumed.
+ *
+ * Stream limit and queue: each side advertises SETTINGS_MAX_CONCURRENT_STREAMS
+ * = link_opts.max_streams (LINK_MAX_STREAMS by default) + LINK_CTL_STREAMS.
+ * lstream_open() never has more outgoing streams open than min(our
+ * max_streams, the peer's advertised limit - LINK_CTL_STREAMS): beyond that
+ * the stream waits in the link's FIFO queue
+ * (at most queue_max streams), and is opened as soon as a stream closes. A
+ * stream still queued after queue_timeout_ms gets on_close(SM_ERR_BUSY,
+ * LINK_H2_REFUSED_STREAM) without having reached the peer. lstream_write()
+ * and lstream_end() work on a queued stream (bytes wait in its send queue).
+ * lstream_open_ctl() (gossip, attestation challenges) never queues: it uses
+ * the LINK_CTL_STREAMS reserve, so a link full of tunnels still gossips.
  *
  * Relay pattern (forward src -> dst without parsing):
  *   on_data(src, p, n): lstream_write(dst, p, n); held += n;
@@ -65,14 +81,20 @@
 #include "net/join.h"
 
 #define LINK_DEFAULT_PORT 9338
-#define LINK_STREAM_WINDOW (256 * 1024) /* per-stream receive window */
+#define LINK_STREAM_WINDOW_INIT (16 * 1024) /* initial stream window */
+#define LINK_STREAM_WINDOW (256 * 1024) /* largest stream window */
 #define LINK_CONN_WINDOW (16 * 1024 * 1024) /* per-session receive window */
-#define LINK_MAX_STREAMS 256 /* concurrent, per direction */
+#define LINK_MAX_STREAMS 32768 /* concurrent, per direction (default) */
+#define LINK_MAX_STREAMS_MAX (1u << 20) /* largest --link-streams */
+#define LINK_QUEUE_MAX 32768 /* streams waiting per link (default) */
+#define LINK_QUEUE_TIMEOUT_MS 10000 /* longest wait in the queue (default) */
+#define LINK_QUEUE_BUCKETS 12 /* queue-time histogram buckets (+Inf) */
+#define LINK_CTL_STREAMS 16 /* advertised beyond max_streams for control */
 #define LINK_WQ_HIGH (256 * 1024) /* ciphertext queued to the socket */
 #define LINK_MAX_PREAUTH 64 /* accepted, not yet joined */
 #define LINK_HANDSHAKE_TIMEOUT_MS 10000 /* TCP + TLS + join proof */
 #define LINK_PING_INTERVAL_MS 1000
-#define LINK_PING_TIMEOUT_MS 3000 /* silence that kills a link */
+#define LINK_PING_TIMEOUT_MS 10000 /* silence that kills a link */
 #define LINK_CTL_MAX 64
 #define LSTREAM_SEND_MAX (1024 * 1024) /* queued body bytes per stream */
 #define LSTREAM_LOWAT (64 * 1024) /* on_drain fires at or below */
@@ -87,6 +109,7 @@
 #define LINK_H2_INTERNAL_ERROR 0x2
 #define LINK_H2_REFUSED_STREAM 0x7
 #define LINK_H2_CANCEL 0x8
+#define LINK_H2_ENHANCE_YOUR_CALM 0xb /* a relay's queue deadline passed */
 
 struct link_ctx;
 struct link;
@@ -156,13 +179,29 @@ struct link_opts {
 	uint32_t handshake_timeout_ms;
 	uint32_t ping_interval_ms;
 	uint32_t ping_timeout_ms;
+	/* Concurrent streams per direction, 1..LINK_MAX_STREAMS_MAX. */
+	uint32_t max_streams;
+	uint32_t queue_max; /* streams waiting per link; 0: the default */
+	uint32_t queue_timeout_ms; /* 0: the default */
 };
+
+/* Upper bounds (ms) of the queue-time histogram's buckets; the last, +Inf. */
+extern const double link_queue_bounds_ms[LINK_QUEUE_BUCKETS - 1];
 
 struct link_stats {
 	uint64_t accepted; /* TCP connections accepted */
 	/* Closed before coming up: bad id or proof, timeout, TLS, connect. */
 	uint64_t refused;
 	uint64_t up; /* links that reached on_up */
+	/* The stream queue, over all links. */
+	uint64_t queued_now; /* streams waiting now */
+	uint64_t queue_full; /* lstream_open() refused: queue at queue_max */
+	uint64_t queue_timeouts; /* waited queue_timeout_ms: SM_ERR_BUSY */
+	/* Time from lstream_open() to leaving the queue (opened, timed out or
+	 * cancelled), for streams that had to wait: non-cumulative counts. */
+	uint64_t queue_hist[LINK_QUEUE_BUCKETS];
+	double queue_sum_s;
+	uint64_t queue_count;
 };
 
 /*
@@ -235,11 +274,17 @@ void link_abort(struct link *l);
 /*
  * Open a stream to the peer: HEADERS with 'method', 'path' and 'hdrs' (names
  * must be lowercase). Body: lstream_write()/lstream_end(). '*out' is valid
- * until cb->on_close returns. Returns 0, SM_ERR_CLOSED (link closing or the
+ * until cb->on_close returns. At the stream limit the stream waits in the
+ * link's queue (see above). Returns 0, SM_ERR_CLOSED (link closing or the
  * peer sent GOAWAY), SM_ERR_INVAL, SM_ERR_NOMEM, SM_ERR_UNAVAIL (no stream
- * ids left).
+ * ids left), SM_ERR_BUSY (at the stream limit and the queue is full).
  */
 int lstream_open(struct link *l, const char *method, const char *path,
+    const struct link_hdr *hdrs, size_t nhdrs, const struct lstream_cb *cb,
+    void *arg, struct lstream **out) SM_MUST_CHECK;
+/* The same for a control stream: not counted against max_streams, never
+ * queued (see above). */
+int lstream_open_ctl(struct link *l, const char *method, const char *path,
     const struct link_hdr *hdrs, size_t nhdrs, const struct lstream_cb *cb,
     void *arg, struct lstream **out) SM_MUST_CHECK;
 /* Set the callbacks of an incoming stream (in on_stream). */

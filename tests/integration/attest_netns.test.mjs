@@ -58,7 +58,7 @@ before(async () => {
     { netns: `${P}R` });
   h1 = await startNode(['--model', `m=${mock1.url}`, '--bind', '10.233.2.2', '--mesh-port', '9338',
     '--attest', 'tpm', '--tpm', 'swtpm:host=127.0.0.1,port=2321', '--join', relay.token, ...fast],
-  { netns: `${P}H1` });
+  { netns: `${P}H1`, bin: TEST_SEALMESH });
   h2 = await startNode(['--model', `m=${mock2.url}`, '--bind', '10.233.3.2', '--mesh-port', '9338',
     '--attest', 'software', '--join', relay.token, ...fast], { netns: `${P}H2`, bin: TEST_SEALMESH });
   strict = await startNode(['--listen-all', '--console-listen-all', '--insecure-no-auth', '--bind', '10.233.1.1',
@@ -106,6 +106,10 @@ test('the TPM host is verified at level tpm, activated through the relay; the so
   const table = spawnSync('ip', ['netns', 'exec', `${P}C`, SEALMESH, 'attest', '--console',
     String(strict.consolePort)], { encoding: 'utf8' });
   assert.match(table.stdout, /tpm\s+verified\s+yes\s+yes/);
+  // The posture shown is the one inside the verified attestation.
+  const p1 = (await status(strict)).peers.find((p) => p.id === h1.id);
+  assert.equal(p1.posture_source, 'attested');
+  assert.equal(p1.attestation.posture_disagrees, false);
 });
 
 test('--require-attested-hosts sends every prompt to the TPM host', { skip }, async () => {
@@ -130,6 +134,36 @@ test('a host whose challenges stop answering drops out of the attested set', { s
   assert.equal(a.status, 'verified', 'its blob still verifies; only liveness lapsed');
   h2.child.kill('SIGUSR1'); // answer again
   await waitFor(async () => (await peerAtt(lax, h2.id))?.fresh, { what: 'fresh again', timeoutMs: 15000 });
+});
+
+const metric = async (n, name) => {
+  const t = await (await fetch(`http://10.233.0.2:${n.consolePort}/metrics`)).text();
+  return Number(t.match(new RegExp(`^${name} (\\d+)$`, 'm'))[1]);
+};
+
+test('one failed challenge removes the TPM host from routing at once; a good one restores it', { skip }, async () => {
+  await waitFor(async () => (await peerAtt(strict, h1.id))?.eligible, { what: 'TPM host eligible', timeoutMs: 15000 });
+  const ok = await postJSON(`${api(strict)}/chat/completions`, chatBody('m'));
+  assert.equal(ok.status, 200, ok.text);
+  const c1 = (await mock1.stats()).requests;
+  const f0 = await metric(strict, 'sealmesh_attest_challenge_failed_total');
+  h1.child.kill('SIGWINCH'); // the host's answers now carry a broken quote
+  await waitFor(async () => (await metric(strict, 'sealmesh_attest_challenge_failed_total')) > f0,
+    { what: 'a failed challenge', timeoutMs: 15000, intervalMs: 20 });
+  // At once: well inside the 4 s window and after a single failure (the old
+  // rule kept the host eligible for three failures or the window).
+  const r = await postJSON(`${api(strict)}/chat/completions`, chatBody('m'));
+  assert.equal(r.status, 503, r.text);
+  assert.match(r.json.error.message, /failed its last attestation challenge|attest/);
+  assert.equal((await mock1.stats()).requests, c1, 'nothing reached the host');
+  const a = await peerAtt(strict, h1.id);
+  assert.equal(a.eligible, false);
+  assert.equal(a.challenge_failed, true);
+  assert.equal(a.reason, 'last challenge failed');
+  h1.child.kill('SIGWINCH'); // intact again
+  await waitFor(async () => (await peerAtt(strict, h1.id))?.eligible, { what: 'eligible again', timeoutMs: 15000 });
+  const back = await postJSON(`${api(strict)}/chat/completions`, chatBody('m'));
+  assert.equal(back.status, 200, back.text);
 });
 
 test('the TPM host gone: 503 naming the reason, and zero bytes to the software host', { skip }, async () => {

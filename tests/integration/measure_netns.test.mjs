@@ -98,14 +98,14 @@ before(async () => {
   host = await startNode(['--model', `m=${mock.url}`, '--bind', `${NET}.1.2`, '--mesh-port', '9338',
     '--attest', 'tpm', '--tpm', 'swtpm:host=127.0.0.1,port=2321',
     '--event-log', path.join(dir, 'evlog'), '--ima-log', imaPath, ...fast], { netns: `${P}H` });
-  const client = (extra) => startNode(['--listen-all', '--bind', `${NET}.1.1`, '--join', host.token,
+  const client = (extra) => startNode(['--listen-all', '--console-listen-all', '--insecure-no-auth', '--bind', `${NET}.1.1`, '--join', host.token,
     '--require-attested-hosts', '--tpm-ca', ca, ...chal, ...fast, ...extra], { netns: `${P}C`, cmd: 'client' });
   strict = await client(['--require-measured-binary', '--pcr-policy', path.join(dir, 'pcr-good'),
     '--ima-allowlist', path.join(dir, 'allow')]);
   pcrbad = await client(['--pcr-policy', path.join(dir, 'pcr-bad')]);
   lax = await client([]);
   // --require-measured-binary alone implies --require-attested-hosts.
-  implied = await startNode(['--listen-all', '--bind', `${NET}.1.1`, '--join', host.token,
+  implied = await startNode(['--listen-all', '--console-listen-all', '--insecure-no-auth', '--bind', `${NET}.1.1`, '--join', host.token,
     '--tpm-ca', ca, ...chal, ...fast, '--require-measured-binary'], { netns: `${P}C`, cmd: 'client' });
   host.id = JSON.parse(spawnSync('ip', ['netns', 'exec', `${P}H`, 'curl', '-s',
     `http://127.0.0.1:${host.consolePort}/api/status`], { encoding: 'utf8' }).stdout).node_id;

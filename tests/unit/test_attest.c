@@ -582,12 +582,190 @@ test_pins(void **state)
 	assert_int_equal(att_pins_lookup(q, node_a, got), 0);
 	assert_memory_equal(got, ak1, 32);
 	assert_int_equal(att_pins_remove(q, node_a), 0);
-	assert_int_equal(att_pins_add(q, node_a, ak2), 0);
+	/* One AK, one node id: ak2 belongs to node_b. */
+	assert_int_equal(att_pins_add(q, node_a, ak2), SM_ERR_PERM);
+	memset(got, 3, 32);
+	assert_int_equal(att_pins_add(q, node_a, got), 0);
 	/* A file that contradicts memory is refused. */
 	assert_int_equal(att_pins_load(q, path), SM_ERR_PERM);
 	unlink(path);
 	att_pins_free(p);
 	att_pins_free(q);
+}
+
+/* One AK, one EK, one node id; EKs persist in the third column. */
+static void
+test_pins_one_ak_one_ek(void **state)
+{
+	char path[] = "/tmp/sm-attest-pins-XXXXXX";
+	struct att_pins *p, *q;
+	uint8_t ak1[32], ak2[32], ak3[32], ek1[32], ek2[32], who[32];
+	FILE *f;
+	int fd;
+
+	memset(ak1, 1, 32);
+	memset(ak2, 2, 32);
+	memset(ak3, 3, 32);
+	memset(ek1, 0xe1, 32);
+	memset(ek2, 0xe2, 32);
+	assert_int_equal(att_pins_new(&p), 0);
+	assert_int_equal(att_pins_add_ek(p, node_a, ak1, ek1), 0);
+	assert_int_equal(att_pins_add_ek(p, node_a, ak1, ek1), 0);
+	/* node_b with node_a's AK, or with node_a's EK: refused. */
+	assert_int_equal(att_pins_add_ek(p, node_b, ak1, ek2), SM_ERR_PERM);
+	assert_int_equal(att_pins_add_ek(p, node_b, ak2, ek1), SM_ERR_PERM);
+	assert_int_equal(att_pins_owner(p, ak1, NULL, who), ATT_PIN_AK);
+	assert_memory_equal(who, node_a, 32);
+	assert_int_equal(att_pins_owner(p, ak3, ek1, who), ATT_PIN_EK);
+	assert_int_equal(att_pins_owner(p, ak3, ek2, who), 0);
+	assert_int_equal(att_pins_add_ek(p, node_b, ak2, ek2), 0);
+	/* Save and load keep the EK column; old two-column lines load. */
+	assert_true((fd = mkstemp(path)) >= 0);
+	close(fd);
+	assert_int_equal(att_pins_save(p, path), 0);
+	assert_non_null(f = fopen(path, "a"));
+	fprintf(f, "%064x %064x\n", 7, 9);
+	fclose(f);
+	assert_int_equal(att_pins_new(&q), 0);
+	assert_int_equal(att_pins_load(q, path), 0);
+	assert_int_equal(att_pins_count(q), 3);
+	assert_int_equal(att_pins_owner(q, ak3, ek2, who), ATT_PIN_EK);
+	assert_memory_equal(who, node_b, 32);
+	/* Forgetting node_a frees its AK and EK for another node id. */
+	assert_int_equal(att_pins_remove(q, node_a), 0);
+	assert_int_equal(att_pins_add_ek(q, node_b, ak1, ek1), SM_ERR_PERM);
+	memset(who, 0xcc, 32);
+	assert_int_equal(att_pins_add_ek(q, who, ak1, ek1), 0);
+	unlink(path);
+	att_pins_free(p);
+	att_pins_free(q);
+}
+
+/*
+ * A failed answer revokes at once (the old rule kept the host attested until
+ * three failures or the window's end); a later good answer restores it; a
+ * new blob starts freshness from nothing; a busy answer is no failure.
+ */
+static void
+test_failed_answer_revokes(void **state)
+{
+	struct att_provider *p;
+	struct att_policy pol;
+	struct att_verdict v;
+	struct att_live l;
+	struct att_live_cfg c;
+	struct infkey_pub ik;
+	struct buf msg, chal, ans;
+	uint8_t bh[32], other[32];
+	uint64_t t = 10000;
+	int k;
+
+	assert_int_equal(att_software_new(&p), 0);
+	sw_message(p, node_a, &ik, &msg, bh);
+	policy(&pol, ATT_LEVEL_SELF_SIGNED);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v), 0);
+	att_live_init(&l);
+	att_live_cfg_default(&c);
+	buf_init(&chal, ATT_CHAL_MAX);
+	buf_init(&ans, ATT_ANSWER_MAX);
+	memcpy(other, bh, 32);
+	other[0] ^= 1;
+	/* Three ways to fail: bad signature, another blob, wrong nonce. */
+	for (k = 0; k < 3; k++) {
+		assert_int_equal(round_trip(&l, &c, p, bh, &v, t, t + 1), 0);
+		assert_true(att_route_ok(
+		    &v, &l, &c, ATT_LEVEL_SELF_SIGNED, &ik, t + 2));
+		buf_reset(&chal);
+		buf_reset(&ans);
+		assert_int_equal(att_live_challenge(&l, t + 3, NULL, &chal), 0);
+		assert_int_equal(att_answer_make(p, buf_data(&chal), chal.len,
+				     k == 1 ? other : bh, &ans),
+		    0);
+		if (k == 0)
+			buf_data(&ans)[ans.len - 3] ^= 0x01; /* signature */
+		if (k == 2)
+			buf_data(&ans)[5] ^= 0x01; /* nonce */
+		assert_int_not_equal(att_live_answer(&l, &c, &v, NULL,
+					 buf_data(&ans), ans.len, t + 4),
+		    0);
+		/* One failure, well inside the window: ineligible now. */
+		assert_false(att_live_attested(&l, &c, t + 5));
+		assert_false(att_route_ok(
+		    &v, &l, &c, ATT_LEVEL_SELF_SIGNED, &ik, t + 5));
+		t += 100;
+	}
+	/* A later good answer restores it. */
+	assert_int_equal(round_trip(&l, &c, p, bh, &v, t, t + 1), 0);
+	assert_true(att_live_attested(&l, &c, t + 2));
+	/* The blob changed: nothing carried over, challenge due now. */
+	att_live_reset(&l);
+	assert_false(att_live_attested(&l, &c, t + 3));
+	assert_true(att_live_due(&l, &c, t + 3));
+	/* Busy: no failure, not due before its retry time. */
+	buf_reset(&chal);
+	buf_reset(&ans);
+	assert_int_equal(att_live_challenge(&l, t + 4, NULL, &chal), 0);
+	assert_int_equal(att_answer_busy_write(500, &ans), 0);
+	assert_int_equal(
+	    att_live_answer(&l, &c, &v, NULL, buf_data(&ans), ans.len, t + 5),
+	    SM_ERR_UNAVAIL);
+	assert_false(l.revoked);
+	assert_int_equal(l.failures, 0);
+	assert_false(att_live_due(&l, &c, t + 504));
+	assert_true(att_live_due(&l, &c, t + 505));
+	assert_int_equal(round_trip(&l, &c, p, bh, &v, t + 505, t + 506), 0);
+	assert_true(att_live_attested(&l, &c, t + 507));
+	buf_clear(&chal);
+	buf_clear(&ans);
+	buf_clear(&msg);
+	att_provider_free(p);
+}
+
+/* tests/vectors/attest_busy.json: the busy answer, both directions. */
+static void
+test_busy_vectors(void **state)
+{
+	cJSON *root = vec_load("tests/vectors/attest_busy.json"), *vec, *bad;
+	uint8_t want[3], in[8];
+	struct att_answer a;
+	struct buf out;
+	int n = 0;
+
+	cJSON_ArrayForEach(
+	    vec, cJSON_GetObjectItemCaseSensitive(root, "vectors"))
+	{
+		uint32_t ms = (uint32_t)cJSON_GetObjectItemCaseSensitive(
+		    vec, "retry_after_ms")
+				  ->valuedouble;
+		const cJSON *parse =
+		    cJSON_GetObjectItemCaseSensitive(vec, "parse");
+
+		vec_hex(want, sizeof(want), vec, "answer");
+		buf_init(&out, 16);
+		assert_int_equal(att_answer_busy_write(ms, &out), 0);
+		assert_int_equal(out.len, 3);
+		assert_memory_equal(buf_data(&out), want, 3);
+		buf_clear(&out);
+		if (!cJSON_IsFalse(parse)) {
+			assert_int_equal(
+			    att_answer_parse(want, 3, &a), SM_ERR_UNAVAIL);
+			assert_int_equal(a.retry_after_ms, ms);
+		}
+		n++;
+	}
+	cJSON_ArrayForEach(
+	    bad, cJSON_GetObjectItemCaseSensitive(root, "invalid"))
+	{
+		size_t len = strlen(bad->valuestring) / 2;
+
+		assert_int_equal(sm_unhex(in, len, bad->valuestring), 0);
+		assert_int_not_equal(att_answer_parse(in, len, &a), 0);
+		assert_int_not_equal(
+		    att_answer_parse(in, len, &a), SM_ERR_UNAVAIL);
+	}
+	assert_int_equal(n, 4);
+	cJSON_Delete(root);
 }
 
 static void
@@ -750,6 +928,9 @@ main(void)
 	    cmocka_unit_test(test_sw_challenges),
 	    cmocka_unit_test(test_freshness_and_failures),
 	    cmocka_unit_test(test_pins),
+	    cmocka_unit_test(test_pins_one_ak_one_ek),
+	    cmocka_unit_test(test_failed_answer_revokes),
+	    cmocka_unit_test(test_busy_vectors),
 	    cmocka_unit_test(test_parsers_reject),
 	    cmocka_unit_test(test_vectors),
 	};

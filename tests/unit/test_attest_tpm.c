@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -659,13 +660,6 @@ test_tpm_challenges(void **state)
 	assert_true(att_route_ok(&v, &l, &c, ATT_LEVEL_TPM, &ik, 6002));
 	print_message("challenge answer (quote) on swtpm: %.2f ms\n", q_ms);
 
-	/* The AK is deterministic: a restarted provider keeps its pin. */
-	att_provider_free(p);
-	assert_int_equal(att_tpm_open(E.tcti, &p), 0);
-	buf_clear(&msg);
-	tpm_message(p, node_a, &ik, &msg, bh);
-	assert_int_equal(
-	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v), 0);
 	buf_clear(&chal1);
 	buf_clear(&chal2);
 	buf_clear(&ans1);
@@ -674,6 +668,438 @@ test_tpm_challenges(void **state)
 	att_live_clear(&l);
 	att_pins_free(pins);
 	att_provider_free(p);
+}
+
+/*
+ * The AK lives in the state directory: a restarted provider loads the same
+ * key and keeps its pin; only --new-ak replaces it; a file readable by
+ * others is refused.
+ */
+static void
+test_tpm_ak_file_survives_restart(void **state)
+{
+	struct att_tpm_opts o = {.tcti = E.tcti};
+	struct att_provider *p;
+	struct att_pins *pins;
+	struct att_policy pol;
+	struct att_verdict v;
+	struct att_live l;
+	struct infkey_pub ik;
+	struct buf msg;
+	uint8_t bh[32], ak1[32];
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/attest.ak", E.dir);
+	unlink(path);
+	o.ak_path = path;
+	assert_int_equal(att_tpm_open_opts(&o, &p), 0);
+	assert_int_equal(access(path, R_OK), 0);
+	tpm_message(p, node_a, &ik, &msg, bh);
+	assert_int_equal(att_pins_new(&pins), 0);
+	policy(&pol, E.trusted, pins);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v),
+	    SM_ERR_AGAIN);
+	att_live_init(&l);
+	assert_int_equal(activate_round(p, &v, bh, pins, &l, NULL), 0);
+	memcpy(ak1, v.ak_name + 2, 32);
+	/* Restart: same AK, the pin holds. */
+	att_provider_free(p);
+	buf_clear(&msg);
+	assert_int_equal(att_tpm_open_opts(&o, &p), 0);
+	tpm_message(p, node_a, &ik, &msg, bh);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v), 0);
+	assert_memory_equal(v.ak_name + 2, ak1, 32);
+	/* A challenge after the restart (the AK's auth came from the file). */
+	assert_int_equal(activate_round(p, &v, bh, pins, &l, NULL), 0);
+	att_provider_free(p);
+	buf_clear(&msg);
+	/* Group-readable: refused. */
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(att_tpm_open_opts(&o, &p), SM_ERR_PERM);
+	assert_int_equal(chmod(path, 0600), 0);
+	/* Deliberately new: another AK, refused as a change for the pin. */
+	o.new_ak = true;
+	assert_int_equal(att_tpm_open_opts(&o, &p), 0);
+	tpm_message(p, node_a, &ik, &msg, bh);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v),
+	    SM_ERR_VERIFY);
+	assert_int_equal(v.reason, ATT_R_AK_CHANGED);
+	buf_clear(&msg);
+	att_live_clear(&l);
+	att_pins_free(pins);
+	att_provider_free(p);
+}
+
+/*
+ * The outsider: another program with access to the same TPM (tpm2-tools,
+ * as a member of the tss group or the llama-server child could run it).
+ * It re-creates the primary key the old code used as its AK (control: the
+ * same template gives the same public area twice, so a primary AK would be
+ * reproduced) and cannot reproduce our AK's public area; it can see our
+ * loaded AK's handle but cannot quote with it (no authValue).
+ */
+static void
+test_tpm_outsider_cannot_reproduce_or_use_ak(void **state)
+{
+	struct att_provider *p;
+	uint8_t h[32], file[1024];
+	char path[160];
+	FILE *f;
+	size_t n;
+	int i;
+
+	if (sh("command -v tpm2_createprimary >/dev/null") != 0) {
+		fprintf(stderr, "tpm2-tools missing: outsider test skipped\n");
+		skip();
+	}
+	assert_int_equal(att_tpm_open(E.tcti, &p), 0);
+	/* Our AK is loaded: the outsider sees its handle and public area. */
+	assert_int_equal(
+	    sh("cd %s && export TPM2TOOLS_TCTI=%s && "
+	       "h=$(tpm2_getcap handles-transient | sed -n 's/^- //p' | "
+	       "head -1) && test -n \"$h\" && "
+	       "tpm2_readpublic -c $h -o ours.pub -f tpmt >/dev/null 2>&1 && "
+	       "echo $h > ours.handle",
+		E.dir, E.tcti),
+	    0);
+	snprintf(path, sizeof(path), "%s/ours.pub", E.dir);
+	assert_non_null(f = fopen(path, "rb"));
+	n = fread(file, 1, sizeof(file), f);
+	fclose(f);
+	assert_int_equal(att_sha256(file, n, h), 0);
+	{
+		struct infkey_pub ik;
+		struct buf msg;
+		struct att_msg m;
+		uint8_t bh[32], ours[32];
+
+		tpm_message(p, node_a, &ik, &msg, bh);
+		assert_int_equal(att_msg_parse(buf_data(&msg), msg.len, &m), 0);
+		assert_int_equal(
+		    att_sha256(m.tpm.ak_pub, m.tpm.ak_pub_len, ours), 0);
+		/* Control: the handle the outsider found is our AK. */
+		assert_memory_equal(h, ours, 32);
+		buf_clear(&msg);
+	}
+	/* Quoting with it needs the authValue: refused by the TPM, for
+	 * exactly that reason (TPM_RC_BAD_AUTH, 0x9a2: the AK is noDA). */
+	assert_int_not_equal(
+	    sh("cd %s && TPM2TOOLS_TCTI=%s tpm2_quote -c $(cat ours.handle) "
+	       "-l sha256:0,1,2,3,4,5,6,7 -q 00112233 -m q.msg -s q.sig "
+	       ">q.err 2>&1",
+		E.dir, E.tcti),
+	    0);
+	assert_int_equal(sh("grep -q 'Esys_Quote(0x9A2)' %s/q.err", E.dir), 0);
+	att_provider_free(p);
+	/* Re-derivation: the old fixed template, twice (control: same key). */
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(
+		    sh("cd %s && export TPM2TOOLS_TCTI=%s && "
+		       "tpm2_createprimary -C e -g sha256 -G "
+		       "ecc256:ecdsa-sha256:null -a "
+		       "\"fixedtpm|fixedparent|sensitivedataorigin|"
+		       "userwithauth|restricted|sign|noda\" -c o.ctx "
+		       ">/dev/null 2>&1 && tpm2_readpublic -c o.ctx -o o%d.pub "
+		       "-f tpmt >/dev/null 2>&1 && tpm2_flushcontext -t",
+			E.dir, E.tcti, i),
+		    0);
+	}
+	assert_int_equal(sh("cmp -s %s/o0.pub %s/o1.pub", E.dir, E.dir), 0);
+	snprintf(path, sizeof(path), "%s/o0.pub", E.dir);
+	assert_non_null(f = fopen(path, "rb"));
+	n = fread(file, 1, sizeof(file), f);
+	fclose(f);
+	{
+		uint8_t oh[32];
+
+		assert_int_equal(att_sha256(file, n, oh), 0);
+		assert_memory_not_equal(oh, h, 32);
+	}
+	/* Nor does a second open of our own kind give the same AK. */
+	assert_int_equal(att_tpm_open(E.tcti, &p), 0);
+	{
+		struct infkey_pub ik;
+		struct buf msg;
+		struct att_msg m;
+		uint8_t bh[32], second[32];
+
+		tpm_message(p, node_a, &ik, &msg, bh);
+		assert_int_equal(att_msg_parse(buf_data(&msg), msg.len, &m), 0);
+		assert_int_equal(
+		    att_sha256(m.tpm.ak_pub, m.tpm.ak_pub_len, second), 0);
+		assert_memory_not_equal(second, h, 32);
+		buf_clear(&msg);
+	}
+	att_provider_free(p);
+}
+
+/* An AK without restricted, or without fixedTPM: ATT_R_BAD_AK. */
+static void
+test_tpm_bad_ak_attributes(void **state)
+{
+	static const uint32_t clear[] = {
+	    TPMA_OBJECT_RESTRICTED,
+	    TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT,
+	    0, /* control: the same path with every attribute verifies */
+	};
+	struct att_tpm_opts o = {.tcti = E.tcti};
+	struct att_provider *p;
+	struct att_policy pol;
+	struct att_verdict v;
+	struct infkey_pub ik;
+	struct buf msg;
+	uint8_t bh[32];
+	size_t i;
+
+	for (i = 0; i < SM_ARRAY_LEN(clear); i++) {
+		o.ak_attrs_clear = clear[i];
+		assert_int_equal(att_tpm_open_opts(&o, &p), 0);
+		tpm_message(p, node_a, &ik, &msg, bh);
+		policy(&pol, E.trusted, NULL);
+		if (clear[i] != 0) {
+			assert_int_equal(att_verify(&pol, buf_data(&msg),
+					     msg.len, node_a, &ik, &v),
+			    SM_ERR_VERIFY);
+			assert_int_equal(v.reason, ATT_R_BAD_AK);
+		} else {
+			assert_int_equal(att_verify(&pol, buf_data(&msg),
+					     msg.len, node_a, &ik, &v),
+			    SM_ERR_AGAIN);
+		}
+		buf_clear(&msg);
+		att_provider_free(p);
+	}
+}
+
+/* The message with certs[0] replaced by the DER file 'leaf'. */
+static void
+swap_ek_cert(const struct buf *msg, const char *leaf, struct buf *out)
+{
+	struct att_msg m;
+	struct att_tpm_evidence e;
+	struct buf ev;
+	uint8_t der[ATT_CERT_MAX];
+	size_t n;
+	FILE *f;
+
+	assert_non_null(f = fopen(leaf, "rb"));
+	n = fread(der, 1, sizeof(der), f);
+	fclose(f);
+	assert_true(n > 0 && n < sizeof(der));
+	assert_int_equal(att_msg_parse(buf_data(msg), msg->len, &m), 0);
+	e = m.tpm;
+	e.certs[0] = der;
+	e.cert_lens[0] = n;
+	buf_init(&ev, ATT_MSG_MAX);
+	buf_init(out, ATT_MSG_MAX);
+	assert_int_equal(att_tpm_evidence_write(&e, &ev), 0);
+	assert_int_equal(
+	    att_msg_write(m.blob, m.blob_len, buf_data(&ev), ev.len, out), 0);
+	buf_clear(&ev);
+}
+
+/*
+ * The TCG EK profile, under a CA the verifier trusts (made here): a leaf over
+ * the TPM's real EK public key verifies (control); without the EK EKU, with
+ * CA:TRUE, or with keyUsage digitalSignature only, it is refused by name;
+ * with --tpm-crl a revoked leaf is refused (ATT_R_EK_REVOKED).
+ */
+static void
+test_tpm_ek_profile_and_crl(void **state)
+{
+	static const struct {
+		const char *name, *ext;
+		enum att_reason want;
+	} leaf[] = {
+	    {"good",
+		"keyUsage=critical,keyEncipherment\n"
+		"extendedKeyUsage=2.23.133.8.1\n"
+		"basicConstraints=critical,CA:FALSE\n",
+		ATT_R_OK},
+	    {"noeku", "keyUsage=critical,keyEncipherment\n", ATT_R_EK_NOT_EK},
+	    {"ca",
+		"keyUsage=critical,keyEncipherment,keyCertSign\n"
+		"extendedKeyUsage=2.23.133.8.1\n"
+		"basicConstraints=critical,CA:TRUE\n",
+		ATT_R_EK_IS_CA},
+	    {"ku",
+		"keyUsage=critical,digitalSignature\n"
+		"extendedKeyUsage=2.23.133.8.1\n",
+		ATT_R_EK_KEY_USAGE},
+	    {"revoked",
+		"keyUsage=critical,keyEncipherment\n"
+		"extendedKeyUsage=2.23.133.8.1\n",
+		ATT_R_OK}, /* fine until the CRL lists it */
+	};
+	struct att_provider *p;
+	struct att_trust *t, *tc;
+	struct att_policy pol;
+	struct att_verdict v;
+	struct infkey_pub ik;
+	struct buf msg, forged;
+	uint8_t bh[32];
+	char path[256], d[128];
+	const unsigned char *sp;
+	EVP_PKEY *ek;
+	FILE *f;
+	size_t i;
+	int r;
+
+	assert_int_equal(att_tpm_open(E.tcti, &p), 0);
+	tpm_message(p, node_a, &ik, &msg, bh);
+	/* The genuine certificate: its profile passes (control). */
+	policy(&pol, E.trusted, NULL);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v),
+	    SM_ERR_AGAIN);
+	snprintf(d, sizeof(d), "%s/ekp", E.dir);
+	assert_int_equal(
+	    sh("mkdir -p %s/ca %s/crl && cd %s && "
+	       "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+	       "-subj /CN=test-ek-ca -keyout ca.key -out ca/ca.pem "
+	       "-addext basicConstraints=critical,CA:TRUE -addext "
+	       "keyUsage=critical,keyCertSign,cRLSign "
+	       ">/dev/null 2>&1",
+		d, d, d),
+	    0);
+	sp = v.ek_spki;
+	assert_non_null(ek = d2i_PUBKEY(NULL, &sp, (long)v.ek_spki_len));
+	snprintf(path, sizeof(path), "%s/ek.pem", d);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(PEM_write_PUBKEY(f, ek), 1);
+	fclose(f);
+	EVP_PKEY_free(ek);
+	snprintf(path, sizeof(path), "%s/ca", d);
+	assert_int_equal(att_trust_load_dir(path, &t), 0);
+	for (i = 0; i < SM_ARRAY_LEN(leaf); i++) {
+		snprintf(path, sizeof(path), "%s/%s.ext", d, leaf[i].name);
+		assert_non_null(f = fopen(path, "w"));
+		fputs(leaf[i].ext, f);
+		fclose(f);
+		assert_int_equal(
+		    sh("cd %s && openssl x509 -new -force_pubkey ek.pem "
+		       "-subj /CN=ek-%s -set_serial %zu -days 2 -CA ca/ca.pem "
+		       "-CAkey ca.key -extfile %s.ext -outform DER -out %s.der "
+		       ">/dev/null 2>&1",
+			d, leaf[i].name, i + 2, leaf[i].name, leaf[i].name),
+		    0);
+		snprintf(path, sizeof(path), "%s/%s.der", d, leaf[i].name);
+		swap_ek_cert(&msg, path, &forged);
+		policy(&pol, t, NULL);
+		r = att_verify(
+		    &pol, buf_data(&forged), forged.len, node_a, &ik, &v);
+		if (leaf[i].want == ATT_R_OK) {
+			assert_int_equal(r, SM_ERR_AGAIN);
+		} else {
+			assert_int_equal(r, SM_ERR_VERIFY);
+			assert_int_equal(v.reason, leaf[i].want);
+		}
+		buf_clear(&forged);
+	}
+	/* A CRL from the test CA listing "revoked" (serial 6). */
+	assert_int_equal(
+	    sh("cd %s && touch index.txt && echo 01 > crlnumber && "
+	       "printf '[ca]\\ndefault_ca=d\\n[d]\\ndatabase=index.txt\\n"
+	       "crlnumber=crlnumber\\ndefault_md=sha256\\n"
+	       "default_crl_days=2\\n' > ca.cnf && "
+	       "openssl x509 -inform DER -in revoked.der -out revoked.pem && "
+	       "openssl ca -config ca.cnf -keyfile ca.key -cert ca/ca.pem "
+	       "-revoke revoked.pem >/dev/null 2>&1 && "
+	       "openssl ca -config ca.cnf -keyfile ca.key -cert ca/ca.pem "
+	       "-gencrl -out crl/test.crl >/dev/null 2>&1",
+		d),
+	    0);
+	snprintf(path, sizeof(path), "%s/ca", d);
+	assert_int_equal(att_trust_load_dir(path, &tc), 0);
+	snprintf(path, sizeof(path), "%s/crl", d);
+	assert_int_equal(att_trust_load_crls(tc, path), 0);
+	policy(&pol, tc, NULL);
+	snprintf(path, sizeof(path), "%s/good.der", d);
+	swap_ek_cert(&msg, path, &forged);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&forged), forged.len, node_a, &ik, &v),
+	    SM_ERR_AGAIN);
+	buf_clear(&forged);
+	snprintf(path, sizeof(path), "%s/revoked.der", d);
+	swap_ek_cert(&msg, path, &forged);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&forged), forged.len, node_a, &ik, &v),
+	    SM_ERR_VERIFY);
+	assert_int_equal(v.reason, ATT_R_EK_REVOKED);
+	buf_clear(&forged);
+	/* An empty CRL directory is a configuration error; so is a file
+	 * that is not a CRL. */
+	snprintf(path, sizeof(path), "%s/empty", d);
+	assert_int_equal(sh("mkdir -p %s", path), 0);
+	assert_int_equal(att_trust_load_crls(tc, path), SM_ERR_NOTFOUND);
+	snprintf(path, sizeof(path), "%s/ca", d);
+	assert_int_equal(att_trust_load_crls(tc, path), SM_ERR_INVAL);
+	att_trust_free(t);
+	att_trust_free(tc);
+	buf_clear(&msg);
+	att_provider_free(p);
+}
+
+/*
+ * One AK, one EK, one node id: after node_a is activated and pinned, the
+ * same TPM presenting its AK for node_b is refused (AK pinned elsewhere), and
+ * a second AK from the same TPM (same EK) for node_b too (EK pinned
+ * elsewhere). Forgetting node_a frees them.
+ */
+static void
+test_tpm_second_node_id_refused(void **state)
+{
+	struct att_provider *p, *p2;
+	struct att_pins *pins;
+	struct att_policy pol;
+	struct att_verdict v;
+	struct att_live l;
+	struct infkey_pub ik;
+	struct buf msg;
+	uint8_t bh[32];
+
+	assert_int_equal(att_tpm_open(E.tcti, &p), 0);
+	tpm_message(p, node_a, &ik, &msg, bh);
+	assert_int_equal(att_pins_new(&pins), 0);
+	policy(&pol, E.trusted, pins);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_a, &ik, &v),
+	    SM_ERR_AGAIN);
+	att_live_init(&l);
+	assert_int_equal(activate_round(p, &v, bh, pins, &l, NULL), 0);
+	buf_clear(&msg);
+	/* Same AK, another node id. */
+	tpm_message(p, node_b, &ik, &msg, bh);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_b, &ik, &v),
+	    SM_ERR_VERIFY);
+	assert_int_equal(v.reason, ATT_R_AK_PINNED_ELSEWHERE);
+	buf_clear(&msg);
+	att_provider_free(p);
+	/* Another AK from the same TPM, another node id. */
+	assert_int_equal(att_tpm_open(E.tcti, &p2), 0);
+	tpm_message(p2, node_b, &ik, &msg, bh);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_b, &ik, &v),
+	    SM_ERR_VERIFY);
+	assert_int_equal(v.reason, ATT_R_EK_PINNED_ELSEWHERE);
+	/* Even an activation cannot pin it. */
+	assert_int_equal(att_pins_remove(pins, node_b), SM_ERR_NOTFOUND);
+	/* Forget node_a: node_b may now be activated with this TPM. */
+	assert_int_equal(att_pins_remove(pins, node_a), 0);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_b, &ik, &v),
+	    SM_ERR_AGAIN);
+	assert_int_equal(activate_round(p2, &v, bh, pins, &l, NULL), 0);
+	assert_int_equal(
+	    att_verify(&pol, buf_data(&msg), msg.len, node_b, &ik, &v), 0);
+	buf_clear(&msg);
+	att_live_clear(&l);
+	att_pins_free(pins);
+	att_provider_free(p2);
 }
 
 /* tpm2_makecredential -T none (tpm2-tools) output activates in our host. */
@@ -744,6 +1170,11 @@ main(void)
 	    cmocka_unit_test(test_tpm_software_key_posing_as_ak),
 	    cmocka_unit_test(test_tpm_ak_not_activated_and_changed),
 	    cmocka_unit_test(test_tpm_challenges),
+	    cmocka_unit_test(test_tpm_ak_file_survives_restart),
+	    cmocka_unit_test(test_tpm_outsider_cannot_reproduce_or_use_ak),
+	    cmocka_unit_test(test_tpm_bad_ak_attributes),
+	    cmocka_unit_test(test_tpm_ek_profile_and_crl),
+	    cmocka_unit_test(test_tpm_second_node_id_refused),
 	    cmocka_unit_test(test_cross_check_tpm2_tools),
 	};
 

@@ -703,7 +703,7 @@ sink_settled(void *arg)
 {
 	struct T *t = arg;
 
-	return t->a.sink_rx >= LINK_STREAM_WINDOW;
+	return t->a.sink_rx >= LINK_STREAM_WINDOW_INIT;
 }
 
 static bool
@@ -728,8 +728,9 @@ test_flow_control(void **state)
 	x_open(t.b.link, "/sink", &x, data, 4 * MIB, 0);
 	assert_true(spin(&t, sink_settled, &t, WAIT_MS));
 	spin_ms(&t, 300);
-	/* The receiver holds one window; the sender holds its queue cap. */
-	assert_int_equal(t.a.sink_rx, LINK_STREAM_WINDOW);
+	/* The receiver holds the initial window only (a stream that never
+	 * consumed never grows it); the sender holds its queue cap. */
+	assert_int_equal(t.a.sink_rx, LINK_STREAM_WINDOW_INIT);
 	assert_true(lstream_queued(x.s) <= LSTREAM_SEND_MAX);
 	assert_int_equal(x.sent, t.a.sink_rx + lstream_queued(x.s));
 	assert_true(x.sent < 4 * MIB);
@@ -743,17 +744,152 @@ test_flow_control(void **state)
 	assert_true(lstream_queued(x.s) > LSTREAM_SEND_MAX - 16384);
 	assert_int_equal(lstream_write(x.s, data, 16384), SM_ERR_TOOBIG);
 	spin_ms(&t, 100);
-	assert_int_equal(t.a.sink_rx, LINK_STREAM_WINDOW);
+	assert_int_equal(t.a.sink_rx, LINK_STREAM_WINDOW_INIT);
 	/* The receiver wakes up: all of it arrives. */
 	t.a.sink_consume = true;
 	assert_non_null(t.a.sink_s);
-	assert_int_equal(lstream_unconsumed(t.a.sink_s), LINK_STREAM_WINDOW);
+	assert_int_equal(
+	    lstream_unconsumed(t.a.sink_s), LINK_STREAM_WINDOW_INIT);
 	lstream_consume(t.a.sink_s, lstream_unconsumed(t.a.sink_s));
 	assert_true(spin(&t, sink_full, &t, WAIT_MS));
 	assert_true(spin(&t, x_done, &x, WAIT_MS));
 	assert_int_equal(x.err, 0);
 	finish(&t);
 	free(data);
+}
+
+static bool
+xfers2_closed(void *arg)
+{
+	struct xfer *x = arg;
+
+	return x[0].closed && x[1].closed;
+}
+
+/*
+ * The stream limit and the queue: beyond the limit streams wait (the peer
+ * never sees them), open in order as slots free, leave when reset, are
+ * refused with SM_ERR_BUSY at the deadline; a full queue refuses at once;
+ * control streams use the reserve and never wait.
+ */
+static void
+test_stream_queue(void **state)
+{
+	struct link_opts o = {
+	    .max_streams = 2, .queue_max = 2, .queue_timeout_ms = 1500};
+	struct link_hdr h = {"x-test", "1"};
+	struct link_stats st;
+	struct xfer x[6], xc;
+	struct T t;
+	struct lstream *s;
+	uint8_t data[64];
+	uint64_t t0;
+
+	memset(data, 7, sizeof(data));
+	setup_opts(&t, &o);
+	connect_pair(&t);
+	/* Two open streams fill the limit (held: no END yet). */
+	x_open_hold(t.b.link, "/sink", &x[0], data, sizeof(data), 0, true);
+	x_open_hold(t.b.link, "/sink", &x[1], data, sizeof(data), 0, true);
+	x_open_hold(t.b.link, "/echo", &x[2], data, sizeof(data), 64, false);
+	x_open_hold(t.b.link, "/echo", &x[3], data, sizeof(data), 64, false);
+	spin_ms(&t, 100);
+	assert_int_equal(t.a.in_streams, 2); /* the peer sees only two */
+	link_ctx_stats(t.b.ctx, &st);
+	assert_int_equal(st.queued_now, 2);
+	/* The queue (2) is full: refused at once. */
+	assert_int_equal(
+	    lstream_open(t.b.link, "POST", "/echo", &h, 1, &x_cb, &x[4], &s),
+	    SM_ERR_BUSY);
+	/* A control stream does not wait. */
+	memset(&xc, 0, sizeof(xc));
+	xc.data = data;
+	xc.total = sizeof(data);
+	xc.consume = true;
+	xc.rxcap = sizeof(data);
+	assert_non_null(xc.rx = malloc(xc.rxcap));
+	assert_int_equal(lstream_open_ctl(t.b.link, "POST", "/echo", &h, 1,
+			     &x_cb, &xc, &xc.s),
+	    0);
+	x_send(&xc);
+	assert_true(spin(&t, x_done, &xc, WAIT_MS));
+	assert_int_equal(xc.err, 0);
+	assert_int_equal(xc.rxlen, sizeof(data));
+	/* A queued stream the app resets leaves the queue, never sent. */
+	lstream_reset(x[3].s, LINK_H2_CANCEL);
+	assert_true(spin(&t, x_done, &x[3], WAIT_MS));
+	assert_int_equal(x[3].err, SM_ERR_CLOSED);
+	assert_int_equal(x[3].h2, LINK_H2_CANCEL);
+	/* A slot frees: the head of the queue opens and completes. */
+	x[0].stop_sending = false;
+	x_send(&x[0]);
+	assert_true(spin(&t, x_done, &x[2], WAIT_MS));
+	assert_int_equal(x[2].err, 0);
+	assert_int_equal(x[2].rxlen, sizeof(data));
+	assert_memory_equal(x[2].rx, data, sizeof(data));
+	/* Full again (x[1] held, x[5] waits): refused at the deadline. */
+	x_open_hold(t.b.link, "/sink", &x[4], data, sizeof(data), 0, true);
+	t0 = sm_now_ms();
+	x_open_hold(t.b.link, "/echo", &x[5], data, sizeof(data), 64, false);
+	assert_true(spin(&t, x_done, &x[5], WAIT_MS));
+	assert_int_equal(x[5].err, SM_ERR_BUSY);
+	assert_int_equal(x[5].h2, LINK_H2_REFUSED_STREAM);
+	assert_false(x[5].got_hdrs);
+	assert_true(sm_now_ms() - t0 >= 1400);
+	link_ctx_stats(t.b.ctx, &st);
+	assert_int_equal(st.queued_now, 0);
+	assert_int_equal(st.queue_full, 1);
+	assert_int_equal(st.queue_timeouts, 1);
+	assert_int_equal(st.queue_count, 3); /* x[2], x[3], x[5] waited */
+	/* The peer saw x[0], x[1], the control stream, x[2], x[4] only. */
+	assert_int_equal(t.a.in_streams, 5);
+	/* The link is fine: the held ones end normally. */
+	x[1].stop_sending = false;
+	x_send(&x[1]);
+	x[4].stop_sending = false;
+	x_send(&x[4]);
+	assert_true(spin(&t, xfers2_closed, &x[0], WAIT_MS));
+	assert_true(link_is_up(t.b.link));
+	for (int i = 0; i < 6; i++)
+		free(x[i].rx);
+	free(xc.rx);
+	finish(&t);
+}
+
+static bool
+xfers4_closed(void *arg)
+{
+	struct xfer *x = arg;
+
+	return x[0].closed && x[1].closed && x[2].closed && x[3].closed;
+}
+
+/* A link that closes with streams still queued closes them too. */
+static void
+test_stream_queue_link_closed(void **state)
+{
+	struct link_opts o = {.max_streams = 1, .queue_timeout_ms = 60000};
+	struct link_stats st;
+	struct xfer x[4];
+	uint8_t data[16] = {0};
+	struct T t;
+
+	setup_opts(&t, &o);
+	connect_pair(&t);
+	for (int i = 0; i < 4; i++)
+		x_open_hold(
+		    t.b.link, "/sink", &x[i], data, sizeof(data), 0, true);
+	spin_ms(&t, 50);
+	link_ctx_stats(t.b.ctx, &st);
+	assert_int_equal(st.queued_now, 3);
+	link_close(t.b.link);
+	assert_true(spin(&t, xfers4_closed, x, WAIT_MS));
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(x[i].err, SM_ERR_CLOSED);
+	link_ctx_stats(t.b.ctx, &st);
+	assert_int_equal(st.queued_now, 0);
+	assert_int_equal(st.queue_timeouts, 0);
+	finish(&t);
 }
 
 static void
@@ -1211,6 +1347,8 @@ main(void)
 	    cmocka_unit_test(test_acceptor_proof_checked),
 	    cmocka_unit_test(test_echo_both_directions),
 	    cmocka_unit_test(test_flow_control),
+	    cmocka_unit_test(test_stream_queue),
+	    cmocka_unit_test(test_stream_queue_link_closed),
 	    cmocka_unit_test(test_reset_one_stream),
 	    cmocka_unit_test(test_goaway),
 	    cmocka_unit_test(test_peer_killed),
