@@ -225,6 +225,34 @@ test_mixed_messages(void **state)
 	assert_int_equal(v1.n, 1);
 	assert_memory_equal(v1.items[0], buf_data(&ann), ann.len);
 	announce_msg_free(&v1);
+
+	/* Membership revocations (field 3) ride along verbatim, both ways. */
+	{
+		static const uint8_t rev[137] = {0xaa};
+		const uint8_t *revs[1] = {rev};
+		size_t rev_lens[1] = {sizeof(rev)};
+		uint8_t big[3 + 300] = {0x1a, 0xac, 0x02}; /* 300 bytes */
+
+		buf_reset(&out);
+		m.revs = revs;
+		m.rev_lens = rev_lens;
+		m.n_revs = 1;
+		assert_int_equal(gossip_msg_write(&m, &out), 0);
+		assert_int_equal(
+		    announce_msg_parse(buf_data(&out), out.len, &v1), 0);
+		assert_int_equal(v1.n_revs, 1);
+		assert_memory_equal(v1.revs[0], rev, sizeof(rev));
+		announce_msg_free(&v1);
+		assert_int_equal(
+		    gossip_msg_parse(buf_data(&out), out.len, &m), 0);
+		assert_int_equal(m.n_revs, 1);
+		assert_int_equal(m.rev_lens[0], sizeof(rev));
+		assert_memory_equal(m.revs[0], rev, sizeof(rev));
+		gossip_msg_free(&m);
+		/* one over GOSSIP_REVOCATION_MAX_LEN: the message is refused */
+		assert_int_equal(
+		    gossip_msg_parse(big, sizeof(big), &m), SM_ERR_PROTO);
+	}
 	buf_clear(&out);
 	buf_clear(&ann);
 	identity_clear(&id);
