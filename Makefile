@@ -63,7 +63,7 @@ FUZZ_BIN  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all test unit integration check fuzz bench format format-check clean demo deps install uninstall
+.PHONY: all test unit integration check fuzz bench format format-check clean demo deps install uninstall sim
 all: $(BIN) $(TBIN) $(FIX_BIN) $(BENCH_BIN)
 
 $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
@@ -153,6 +153,10 @@ fuzz: $(FUZZ_BIN)
 
 bench: all
 	$(Q)BUILD=$(BUILD) bench/run.sh
+
+# Gossip simulation (bench/sim.c): 100, 1,000 and 10,000 nodes.
+sim: $(BUILD)/bench/sim
+	$(Q)$(BUILD)/bench/sim $(SIM_ARGS)
 
 demo: all
 	$(Q)BUILD=$(BUILD) scripts/demo.sh

@@ -133,9 +133,14 @@ serve_usage(FILE *f, bool client)
 	    "last)\n"
 	    "  --no-relay              never forward streams for other "
 	    "nodes\n"
-	    "  --gossip-interval MS    gossip period (default 30000); a peer "
-	    "silent for\n"
-	    "                          3 periods is stale, then pruned\n"
+	    "  --gossip-interval MS    gossip period (default 30000); a linked "
+	    "peer silent\n"
+	    "                          for 3 periods is stale, then pruned (a "
+	    "peer known\n"
+	    "                          by gossip only: 3 refresh periods of 10 "
+	    "intervals,\n"
+	    "                          at most 5 min each)\n"
+	    "  --max-peers N           cap on the peer table (default 16384)\n"
 	    "  --link-streams N        concurrent streams per link and "
 	    "direction\n"
 	    "                          (default 32768); more wait in a queue\n"
@@ -211,7 +216,7 @@ serve_usage(FILE *f, bool client)
 	    "benchmarks)\n"
 	    "  --max-clock-skew MS     clock-skew tolerance for signed "
 	    "announcements:\n"
-	    "                          older than 4 gossip periods + MS, or "
+	    "                          older than 4 refresh periods + MS, or "
 	    "more than MS\n"
 	    "                          ahead, are refused (default 30000)\n"
 	    "\n"
@@ -237,6 +242,10 @@ serve_usage(FILE *f, bool client)
 	    "announcement\n"
 	    "  --test-ignore-challenges (test builds) never answer "
 	    "attestation challenges\n"
+	    "  --test-gossip-v1        (test builds) speak gossip v1 (full "
+	    "push, re-sign\n"
+	    "                          every interval), for mixed-version "
+	    "tests\n"
 	    "  --test-corrupt-answers  (test builds) flip a byte in every "
 	    "attestation answer\n"
 	    "                          (SIGWINCH toggles it)\n"
@@ -425,6 +434,7 @@ enum {
 	OPT_ADVERTISE,
 	OPT_NO_RELAY,
 	OPT_GOSSIP_INTERVAL,
+	OPT_MAX_PEERS,
 	OPT_TEST_RECORD,
 	OPT_TEST_FORGE,
 	OPT_TEST_CLAIM_RELAY,
@@ -448,6 +458,7 @@ enum {
 	OPT_IMA_ALLOWLIST,
 	OPT_REQUIRE_MEASURED_BINARY,
 	OPT_TEST_IGNORE_CHALLENGES,
+	OPT_TEST_GOSSIP_V1,
 	OPT_TEST_CORRUPT_ANSWERS,
 	OPT_TEST_CHALLENGE_FLOOD,
 	OPT_TEST_ATTEST_UNHARDENED,
@@ -496,6 +507,7 @@ static const struct option serve_opts[] = {
     {"advertise", required_argument, NULL, OPT_ADVERTISE},
     {"no-relay", no_argument, NULL, OPT_NO_RELAY},
     {"gossip-interval", required_argument, NULL, OPT_GOSSIP_INTERVAL},
+    {"max-peers", required_argument, NULL, OPT_MAX_PEERS},
     {"no-e2e", no_argument, NULL, OPT_NO_E2E},
     {"allow-plaintext-peers", no_argument, NULL, OPT_ALLOW_PLAINTEXT},
     {"key-epoch", required_argument, NULL, OPT_KEY_EPOCH},
@@ -532,6 +544,7 @@ static const struct option serve_opts[] = {
     {"test-forge-gossip", no_argument, NULL, OPT_TEST_FORGE},
     {"test-claim-relay", no_argument, NULL, OPT_TEST_CLAIM_RELAY},
     {"test-ignore-challenges", no_argument, NULL, OPT_TEST_IGNORE_CHALLENGES},
+    {"test-gossip-v1", no_argument, NULL, OPT_TEST_GOSSIP_V1},
     {"test-corrupt-answers", no_argument, NULL, OPT_TEST_CORRUPT_ANSWERS},
     {"test-challenge-flood", required_argument, NULL, OPT_TEST_CHALLENGE_FLOOD},
     {"test-attest-unhardened", no_argument, NULL, OPT_TEST_ATTEST_UNHARDENED},
@@ -975,6 +988,11 @@ run(int argc, char **argv, bool client)
 			mo.key_epoch_s = v;
 			g.key_epoch = true;
 			break;
+		case OPT_MAX_PEERS:
+			if (sm_parse_u64(optarg, 1, 1000000, &v) != 0)
+				return bad("--max-peers", optarg);
+			mo.max_peers = (size_t)v;
+			break;
 		case OPT_E2E_ENVELOPE:
 			if (sm_parse_u64(optarg, 1, ENV_VERSION_MAX, &v) != 0)
 				return bad("--e2e-envelope", optarg);
@@ -1031,6 +1049,9 @@ run(int argc, char **argv, bool client)
 			break;
 		case OPT_TEST_FORGE:
 			mesh_test_forge = true;
+			break;
+		case OPT_TEST_GOSSIP_V1:
+			mo.gossip_v1 = true;
 			break;
 		case OPT_TEST_OLD_RSTREAM:
 			tunnel_test_old_rstream = true;

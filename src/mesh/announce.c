@@ -75,8 +75,8 @@ scan_fields_each(
 	return 0;
 }
 
-static int
-scan_fields(const uint8_t *p, size_t len, size_t max)
+int
+announce_scan_fields(const uint8_t *p, size_t len, size_t max)
 {
 	return scan_fields_each(p, len, max, SIZE_MAX, SIZE_MAX);
 }
@@ -210,6 +210,8 @@ announce_sign(
 	pa.relay_allowed = a->relay_allowed;
 	pa.has_console_port = a->console_port != 0;
 	pa.console_port = a->console_port;
+	pa.has_gossip_version = a->gossip_version != 0;
+	pa.gossip_version = a->gossip_version;
 	pa.has_response_stream_version = a->rs_version != 0;
 	pa.response_stream_version = a->rs_version;
 
@@ -285,6 +287,7 @@ from_pb(const Sealmesh__PeerAnnouncement *pa, struct announce *a)
 	a->n_addrs = pa->n_addresses;
 	a->relay_allowed = pa->has_relay_allowed && pa->relay_allowed;
 	a->leaving = pa->has_leaving && pa->leaving;
+	a->gossip_version = pa->has_gossip_version ? pa->gossip_version : 0;
 	a->rs_version =
 	    pa->has_response_stream_version ? pa->response_stream_version : 0;
 	if (pa->has_inference_public_key) {
@@ -345,13 +348,14 @@ announce_verify_parse(const uint8_t *p, size_t len, struct announce *out)
 		goto out;
 	r = SM_ERR_PROTO;
 	if (p == NULL || len == 0 ||
-	    scan_fields(p, len, SIGNED_MAX_FIELDS) != 0)
+	    announce_scan_fields(p, len, SIGNED_MAX_FIELDS) != 0)
 		goto out;
 	if ((sa = sealmesh__signed_announcement__unpack(NULL, len, p)) == NULL)
 		goto out;
 	if (!sa->has_body || sa->body.len == 0 || !sa->has_signature ||
 	    sa->signature.len != ID_SIG_LEN ||
-	    scan_fields(sa->body.data, sa->body.len, BODY_MAX_FIELDS) != 0)
+	    announce_scan_fields(
+		sa->body.data, sa->body.len, BODY_MAX_FIELDS) != 0)
 		goto out;
 	if ((pa = sealmesh__peer_announcement__unpack(
 		 NULL, sa->body.len, sa->body.data)) == NULL)

@@ -77,6 +77,7 @@ struct announce {
 	bool has_inference_key;
 	uint8_t inference_key[ANN_INFERENCE_KEY_LEN];
 	uint32_t inference_key_epoch; /* non-zero when has_inference_key */
+	uint32_t gossip_version; /* field 47; 0: absent (a v1 node) */
 	uint32_t envelope_version; /* newest sealed-request version the
 				      host opens; 0 or 1: version 1 only */
 	uint32_t rs_version; /* response_stream_version; 0: absent (v1) */
@@ -121,6 +122,14 @@ int announce_sign(const struct announce *a, const struct identity *id,
  */
 int announce_verify_parse(
     const uint8_t *p, size_t len, struct announce *out) SM_MUST_CHECK;
+
+/*
+ * Walk the top-level fields of a protobuf message without decoding it:
+ * 0 when it is well-formed at that level with at most 'max' fields, else
+ * SM_ERR_PROTO. Run before protobuf-c allocates anything.
+ */
+int
+announce_scan_fields(const uint8_t *p, size_t len, size_t max) SM_MUST_CHECK;
 
 /* Free what announce_verify_parse() allocated; 'a' is zeroed. NULL ok. */
 void announce_free(struct announce *a);

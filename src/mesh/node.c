@@ -16,6 +16,7 @@
 #include "core/util.h"
 #include "harden/harden.h"
 #include "mesh/attest.h"
+#include "mesh/gossip.h"
 #include "mesh/member.h"
 #include "mesh/node.h"
 #include "mesh/roster.h"
@@ -41,15 +42,19 @@ struct mesh_dial {
 /* One gossip exchange on a stream, either side. */
 struct gossip_x {
 	struct mesh *m;
+	struct link *l;
 	struct lstream *s;
 	struct buf in;
 	bool server;
+	int depth; /* follow-ups so far in this contact (opener side) */
 };
 
 static void dial_next(struct mesh_dial *d);
 static struct mesh_backoff *
 backoff_slot(struct mesh *m, const uint8_t id[ID_PK_LEN], bool create);
-static void gossip_with(struct mesh *m, struct link *l);
+static void gossip_with(struct mesh *m, struct link *l, bool push);
+static void gossip_send(
+    struct mesh *m, struct link *l, const struct buf *payload, int depth);
 
 static const char *
 short_id(const uint8_t id[ID_PK_LEN], char out[13])
@@ -92,21 +97,52 @@ direct_ids(struct mesh *m, uint8_t (*out)[ID_PK_LEN], size_t max)
 
 /* --- my announcement ---------------------------------------------------- */
 
+/*
+ * Direct links for the announcement. v1 lists them all; v2 at most
+ * GOSSIP_LINKED_SAMPLE, hosts first (relay routes to hosts matter most), in
+ * slot order so an unchanged set signs the same bytes.
+ */
+static size_t
+linked_sample(struct mesh *m, uint8_t (*out)[ID_PK_LEN])
+{
+	uint8_t all[MESH_MAX_LINKS][ID_PK_LEN];
+	size_t n = direct_ids(m, all, MESH_MAX_LINKS), k = 0;
+
+	if (m->opts.gossip_v1) {
+		memcpy(out, all, n * ID_PK_LEN);
+		return n;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n && k < GOSSIP_LINKED_SAMPLE; i++) {
+			struct peer *p = peers_find(&m->peers, all[i]);
+			bool host = p != NULL && p->ann.role == ANN_ROLE_HOST;
+
+			if (host == (pass == 0))
+				memcpy(out[k++], all[i], ID_PK_LEN);
+		}
+	return k;
+}
+
+/*
+ * Sign my announcement. With 'force' always with a new seq; otherwise only
+ * when its content differs from the one I hold (v2: re-sign on change, not
+ * as proof of life). Sets '*changed' when my_ann got a new seq.
+ */
 static int
-sign_mine(struct mesh *m)
+sign_mine(struct mesh *m, bool force, bool *changed)
 {
 	static uint8_t linked[MESH_MAX_LINKS][ID_PK_LEN];
 	const char *models[ROUTE_MAX_LOCAL];
 	struct announce a;
-	struct buf posture;
+	struct buf posture, same;
 	size_t n = 0;
 	int r;
 
+	*changed = false;
 	memset(&a, 0, sizeof(a));
 	for (size_t i = 0; i < m->router->nlocal; i++)
 		models[n++] = m->router->local[i]->name;
 	memcpy(a.mesh_id, m->mesh_id, ANN_MESH_ID_LEN);
-	m->seq = announce_next_seq(m->seq, sm_wall_ms());
 	a.seq = m->seq;
 	a.role = m->opts.role;
 	a.version = SM_VERSION;
@@ -117,7 +153,8 @@ sign_mine(struct mesh *m)
 	a.hosted_known = true;
 	a.addrs = (const char *const *)m->addrs;
 	a.n_addrs = m->n_addrs;
-	a.n_linked = direct_ids(m, linked, MESH_MAX_LINKS);
+	a.n_linked = linked_sample(m, linked);
+	a.gossip_version = m->opts.gossip_v1 ? 0 : GOSSIP_VERSION;
 	a.linked = (const uint8_t(*)[ID_PK_LEN])linked;
 	a.relay_allowed = !m->opts.no_relay;
 	a.leaving = m->leaving;
@@ -132,8 +169,27 @@ sign_mine(struct mesh *m)
 	tunnel_fill_announce(m, &a);
 	mesh_att_fill_announce(m, &a);
 	roster_fill_announce(m, &a);
+	/* Ed25519 is deterministic: the same content and seq sign the same
+	 * bytes, so an unchanged announcement compares equal. */
+	buf_init(&same, ANN_MAX_LEN);
+	if (!force && m->seq != 0 && announce_sign(&a, m->id, &same) == 0 &&
+	    same.len == m->my_ann.len &&
+	    memcmp(buf_data(&same), buf_data(&m->my_ann), same.len) == 0) {
+		r = 0;
+		goto out;
+	}
+	m->seq = announce_next_seq(m->seq, sm_wall_ms());
+	a.seq = m->seq;
 	buf_reset(&m->my_ann);
 	r = announce_sign(&a, m->id, &m->my_ann);
+	if (r == 0) {
+		m->signed_ms = sm_now_ms();
+		*changed = true;
+		log_debug("mesh: my announcement re-signed, seq %llu%s",
+		    (unsigned long long)m->seq, force ? "" : " (changed)");
+	}
+out:
+	buf_clear(&same);
 	buf_clear(&posture);
 	if (r != 0)
 		log_error(
@@ -162,27 +218,22 @@ static void maybe_dial(struct mesh *m, struct peer *p);
 static void test_remember(const struct peer *p);
 #endif
 
-/* Verify and merge every announcement of a GossipMessage. */
+/* Verify and merge each signed announcement; one bad item drops only
+ * itself. */
 static void
-gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
+gossip_merge_items(
+    struct mesh *m, const uint8_t *const *items, const size_t *lens, size_t n)
 {
-	struct announce_msg msg;
 	uint64_t now = sm_now_ms();
 	bool changed = false;
 
-	if (announce_msg_parse(p, len, &msg) != 0) {
-		log_warn("mesh: malformed gossip message dropped");
-		return;
-	}
 	m->gossip_rx++;
-	/* Revocations first: they may refuse announcements below. */
-	roster_merge_revs(m, msg.revs, msg.rev_lens, msg.n_revs);
-	for (size_t i = 0; i < msg.n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct announce a;
 		enum peer_change ch;
 		uint8_t denied = 0;
 		char sid[13];
-		int r = announce_verify_parse(msg.items[i], msg.lens[i], &a);
+		int r = announce_verify_parse(items[i], lens[i], &a);
 
 		if (r != 0) {
 			m->forged_dropped++;
@@ -256,9 +307,80 @@ gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
 			maybe_dial(m, pe);
 		}
 	}
-	announce_msg_free(&msg);
 	if (changed)
 		mesh_changed(m);
+}
+
+/* v1: verify and merge every announcement of a GossipMessage. */
+static void
+gossip_merge(struct mesh *m, const uint8_t *p, size_t len)
+{
+	struct announce_msg msg;
+
+	if (announce_msg_parse(p, len, &msg) != 0) {
+		log_warn("mesh: malformed gossip message dropped");
+		return;
+	}
+	/* Revocations first: they may refuse announcements below. */
+	roster_merge_revs(m, msg.revs, msg.rev_lens, msg.n_revs);
+	gossip_merge_items(
+	    m, (const uint8_t *const *)msg.items, msg.lens, msg.n);
+	announce_msg_free(&msg);
+}
+
+/* The anti-entropy view of my state: the peer table plus my announcement. */
+static void
+gossip_store_of(
+    struct mesh *m, struct gossip_peers *gp, struct gossip_store *st)
+{
+	gossip_peers_init(gp, &m->peers, m->id->pk, m->seq,
+	    m->my_ann.len > 0 ? buf_data(&m->my_ann) : NULL, m->my_ann.len);
+	gossip_peers_store(gp, st);
+}
+
+static struct mesh_link *
+slot_of_link(struct mesh *m, struct link *l)
+{
+	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
+		if (m->links[i].l == l)
+			return &m->links[i];
+	return NULL;
+}
+
+/* The peer on 'l' spoke v1: from now on it gets v1 messages. */
+static void
+mark_v1(struct mesh *m, struct link *l)
+{
+	struct mesh_link *sl = slot_of_link(m, l);
+	char sid[13];
+
+	if (sl != NULL && !sl->gossip_v1) {
+		sl->gossip_v1 = true;
+		log_info("mesh: %s speaks gossip v1",
+		    short_id(link_peer_id(l), sid));
+	}
+}
+
+static bool
+link_is_v1(struct mesh *m, struct link *l)
+{
+	struct mesh_link *sl = slot_of_link(m, l);
+
+	return m->opts.gossip_v1 || (sl != NULL && sl->gossip_v1);
+}
+
+/* Whether some live peer is a v1 node: it judges liveness by a new seq every
+ * interval, so while one is around I re-sign every interval too. */
+static bool
+v1_peers_around(struct mesh *m)
+{
+	for (size_t i = 0; i < m->peers.n; i++) {
+		const struct peer *p = m->peers.v[i];
+
+		if (p->state == PEER_ALIVE && p->ann.gossip_version < 2)
+			return true;
+	}
+	return false;
 }
 
 #ifdef SM_TEST_BUILD
@@ -299,11 +421,12 @@ test_remember(const struct peer *p)
 }
 #endif
 
+/* v1: my announcement and every one I forward, in one message. */
 static int
 gossip_payload(struct mesh *m, struct buf *out)
 {
-	static const uint8_t *items[PEERS_MAX + 2];
-	static size_t lens[PEERS_MAX + 2];
+	static const uint8_t *items[GOSSIP_MAX_ANNOUNCEMENTS];
+	static size_t lens[GOSSIP_MAX_ANNOUNCEMENTS];
 	static const uint8_t *revs[GOSSIP_MAX_REVOCATIONS];
 	static size_t rev_lens[GOSSIP_MAX_REVOCATIONS];
 	size_t n, nrev = roster_revs(m, revs, rev_lens, SM_ARRAY_LEN(revs));
@@ -311,7 +434,9 @@ gossip_payload(struct mesh *m, struct buf *out)
 
 	items[0] = buf_data(&m->my_ann);
 	lens[0] = m->my_ann.len;
-	n = 1 + peers_collect(&m->peers, items + 1, lens + 1, PEERS_MAX);
+	n = 1 +
+	    peers_collect(
+		&m->peers, items + 1, lens + 1, GOSSIP_MAX_ANNOUNCEMENTS - 2);
 #ifdef SM_TEST_BUILD
 	uint8_t *forged = NULL;
 
@@ -349,24 +474,70 @@ gx_data(struct lstream *s, const uint8_t *p, size_t n, void *arg)
 		lstream_consume(s, n);
 }
 
+/*
+ * A whole message arrived: a request (server) or the answer to ours. v2:
+ * merge its announcements, then answer it (server) or send the follow-up it
+ * calls for (opener, a bounded number of times). A message without the v2
+ * version comes from a v1 node: merge it, answer with everything, and speak
+ * v1 on this link from now on.
+ */
 static void
 gx_end(struct lstream *s, void *arg)
 {
 	struct gossip_x *x = arg;
+	struct mesh *m = x->m;
+	struct gossip_peers gp;
+	struct gossip_store st;
+	struct gossip_msg msg;
 	struct buf out;
-	int r;
+	bool more = false;
+	char sid[13];
+	int r = 0;
 
-	gossip_merge(x->m, buf_data(&x->in), x->in.len);
+	buf_init(&out, GOSSIP_MAX_LEN);
+	log_debug("mesh: gossip %s of %zu bytes from %s",
+	    x->server ? "request" : "answer", x->in.len,
+	    short_id(link_peer_id(x->l), sid));
+	if (m->opts.gossip_v1) {
+		gossip_merge(m, buf_data(&x->in), x->in.len);
+		if (x->server)
+			r = gossip_payload(m, &out);
+	} else if (gossip_msg_parse(buf_data(&x->in), x->in.len, &msg) != 0) {
+		log_warn("mesh: malformed gossip message dropped");
+		r = SM_ERR_PROTO;
+	} else {
+		log_debug("mesh: gossip %s: v%u, %zu announcement(s), root %d, "
+			  "buckets %d, %zu entries, %zu wanted",
+		    x->server ? "request" : "answer", msg.version, msg.n_items,
+		    msg.has_root, msg.buckets != NULL, msg.n_entries,
+		    msg.n_want);
+		roster_merge_revs(m, msg.revs, msg.rev_lens, msg.n_revs);
+		gossip_merge_items(m, msg.items, msg.lens, msg.n_items);
+		if (msg.version < GOSSIP_VERSION) {
+			mark_v1(m, x->l);
+			if (x->server)
+				r = gossip_payload(m, &out);
+		} else {
+			gossip_store_of(m, &gp, &st);
+			r = gossip_answer(&st, &msg, &out, &more);
+			gossip_peers_clear(&gp);
+		}
+		gossip_msg_free(&msg);
+	}
 	if (!x->server) {
+		/* answer -> entries -> want: three follow-ups at most */
+		if (r == 0 && more && x->depth < 3)
+			gossip_send(m, x->l, &out, x->depth + 1);
+		buf_clear(&out);
 		return;
 	}
-	buf_init(&out, GOSSIP_MAX_LEN);
-	r = gossip_payload(x->m, &out);
 	if (r == 0 && (r = lstream_respond(s, 200, NULL, 0)) == 0 &&
 	    (r = lstream_write(s, buf_data(&out), out.len)) == 0)
 		r = lstream_end(s);
 	if (r != 0)
 		lstream_reset(s, LINK_H2_INTERNAL_ERROR);
+	else
+		m->gossip_tx_bytes += out.len;
 	buf_clear(&out);
 }
 
@@ -402,28 +573,66 @@ static const struct lstream_cb gx_cb = {
     .on_close = gx_close,
 };
 
+/* Open a gossip stream on 'l' carrying 'payload'. */
 static void
-gossip_with(struct mesh *m, struct link *l)
+gossip_send(
+    struct mesh *m, struct link *l, const struct buf *payload, int depth)
 {
 	struct gossip_x *x;
-	struct buf out;
 	int r;
 
 	if ((x = calloc(1, sizeof(*x))) == NULL)
 		return;
 	x->m = m;
+	x->l = l;
+	x->depth = depth;
 	buf_init(&x->in, GOSSIP_MAX_LEN);
-	buf_init(&out, GOSSIP_MAX_LEN);
-	if ((r = gossip_payload(m, &out)) != 0 ||
-	    (r = lstream_open_ctl(
+	if ((r = lstream_open_ctl(
 		 l, "POST", GOSSIP_PATH, NULL, 0, &gx_cb, x, &x->s)) != 0) {
+		log_debug(
+		    "mesh: cannot open a gossip stream: %s", sm_strerror(r));
 		gx_free(x);
-		buf_clear(&out);
 		return;
 	}
-	if (lstream_write(x->s, buf_data(&out), out.len) != 0 ||
+	if (lstream_write(x->s, buf_data(payload), payload->len) != 0 ||
 	    lstream_end(x->s) != 0)
 		lstream_reset(x->s, LINK_H2_INTERNAL_ERROR);
+	else
+		m->gossip_tx_bytes += payload->len;
+}
+
+/* Open a contact on 'l': v2 sends its root digest (and with 'push' my
+ * announcement, just changed), v1 everything. */
+static void
+gossip_with(struct mesh *m, struct link *l, bool push)
+{
+	struct gossip_peers gp;
+	struct gossip_store st;
+	struct buf out;
+	int r;
+
+	buf_init(&out, GOSSIP_MAX_LEN);
+#ifdef SM_TEST_BUILD
+	if (mesh_test_forge) /* the forged copy travels in a v1 message */
+		r = gossip_payload(m, &out);
+	else
+#endif
+	    if (link_is_v1(m, l)) {
+		r = gossip_payload(m, &out);
+	} else {
+		gossip_store_of(m, &gp, &st);
+		static const uint8_t *revs[GOSSIP_MAX_REVOCATIONS];
+		static size_t rev_lens[GOSSIP_MAX_REVOCATIONS];
+		size_t nrev =
+		    roster_revs(m, revs, rev_lens, SM_ARRAY_LEN(revs));
+
+		r = gossip_open_revs(&st, push ? buf_data(&m->my_ann) : NULL,
+		    m->my_ann.len, (const uint8_t *const *)revs, rev_lens, nrev,
+		    &out);
+		gossip_peers_clear(&gp);
+	}
+	if (r == 0)
+		gossip_send(m, l, &out, 0);
 	buf_clear(&out);
 }
 
@@ -455,6 +664,7 @@ mesh_test_replay(struct mesh *m)
 			    (x = calloc(1, sizeof(*x))) == NULL)
 				continue;
 			x->m = m;
+			x->l = m->links[i].l;
 			buf_init(&x->in, GOSSIP_MAX_LEN);
 			if (lstream_open(m->links[i].l, "POST", GOSSIP_PATH,
 				NULL, 0, &gx_cb, x, &x->s) != 0) {
@@ -471,7 +681,7 @@ mesh_test_replay(struct mesh *m)
 #endif
 
 static void
-gossip_round(struct mesh *m, size_t fanout)
+gossip_round(struct mesh *m, size_t fanout, bool push)
 {
 	struct link *ls[MESH_MAX_LINKS];
 	size_t n = 0;
@@ -487,7 +697,7 @@ gossip_round(struct mesh *m, size_t fanout)
 
 		ls[i] = ls[j];
 		ls[j] = t;
-		gossip_with(m, ls[i]);
+		gossip_with(m, ls[i], push);
 	}
 }
 
@@ -495,9 +705,10 @@ static void
 soon_cb(uv_timer_t *t)
 {
 	struct mesh *m = t->data;
+	bool changed;
 
-	if (sign_mine(m) == 0)
-		gossip_round(m, 0);
+	if (sign_mine(m, false, &changed) == 0)
+		gossip_round(m, 0, changed);
 }
 
 void
@@ -523,8 +734,18 @@ gossip_tick(uv_timer_t *t)
 		    m->links[i].admitted)
 			(void)peers_touch(
 			    &m->peers, m->links[i].id, sm_now_ms());
-	if (sign_mine(m) == 0)
-		gossip_round(m, GOSSIP_FANOUT);
+	/*
+	 * v2 re-signs on change (checked here too: key epochs and attestation
+	 * refresh change the content without telling us) and once per refresh
+	 * period; v1, or while v1 peers are around, every interval.
+	 */
+	bool changed,
+	    force = m->opts.gossip_v1 || v1_peers_around(m) ||
+	    sm_now_ms() - m->signed_ms >=
+		gossip_refresh_ms(m->opts.gossip_interval_ms);
+
+	if (sign_mine(m, force, &changed) == 0)
+		gossip_round(m, GOSSIP_FANOUT, changed);
 	for (size_t i = 0; i < m->peers.n; i++)
 		maybe_dial(m, m->peers.v[i]);
 }
@@ -605,6 +826,7 @@ link_registered(struct mesh *m, struct link *l)
 		memcpy(s->id, pid, ID_PK_LEN);
 		s->l = l;
 		s->up = true;
+		s->gossip_v1 = false;
 		s->admitted = false;
 		s->up_ms = sm_now_ms();
 	}
@@ -636,7 +858,7 @@ mesh_link_admitted(struct mesh *m, struct link *l)
 	}
 	m->joined_once = true;
 	if (link_is_dialer(l))
-		gossip_with(m, l);
+		gossip_with(m, l, true);
 	mesh_changed(m);
 }
 
@@ -708,6 +930,7 @@ on_stream(
 		if (x == NULL)
 			return SM_ERR_NOMEM;
 		x->m = m;
+		x->l = l;
 		x->s = s;
 		x->server = true;
 		buf_init(&x->in, GOSSIP_MAX_LEN);
@@ -1227,6 +1450,10 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	peers_init(&m->peers, id->pk, m->mesh_id, m->opts.gossip_interval_ms);
 	if (m->opts.clock_skew_ms != 0)
 		m->peers.skew_ms = m->opts.clock_skew_ms;
+	if (!m->opts.gossip_v1)
+		peers_set_refresh(
+		    &m->peers, gossip_refresh_ms(m->opts.gossip_interval_ms));
+	peers_set_max(&m->peers, m->opts.max_peers);
 	token_init(&tok, m->secret, id->pk);
 	for (size_t i = 0; i < m->n_addrs; i++)
 		if (token_add_addr(&tok, m->addrs[i]) != 0)
@@ -1248,7 +1475,9 @@ mesh_open(struct mesh *m, uv_loop_t *loop, const struct identity *id,
 	gw->remote.start = tunnel_start;
 	gw->remote.arg = m;
 
-	if ((r = sign_mine(m)) != 0)
+	bool changed;
+
+	if ((r = sign_mine(m, true, &changed)) != 0)
 		goto out;
 	uv_timer_start(&m->gossip_timer, gossip_tick,
 	    m->opts.gossip_interval_ms, m->opts.gossip_interval_ms);
@@ -1278,6 +1507,17 @@ out:
 	return r;
 }
 
+static void
+leave_goaway_cb(uv_timer_t *t)
+{
+	struct mesh *m = t->data;
+
+	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
+		if (m->links[i].l != NULL && m->links[i].up)
+			link_goaway(m->links[i].l);
+	uv_close((uv_handle_t *)&m->soon_timer, NULL);
+}
+
 void
 mesh_leave(struct mesh *m)
 {
@@ -1287,13 +1527,18 @@ mesh_leave(struct mesh *m)
 	uv_timer_stop(&m->gossip_timer);
 	uv_timer_stop(&m->soon_timer);
 	/* A signed "leaving" announcement travels further than GOAWAY. */
-	if (sign_mine(m) == 0)
-		gossip_round(m, 0);
-	for (size_t i = 0; i < MESH_MAX_LINKS; i++)
-		if (m->links[i].l != NULL && m->links[i].up)
-			link_goaway(m->links[i].l);
+	bool changed;
+
+	if (sign_mine(m, true, &changed) == 0)
+		gossip_round(m, 0, true);
+	/*
+	 * GOAWAY a moment later: a GOAWAY submitted at once cancels the
+	 * gossip streams whose HEADERS are still queued, and the leaving
+	 * announcement would never arrive (peers then learned of the leave
+	 * only by pruning the silent node).
+	 */
 	uv_close((uv_handle_t *)&m->gossip_timer, NULL);
-	uv_close((uv_handle_t *)&m->soon_timer, NULL);
+	uv_timer_start(&m->soon_timer, leave_goaway_cb, MESH_LEAVE_FLUSH_MS, 0);
 	mesh_att_close(m);
 	roster_close(m);
 	link_listener_close(m->listener);
@@ -1339,6 +1584,12 @@ mesh_metrics(struct mesh *m, struct buf *out)
 		   (unsigned long long)m->relayed,
 		   (unsigned long long)m->gossip_rx,
 		   (unsigned long long)m->forged_dropped) != 0 ||
+		buf_appendf(out,
+		    "# HELP sealmesh_gossip_sent_bytes_total Gossip message "
+		    "bytes sent.\n"
+		    "# TYPE sealmesh_gossip_sent_bytes_total counter\n"
+		    "sealmesh_gossip_sent_bytes_total %llu\n",
+		    (unsigned long long)m->gossip_tx_bytes) != 0 ||
 		tunnel_metrics(m, out) != 0 || roster_metrics(m, out) != 0
 	    ? SM_ERR_TOOBIG
 	    : mesh_att_metrics(m, out);

@@ -25,6 +25,7 @@
 #define MESH_MAX_LINKS 256
 #define MESH_MAX_SEEN_MODELS 256
 #define MESH_DIAL_TIMEOUT_MS 5000
+#define MESH_LEAVE_FLUSH_MS 100 /* leaving gossip goes out before GOAWAY */
 #define MESH_SECRET_FILE "mesh.secret"
 
 struct link_ctx;
@@ -43,6 +44,7 @@ struct mesh_opts {
 	const char *join[MESH_MAX_JOIN]; /* invite tokens */
 	size_t n_join;
 	uint64_t gossip_interval_ms;
+	size_t max_peers; /* peer table cap; 0: PEERS_MAX */
 	bool no_relay;
 	uint32_t role; /* enum ann_role */
 	const char *state_dir; /* where a created mesh keeps its secret */
@@ -78,6 +80,9 @@ struct mesh_opts {
 	/* Freshness and per-member limits (mesh/peers.h, mesh/tunnel.h). */
 	uint64_t clock_skew_ms; /* 0: PEERS_SKEW_DEFAULT_MS */
 	const char *memory_dir; /* downgrade memory file; NULL: memory only */
+	/* Test builds only (--test-gossip-v1): speak gossip v1 as a node
+	 * before anti-entropy did (full push, re-sign every interval). */
+	bool gossip_v1;
 	/* Streams per link (net/link.h; 0: the defaults). */
 	uint32_t link_streams; /* --link-streams */
 	uint32_t queue_max; /* --queue-max */
@@ -93,6 +98,7 @@ struct mesh_link {
 	 * mesh. */
 	bool admitted;
 	uint64_t up_ms;
+	bool gossip_v1; /* the peer answered or asked the v1 way */
 };
 
 /* A peer we could not dial: wait before trying again. */
@@ -123,6 +129,7 @@ struct mesh {
 	char *seen_models[MESH_MAX_SEEN_MODELS];
 	size_t n_seen;
 	uint64_t seq;
+	uint64_t signed_ms; /* when my_ann got its seq (monotonic clock) */
 	struct buf my_ann; /* my current SignedAnnouncement */
 	uv_timer_t gossip_timer;
 	uv_timer_t soon_timer; /* debounced gossip after a change */
@@ -135,6 +142,7 @@ struct mesh {
 	char why[256]; /* last reason a model had no eligible host */
 	/* Counters for /metrics and tests. */
 	uint64_t tunnels_out, tunnels_in, relayed, gossip_rx, forged_dropped;
+	uint64_t gossip_tx_bytes;
 	uint64_t e2e_sealed, e2e_opened, e2e_opened_v2, e2e_decrypt_failures,
 	    e2e_refused;
 	uint64_t plaintext_out;

@@ -12,13 +12,31 @@ peers_init(struct peers *t, const uint8_t self[ID_PK_LEN],
 	memcpy(t->mesh_id, mesh_id, ANN_MESH_ID_LEN);
 	t->interval_ms =
 	    interval_ms != 0 ? interval_ms : PEERS_DEFAULT_INTERVAL_MS;
+	t->refresh_ms = t->interval_ms;
+	t->max = PEERS_MAX;
 	t->skew_ms = PEERS_SKEW_DEFAULT_MS;
+}
+
+void
+peers_set_refresh(struct peers *t, uint64_t refresh_ms)
+{
+	t->refresh_ms =
+	    refresh_ms > t->interval_ms ? refresh_ms : t->interval_ms;
+}
+
+void
+peers_set_max(struct peers *t, size_t max)
+{
+	t->max = max != 0 ? max : PEERS_MAX;
 }
 
 int
 peers_fresh(const struct peers *t, uint64_t seq, uint64_t wall_ms)
 {
-	uint64_t max_age = t->interval_ms * PEERS_FRESH_INTERVALS + t->skew_ms;
+	/* refresh_ms: a v2 signer re-signs once per refresh period (at least
+	 * GOSSIP_ANN_MAX_AGE_MIN_MS must pass, see mesh/gossip.h); a v1
+	 * table keeps refresh_ms == interval_ms. */
+	uint64_t max_age = t->refresh_ms * PEERS_FRESH_INTERVALS + t->skew_ms;
 
 	if (seq > wall_ms && seq - wall_ms > t->skew_ms)
 		return SM_ERR_UNSUPP;
@@ -117,13 +135,13 @@ peers_merge(struct peers *t, struct announce *a, uint64_t now_ms,
 			    was_gone ? PEER_CHANGE_NEW : PEER_CHANGE_UPDATED;
 		return 0;
 	}
-	if (t->n >= PEERS_MAX)
+	if (t->n >= t->max)
 		return SM_ERR_TOOBIG;
 	if (t->n == t->cap) {
 		size_t cap = t->cap == 0 ? 16 : t->cap * 2;
 
-		if (cap > PEERS_MAX)
-			cap = PEERS_MAX;
+		if (cap > t->max)
+			cap = t->max;
 		if ((v = realloc(t->v, cap * sizeof(*v))) == NULL)
 			return SM_ERR_NOMEM;
 		t->v = v;
@@ -170,14 +188,18 @@ peers_remove(struct peers *t, const uint8_t id[ID_PK_LEN])
 size_t
 peers_tick(struct peers *t, uint64_t now_ms)
 {
-	uint64_t stale = t->interval_ms * PEERS_STALE_INTERVALS;
-	uint64_t prune = t->interval_ms * PEERS_PRUNE_INTERVALS;
 	size_t i = 0, pruned = 0;
 
 	while (i < t->n) {
 		struct peer *p = t->v[i];
 		uint64_t age =
 		    now_ms > p->last_heard_ms ? now_ms - p->last_heard_ms : 0;
+		/* Linked peers are touched every interval; the others re-sign
+		 * once per refresh period at the latest. */
+		uint64_t period = p->link == PEER_LINK_DIRECT ? t->interval_ms
+							      : t->refresh_ms;
+		uint64_t stale = period * PEERS_STALE_INTERVALS;
+		uint64_t prune = period * PEERS_PRUNE_INTERVALS;
 
 		if (age >= prune) {
 			peer_free(p);
@@ -205,10 +227,12 @@ size_t
 peers_hosts_for_model(
     const struct peers *t, const char *model, struct peer **out, size_t max)
 {
-	struct peer *c[PEERS_MAX];
+	struct peer **c;
 	uint64_t h = 0;
 	size_t n = 0, i, rot;
 
+	if (t->n == 0 || (c = malloc(t->n * sizeof(*c))) == NULL)
+		return 0;
 	for (i = 0; i < t->n; i++) {
 		struct peer *p = t->v[i];
 
@@ -217,8 +241,10 @@ peers_hosts_for_model(
 		    announce_routes_model(&p->ann, model))
 			c[n++] = p;
 	}
-	if (n == 0)
+	if (n == 0) {
+		free(c);
 		return 0;
+	}
 	qsort(c, n, sizeof(c[0]), by_id);
 	/* mesh-llm's spread: rotate left by (fold of our id) mod n */
 	for (i = 0; i < ID_PK_LEN; i++)
@@ -226,6 +252,7 @@ peers_hosts_for_model(
 	rot = (size_t)(h % n);
 	for (i = 0; i < n && i < max; i++)
 		out[i] = c[(i + rot) % n];
+	free(c);
 	return i;
 }
 

@@ -4,11 +4,14 @@
  * (announce_verify_parse) and the per-peer link data the link layer fills.
  *
  * Liveness: a peer is "heard" when a strictly newer announcement from it is
- * merged (every node re-signs with a new seq each gossip interval) or when
- * the link layer calls peers_touch() for a live direct link. Forwarded copies
+ * merged or when the link layer calls peers_touch() for a live direct link.
+ * A v1 node re-signs every gossip interval; a v2 node only on change and once
+ * per refresh period (mesh/gossip.h), so a peer heard only through gossip is
+ * judged on 'refresh_ms' (peers_set_refresh), one with a direct link on the
+ * interval. Forwarded copies
  * of an announcement we already hold do not count, so a dead node cannot be
  * kept alive by others echoing its last words. Not heard for
- * PEERS_STALE_INTERVALS intervals: stale (not routed to, not gossiped); for
+ * PEERS_STALE_INTERVALS periods: stale (not routed to, not gossiped); for
  * PEERS_PRUNE_INTERVALS: removed.
  */
 #ifndef SM_MESH_PEERS_H
@@ -22,15 +25,19 @@
 #include "mesh/announce.h"
 #include "mesh/identity.h"
 
-#define PEERS_MAX 1024
+/* Default cap on the table (tombstones included); peers_set_max() changes
+ * it. Bounded so a flood of valid announcements cannot exhaust memory;
+ * membership bounds the mesh by construction. v1 capped at 1,024. */
+#define PEERS_MAX 16384
 #define PEERS_DEFAULT_INTERVAL_MS 30000
 #define PEERS_STALE_INTERVALS 3
 #define PEERS_PRUNE_INTERVALS 6
 /*
  * Freshness (doc/THREAT-MODEL.md, "Freshness and per-member limits"): an
  * announcement's seq is its signer's wall clock in ms at signing, and every
- * node re-signs once per interval. One signed more than PEERS_FRESH_INTERVALS
- * intervals + the clock-skew tolerance ago, or more than the tolerance in the
+ * node re-signs once per refresh period (an interval for v1, see
+ * mesh/gossip.h for v2). One signed more than PEERS_FRESH_INTERVALS refresh
+ * periods + the clock-skew tolerance ago, or more than the tolerance in the
  * future, is refused by peers_merge() whether or not we hold its peer, so an
  * old signed announcement cannot bring a pruned peer (or its wiped key) back.
  */
@@ -81,6 +88,8 @@ struct peers {
 	uint8_t self[ID_PK_LEN];
 	uint8_t mesh_id[ANN_MESH_ID_LEN];
 	uint64_t interval_ms;
+	uint64_t refresh_ms; /* >= interval_ms; for peers without a link */
+	size_t max; /* cap on n */
 	uint64_t skew_ms; /* clock-skew tolerance, PEERS_SKEW_DEFAULT_MS */
 	uint64_t refused_old; /* counters: merges refused as too old */
 	uint64_t refused_future; /* ... or as signed in the future */
@@ -95,6 +104,12 @@ struct peers {
  * PEERS_SKEW_DEFAULT_MS (set t->skew_ms to change it). Allocates nothing. */
 void peers_init(struct peers *t, const uint8_t self[ID_PK_LEN],
     const uint8_t mesh_id[ANN_MESH_ID_LEN], uint64_t interval_ms);
+/* Peers without a direct link are judged on 'refresh_ms' (the period after
+ * which they re-sign at the latest); values below interval_ms mean
+ * interval_ms. */
+void peers_set_refresh(struct peers *t, uint64_t refresh_ms);
+/* Cap the table at 'max' entries (0: PEERS_MAX). */
+void peers_set_max(struct peers *t, size_t max);
 /* Free every entry; the table is empty afterwards. */
 void peers_clear(struct peers *t);
 
@@ -106,7 +121,7 @@ void peers_clear(struct peers *t);
  * refused: SM_ERR_REPLAY (outside the freshness window, see peers_fresh();
  * counted in refused_old / refused_future), SM_ERR_STALE (seq not newer than
  * the one we hold — the usual fate of a forwarded copy, not an error),
- * SM_ERR_PERM (claims to be us, or another mesh), SM_ERR_TOOBIG (PEERS_MAX
+ * SM_ERR_PERM (claims to be us, or another mesh), SM_ERR_TOOBIG (t->max
  * peers), SM_ERR_NOMEM.
  */
 int peers_merge(struct peers *t, struct announce *a, uint64_t now_ms,

@@ -388,6 +388,7 @@ test_hosts_for_model(void **state)
 	identity_clear(&self);
 }
 
+#define CAP 1024
 static void
 test_table_cap(void **state)
 {
@@ -398,7 +399,9 @@ test_table_cap(void **state)
 	seeded(&self, 1);
 	peers_init(&t, self.pk, mesh, 0);
 	assert_true(t.interval_ms == PEERS_DEFAULT_INTERVAL_MS);
-	for (i = 0; i < PEERS_MAX; i++) {
+	assert_true(t.max == PEERS_MAX);
+	peers_set_max(&t, CAP); /* the default cap is tested in test_gossip */
+	for (i = 0; i < CAP; i++) {
 		seeded(&id, 1000 + i);
 		assert_int_equal(announce_to(&t, &id, 1, NULL, 0, NULL), 0);
 		identity_clear(&id);
@@ -406,9 +409,8 @@ test_table_cap(void **state)
 	seeded(&id, 5000);
 	assert_int_equal(announce_to(&t, &id, 1, NULL, 0, NULL), SM_ERR_TOOBIG);
 	identity_clear(&id);
-	assert_int_equal(t.n, PEERS_MAX);
-	assert_int_equal(
-	    peers_tick(&t, 6ull * PEERS_DEFAULT_INTERVAL_MS), PEERS_MAX);
+	assert_int_equal(t.n, CAP);
+	assert_int_equal(peers_tick(&t, 6ull * PEERS_DEFAULT_INTERVAL_MS), CAP);
 	peers_clear(&t);
 	identity_clear(&self);
 }
