@@ -103,7 +103,11 @@ export async function launchBrowser({ bin = findChromium() } = {}) {
       try { await Promise.race([send('Browser.close'), new Promise((r) => setTimeout(r, 3000))]); } catch { /* gone */ }
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited;
-      rmSync(profile, { recursive: true, force: true });
+      // Chromium's helper processes can outlive the browser by a moment and
+      // still write into the profile: retry, and never fail a test on it.
+      try {
+        rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      } catch { /* a temporary directory left behind */ }
     },
   };
 }
