@@ -141,6 +141,22 @@ fields_ok(const struct announce *a)
 }
 
 int
+announce_pb_append(
+    struct buf *out, const struct ProtobufCMessage *m, size_t max)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	int r;
+
+	if (len > max)
+		return SM_ERR_TOOBIG;
+	if ((r = buf_reserve(out, len)) != 0)
+		return r;
+	protobuf_c_message_pack(m, buf_tail(out));
+	buf_advance(out, len);
+	return 0;
+}
+
+int
 announce_sign(
     const struct announce *a, const struct identity *id, struct buf *out)
 {
@@ -148,7 +164,7 @@ announce_sign(
 	Sealmesh__SignedAnnouncement sa = SEALMESH__SIGNED_ANNOUNCEMENT__INIT;
 	ProtobufCBinaryData *linked = NULL;
 	uint8_t sig[ID_SIG_LEN], *msg = NULL;
-	size_t blen, slen, i;
+	size_t blen, i;
 	int r = SM_ERR_INVAL;
 
 	if (!fields_ok(a))
@@ -231,14 +247,7 @@ announce_sign(
 	sa.has_signature = 1;
 	sa.signature.data = sig;
 	sa.signature.len = ID_SIG_LEN;
-	r = SM_ERR_TOOBIG;
-	if ((slen = protobuf_c_message_get_packed_size(&sa.base)) > ANN_MAX_LEN)
-		goto out;
-	if ((r = buf_reserve(out, slen)) != 0)
-		goto out;
-	protobuf_c_message_pack(&sa.base, buf_tail(out));
-	buf_advance(out, slen);
-	r = 0;
+	r = announce_pb_append(out, &sa.base, ANN_MAX_LEN);
 out:
 	free(linked);
 	free(msg);
@@ -430,7 +439,7 @@ announce_msg_write_revs(const uint8_t *const *items, const size_t *lens,
 {
 	Sealmesh__GossipMessage gm = SEALMESH__GOSSIP_MESSAGE__INIT;
 	ProtobufCBinaryData *v = NULL, *rv = NULL;
-	size_t len, i;
+	size_t i;
 	int r = SM_ERR_INVAL;
 
 	if (n > GOSSIP_MAX_ANNOUNCEMENTS || n_revs > GOSSIP_MAX_REVOCATIONS)
@@ -465,15 +474,7 @@ announce_msg_write_revs(const uint8_t *const *items, const size_t *lens,
 	gm.announcements = v;
 	gm.has_request_full = request_full;
 	gm.request_full = request_full;
-	r = SM_ERR_TOOBIG;
-	if ((len = protobuf_c_message_get_packed_size(&gm.base)) >
-	    GOSSIP_MAX_LEN)
-		goto out;
-	if ((r = buf_reserve(out, len)) != 0)
-		goto out;
-	protobuf_c_message_pack(&gm.base, buf_tail(out));
-	buf_advance(out, len);
-	r = 0;
+	r = announce_pb_append(out, &gm.base, GOSSIP_MAX_LEN);
 out:
 	free(v);
 	free(rv);

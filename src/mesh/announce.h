@@ -145,6 +145,14 @@ bool announce_routes_model(const struct announce *a, const char *model);
  * item > ANN_MAX_LEN), SM_ERR_TOOBIG (past GOSSIP_MAX_LEN or out->max),
  * SM_ERR_NOMEM.
  */
+struct ProtobufCMessage;
+/*
+ * Append the packed protobuf message 'm' to 'out' when it packs to at most
+ * 'max' bytes. 0, SM_ERR_TOOBIG (past 'max' or out->max), SM_ERR_NOMEM; on
+ * failure 'out' is unchanged. Shared by every writer of mesh messages.
+ */
+int announce_pb_append(struct buf *out, const struct ProtobufCMessage *m,
+    size_t max) SM_MUST_CHECK;
 int announce_msg_write(const uint8_t *const *items, const size_t *lens,
     size_t n, bool request_full, struct buf *out) SM_MUST_CHECK;
 /* The same, with 'n_revs' revocations (each 1..GOSSIP_REVOCATION_MAX_LEN

@@ -75,7 +75,7 @@ gossip_msg_write(const struct gossip_msg *m, struct buf *out)
 	ProtobufCBinaryData *items = NULL, *ents = NULL, *want = NULL,
 			    *revs = NULL;
 	uint8_t *ebytes = NULL;
-	size_t len, i;
+	size_t i;
 	int r = SM_ERR_INVAL;
 
 	if (m->n_items > GOSSIP_MAX_ANNOUNCEMENTS ||
@@ -144,15 +144,7 @@ gossip_msg_write(const struct gossip_msg *m, struct buf *out)
 	gm.want = want;
 	gm.n_revocations = m->n_revs;
 	gm.revocations = revs;
-	r = SM_ERR_TOOBIG;
-	if ((len = protobuf_c_message_get_packed_size(&gm.base)) >
-	    GOSSIP_MAX_LEN)
-		goto out;
-	if ((r = buf_reserve(out, len)) != 0)
-		goto out;
-	protobuf_c_message_pack(&gm.base, buf_tail(out));
-	buf_advance(out, len);
-	r = 0;
+	r = announce_pb_append(out, &gm.base, GOSSIP_MAX_LEN);
 out:
 	free(items);
 	free(ents);
