@@ -491,7 +491,10 @@ if part scale && [[ -n $SCALE ]]; then
 	mesh_node scale-host serve --model "m=http://127.0.0.1:$MOCK_SB"
 	SERVICES+=("$NODE_PID")
 	SH_PID=$NODE_PID
-	mesh_node scale-hop client --join "$NODE_TOKEN"
+	# Unshaped answers: the rows measure stream capacity. Shaped (the
+	# default) each open answer sends a padded frame every tick, which at
+	# 10,000 streams is its own load (bench/shape.sh measures shaping).
+	mesh_node scale-hop client --join "$NODE_TOKEN" --no-shaping
 	SERVICES+=("$NODE_PID")
 	routes_m "$NODE_PORT"
 	SCALE_URL[mesh-e2e]="http://127.0.0.1:$NODE_PORT"
