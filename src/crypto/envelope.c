@@ -589,8 +589,14 @@ replay_check(struct env_replay *rc, const uint8_t id[ENV_REQID_LEN],
 	if (cur->count >= rc->max)
 		return SM_ERR_UNAVAIL;
 	if (member != NULL) {
+		/* A member may always hold its share. Beyond it, only while
+		 * both it and the cache hold less than half the cache: a busy
+		 * member alone (one gateway in front of many users) is not
+		 * held to 1/16, and a flooder never takes more than half. */
 		if ((mb = gen_member(rc, cur, member)) == NULL ||
-		    mb->count >= rc->member_max)
+		    (mb->count >= rc->member_max &&
+			(mb->count >= rc->max / 2 ||
+			    cur->count >= rc->max / 2)))
 			return SM_ERR_UNAVAIL;
 		if (mb->count == 0) {
 			memcpy(mb->id, member, ENV_NODE_ID_LEN);

@@ -76,8 +76,10 @@
  * knows them: an older host refuses any non-zero flags (SM_ERR_UNSUPP). */
 #define ENV_F_RS2 0x01 /* the asker reads response stream v2 (padded) */
 #define ENV_F_KNOWN ENV_F_RS2
-/* Replay cache shares: one asking member may hold 1/16 of the ids of a
- * generation; the table of members per generation has this many slots
+/* Replay cache shares: one asking member may always hold 1/16 of the ids
+ * of a generation, and more only while it and the cache hold less than
+ * half of it (so a lone busy member is not capped, a flooder never takes
+ * more than half); the table of members per generation has this many slots
  * (half of them usable). */
 #define ENV_REPLAY_SHARE_DIV 16
 #define ENV_REPLAY_MEMBER_SLOTS 4096
@@ -199,9 +201,10 @@ env_open_request(struct buf *http, struct env_session *s, struct infkey *keys,
 /*
  * The same, with the request id charged to the asking 'member' (the node
  * id on whose link the envelope came; NULL: no share): on top of the
- * checks above, SM_ERR_UNAVAIL when that member already holds
- * max_entries / ENV_REPLAY_SHARE_DIV ids of the current generation, so
- * one member filling the cache cannot make others' requests fail as busy.
+ * checks above, SM_ERR_UNAVAIL when that member already holds its share,
+ * max_entries / ENV_REPLAY_SHARE_DIV ids of the current generation, and
+ * either it or the cache already holds half of max_entries; so one member
+ * filling the cache cannot make others' requests fail as busy.
  */
 int env_open_request_from(struct buf *http, struct env_session *s,
     struct infkey *keys, const uint8_t self_id[ENV_NODE_ID_LEN],
