@@ -13,20 +13,6 @@
 #include "mesh/identity.h"
 
 static int
-from_seed(struct identity *id, const uint8_t seed[ID_SEED_LEN])
-{
-	if ((id->sk = sodium_malloc(ID_SK_LEN)) == NULL)
-		return SM_ERR_NOMEM;
-	if (crypto_sign_seed_keypair(id->pk, id->sk, seed) != 0) {
-		identity_clear(id);
-		return SM_ERR_INTERNAL;
-	}
-	sodium_mprotect_readonly(id->sk);
-	sm_hex(id->id_hex, id->pk, ID_PK_LEN);
-	return 0;
-}
-
-static int
 key_path(char *out, size_t len, const char *dir)
 {
 	int n = snprintf(out, len, "%s/%s", dir, ID_KEY_FILE);
@@ -86,7 +72,7 @@ identity_create(struct identity *id, const char *state_dir, bool overwrite)
 		r = SM_ERR_IO;
 		goto out;
 	}
-	r = from_seed(id, seed);
+	r = identity_from_seed(id, seed);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -135,53 +121,12 @@ identity_load(struct identity *id, const char *state_dir, bool create)
 		r = SM_ERR_INVAL;
 		goto out;
 	}
-	r = from_seed(id, seed);
+	r = identity_from_seed(id, seed);
 out:
 	if (fd >= 0)
 		close(fd);
 	sodium_memzero(seed, sizeof(seed));
 	return r;
-}
-
-int
-identity_ephemeral(struct identity *id)
-{
-	uint8_t seed[ID_SEED_LEN];
-	int r;
-
-	memset(id, 0, sizeof(*id));
-	randombytes_buf(seed, sizeof(seed));
-	r = from_seed(id, seed);
-	sodium_memzero(seed, sizeof(seed));
-	return r;
-}
-
-void
-identity_clear(struct identity *id)
-{
-	if (id->sk != NULL)
-		sodium_free(id->sk); /* wipes */
-	memset(id, 0, sizeof(*id));
-}
-
-int
-identity_sign(const struct identity *id, const uint8_t *msg, size_t len,
-    uint8_t sig[ID_SIG_LEN])
-{
-	if (id->sk == NULL)
-		return SM_ERR_INVAL;
-	return crypto_sign_detached(sig, NULL, msg, len, id->sk) == 0
-	    ? 0
-	    : SM_ERR_INTERNAL;
-}
-
-int
-identity_verify(const uint8_t pk[ID_PK_LEN], const uint8_t *msg, size_t len,
-    const uint8_t sig[ID_SIG_LEN])
-{
-	return crypto_sign_verify_detached(sig, msg, len, pk) == 0
-	    ? 0
-	    : SM_ERR_VERIFY;
 }
 
 int

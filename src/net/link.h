@@ -77,7 +77,7 @@
 #include <uv.h>
 
 #include "core/err.h"
-#include "mesh/identity.h"
+#include "crypto/sign.h"
 #include "net/join.h"
 
 #define LINK_DEFAULT_PORT 9338

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
-#include "mesh/identity.h"
+#include "crypto/sign.h"
 
 #define TLS_ALPN "sealmesh-link/1"
 #define TLS_EXPORTER_LABEL "EXPORTER-sealmesh-join-v1"
