@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +35,9 @@
 #include "mesh/tunnel.h"
 #include "net/link.h"
 #include "mesh/route.h"
+#include "harden/sandbox.h"
+#include "signer/client.h"
+#include "signer/signer.h"
 
 #define MAX_BACKENDS ROUTE_MAX_LOCAL
 #define MAX_GGUF 8
@@ -53,6 +59,8 @@ struct serve {
 	uv_signal_t sigusr1, sigusr2, sigwinch;
 #endif
 	bool stopping;
+	struct signer_client *signer; /* privilege separation: the keys */
+	struct signer_hello hello;
 };
 
 static void
@@ -151,6 +159,15 @@ serve_usage(FILE *f, bool client)
 	    "                          with Retry-After\n"
 	    "\n"
 	    "hardening:\n" HARDEN_HELP_STRICT_ENV HARDEN_HELP_REQUIRE_HARDENED
+	    "  --user NAME             started as root: the network-facing "
+	    "worker runs\n"
+	    "                          as NAME (default nobody); the keys "
+	    "stay with the\n"
+	    "                          signer (see doc/PRIVSEP.md)\n"
+	    "  --no-privsep            one process holds the keys and faces "
+	    "the network\n"
+	    "                          (no signer, no sandbox; debugging "
+	    "only)\n"
 	    "\n"
 	    "attestation:\n"
 	    "  --attest KIND           none, software or tpm (default: tpm "
@@ -439,6 +456,8 @@ enum {
 	OPT_TEST_FORGE,
 	OPT_TEST_CLAIM_RELAY,
 	OPT_NO_E2E,
+	OPT_NO_PRIVSEP,
+	OPT_USER,
 	OPT_ALLOW_PLAINTEXT,
 	OPT_KEY_EPOCH,
 	OPT_E2E_ENVELOPE,
@@ -509,6 +528,8 @@ static const struct option serve_opts[] = {
     {"gossip-interval", required_argument, NULL, OPT_GOSSIP_INTERVAL},
     {"max-peers", required_argument, NULL, OPT_MAX_PEERS},
     {"no-e2e", no_argument, NULL, OPT_NO_E2E},
+    {"no-privsep", no_argument, NULL, OPT_NO_PRIVSEP},
+    {"user", required_argument, NULL, OPT_USER},
     {"allow-plaintext-peers", no_argument, NULL, OPT_ALLOW_PLAINTEXT},
     {"key-epoch", required_argument, NULL, OPT_KEY_EPOCH},
     {"e2e-envelope", required_argument, NULL, OPT_E2E_ENVELOPE},
@@ -758,6 +779,90 @@ raise_nofile(void)
 	log_debug("open files limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
+/*
+ * Privilege separation (doc/PRIVSEP.md): fork before any key is loaded. The
+ * parent becomes the signer and returns 1 with its exit status in '*code'
+ * when it is done; the child becomes the worker: it drops to 'user' when
+ * started as root, enters its sandbox (unless it must spawn llama-server
+ * children), greets the signer and returns 0 with a delegated identity.
+ * Negative: a setup error, already reported.
+ */
+static int
+privsep_split(struct serve *s, struct mesh_opts *mo, const char *state_dir,
+    const char *user, bool children, int *code)
+{
+	int fast[2], slow[2], r;
+	pid_t signer = getpid(), pid;
+
+	*code = 1;
+	if (geteuid() == 0 && user == NULL)
+		user = "nobody";
+	if (geteuid() == 0 &&
+	    (r = signer_prepare_dir(state_dir, user)) != 0)
+		return r;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fast) != 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, slow) != 0) {
+		log_error("privsep: socketpair: %s", strerror(errno));
+		return SM_ERR_IO;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		log_error("privsep: fork: %s", strerror(errno));
+		return SM_ERR_IO;
+	}
+	if (pid > 0) {
+		struct signer_cfg sc = {
+		    .state_dir = state_dir,
+		    .mo = mo,
+		    .worker = pid,
+		    .fast_fd = fast[0],
+		    .slow_fd = slow[0],
+		};
+
+		close(fast[1]);
+		close(slow[1]);
+		*code = signer_run(&sc);
+		return 1;
+	}
+	close(fast[0]);
+	close(slow[0]);
+	if (geteuid() == 0 && (r = sandbox_drop_user(user)) != 0)
+		_exit(1);
+	if (access(state_dir, R_OK | W_OK | X_OK) != 0) {
+		log_error("privsep: the worker (user %s) cannot use state dir "
+			  "%s: %s (choose a --state-dir it can reach, e.g. "
+			  "under /var/lib)",
+		    user ? user : "-", state_dir, strerror(errno));
+		_exit(1);
+	}
+	/* The worker never outlives its signer. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != signer)
+		_exit(1);
+	if (children)
+		log_warn("privsep: --gguf children need fork and exec, so "
+			 "this worker runs without its seccomp filter (run "
+			 "llama-server yourself and use --backend for the "
+			 "full sandbox)");
+	else if ((r = sandbox_apply(NULL)) != 0) {
+		log_error("privsep: cannot enter the sandbox: %s",
+		    sm_strerror(r));
+		_exit(1);
+	}
+	if ((r = signer_client_new(&s->signer, fast[1], slow[1])) != 0 ||
+	    (r = signer_client_hello(s->signer, &s->hello)) != 0) {
+		log_error("privsep: the signer did not answer: %s",
+		    sm_strerror(r));
+		_exit(1);
+	}
+	identity_delegated(
+	    &s->id, s->hello.node_pk, signer_sign_identity, s->signer);
+	/* What this worker announces is what the signer measured. */
+	harden_posture_adopt(&s->hello.posture);
+	mo->signer = s->signer;
+	mo->signer_hello = &s->hello;
+	return 0;
+}
+
 static int
 run(int argc, char **argv, bool client)
 {
@@ -780,7 +885,8 @@ run(int argc, char **argv, bool client)
 	    .response_bucket = SHAPE_BUCKET_DEFAULT,
 	};
 	const char *gguf[MAX_GGUF], *llama_bin = "llama-server";
-	const char *state_dir = NULL;
+	const char *state_dir = NULL, *user = NULL;
+	bool no_privsep = false;
 	struct access_policy access;
 	struct apikeys *keys = NULL;
 	struct given g = {0};
@@ -979,6 +1085,12 @@ run(int argc, char **argv, bool client)
 		case OPT_NO_E2E:
 			mo.no_e2e = true;
 			break;
+		case OPT_NO_PRIVSEP:
+			no_privsep = true;
+			break;
+		case OPT_USER:
+			user = optarg;
+			break;
 		case OPT_ALLOW_PLAINTEXT:
 			mo.allow_plaintext = true;
 			break;
@@ -1171,9 +1283,16 @@ run(int argc, char **argv, bool client)
 		fprintf(stderr, "sealmesh serve: no HOME; use --state-dir\n");
 		return 2;
 	}
-	if (!client) {
-		if (state_dir == NULL)
-			state_dir = default_dir;
+	if (!client && state_dir == NULL)
+		state_dir = default_dir;
+	if (!client && !no_privsep) {
+		/* The keys go to the signer; this process becomes the worker. */
+		int code;
+
+		if ((r = privsep_split(&s, &mo, state_dir, user, ngguf > 0,
+			 &code)) != 0)
+			return r > 0 ? code : 1;
+	} else if (!client) {
 		r = identity_load(&s.id, state_dir, true);
 	}
 	if (r != 0) {
@@ -1189,7 +1308,8 @@ run(int argc, char **argv, bool client)
 		return 1;
 	}
 	/* Keep the identity key out of swap; the posture records the result. */
-	(void)harden_lock_key(s.id.sk, ID_SK_LEN);
+	if (s.id.sk != NULL)
+		(void)harden_lock_key(s.id.sk, ID_SK_LEN);
 	s.loop = uv_default_loop();
 	router_init(&s.router);
 	for (size_t i = 0; i < ngguf; i++) {
@@ -1290,6 +1410,7 @@ run(int argc, char **argv, bool client)
 
 	uv_run(s.loop, UV_RUN_DEFAULT);
 	identity_clear(&s.id);
+	signer_client_free(s.signer);
 	log_info("stopped");
 	return 0;
 }

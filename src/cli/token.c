@@ -75,7 +75,8 @@ cli_token(int argc, char **argv)
 		return 1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+	    (st.st_uid != geteuid() && geteuid() != 0) ||
+	    (st.st_mode & 077) != 0) {
 		fprintf(stderr,
 		    "sealmesh token: %s must be a file of this user with mode "
 		    "0600; refusing it\n",

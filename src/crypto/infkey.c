@@ -34,6 +34,7 @@ struct infkey {
 	uint64_t epoch_s;
 	uint64_t grace_s;
 	uint64_t next_rotate;
+	struct infkey_remote rem; /* rem.shared != NULL: secrets elsewhere */
 };
 
 static void
@@ -41,9 +42,11 @@ slot_wipe(struct infkey *k, unsigned i)
 {
 	size_t j;
 
-	sodium_mprotect_readwrite(k->sk);
-	sodium_memzero(k->sk[i], INFKEY_SK_LEN);
-	sodium_mprotect_noaccess(k->sk);
+	if (k->sk != NULL) {
+		sodium_mprotect_readwrite(k->sk);
+		sodium_memzero(k->sk[i], INFKEY_SK_LEN);
+		sodium_mprotect_noaccess(k->sk);
+	}
 	/* Cached results of this key go with it. */
 	for (j = 0; j < INFKEY_KCACHE_SLOTS; j++)
 		if (k->kc[j].epoch == k->slot[i].epoch)
@@ -77,6 +80,18 @@ retire_current(struct infkey *k, uint64_t now)
 	return nxt;
 }
 
+/* The cache: locked, between guard pages, readable (see infkey_new). */
+static int
+kcache_new(struct infkey *k)
+{
+	if ((k->kc = sodium_malloc(INFKEY_KCACHE_SLOTS * sizeof(*k->kc))) ==
+	    NULL)
+		return SM_ERR_NOMEM;
+	sodium_memzero(k->kc, INFKEY_KCACHE_SLOTS * sizeof(*k->kc));
+	crypto_shorthash_keygen(k->kc_key);
+	return 0;
+}
+
 int
 infkey_new(
     struct infkey **out, uint64_t epoch_s, uint64_t grace_s, uint64_t now)
@@ -94,19 +109,77 @@ infkey_new(
 		goto out;
 	sodium_memzero(k->sk, 2 * INFKEY_SK_LEN);
 	sodium_mprotect_noaccess(k->sk);
-	if ((k->kc = sodium_malloc(INFKEY_KCACHE_SLOTS * sizeof(*k->kc))) ==
-	    NULL)
+	/* The cache is locked, between guard pages, but left readable: unlike
+	 * the secret keys it is read on every version 2 request, and two
+	 * mprotect calls per request cost more than all of its cryptography
+	 * (perf: a quarter of the host's CPU). */
+	if ((r = kcache_new(k)) != 0)
 		goto out;
-	/* Locked, between guard pages, but left readable: unlike the secret
-	 * keys it is read on every version 2 request, and two mprotect calls
-	 * per request cost more than all of its cryptography (perf: a quarter
-	 * of the host's CPU). */
-	sodium_memzero(k->kc, INFKEY_KCACHE_SLOTS * sizeof(*k->kc));
-	crypto_shorthash_keygen(k->kc_key);
 	k->epoch_s = epoch_s;
 	k->grace_s = grace_s;
 	k->cur = 1; /* the first rotation fills slot 0 */
 	if ((r = infkey_rotate(k, now)) != 0)
+		goto out;
+	*out = k;
+	k = NULL;
+out:
+	infkey_free(k);
+	return r;
+}
+
+/* Take the remote ring's state: slot 'cur' the current key. */
+static int
+remote_sync(struct infkey *k, uint64_t now, bool *rotated)
+{
+	struct infkey_pub p[2];
+	uint64_t next_in = 0;
+	size_t n = 0, i, j;
+	uint32_t old = k->slot[k->cur].epoch;
+	int r;
+
+	*rotated = false;
+	if ((r = k->rem.state(k->rem.ctx, p, &n, &next_in)) != 0)
+		return r;
+	if (n < 1 || n > 2 || p[0].epoch == 0 ||
+	    (n == 2 && (p[1].epoch == 0 || p[1].epoch == p[0].epoch)))
+		return SM_ERR_PROTO;
+	/* Results cached for an epoch that is gone go with it. */
+	for (i = 0; i < 2; i++) {
+		bool kept = false;
+
+		for (j = 0; j < n; j++)
+			kept |= k->slot[i].live && k->slot[i].epoch == p[j].epoch;
+		if (k->slot[i].live && !kept)
+			slot_wipe(k, i);
+	}
+	memset(k->slot, 0, sizeof(k->slot));
+	for (i = 0; i < n; i++) {
+		k->slot[i].live = true;
+		k->slot[i].epoch = p[i].epoch;
+		memcpy(k->slot[i].pk, p[i].pk, INFKEY_PK_LEN);
+	}
+	k->cur = 0;
+	k->next_rotate = now + (next_in > 0 ? next_in : 1);
+	*rotated = old != 0 && old != p[0].epoch;
+	return 0;
+}
+
+int
+infkey_new_remote(
+    struct infkey **out, const struct infkey_remote *rem, uint64_t now)
+{
+	struct infkey *k = NULL;
+	bool rotated;
+	int r = SM_ERR_INVAL;
+
+	*out = NULL;
+	if (rem == NULL || rem->shared == NULL || rem->state == NULL)
+		goto out;
+	r = SM_ERR_NOMEM;
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		goto out;
+	k->rem = *rem;
+	if ((r = kcache_new(k)) != 0 || (r = remote_sync(k, now, &rotated)) != 0)
 		goto out;
 	*out = k;
 	k = NULL;
@@ -131,8 +204,13 @@ infkey_free(struct infkey *k)
 int
 infkey_rotate(struct infkey *k, uint64_t now)
 {
-	unsigned i = retire_current(k, now);
-	struct infkey_slot *s = &k->slot[i];
+	unsigned i;
+	struct infkey_slot *s;
+
+	if (k->sk == NULL)
+		return SM_ERR_UNSUPP;
+	i = retire_current(k, now);
+	s = &k->slot[i];
 
 	s->epoch = fresh_epoch(k);
 	sodium_mprotect_readwrite(k->sk);
@@ -150,6 +228,8 @@ infkey_install_det(struct infkey *k, uint32_t epoch,
 {
 	unsigned i;
 
+	if (k->sk == NULL)
+		return SM_ERR_UNSUPP;
 	if (epoch == 0 || (k->slot[0].live && k->slot[0].epoch == epoch) ||
 	    (k->slot[1].live && k->slot[1].epoch == epoch))
 		return SM_ERR_INVAL;
@@ -169,6 +249,8 @@ infkey_expire(struct infkey *k, uint64_t now)
 {
 	unsigned prev = k->cur ^ 1;
 
+	if (k->sk == NULL)
+		return; /* the remote side expires its keys */
 	if (k->slot[prev].live && now >= k->slot[prev].retire)
 		slot_wipe(k, prev);
 }
@@ -179,6 +261,8 @@ infkey_tick(struct infkey *k, uint64_t now, bool *rotated)
 	int r = 0;
 
 	*rotated = false;
+	if (k->sk == NULL)
+		return now >= k->next_rotate ? remote_sync(k, now, rotated) : 0;
 	if (now >= k->next_rotate) {
 		if ((r = infkey_rotate(k, now)) != 0)
 			goto out;
@@ -194,6 +278,8 @@ infkey_next_deadline(const struct infkey *k)
 {
 	const struct infkey_slot *prev = &k->slot[k->cur ^ 1];
 
+	if (k->sk == NULL)
+		return k->next_rotate; /* the remote side said when */
 	if (prev->live && prev->retire < k->next_rotate)
 		return prev->retire;
 	return k->next_rotate;
@@ -234,6 +320,8 @@ infkey_shared(const struct infkey *k, uint32_t epoch,
 			break;
 	if (i == 2)
 		goto out;
+	if (k->sk == NULL)
+		return k->rem.shared(k->rem.ctx, epoch, peer_pk, shared, self_pk);
 	sodium_mprotect_readonly(k->sk);
 	/* X25519 then HSalsa20; refuses low-order points (all-zero DH). */
 	dh = crypto_box_beforenm(shared, peer_pk, k->sk[i]);

@@ -47,6 +47,26 @@ struct infkey_pub {
  */
 int infkey_new(struct infkey **out, uint64_t epoch_s, uint64_t grace_s,
     uint64_t now) SM_MUST_CHECK;
+/*
+ * A ring whose secrets live in another process (the privilege-separated
+ * signer, doc/PRIVSEP.md): this side keeps the public slots and the DH cache
+ * only. 'shared' has infkey_shared()'s contract; 'state' reports the ring
+ * (current key first, then the previous one in grace: '*n' is 1 or 2) and
+ * the seconds until it next changes. infkey_tick() asks 'state' and reports
+ * a rotation when the current epoch changed; cached results of an epoch
+ * that is gone are wiped then. infkey_rotate() and infkey_install_det() are
+ * SM_ERR_UNSUPP on such a ring.
+ */
+struct infkey_remote {
+	int (*shared)(void *ctx, uint32_t epoch,
+	    const uint8_t peer_pk[INFKEY_PK_LEN],
+	    uint8_t shared[INFKEY_SHARED_LEN], uint8_t self_pk[INFKEY_PK_LEN]);
+	int (*state)(void *ctx, struct infkey_pub pubs[2], size_t *n,
+	    uint64_t *next_in_s);
+	void *ctx;
+};
+int infkey_new_remote(struct infkey **out, const struct infkey_remote *rem,
+    uint64_t now) SM_MUST_CHECK;
 /* Wipe both keys and free the ring. NULL is a no-op. */
 void infkey_free(struct infkey *k);
 

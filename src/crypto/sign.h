@@ -42,6 +42,12 @@ int identity_ephemeral(struct identity *id) SM_MUST_CHECK;
 /* The public half of a key whose secret is held by 'fn' elsewhere. */
 void identity_delegated(struct identity *id, const uint8_t pk[ID_PK_LEN],
     identity_remote_fn fn, void *ctx);
+/* True when identity_sign() can sign: a held key or a remote signer. */
+static inline bool
+identity_can_sign(const struct identity *id)
+{
+	return id->sk != NULL || id->remote != NULL;
+}
 /* Wipe and free the secret key. */
 void identity_clear(struct identity *id);
 /* Ed25519 signature over msg (held key, or the remote signer). */

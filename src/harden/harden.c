@@ -46,6 +46,12 @@ harden_posture(void)
 	return &g_posture;
 }
 
+void
+harden_posture_adopt(const struct posture *p)
+{
+	g_posture = *p;
+}
+
 const char *
 tri_str(enum tri t)
 {

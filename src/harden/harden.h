@@ -119,6 +119,12 @@ int harden_early(int argc, char **argv, const struct harden_opts *opts,
  * keys are loaded.
  */
 const struct posture *harden_posture(void);
+/*
+ * Privilege separation: the worker reports what its signer measured of it
+ * (doc/PRIVSEP.md), not its own view. Replaces the global posture; call
+ * from the main thread before the event loop.
+ */
+void harden_posture_adopt(const struct posture *p);
 
 /*
  * mlock() key memory (e.g. a sodium_malloc'd secret, which libsodium tries to

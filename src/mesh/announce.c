@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "mesh/announce.h"
 #include "mesh/token.h"
 #include "proto/mesh.pb-c.h"
@@ -553,5 +554,45 @@ announce_msg_parse(const uint8_t *p, size_t len, struct announce_msg *out)
 out:
 	if (r != 0)
 		announce_msg_free(out);
+	return r;
+}
+
+int
+announce_body_check(const uint8_t *body, size_t len,
+    const uint8_t node_id[ID_PK_LEN], const uint8_t *posture,
+    size_t posture_len, const uint8_t *keys, size_t n_keys)
+{
+	Sealmesh__PeerAnnouncement *pa = NULL;
+	bool known = false;
+	int r = SM_ERR_PROTO;
+
+	if (len == 0 || len > ANN_MAX_LEN ||
+	    announce_scan_fields(body, len, BODY_MAX_FIELDS) != 0 ||
+	    (pa = sealmesh__peer_announcement__unpack(NULL, len, body)) ==
+		NULL ||
+	    !pa->has_endpoint_id || pa->endpoint_id.len != ID_PK_LEN)
+		goto out;
+	r = SM_ERR_PERM;
+	if (memcmp(pa->endpoint_id.data, node_id, ID_PK_LEN) != 0)
+		goto out;
+	if (pa->has_security_posture &&
+	    (pa->security_posture.len != posture_len ||
+		memcmp(pa->security_posture.data, posture, posture_len) != 0))
+		goto out;
+	if (pa->has_inference_public_key) {
+		for (size_t i = 0; i < n_keys; i++) {
+			const uint8_t *k = keys + 36 * i;
+
+			known |= pa->inference_public_key.len == 32 &&
+			    pa->inference_key_epoch == sm_get_be32(k) &&
+			    memcmp(pa->inference_public_key.data, k + 4, 32) == 0;
+		}
+		if (!known)
+			goto out;
+	}
+	r = 0;
+out:
+	if (pa != NULL)
+		sealmesh__peer_announcement__free_unpacked(pa, NULL);
 	return r;
 }

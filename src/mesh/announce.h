@@ -131,6 +131,19 @@ int announce_verify_parse(
 int
 announce_scan_fields(const uint8_t *p, size_t len, size_t max) SM_MUST_CHECK;
 
+/*
+ * For the privilege-separated signer (doc/PRIVSEP.md), before it signs a
+ * PeerAnnouncement body the worker built: the body must decode, name
+ * 'node_id' as its endpoint, carry exactly 'posture' (the signer's own
+ * measurement of the worker) when it carries field 37, and an inference key
+ * only when it is one of the 'n_keys' (epoch, key) pairs in 'keys'
+ * (4-byte big-endian epoch, 32-byte key each). 0, SM_ERR_PROTO (malformed),
+ * SM_ERR_PERM (a claim the signer does not stand behind).
+ */
+int announce_body_check(const uint8_t *body, size_t len,
+    const uint8_t node_id[ID_PK_LEN], const uint8_t *posture,
+    size_t posture_len, const uint8_t *keys, size_t n_keys) SM_MUST_CHECK;
+
 /* Free what announce_verify_parse() allocated; 'a' is zeroed. NULL ok. */
 void announce_free(struct announce *a);
 

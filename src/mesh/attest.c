@@ -18,6 +18,7 @@
 #include "harden/harden.h"
 #include "mesh/attest.h"
 #include "mesh/tunnel.h"
+#include "signer/client.h"
 
 #ifdef SM_TEST_BUILD
 bool mesh_att_test_ignore_challenges;
@@ -1266,11 +1267,47 @@ mesh_att_route_ok(struct mesh *m, const struct peer *p, const char **why)
 /* --- setup and status ---------------------------------------------------- */
 
 int
+mesh_att_provider_open(const struct mesh_opts *o, struct att_provider **out)
+{
+	enum att_provider_kind kind;
+	const char *tcti = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = att_provider_choose(o->attest, o->tpm_tcti, &kind, &tcti)) !=
+	    0) {
+		log_error("attest: --attest must be none, software or tpm");
+		return r;
+	}
+	if (kind == ATT_PROV_SOFTWARE)
+		r = att_software_new(out);
+	else if (kind == ATT_PROV_TPM) {
+		struct att_tpm_opts to = {.tcti = tcti};
+		char akp[4096];
+
+		if (o->state_dir != NULL) {
+			snprintf(akp, sizeof(akp), "%s/%s", o->state_dir,
+			    ATT_AK_FILE);
+			to.ak_path = akp;
+		}
+		r = att_tpm_open_opts(&to, out);
+	}
+	if (r != 0) {
+		log_error("attest: cannot open the %s provider (%s)",
+		    att_provider_str(kind), tcti ? tcti : "-");
+		return r;
+	}
+	if (*out != NULL) {
+		(*out)->evlog_path = o->event_log;
+		(*out)->ima_path = o->ima_log;
+	}
+	return 0;
+}
+
+int
 mesh_att_init(struct mesh *m)
 {
 	struct mesh_att *a;
-	enum att_provider_kind kind;
-	const char *tcti = NULL;
 	int r;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
@@ -1320,29 +1357,14 @@ mesh_att_init(struct mesh *m)
 		log_error("attest: cannot read %s", m->opts.allowed_binaries);
 		return r;
 	}
-	if ((r = att_provider_choose(
-		 m->opts.attest, m->opts.tpm_tcti, &kind, &tcti)) != 0) {
-		log_error("attest: --attest must be none, software or tpm");
+	if (m->opts.signer != NULL) {
+		/* Privilege separation: the provider lives in the signer. */
+		if (m->opts.signer_hello->kind != ATT_PROV_NONE &&
+		    (r = signer_provider_new(m->opts.signer,
+			 m->opts.signer_hello, &a->prov)) != 0)
+			return r;
+	} else if ((r = mesh_att_provider_open(&m->opts, &a->prov)) != 0)
 		return r;
-	}
-	if (kind == ATT_PROV_SOFTWARE)
-		r = att_software_new(&a->prov);
-	else if (kind == ATT_PROV_TPM) {
-		struct att_tpm_opts o = {.tcti = tcti};
-		char akp[4096];
-
-		if (m->opts.state_dir != NULL) {
-			snprintf(akp, sizeof(akp), "%s/%s", m->opts.state_dir,
-			    ATT_AK_FILE);
-			o.ak_path = akp;
-		}
-		r = att_tpm_open_opts(&o, &a->prov);
-	}
-	if (r != 0) {
-		log_error("attest: cannot open the %s provider (%s)",
-		    att_provider_str(kind), tcti ? tcti : "-");
-		return r;
-	}
 	if ((r = meas_init(m)) != 0)
 		return r;
 	if ((r = attest_self(m)) != 0)

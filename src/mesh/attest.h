@@ -25,6 +25,14 @@
 /* Open the provider, load trust anchors, pins and allowed binaries, and make
  * this node's first message. Needs the inference key (tunnel_init first). */
 int mesh_att_init(struct mesh *m) SM_MUST_CHECK;
+/*
+ * The provider --attest / --tpm / --event-log / --ima-log name (NULL for
+ * none); the AK lives in o->state_dir. Used by mesh_att_init() and, under
+ * privilege separation, by the signer.
+ */
+struct att_provider;
+int mesh_att_provider_open(const struct mesh_opts *o,
+    struct att_provider **out) SM_MUST_CHECK;
 /* Re-attest now (new key epoch) and announce it. */
 void mesh_att_refresh(struct mesh *m);
 /* Put this node's message into its announcement. */

@@ -35,7 +35,10 @@ ensure_dir(const char *dir)
 		log_error("state dir %s is not a directory", dir);
 		return SM_ERR_IO;
 	}
-	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+	/* Root's signer shares the dir with its worker's user (--user): the
+	 * key files inside stay root's and are checked one by one. */
+	if ((st.st_uid != geteuid() && geteuid() != 0) ||
+	    (st.st_mode & 077) != 0) {
 		log_error(
 		    "state dir %s must be owned by this user with mode 0700 "
 		    "(it is %03o)",

@@ -36,7 +36,14 @@ struct link;
 struct mesh_dial;
 struct roster;
 
+struct signer_client;
+struct signer_hello;
+
 struct mesh_opts {
+	/* Privilege separation (doc/PRIVSEP.md): the signer holds the keys and
+	 * the attestation provider; NULL when this process holds them. */
+	struct signer_client *signer;
+	const struct signer_hello *signer_hello;
 	const char *bind; /* default "0.0.0.0" */
 	uint16_t port; /* 0: ephemeral */
 	const char *advertise[MESH_MAX_ADVERTISE];

@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "mesh/node.h"
 #include "mesh/roster.h"
+#include "signer/client.h"
 #include "net/link.h"
 
 #define USED_REC_LEN (MEMBER_INVITE_ID_LEN + 8)
@@ -25,7 +26,7 @@ struct used_invite {
 struct roster {
 	bool owned;
 	uint8_t owner_pk[ID_PK_LEN];
-	struct identity owner; /* owner.sk != NULL: we hold the owner key */
+	struct identity owner; /* identity_can_sign(): we hold the owner key */
 	bool have_cred;
 	uint8_t cred[MEMBER_CRED_LEN];
 	struct member_cred mine;
@@ -495,7 +496,7 @@ redeem(struct mesh *m, struct link *l, const uint8_t *p, size_t len,
 	       "owner key)";
 	if ((inv = calloc(1, sizeof(*inv))) == NULL)
 		return SM_ERR_NOMEM;
-	if (ro->owner.sk == NULL)
+	if (!identity_can_sign(&ro->owner))
 		goto out;
 	if (member_invite_parse_bin(p, len, inv, why) != 0) {
 		r = SM_ERR_PROTO;
@@ -806,6 +807,16 @@ load_owner(struct mesh *m, bool *found)
 	int r;
 
 	*found = false;
+	if (m->opts.signer != NULL) {
+		/* Privilege separation: the signer holds the owner key. */
+		if (m->opts.signer_hello->owner) {
+			identity_delegated(&ro->owner,
+			    m->opts.signer_hello->owner_pk, signer_sign_owner,
+			    m->opts.signer);
+			*found = true;
+		}
+		return 0;
+	}
 	if (state_path(m, ROSTER_OWNER_DIR, dir, sizeof(dir)) != 0)
 		return 0;
 	snprintf(path, sizeof(path), "%s/%s", dir, ID_KEY_FILE);
@@ -942,7 +953,7 @@ roster_status(struct mesh *m, cJSON *st)
 		return;
 	sm_hex(hex, ro->owner_pk, ID_PK_LEN);
 	cJSON_AddStringToObject(o, "owner", hex);
-	cJSON_AddBoolToObject(o, "owner_key", ro->owner.sk != NULL);
+	cJSON_AddBoolToObject(o, "owner_key", identity_can_sign(&ro->owner));
 	if (ro->have_cred) {
 		member_rights_text(ro->mine.rights, rights);
 		cJSON_AddStringToObject(o, "rights", rights);

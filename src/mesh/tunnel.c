@@ -20,6 +20,7 @@
 #include "mesh/share.h"
 #include "mesh/sticky.h"
 #include "mesh/tunnel.h"
+#include "signer/client.h"
 
 #define PUMP_CHUNK (64 * 1024)
 #define KEY_EPOCH_DEFAULT_S 3600
@@ -1554,21 +1555,28 @@ tunnel_open_stream(struct mesh *m, const uint8_t id[ID_PK_LEN],
 	    relayed ? hdrs : NULL, relayed ? 2 : 0, cb, arg, out);
 }
 
+void
+tunnel_key_schedule(
+    const struct mesh_opts *o, uint64_t *epoch_s, uint64_t *grace_s)
+{
+	/* Longer than the freshness window in which clients may still seal to
+	 * the previous key (mesh/peers.h), and long enough for gossip to
+	 * spread the new one everywhere. */
+	uint64_t skew_s =
+	    (o->clock_skew_ms ? o->clock_skew_ms : PEERS_SKEW_DEFAULT_MS) / 1000;
+
+	*epoch_s = o->key_epoch_s ? o->key_epoch_s : KEY_EPOCH_DEFAULT_S;
+	*grace_s =
+	    PEERS_FRESH_INTERVALS * (o->gossip_interval_ms / 1000) + skew_s + 60;
+	if (*grace_s > *epoch_s)
+		*grace_s = *epoch_s;
+}
+
 int
 tunnel_init(struct mesh *m)
 {
 	struct tunnel_state *ts;
-	uint64_t epoch =
-	    m->opts.key_epoch_s ? m->opts.key_epoch_s : KEY_EPOCH_DEFAULT_S;
-	/* Longer than the freshness window in which clients may still seal to
-	 * the previous key (mesh/peers.h), and long enough for gossip to
-	 * spread the new one everywhere. */
-	uint64_t skew_s = (m->opts.clock_skew_ms ? m->opts.clock_skew_ms
-						 : PEERS_SKEW_DEFAULT_MS) /
-	    1000;
-	uint64_t grace =
-	    PEERS_FRESH_INTERVALS * (m->opts.gossip_interval_ms / 1000) +
-	    skew_s + 60;
+	uint64_t epoch, grace;
 	int r;
 
 	if ((ts = calloc(1, sizeof(*ts))) == NULL)
@@ -1595,9 +1603,10 @@ tunnel_init(struct mesh *m)
 		return 0;
 	if ((r = env_sender_new(&ts->sender)) != 0)
 		return r;
-	if (grace > epoch)
-		grace = epoch;
-	if ((r = infkey_new(&ts->keys, epoch, grace, mono_s())) != 0 ||
+	tunnel_key_schedule(&m->opts, &epoch, &grace);
+	if ((r = m->opts.signer != NULL
+		    ? signer_infkey_new(m->opts.signer, &ts->keys)
+		    : infkey_new(&ts->keys, epoch, grace, mono_s())) != 0 ||
 	    (r = env_replay_new(
 		 &ts->replay, TUNNEL_REPLAY_WINDOW_S, TUNNEL_REPLAY_MAX)) != 0)
 		return r;

@@ -46,6 +46,9 @@
 #define RELAY_PATH_HDR "sm-path" /* path to open at the target */
 #define RELAY_FROM_HDR "sm-from" /* relay -> host: the asker's node id */
 
+/* The inference key schedule the flags give (epoch and grace, seconds). */
+void tunnel_key_schedule(
+    const struct mesh_opts *o, uint64_t *epoch_s, uint64_t *grace_s);
 int tunnel_init(struct mesh *m) SM_MUST_CHECK;
 /* Add this node's tunnel-related fields to its announcement. */
 void tunnel_fill_announce(struct mesh *m, struct announce *a);

@@ -1,0 +1,49 @@
+/*
+ * The signer: the small privileged process of a privilege-separated node
+ * (doc/PRIVSEP.md). It holds the node identity key, the mesh owner key (when
+ * this node has one), the inference keys and their epochs, and the
+ * attestation provider (the TPM and its AK). It parses nothing from the
+ * network: its only input is the worker's requests (signer/proto.h), which it
+ * judges against what it knows and measures itself.
+ *
+ * It measures the worker from outside (/proc/PID: the binary behind exe,
+ * NoNewPrivs, Seccomp, TracerPid) and that measurement, not the worker's own
+ * report, is the posture the worker may announce and have attested. It stops
+ * (and takes the worker with it) when the worker exits, sends a malformed
+ * request, or becomes untrusted (a tracer attached, the filter gone).
+ */
+#ifndef SM_SIGNER_SIGNER_H
+#define SM_SIGNER_SIGNER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/err.h"
+
+struct mesh_opts;
+
+struct signer_cfg {
+	const char *state_dir; /* identity.key, owner/, attest.ak */
+	const struct mesh_opts *mo; /* e2e schedule and attestation flags */
+	pid_t worker;
+	int fast_fd; /* signing and DH */
+	int slow_fd; /* the attestation provider */
+};
+
+/*
+ * Started as root: give 'user' the state directory and every file in it but
+ * the keys (identity.key, attest.ak, owner/), which stay root's, 0600, so
+ * the worker can keep its own state there and cannot read a key. Errors
+ * name the path and the OS error.
+ */
+int signer_prepare_dir(const char *state_dir, const char *user) SM_MUST_CHECK;
+
+/*
+ * Load the keys, serve the worker until it exits or is distrusted, wipe
+ * the keys. Returns the process exit status: 0 after a clean stop (SIGTERM
+ * or SIGINT forwarded, worker exited 0), 1 otherwise (logged).
+ */
+int signer_run(const struct signer_cfg *cfg);
+
+#endif
