@@ -7,7 +7,7 @@ BUILD    ?= build
 CC       ?= cc
 FUZZ_CC  ?= clang
 PKGS     := libuv openssl libnghttp2 libsodium libprotobuf-c libcjson \
-            tss2-esys tss2-tctildr tss2-mu tss2-rc
+            tss2-esys tss2-tctildr tss2-mu tss2-rc libseccomp
 LLHTTP_DIR ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)

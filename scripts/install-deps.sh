@@ -9,7 +9,7 @@ PKGS=(
 	build-essential pkg-config git clang clang-format
 	libuv1-dev libssl-dev libnghttp2-dev libsodium-dev
 	libprotobuf-c-dev protobuf-c-compiler node-llhttp libcjson-dev
-	libtss2-dev libcmocka-dev
+	libtss2-dev libcmocka-dev libseccomp-dev
 	# fuzzing and sanitizers
 	libfuzzer-14-dev libclang-rt-14-dev
 	# tests: TPM simulator, namespaces, the OpenAI SDK, curl

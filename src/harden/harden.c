@@ -537,6 +537,7 @@ harden_early(
 	env_scrub();
 	p->env_clean = tri_of(dirty == 0);
 	p->env_reexec = tri_of(reexeced && strict);
+	p->measured_by = POSTURE_MEASURED_SELF;
 
 	/* 2. The running executable, read once, before the event loop. */
 	if (sodium_init() >= 0) {

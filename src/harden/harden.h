@@ -42,6 +42,14 @@ enum lockdown {
 	LOCKDOWN_CONFIDENTIALITY
 };
 
+/* Who measured a posture: the process itself, or its signer from outside
+ * (posture_measure_pid). Zero is unknown. */
+enum posture_measurer {
+	POSTURE_MEASURED_UNKNOWN = 0,
+	POSTURE_MEASURED_SELF = 1,
+	POSTURE_MEASURED_SIGNER = 2,
+};
+
 #define POSTURE_HASH_LEN 32 /* SHA-256 of the running executable */
 
 /*
@@ -66,6 +74,9 @@ struct posture {
 	enum tri sip_enabled; /* macOS System Integrity Protection */
 	bool binary_hash_known;
 	uint8_t binary_hash[POSTURE_HASH_LEN];
+	enum tri seccomp; /* a seccomp filter is active (Seccomp: 2) */
+	enum tri keys_separate; /* long-term keys live in a separate signer */
+	enum posture_measurer measured_by; /* who measured these values */
 	bool hardened; /* posture_is_hardened(), kept in sync by this module */
 };
 
@@ -218,6 +229,9 @@ enum posture_tag {
 	PT_TAG_PT_DENY_ATTACH = 13,
 	PT_TAG_SIP_ENABLED = 14,
 	PT_TAG_BINARY_HASH = 15,
+	PT_TAG_SECCOMP = 16,
+	PT_TAG_KEYS_SEPARATE = 17,
+	PT_TAG_MEASURED_BY = 18,
 };
 
 /* Append the encoding of 'p' to 'out'. 0 or buf errors. */
@@ -241,5 +255,56 @@ struct cJSON *posture_to_json(const struct posture *p);
 
 /* "true" / "false" / "unknown", for log lines. */
 const char *tri_str(enum tri t);
+
+/* Measuring another process from outside (inspect.c, Linux). */
+
+/*
+ * Facts read from /proc/PID/status and /proc/PID/limits. -1 (or TRI_UNKNOWN)
+ * is "not in the text". core_* are bytes; PROC_LIMIT_UNLIMITED for
+ * "unlimited".
+ */
+#define PROC_LIMIT_UNLIMITED INT64_MAX
+#define PROCSTATUS_MAX (64 * 1024) /* parsers refuse more (SM_ERR_TOOBIG) */
+struct proc_facts {
+	enum tri no_new_privs; /* NoNewPrivs: 0/1 */
+	int seccomp_mode; /* Seccomp: 0 none, 1 strict, 2 filter */
+	long seccomp_filters; /* Seccomp_filters: count */
+	long tracer_pid; /* TracerPid: 0 = not traced */
+	int64_t core_soft, core_hard; /* limits "Max core file size" */
+};
+
+/* All fields unknown. */
+void proc_facts_init(struct proc_facts *f);
+/*
+ * Pure, bounded parsers of the kernel's text (no NUL needed, at most
+ * PROCSTATUS_MAX bytes). procstatus_parse() reads NoNewPrivs, Seccomp,
+ * Seccomp_filters and TracerPid lines of /proc/PID/status;
+ * proclimits_parse() the "Max core file size" row of /proc/PID/limits. Only
+ * the fields they read are written; others keep their value (so both may
+ * fill one struct). Missing lines leave a field unknown. SM_ERR_INVAL: a
+ * known line with a malformed or out-of-range value, or a known key twice;
+ * SM_ERR_TOOBIG. Format and vectors: doc/PROTOCOL.md "/proc status and
+ * limits (posture_measure_pid)", tests/vectors/procstatus.json.
+ */
+int procstatus_parse(const char *text, size_t len,
+    struct proc_facts *out) SM_MUST_CHECK;
+int proclimits_parse(const char *text, size_t len,
+    struct proc_facts *out) SM_MUST_CHECK;
+
+/*
+ * Measure process 'pid' from outside (meant for a signer measuring the worker
+ * it forked): no_new_privs, seccomp (TRUE only for a filter, mode 2),
+ * debugger_attached (TracerPid), core_dumps_disabled (soft and hard core
+ * limit 0), the SHA-256 of the binary behind /proc/PID/exe (needs
+ * ptrace-read access: root, or CAP_SYS_PTRACE; else unknown), os linux,
+ * measured_by SIGNER. 'dumpable' cannot be read from outside; it is derived:
+ * FALSE when the target has a seccomp filter (mode 2) and the caller itself
+ * is not dumpable — true of a worker forked (not exec'd) from a non-dumpable
+ * signer that applied sandbox_apply(), which forbids PR_SET_DUMPABLE. The
+ * caller vouches for that history by calling this on its own worker;
+ * otherwise UNKNOWN. Every other field stays unknown; 'hardened' is computed.
+ * 0; SM_ERR_IO when /proc/PID/status cannot be read (the process is gone).
+ */
+int posture_measure_pid(int pid, struct posture *out) SM_MUST_CHECK;
 
 #endif

@@ -105,6 +105,10 @@ posture_write(const struct posture *p, struct buf *out)
 	    (r = put_tlv(out, PT_TAG_BINARY_HASH, p->binary_hash,
 		 POSTURE_HASH_LEN)) != 0)
 		return r;
+	if ((r = put_tri(out, PT_TAG_SECCOMP, p->seccomp)) != 0 ||
+	    (r = put_tri(out, PT_TAG_KEYS_SEPARATE, p->keys_separate)) != 0 ||
+	    (r = put_u8(out, PT_TAG_MEASURED_BY, (int)p->measured_by)) != 0)
+		return r;
 	return 0;
 }
 
@@ -169,6 +173,18 @@ parse_field(struct posture *p, uint8_t tag, const uint8_t *v, size_t n)
 			return SM_ERR_INVAL;
 		memcpy(p->binary_hash, v, POSTURE_HASH_LEN);
 		p->binary_hash_known = true;
+		return 0;
+	case PT_TAG_SECCOMP:
+		return get_tri(v, n, &p->seccomp);
+	case PT_TAG_KEYS_SEPARATE:
+		return get_tri(v, n, &p->keys_separate);
+	case PT_TAG_MEASURED_BY:
+		if (n != 1)
+			return SM_ERR_INVAL;
+		/* A measurer a newer peer names is one we cannot name. */
+		p->measured_by = v[0] <= POSTURE_MEASURED_SIGNER
+		    ? (enum posture_measurer)v[0]
+		    : POSTURE_MEASURED_UNKNOWN;
 		return 0;
 	default:
 		return 0; /* a newer peer's field: skipped, stays unknown */
@@ -257,6 +273,19 @@ os_name(enum posture_os os)
 }
 
 static const char *
+measurer_name(enum posture_measurer m)
+{
+	switch (m) {
+	case POSTURE_MEASURED_SELF:
+		return "self";
+	case POSTURE_MEASURED_SIGNER:
+		return "signer";
+	default:
+		return NULL;
+	}
+}
+
+static const char *
 lockdown_name(enum lockdown l)
 {
 	switch (l) {
@@ -305,6 +334,9 @@ posture_to_json(const struct posture *p)
 		ok = add_str(
 		    o, "binary_hash", p->binary_hash_known ? hex : NULL);
 	}
+	ok = ok && add_tri(o, "seccomp", p->seccomp) &&
+	    add_tri(o, "keys_separate", p->keys_separate) &&
+	    add_str(o, "measured_by", measurer_name(p->measured_by));
 	if (!ok) {
 		cJSON_Delete(o);
 		return NULL;

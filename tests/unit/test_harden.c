@@ -67,6 +67,9 @@ assert_posture_equal(const struct posture *a, const struct posture *b)
 	assert_int_equal(a->sip_enabled, b->sip_enabled);
 	assert_int_equal(a->binary_hash_known, b->binary_hash_known);
 	assert_memory_equal(a->binary_hash, b->binary_hash, POSTURE_HASH_LEN);
+	assert_int_equal(a->seccomp, b->seccomp);
+	assert_int_equal(a->keys_separate, b->keys_separate);
+	assert_int_equal(a->measured_by, b->measured_by);
 	assert_int_equal(a->hardened, b->hardened);
 }
 
@@ -173,7 +176,7 @@ test_wire_unknown_tags_skipped(void **state)
 	assert_int_equal(posture_parse(vector, sizeof(vector), &p), 0);
 	memcpy(in, vector, sizeof(vector));
 	n = sizeof(vector);
-	in[n++] = 0x10; /* a newer peer's tag, 3 bytes */
+	in[n++] = 0x13; /* a newer peer's tag, 3 bytes */
 	in[n++] = 3;
 	in[n++] = 0xaa;
 	in[n++] = 0xbb;
@@ -191,6 +194,70 @@ test_wire_unknown_tags_skipped(void **state)
 	assert_int_equal(q.os, POSTURE_OS_UNKNOWN);
 	assert_int_equal(q.lockdown, LOCKDOWN_UNKNOWN);
 	assert_false(q.hardened);
+}
+
+/* Tags 16..18 (privilege separation): seccomp, keys_separate, measured_by.
+ * The vector in doc/PROTOCOL.md, after the table. */
+static const uint8_t vector_privsep[] = {0x01, 0x01, 0x01, 0x01, 0x10, 0x01,
+    0x02, 0x11, 0x01, 0x01, 0x12, 0x01, 0x02};
+
+static void
+test_wire_privsep_fields(void **state)
+{
+	struct posture p, q;
+	struct buf b;
+	cJSON *j;
+
+	posture_init(&p);
+	p.os = POSTURE_OS_LINUX;
+	p.seccomp = TRI_TRUE;
+	p.keys_separate = TRI_FALSE;
+	p.measured_by = POSTURE_MEASURED_SIGNER;
+	buf_init(&b, 1024);
+	assert_int_equal(posture_write(&p, &b), 0);
+	assert_int_equal(b.len, sizeof(vector_privsep));
+	assert_memory_equal(buf_data(&b), vector_privsep, b.len);
+	buf_clear(&b);
+	assert_int_equal(
+	    posture_parse(vector_privsep, sizeof(vector_privsep), &q), 0);
+	assert_posture_equal(&p, &q);
+
+	/* JSON: tri as bool/null, measured_by a name or null. */
+	assert_non_null(j = posture_to_json(&q));
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "seccomp")));
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "keys_separate")));
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "measured_by")->valuestring, "signer");
+	cJSON_Delete(j);
+	q.measured_by = POSTURE_MEASURED_SELF;
+	q.seccomp = TRI_UNKNOWN;
+	assert_non_null(j = posture_to_json(&q));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "seccomp")));
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "measured_by")->valuestring, "self");
+	cJSON_Delete(j);
+
+	/* A measurer a newer peer names reads as unknown; bad tri refused;
+	 * the new tags do not change 'hardened' (not required). */
+	{
+		uint8_t in[sizeof(vector_privsep)];
+
+		memcpy(in, vector_privsep, sizeof(in));
+		in[12] = 9;
+		assert_int_equal(posture_parse(in, sizeof(in), &q), 0);
+		assert_int_equal(q.measured_by, POSTURE_MEASURED_UNKNOWN);
+		memcpy(in, vector_privsep, sizeof(in));
+		in[6] = 3;
+		assert_int_equal(posture_parse(in, sizeof(in), &q), SM_ERR_INVAL);
+		memcpy(in, vector_privsep, sizeof(in));
+		in[5] = 2; /* seccomp with length 2 */
+		assert_int_equal(posture_parse(in, sizeof(in), &q), SM_ERR_INVAL);
+	}
+	full_posture(&p);
+	assert_true(posture_is_hardened(&p));
+	p.seccomp = TRI_FALSE;
+	p.keys_separate = TRI_FALSE;
+	assert_true(posture_is_hardened(&p));
 }
 
 static void
@@ -527,6 +594,7 @@ main(void)
 	    cmocka_unit_test(test_wire_roundtrip),
 	    cmocka_unit_test(test_wire_vector_and_unknown),
 	    cmocka_unit_test(test_wire_unknown_tags_skipped),
+	    cmocka_unit_test(test_wire_privsep_fields),
 	    cmocka_unit_test(test_wire_refused),
 	    cmocka_unit_test(test_hardened_rule),
 	    cmocka_unit_test(test_json),
