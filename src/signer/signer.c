@@ -85,7 +85,7 @@ measure_worker(struct signer *s, struct posture *out)
 	out->binary_hash_known = w.binary_hash_known;
 	memcpy(out->binary_hash, w.binary_hash, POSTURE_HASH_LEN);
 	out->keys_separate = TRI_TRUE;
-	out->measured_by = POSTURE_MEASURED_BY_SIGNER;
+	out->measured_by = POSTURE_MEASURED_SIGNER;
 	out->hardened = posture_is_hardened(out);
 	return 0;
 }
