@@ -29,6 +29,10 @@ _Static_assert(sizeof(TLS_LINKCERT_DOMAIN) == TLS_LINKCERT_DOMAIN_LEN,
 _Static_assert(TLS_LINKCERT_BODY_LEN == 105 && TLS_LINKCERT_BODY_LEN < 128,
     "one-byte DER length");
 
+/* The X.509 notAfter follows the link key's not_after up to 9999-12-31
+ * (informational: the receiver reads the extension, not the dates). */
+#define CERT_TIME_MAX 253402300799ULL
+
 /* ALPN wire form: one length byte, then the protocol name. */
 static const unsigned char alpn_wire[] = "\x0f" TLS_ALPN;
 
@@ -106,11 +110,12 @@ tls_linkcert_verify(const struct tls_linkcert *lc,
 	if ((r = identity_verify(lc->identity_pk, msg, sizeof(msg), lc->sig)) !=
 	    0)
 		return SM_ERR_VERIFY;
-	if (lc->not_after + TLS_LINKCERT_SKEW_S < lc->not_after ||
-	    lc->not_after + TLS_LINKCERT_SKEW_S < now)
+	if (now > TLS_LINKCERT_SKEW_S &&
+	    lc->not_after < now - TLS_LINKCERT_SKEW_S)
 		return SM_ERR_STALE;
-	if (lc->not_after >
-	    now + (uint64_t)TLS_LINKCERT_LIFETIME_S + TLS_LINKCERT_SKEW_S)
+	if (lc->not_after > now &&
+	    lc->not_after - now >
+		(uint64_t)TLS_LINKCERT_LIFETIME_S + TLS_LINKCERT_SKEW_S)
 		return SM_ERR_TOOBIG;
 	return 0;
 }
@@ -193,7 +198,8 @@ check_linkcert(struct tls_conn *c, const ASN1_OCTET_STRING *ext,
 	if (!cached) {
 		c->lc_cached = false;
 		r = tls_linkcert_verify(&lc, raw, now);
-	} else if (lc.not_after + TLS_LINKCERT_SKEW_S < now) {
+	} else if (now > TLS_LINKCERT_SKEW_S &&
+	    lc.not_after < now - TLS_LINKCERT_SKEW_S) {
 		r = SM_ERR_STALE;
 	} else {
 		r = 0;
@@ -316,7 +322,7 @@ make_cert(EVP_PKEY *key, const char *cn, const uint8_t *ext, size_t ext_len,
 	    ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), s >> 1 | 1) !=
 		1 ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -86400L) == NULL ||
-	    (not_after != 0
+	    (not_after != 0 && not_after < CERT_TIME_MAX
 		    ? ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after)
 		    : X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 3650)) ==
 		NULL ||
