@@ -44,6 +44,7 @@ enum link_state {
 
 struct link_ctx {
 	struct tls_ctx *tls;
+	const struct identity *id; /* the caller's; certifies new link keys */
 	uint8_t pk[ID_PK_LEN];
 	uint8_t *secret; /* sodium_malloc'd */
 	size_t secret_len;
@@ -1039,12 +1040,40 @@ on_ping_timer(uv_timer_t *t)
 	link_kick(l);
 }
 
+/*
+ * Before a new link: once half of the link key's certified lifetime has
+ * passed, make a fresh TLS context (new link key, certified by c->id) for
+ * this and later links. Links already up keep their SSL objects, which hold
+ * their own reference to the old OpenSSL context. On failure the old context
+ * stays (logged); the next link tries again.
+ */
+static void
+link_ctx_renew(struct link_ctx *c)
+{
+	struct tls_ctx *fresh;
+	uint64_t na = tls_ctx_not_after(c->tls);
+	int r;
+
+	if (na == 0 || sm_wall_s() + TLS_LINKCERT_LIFETIME_S / 2 < na)
+		return;
+	if ((r = tls_ctx_new(&fresh, c->id)) != 0) {
+		log_warn("link: cannot renew the TLS link key (%s); keeping the "
+			 "old one",
+		    sm_strerror(r));
+		return;
+	}
+	tls_ctx_free(c->tls);
+	c->tls = fresh;
+	log_info("link: TLS link key renewed");
+}
+
 static struct link *
 link_new(
     struct link_ctx *c, uv_loop_t *loop, bool dialer, const uint8_t *expect)
 {
 	struct link *l;
 
+	link_ctx_renew(c);
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	l->ctx = c;
@@ -1374,6 +1403,7 @@ link_ctx_new(struct link_ctx **out, const struct identity *id,
 	memcpy(c->secret, join_secret, join_secret_len);
 	c->secret_len = join_secret_len;
 	memcpy(c->pk, id->pk, ID_PK_LEN);
+	c->id = id;
 	c->proof = join_proof;
 	c->opts.handshake_timeout_ms = LINK_HANDSHAKE_TIMEOUT_MS;
 	c->opts.ping_interval_ms = LINK_PING_INTERVAL_MS;

@@ -206,8 +206,11 @@ struct link_stats {
 
 /*
  * Per-node state shared by all links: the TLS context for identity 'id' and a
- * copy of the join secret (sodium_malloc'd, wiped by link_ctx_free()). 'id' is
- * copied (public key only; the TLS context keeps the seed). 'opts' may be
+ * copy of the join secret (sodium_malloc'd, wiped by link_ctx_free()). 'id'
+ * (held or delegated) is kept, not copied, and must outlive the context: it
+ * certifies a fresh TLS link key whenever the current one is past half its
+ * lifetime (tls.h TLS_LINKCERT_LIFETIME_S), checked as links are made. The
+ * identity key itself never enters the TLS stack. 'opts' may be
  * NULL. Returns 0 or SM_ERR_INVAL (secret length outside
  * [JOIN_SECRET_MIN, JOIN_SECRET_MAX]), SM_ERR_NOMEM, SM_ERR_INTERNAL.
  */
