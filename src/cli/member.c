@@ -62,7 +62,7 @@ mesh_secret(const char *dir, uint8_t out[TOKEN_SECRET_LEN], bool create)
 	snprintf(path, sizeof(path), "%s/%s", dir, MESH_SECRET_FILE);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
 		if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0 ||
-		    st.st_uid != geteuid()) {
+		    (st.st_uid != geteuid() && geteuid() != 0)) {
 			fprintf(stderr, "%s is accessible by others\n", path);
 			r = SM_ERR_PERM;
 		} else if (read(fd, out, TOKEN_SECRET_LEN) !=
@@ -372,6 +372,7 @@ cli_revoke(int argc, char **argv)
 	uint8_t rec[MEMBER_REV_LEN];
 	struct member_rev rv;
 	struct identity owner;
+	struct stat dst;
 	int c, fd, rc = 1;
 
 	memset(&rv, 0, sizeof(rv));
@@ -410,9 +411,13 @@ cli_revoke(int argc, char **argv)
 	if (member_rev_write(&rv, &owner, rec) != 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/%s", dir, ROSTER_REV_FILE);
-	/* One O_APPEND write of one record: the node reads whole records. */
+	/* One O_APPEND write of one record: the node reads whole records.
+	 * Root writing for a running node: the file goes to the state dir's
+	 * owner, the node's worker user under privilege separation. */
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) <
 		0 ||
+	    (geteuid() == 0 && stat(dir, &dst) == 0 &&
+		fchown(fd, dst.st_uid, dst.st_gid) != 0) ||
 	    write(fd, rec, sizeof(rec)) != (ssize_t)sizeof(rec)) {
 		fprintf(stderr, "sealmesh revoke: cannot write %s: %s\n", path,
 		    strerror(errno));

@@ -37,6 +37,7 @@
 #include "mesh/route.h"
 #include "harden/sandbox.h"
 #include "signer/client.h"
+#include "signer/proto.h"
 #include "signer/signer.h"
 
 #define MAX_BACKENDS ROUTE_MAX_LOCAL
@@ -379,7 +380,33 @@ on_sighup(uv_signal_t *h, int signum)
 		log_info("SIGHUP: no --api-key-file to reload");
 		return;
 	}
-	if (apikeys_load(&k, s->api_key_file, why, sizeof(why)) != 0) {
+	if (s->signer != NULL) {
+		/* The worker may not open the file (--user): the signer reads
+		 * it with the same checks, the worker parses it. */
+		struct buf text;
+		int r;
+
+		buf_init(&text, APIKEY_FILE_MAX);
+		r = signer_client_call(
+		    s->signer, false, SIGNER_OP_APIKEYS, NULL, 0, &text);
+		if (r == 0 && text.len > 0 && buf_data(&text)[0] == 1)
+			r = apikeys_parse(&k, (const char *)buf_data(&text) + 1,
+			    text.len - 1, why, sizeof(why));
+		else if (r == 0 && text.len > 0) {
+			snprintf(why, sizeof(why), "%.*s", (int)text.len - 1,
+			    (const char *)buf_data(&text) + 1);
+			r = SM_ERR_IO;
+		} else
+			snprintf(why, sizeof(why), "the signer could not read "
+			    "%s: %s", s->api_key_file, sm_strerror(r));
+		buf_clear(&text);
+		if (r != 0) {
+			log_error("SIGHUP: API keys not reloaded, keeping "
+				  "the %zu old ones: %s",
+			    apikeys_count(s->gw.keys), why);
+			return;
+		}
+	} else if (apikeys_load(&k, s->api_key_file, why, sizeof(why)) != 0) {
 		log_error("SIGHUP: API keys not reloaded, keeping the %zu "
 			  "old ones: %s",
 		    apikeys_count(s->gw.keys), why);
@@ -812,6 +839,7 @@ privsep_split(struct serve *s, struct mesh_opts *mo, const char *state_dir,
 	}
 	if (pid > 0) {
 		struct signer_cfg sc = {
+		    .api_key_file = s->api_key_file,
 		    .state_dir = state_dir,
 		    .mo = mo,
 		    .worker = pid,

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "core/buf.h"
 #include "http/apikey.h"
 
 #define HASH_LEN 32
@@ -141,16 +142,14 @@ out:
 }
 
 int
-apikeys_load(struct apikeys **out, const char *path, char *why, size_t whylen)
+apikeys_read(const char *path, struct buf *out, char *why, size_t whylen)
 {
 	char *text = NULL;
-	char sub[160];
 	struct stat st;
 	ssize_t got;
 	size_t len = 0;
 	int fd = -1, r;
 
-	*out = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
 		snprintf(
 		    why, whylen, "cannot open %s: %s", path, strerror(errno));
@@ -193,13 +192,31 @@ apikeys_load(struct apikeys **out, const char *path, char *why, size_t whylen)
 		}
 		len += (size_t)got;
 	}
-	if ((r = apikeys_parse(out, text, len, sub, sizeof(sub))) != 0)
-		snprintf(why, whylen, "%s: %s", path, sub);
+	r = buf_append(out, text, len);
 out:
 	if (text != NULL)
 		sodium_free(text); /* wipes */
 	if (fd >= 0)
 		close(fd);
+	return r;
+}
+
+int
+apikeys_load(struct apikeys **out, const char *path, char *why, size_t whylen)
+{
+	struct buf text;
+	char sub[160];
+	int r;
+
+	*out = NULL;
+	buf_init(&text, APIKEY_FILE_MAX);
+	if ((r = apikeys_read(path, &text, why, whylen)) != 0)
+		goto out;
+	if ((r = apikeys_parse(out, (const char *)buf_data(&text), text.len,
+		 sub, sizeof(sub))) != 0)
+		snprintf(why, whylen, "%s: %s", path, sub);
+out:
+	buf_clear(&text); /* wipes */
 	return r;
 }
 

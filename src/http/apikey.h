@@ -42,6 +42,16 @@ int apikeys_parse(struct apikeys **out, const char *text, size_t len, char *why,
 int apikeys_load(struct apikeys **out, const char *path, char *why,
     size_t whylen) SM_MUST_CHECK;
 
+/*
+ * apikeys_load()'s checks and read, without the parse: the file's bytes are
+ * appended to 'out'. Under privilege separation the signer reads the file
+ * for its worker (which may not be able to open it after dropping to
+ * --user) and the worker parses what it gets.
+ */
+struct buf;
+int apikeys_read(const char *path, struct buf *out, char *why,
+    size_t whylen) SM_MUST_CHECK;
+
 /* Wipe and free (NULL: no-op). */
 void apikeys_free(struct apikeys *k);
 

@@ -1207,7 +1207,7 @@ load_or_create_secret(struct mesh *m)
 	    path, sizeof(path), "%s/%s", m->opts.state_dir, MESH_SECRET_FILE);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
 		if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0 ||
-		    st.st_uid != geteuid()) {
+		    (st.st_uid != geteuid() && geteuid() != 0)) {
 			log_error(
 			    "%s is accessible by others; refusing it", path);
 			r = SM_ERR_PERM;

@@ -463,7 +463,7 @@ sticky_load(struct tunnel_state *ts, const char *dir)
 	}
 	r = SM_ERR_PERM;
 	if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0 ||
-	    st.st_uid != geteuid()) {
+	    (st.st_uid != geteuid() && geteuid() != 0)) {
 		log_error(
 		    "%s is accessible by others; refusing it", ts->sticky_path);
 		goto out;

@@ -85,6 +85,7 @@ signer_req_check(const struct signer_frame *f)
 	switch (f->op) {
 	case SIGNER_OP_HELLO:
 	case SIGNER_OP_INF_STATE:
+	case SIGNER_OP_APIKEYS:
 		return n == 0 ? 0 : SM_ERR_PROTO;
 	case SIGNER_OP_SIGN:
 		return n >= 2 && n <= SIGNER_REQ_MAX &&
@@ -122,6 +123,7 @@ signer_op_str(uint8_t op)
 	    [SIGNER_OP_ATT_ANSWER] = "att-answer",
 	    [SIGNER_OP_ATT_MEASURE] = "att-measure",
 	    [SIGNER_OP_ATT_ACTIVATE] = "att-activate",
+	    [SIGNER_OP_APIKEYS] = "api-keys",
 	};
 
 	return op > 0 && op <= SIGNER_OP_MAX ? names[op] : "?";

@@ -57,8 +57,13 @@ enum signer_op {
 	/* -> cred_len u16 | cred | seed_len u16 | seed
 	 * <- secret[32] */
 	SIGNER_OP_ATT_ACTIVATE = 8,
+	/* -> (empty)
+	 * <- 1 | the bytes of the --api-key-file the signer was started
+	 *    with (read with apikeys_load's checks; SIGHUP reloads ask for
+	 *    it), or 0 | why it could not be read (text, no key material) */
+	SIGNER_OP_APIKEYS = 9,
 };
-#define SIGNER_OP_MAX SIGNER_OP_ATT_ACTIVATE
+#define SIGNER_OP_MAX SIGNER_OP_APIKEYS
 
 #define SIGNER_KEY_IDENTITY 1
 #define SIGNER_KEY_OWNER 2

@@ -28,6 +28,7 @@
 #include "core/util.h"
 #include "crypto/infkey.h"
 #include "harden/harden.h"
+#include "http/apikey.h"
 #include "mesh/announce.h"
 #include "mesh/attest.h"
 #include "mesh/identity.h"
@@ -35,14 +36,13 @@
 #include "mesh/node.h"
 #include "mesh/roster.h"
 #include "mesh/tunnel.h"
+#include "net/tls.h"
 #include "signer/proto.h"
 #include "signer/signer.h"
 
 #define SIGNER_WATCH_MS 1000
 #define SIGNER_STOP_WAIT_MS 10000
 #define SIGNER_BLOBS 4 /* attested statements a challenge may name */
-/* The link-key certificate's domain (net/tls.c signs it through us). */
-#define LINK_DOMAIN "sealmesh-link-key-v1"
 
 struct signer {
 	const struct signer_cfg *cfg;
@@ -211,8 +211,18 @@ do_sign(struct signer *s, const uint8_t *p, size_t len, struct buf *out)
 		    memcmp(msg, MEMBER_DOMAIN, sizeof(MEMBER_DOMAIN)) != 0)
 			return SM_ERR_PERM;
 		r = identity_sign(&s->owner, msg, mlen, sig);
-	} else if (mlen > sizeof(LINK_DOMAIN) &&
-	    memcmp(msg, LINK_DOMAIN, sizeof(LINK_DOMAIN)) == 0) {
+	} else if (mlen == TLS_LINKCERT_MSG_LEN &&
+	    memcmp(msg, TLS_LINKCERT_DOMAIN, TLS_LINKCERT_DOMAIN_LEN) == 0) {
+		/* A link key for this node, certified no longer than a link
+		 * context lives: a stolen link key dies with its day. */
+		const uint8_t *who = msg + TLS_LINKCERT_DOMAIN_LEN + ID_PK_LEN;
+		uint64_t until = sm_get_be64(who + ID_PK_LEN);
+
+		if (memcmp(who, s->id.pk, ID_PK_LEN) != 0 ||
+		    until > sm_wall_s() + TLS_LINKCERT_LIFETIME_S + 60) {
+			log_warn("privsep: refused a link-key certificate");
+			return SM_ERR_PERM;
+		}
 		r = identity_sign(&s->id, msg, mlen, sig);
 	} else if (mlen > ANN_DOMAIN_LEN &&
 	    memcmp(msg, ANN_DOMAIN, ANN_DOMAIN_LEN) == 0) {
@@ -388,9 +398,33 @@ do_att(struct signer *s, const struct signer_frame *f, struct buf *out)
 }
 
 static int
+do_apikeys(struct signer *s, struct buf *out)
+{
+	char why[512];
+	uint8_t ok = 1;
+	int r;
+
+	if (s->cfg->api_key_file == NULL)
+		return SM_ERR_NOTFOUND;
+	if ((r = buf_append(out, &ok, 1)) != 0)
+		return r;
+	if (apikeys_read(s->cfg->api_key_file, out, why, sizeof(why)) != 0) {
+		/* The worker logs why, with what it keeps. */
+		buf_reset(out);
+		ok = 0;
+		if ((r = buf_append(out, &ok, 1)) != 0 ||
+		    (r = buf_append(out, why, strlen(why))) != 0)
+			return r;
+	}
+	return 0;
+}
+
+static int
 handle(struct signer *s, const struct signer_frame *f, struct buf *out)
 {
 	switch (f->op) {
+	case SIGNER_OP_APIKEYS:
+		return do_apikeys(s, out);
 	case SIGNER_OP_HELLO:
 		return do_hello(s, out);
 	case SIGNER_OP_SIGN:
@@ -448,7 +482,7 @@ struct chan_arg {
 static bool
 op_allowed(uint8_t op, bool slow)
 {
-	bool att = op >= SIGNER_OP_ATT_EVIDENCE;
+	bool att = op >= SIGNER_OP_ATT_EVIDENCE && op <= SIGNER_OP_ATT_ACTIVATE;
 
 	return att == slow;
 }

@@ -26,6 +26,7 @@ struct mesh_opts;
 struct signer_cfg {
 	const char *state_dir; /* identity.key, owner/, attest.ak */
 	const struct mesh_opts *mo; /* e2e schedule and attestation flags */
+	const char *api_key_file; /* read for the worker on its SIGHUP */
 	pid_t worker;
 	int fast_fd; /* signing and DH */
 	int slow_fd; /* the attestation provider */

@@ -131,9 +131,18 @@ export async function startNode(args = [], { bin = SEALMESH, env, stateDir, cmd 
   p.stateDir = dir;
   p.status = async () => (await fetch(`${p.console}/api/status`)).json();
   p.metrics = async () => (await fetch(`${p.console}/metrics`)).text();
+  // The node's memory: the process started and its children (under
+  // privilege separation the signer and its worker; doc/PRIVSEP.md).
   p.rss = () => {
-    const s = readFileSync(`/proc/${p.pid}/status`, 'utf8');
-    return Number(s.match(/VmRSS:\s+(\d+)/)[1]) * 1024;
+    const one = (pid) => {
+      try {
+        const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+        return Number(s.match(/VmRSS:\s+(\d+)/)[1]) * 1024;
+      } catch { return 0; }
+    };
+    let kids = [];
+    try { kids = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean); } catch { /* gone */ }
+    return one(p.pid) + kids.reduce((a, k) => a + one(k), 0);
   };
   return p;
 }
