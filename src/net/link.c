@@ -1054,16 +1054,18 @@ link_ctx_renew(struct link_ctx *c)
 	uint64_t na = tls_ctx_not_after(c->tls);
 	int r;
 
-	if (na == 0 || sm_wall_s() + TLS_LINKCERT_LIFETIME_S / 2 < na)
+	if (na == 0 || sm_wall_s() + c->opts.key_renew_s < na)
 		return;
 	if ((r = tls_ctx_new(&fresh, c->id)) != 0) {
-		log_warn("link: cannot renew the TLS link key (%s); keeping the "
-			 "old one",
+		log_warn(
+		    "link: cannot renew the TLS link key (%s); keeping the "
+		    "old one",
 		    sm_strerror(r));
 		return;
 	}
 	tls_ctx_free(c->tls);
 	c->tls = fresh;
+	c->stats.key_renewals++;
 	log_info("link: TLS link key renewed");
 }
 
@@ -1411,6 +1413,7 @@ link_ctx_new(struct link_ctx **out, const struct identity *id,
 	c->opts.max_streams = LINK_MAX_STREAMS;
 	c->opts.queue_max = LINK_QUEUE_MAX;
 	c->opts.queue_timeout_ms = LINK_QUEUE_TIMEOUT_MS;
+	c->opts.key_renew_s = TLS_LINKCERT_LIFETIME_S / 2;
 	if (opts != NULL) {
 		if (opts->handshake_timeout_ms != 0)
 			c->opts.handshake_timeout_ms =
@@ -1425,6 +1428,8 @@ link_ctx_new(struct link_ctx **out, const struct identity *id,
 			c->opts.queue_max = opts->queue_max;
 		if (opts->queue_timeout_ms != 0)
 			c->opts.queue_timeout_ms = opts->queue_timeout_ms;
+		if (opts->key_renew_s != 0)
+			c->opts.key_renew_s = opts->key_renew_s;
 	}
 	r = SM_ERR_INVAL;
 	if (c->opts.max_streams > LINK_MAX_STREAMS_MAX)

@@ -183,6 +183,10 @@ struct link_opts {
 	uint32_t max_streams;
 	uint32_t queue_max; /* streams waiting per link; 0: the default */
 	uint32_t queue_timeout_ms; /* 0: the default */
+	/* Renew the TLS link key before a new link once fewer than this many
+	 * seconds of its certified life remain (0: TLS_LINKCERT_LIFETIME_S / 2;
+	 * above TLS_LINKCERT_LIFETIME_S: before every link, for tests). */
+	uint32_t key_renew_s;
 };
 
 /* Upper bounds (ms) of the queue-time histogram's buckets; the last, +Inf. */
@@ -193,6 +197,7 @@ struct link_stats {
 	/* Closed before coming up: bad id or proof, timeout, TLS, connect. */
 	uint64_t refused;
 	uint64_t up; /* links that reached on_up */
+	uint64_t key_renewals; /* fresh TLS link keys after the first */
 	/* The stream queue, over all links. */
 	uint64_t queued_now; /* streams waiting now */
 	uint64_t queue_full; /* lstream_open() refused: queue at queue_max */
@@ -209,7 +214,8 @@ struct link_stats {
  * copy of the join secret (sodium_malloc'd, wiped by link_ctx_free()). 'id'
  * (held or delegated) is kept, not copied, and must outlive the context: it
  * certifies a fresh TLS link key whenever the current one is past half its
- * lifetime (tls.h TLS_LINKCERT_LIFETIME_S), checked as links are made. The
+ * lifetime (tls.h TLS_LINKCERT_LIFETIME_S; opts->key_renew_s), checked as
+ * links are made. The
  * identity key itself never enters the TLS stack. 'opts' may be
  * NULL. Returns 0 or SM_ERR_INVAL (secret length outside
  * [JOIN_SECRET_MIN, JOIN_SECRET_MAX]), SM_ERR_NOMEM, SM_ERR_INTERNAL.

@@ -193,7 +193,8 @@ check_linkcert(struct tls_conn *c, const ASN1_OCTET_STRING *ext,
 	}
 	/* Same extension for the same certificate key as verified before: the
 	 * signature stands; the expiry is checked again below. */
-	cached = c->lc_cached && sodium_memcmp(c->cert_pk, raw, ID_PK_LEN) == 0 &&
+	cached = c->lc_cached &&
+	    sodium_memcmp(c->cert_pk, raw, ID_PK_LEN) == 0 &&
 	    memcmp(c->lc_seen, d, TLS_LINKCERT_LEN) == 0;
 	if (!cached) {
 		c->lc_cached = false;

@@ -98,9 +98,8 @@ int tls_linkcert_verify(const struct tls_linkcert *lc,
  * 'id' (held or delegated: the signature comes from identity_sign()).
  * Returns 0 or what identity_sign() returned; 'out' is zeroed on failure.
  */
-int tls_linkcert_write(uint8_t out[TLS_LINKCERT_LEN],
-    const struct identity *id, const uint8_t link_pk[ID_PK_LEN],
-    uint64_t not_after) SM_MUST_CHECK;
+int tls_linkcert_write(uint8_t out[TLS_LINKCERT_LEN], const struct identity *id,
+    const uint8_t link_pk[ID_PK_LEN], uint64_t not_after) SM_MUST_CHECK;
 
 struct tls_ctx;
 struct ssl_st;
@@ -119,7 +118,7 @@ struct tls_conn {
 	const char *refused; /* why the link-key certificate was refused */
 	bool done; /* handshake complete and peer checked */
 	uint8_t expect[ID_PK_LEN];
-	uint8_t peer_pk[ID_PK_LEN]; /* node id: identity key, or legacy cert key */
+	uint8_t peer_pk[ID_PK_LEN]; /* node id (identity, or legacy cert key) */
 	uint8_t cert_pk[ID_PK_LEN]; /* the peer's TLS certificate (link) key */
 	bool linkcert; /* peer_pk came from a verified link-key certificate */
 	/* The last extension verified with cert_pk: a second check of the same
@@ -165,8 +164,8 @@ void tls_ctx_free(struct tls_ctx *t);
 /*
  * Set up 'c' as the client (dialer, with 'expect' the 32-byte node id the
  * peer must prove: the identity key its link-key certificate names, or for a
- * peer without one its certificate key) or the server (expect == NULL). Returns 0 or
- * SM_ERR_NOMEM / SM_ERR_INTERNAL. Free with tls_conn_clear().
+ * peer without one its certificate key) or the server (expect == NULL). Returns
+ * 0 or SM_ERR_NOMEM / SM_ERR_INTERNAL. Free with tls_conn_clear().
  */
 int tls_conn_init(struct tls_conn *c, struct tls_ctx *t, bool dialer,
     const uint8_t *expect) SM_MUST_CHECK;

@@ -22,6 +22,7 @@
 #include "mesh/identity.h"
 #include "net/join.h"
 #include "net/link.h"
+#include "net/tls.h"
 
 #define WAIT_MS 10000
 #define MIB (1024 * 1024)
@@ -1336,11 +1337,74 @@ test_throughput(void **state)
 	finish(&t);
 }
 
+/* The in-test signer of a delegated identity. */
+struct lk_signer {
+	struct identity key;
+	int calls;
+};
+
+static int
+lk_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[ID_SIG_LEN])
+{
+	struct lk_signer *g = ctx;
+
+	g->calls++;
+	return identity_sign(&g->key, msg, len, sig);
+}
+
+/*
+ * A node whose identity is delegated (no secret key in its struct identity,
+ * signatures from a signer elsewhere) links over TCP both ways, and a
+ * link_ctx renews its TLS link key before new links when told to; links made
+ * before and after a renewal come up with the right node ids. Control: with
+ * the default renewal (half of 24 h) nothing is renewed.
+ */
+static void
+test_link_key_delegated_renewal(void **state)
+{
+	struct T t;
+	struct lk_signer g;
+	struct link_opts o = {.key_renew_s = TLS_LINKCERT_LIFETIME_S + 1};
+	struct link_stats sa, sb;
+	int i;
+
+	(void)state;
+	setup(&t);
+	/* b becomes delegated, renewing before every link */
+	link_ctx_free(t.b.ctx);
+	identity_clear(&t.b.id);
+	assert_int_equal(identity_ephemeral(&g.key), 0);
+	g.calls = 0;
+	identity_delegated(&t.b.id, g.key.pk, lk_sign, &g);
+	assert_null(t.b.id.sk);
+	assert_int_equal(link_ctx_new(&t.b.ctx, &t.b.id, t.secret, 32, &o), 0);
+	assert_int_equal(g.calls, 1);
+	for (i = 0; i < 3; i++) {
+		t.a.up = t.b.up = t.a.closed = t.b.closed = 0;
+		dial(&t);
+		assert_true(spin(&t, both_up, &t, WAIT_MS));
+		assert_memory_equal(t.a.peer, g.key.pk, ID_PK_LEN);
+		assert_memory_equal(t.b.peer, t.a.id.pk, ID_PK_LEN);
+		link_close(t.b.link);
+		assert_true(spin(&t, both_closed, &t, WAIT_MS));
+	}
+	link_ctx_stats(t.b.ctx, &sb);
+	assert_int_equal(sb.key_renewals, 3);
+	assert_int_equal(g.calls, 4);
+	/* control: a (defaults) accepted three links on its first key */
+	link_ctx_stats(t.a.ctx, &sa);
+	assert_int_equal(sa.key_renewals, 0);
+	assert_int_equal(sa.up, 3);
+	finish(&t);
+	identity_clear(&g.key);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_handshake),
+	    cmocka_unit_test(test_link_key_delegated_renewal),
 	    cmocka_unit_test(test_wrong_node_id),
 	    cmocka_unit_test(test_wrong_secret),
 	    cmocka_unit_test(test_replayed_proof),

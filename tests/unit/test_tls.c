@@ -122,8 +122,8 @@ echo(struct tls_conn *d, struct tls_conn *a)
  * extension is certified until 'not_after' by 'signer_id' (its pk is what
  * the extension names). */
 static struct tls_ctx *
-ctx_certified(const struct identity *signer_id, uint8_t link_first,
-    uint64_t not_after)
+ctx_certified(
+    const struct identity *signer_id, uint8_t link_first, uint64_t not_after)
 {
 	uint8_t seed[ID_SEED_LEN], lpk[ID_PK_LEN], ext[TLS_LINKCERT_LEN];
 	struct identity link;
@@ -168,8 +168,8 @@ test_delegated_handshake(void **state)
 	assert_memory_not_equal(la, a.pk, ID_PK_LEN);
 	assert_memory_not_equal(lb, b.pk, ID_PK_LEN);
 	assert_true(tls_ctx_not_after(tb) > sm_wall_s());
-	assert_true(tls_ctx_not_after(tb) <=
-	    sm_wall_s() + TLS_LINKCERT_LIFETIME_S);
+	assert_true(
+	    tls_ctx_not_after(tb) <= sm_wall_s() + TLS_LINKCERT_LIFETIME_S);
 
 	/* held dials delegated, pinning its identity */
 	handshake(ta, tb, b.pk, &d, &c, &rd, &ra);
@@ -241,8 +241,8 @@ test_certificate_extension(void **state)
 	assert_int_equal(X509_EXTENSION_get_critical(e), 0);
 	v = X509_EXTENSION_get_data(e);
 	assert_int_equal(ASN1_STRING_length(v), TLS_LINKCERT_LEN);
-	assert_int_equal(tls_linkcert_parse(ASN1_STRING_get0_data(v),
-			     TLS_LINKCERT_LEN, &lc),
+	assert_int_equal(
+	    tls_linkcert_parse(ASN1_STRING_get0_data(v), TLS_LINKCERT_LEN, &lc),
 	    0);
 	assert_memory_equal(lc.identity_pk, b.pk, ID_PK_LEN);
 	assert_int_equal(lc.not_after, tls_ctx_not_after(tb));
@@ -629,22 +629,22 @@ test_vectors(void **state)
 	arr = cJSON_GetObjectItemCaseSensitive(V, "now_valid");
 	cJSON_ArrayForEach(it, arr)
 	{
-		assert_int_equal(tls_linkcert_verify(&lc, lpk,
-				     (uint64_t)it->valuedouble),
+		assert_int_equal(
+		    tls_linkcert_verify(&lc, lpk, (uint64_t)it->valuedouble),
 		    0);
 	}
 	arr = cJSON_GetObjectItemCaseSensitive(V, "now_expired");
 	cJSON_ArrayForEach(it, arr)
 	{
-		assert_int_equal(tls_linkcert_verify(&lc, lpk,
-				     (uint64_t)it->valuedouble),
+		assert_int_equal(
+		    tls_linkcert_verify(&lc, lpk, (uint64_t)it->valuedouble),
 		    SM_ERR_STALE);
 	}
 	arr = cJSON_GetObjectItemCaseSensitive(V, "now_too_early");
 	cJSON_ArrayForEach(it, arr)
 	{
-		assert_int_equal(tls_linkcert_verify(&lc, lpk,
-				     (uint64_t)it->valuedouble),
+		assert_int_equal(
+		    tls_linkcert_verify(&lc, lpk, (uint64_t)it->valuedouble),
 		    SM_ERR_TOOBIG);
 	}
 	/* for another certificate key it does not verify */
@@ -694,8 +694,8 @@ test_parse_lengths(void **state)
 	for (size_t n = 0; n <= sizeof(in); n++)
 		assert_int_equal(tls_linkcert_parse(in, n, &lc),
 		    n == TLS_LINKCERT_LEN ? 0 : SM_ERR_INVAL);
-	assert_int_equal(tls_linkcert_parse(NULL, TLS_LINKCERT_LEN, &lc),
-	    SM_ERR_INVAL);
+	assert_int_equal(
+	    tls_linkcert_parse(NULL, TLS_LINKCERT_LEN, &lc), SM_ERR_INVAL);
 }
 
 int
