@@ -307,6 +307,18 @@ serve_usage(FILE *f, bool client)
 }
 
 #ifdef SM_TEST_BUILD
+/* Test builds: SM_TEST_FORBIDDEN_SYSCALL makes the node call execve once
+ * it runs, which its sandbox forbids (tests/integration/privsep.test.mjs). */
+static void
+on_forbidden(uv_timer_t *t)
+{
+	char *const av[] = {"true", NULL}, *const ev[] = {NULL};
+
+	log_info("test: calling execve");
+	execve("/bin/true", av, ev);
+	log_error("test: execve: %s", strerror(errno));
+}
+
 /* Test builds: SIGWINCH toggles corrupting attestation answers. */
 static void
 on_sigwinch(uv_signal_t *h, int signum)
@@ -397,8 +409,10 @@ on_sighup(uv_signal_t *h, int signum)
 			    (const char *)buf_data(&text) + 1);
 			r = SM_ERR_IO;
 		} else
-			snprintf(why, sizeof(why), "the signer could not read "
-			    "%s: %s", s->api_key_file, sm_strerror(r));
+			snprintf(why, sizeof(why),
+			    "the signer could not read "
+			    "%s: %s",
+			    s->api_key_file, sm_strerror(r));
 		buf_clear(&text);
 		if (r != 0) {
 			log_error("SIGHUP: API keys not reloaded, keeping "
@@ -824,8 +838,7 @@ privsep_split(struct serve *s, struct mesh_opts *mo, const char *state_dir,
 	*code = 1;
 	if (geteuid() == 0 && user == NULL)
 		user = "nobody";
-	if (geteuid() == 0 &&
-	    (r = signer_prepare_dir(state_dir, user)) != 0)
+	if (geteuid() == 0 && (r = signer_prepare_dir(state_dir, user)) != 0)
 		return r;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fast) != 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, slow) != 0) {
@@ -872,14 +885,14 @@ privsep_split(struct serve *s, struct mesh_opts *mo, const char *state_dir,
 			 "llama-server yourself and use --backend for the "
 			 "full sandbox)");
 	else if ((r = sandbox_apply(NULL)) != 0) {
-		log_error("privsep: cannot enter the sandbox: %s",
-		    sm_strerror(r));
+		log_error(
+		    "privsep: cannot enter the sandbox: %s", sm_strerror(r));
 		_exit(1);
 	}
 	if ((r = signer_client_new(&s->signer, fast[1], slow[1])) != 0 ||
 	    (r = signer_client_hello(s->signer, &s->hello)) != 0) {
-		log_error("privsep: the signer did not answer: %s",
-		    sm_strerror(r));
+		log_error(
+		    "privsep: the signer did not answer: %s", sm_strerror(r));
 		_exit(1);
 	}
 	identity_delegated(
@@ -1314,11 +1327,12 @@ run(int argc, char **argv, bool client)
 	if (!client && state_dir == NULL)
 		state_dir = default_dir;
 	if (!client && !no_privsep) {
-		/* The keys go to the signer; this process becomes the worker. */
+		/* The keys go to the signer; this process becomes the worker.
+		 */
 		int code;
 
-		if ((r = privsep_split(&s, &mo, state_dir, user, ngguf > 0,
-			 &code)) != 0)
+		if ((r = privsep_split(
+			 &s, &mo, state_dir, user, ngguf > 0, &code)) != 0)
 			return r > 0 ? code : 1;
 	} else if (!client) {
 		r = identity_load(&s.id, state_dir, true);
@@ -1423,6 +1437,12 @@ run(int argc, char **argv, bool client)
 	uv_signal_start(&s.sigusr2, on_sigusr2, SIGUSR2);
 	uv_signal_init(s.loop, &s.sigwinch);
 	uv_signal_start(&s.sigwinch, on_sigwinch, SIGWINCH);
+	if (getenv("SM_TEST_FORBIDDEN_SYSCALL") != NULL) {
+		static uv_timer_t forbid;
+
+		uv_timer_init(s.loop, &forbid);
+		uv_timer_start(&forbid, on_forbidden, 300, 0);
+	}
 #endif
 
 	log_info("node %s serving %zu model(s)", s.id.id_hex, s.nbackends);

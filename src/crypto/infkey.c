@@ -148,7 +148,8 @@ remote_sync(struct infkey *k, uint64_t now, bool *rotated)
 		bool kept = false;
 
 		for (j = 0; j < n; j++)
-			kept |= k->slot[i].live && k->slot[i].epoch == p[j].epoch;
+			kept |=
+			    k->slot[i].live && k->slot[i].epoch == p[j].epoch;
 		if (k->slot[i].live && !kept)
 			slot_wipe(k, i);
 	}
@@ -179,7 +180,8 @@ infkey_new_remote(
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		goto out;
 	k->rem = *rem;
-	if ((r = kcache_new(k)) != 0 || (r = remote_sync(k, now, &rotated)) != 0)
+	if ((r = kcache_new(k)) != 0 ||
+	    (r = remote_sync(k, now, &rotated)) != 0)
 		goto out;
 	*out = k;
 	k = NULL;
@@ -321,7 +323,8 @@ infkey_shared(const struct infkey *k, uint32_t epoch,
 	if (i == 2)
 		goto out;
 	if (k->sk == NULL)
-		return k->rem.shared(k->rem.ctx, epoch, peer_pk, shared, self_pk);
+		return k->rem.shared(
+		    k->rem.ctx, epoch, peer_pk, shared, self_pk);
 	sodium_mprotect_readonly(k->sk);
 	/* X25519 then HSalsa20; refuses low-order points (all-zero DH). */
 	dh = crypto_box_beforenm(shared, peer_pk, k->sk[i]);

@@ -49,8 +49,8 @@ int apikeys_load(struct apikeys **out, const char *path, char *why,
  * --user) and the worker parses what it gets.
  */
 struct buf;
-int apikeys_read(const char *path, struct buf *out, char *why,
-    size_t whylen) SM_MUST_CHECK;
+int apikeys_read(
+    const char *path, struct buf *out, char *why, size_t whylen) SM_MUST_CHECK;
 
 /* Wipe and free (NULL: no-op). */
 void apikeys_free(struct apikeys *k);

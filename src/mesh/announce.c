@@ -585,7 +585,8 @@ announce_body_check(const uint8_t *body, size_t len,
 
 			known |= pa->inference_public_key.len == 32 &&
 			    pa->inference_key_epoch == sm_get_be32(k) &&
-			    memcmp(pa->inference_public_key.data, k + 4, 32) == 0;
+			    memcmp(pa->inference_public_key.data, k + 4, 32) ==
+				0;
 		}
 		if (!known)
 			goto out;

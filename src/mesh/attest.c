@@ -1360,8 +1360,8 @@ mesh_att_init(struct mesh *m)
 	if (m->opts.signer != NULL) {
 		/* Privilege separation: the provider lives in the signer. */
 		if (m->opts.signer_hello->kind != ATT_PROV_NONE &&
-		    (r = signer_provider_new(m->opts.signer,
-			 m->opts.signer_hello, &a->prov)) != 0)
+		    (r = signer_provider_new(
+			 m->opts.signer, m->opts.signer_hello, &a->prov)) != 0)
 			return r;
 	} else if ((r = mesh_att_provider_open(&m->opts, &a->prov)) != 0)
 		return r;

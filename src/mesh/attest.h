@@ -31,8 +31,8 @@ int mesh_att_init(struct mesh *m) SM_MUST_CHECK;
  * privilege separation, by the signer.
  */
 struct att_provider;
-int mesh_att_provider_open(const struct mesh_opts *o,
-    struct att_provider **out) SM_MUST_CHECK;
+int mesh_att_provider_open(
+    const struct mesh_opts *o, struct att_provider **out) SM_MUST_CHECK;
 /* Re-attest now (new key epoch) and announce it. */
 void mesh_att_refresh(struct mesh *m);
 /* Put this node's message into its announcement. */

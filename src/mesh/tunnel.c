@@ -1563,11 +1563,12 @@ tunnel_key_schedule(
 	 * the previous key (mesh/peers.h), and long enough for gossip to
 	 * spread the new one everywhere. */
 	uint64_t skew_s =
-	    (o->clock_skew_ms ? o->clock_skew_ms : PEERS_SKEW_DEFAULT_MS) / 1000;
+	    (o->clock_skew_ms ? o->clock_skew_ms : PEERS_SKEW_DEFAULT_MS) /
+	    1000;
 
 	*epoch_s = o->key_epoch_s ? o->key_epoch_s : KEY_EPOCH_DEFAULT_S;
-	*grace_s =
-	    PEERS_FRESH_INTERVALS * (o->gossip_interval_ms / 1000) + skew_s + 60;
+	*grace_s = PEERS_FRESH_INTERVALS * (o->gossip_interval_ms / 1000) +
+	    skew_s + 60;
 	if (*grace_s > *epoch_s)
 		*grace_s = *epoch_s;
 }
@@ -1610,6 +1611,22 @@ tunnel_init(struct mesh *m)
 	    (r = env_replay_new(
 		 &ts->replay, TUNNEL_REPLAY_WINDOW_S, TUNNEL_REPLAY_MAX)) != 0)
 		return r;
+#ifdef SM_TEST_BUILD
+	/* Test builds: a known inference secret for the memory scan of a node
+	 * without privilege separation (the signer has the same hook). */
+	if (m->opts.signer == NULL && getenv("SM_TEST_INFKEY_SK") != NULL) {
+		const char *hex = getenv("SM_TEST_INFKEY_SK");
+		uint8_t sk[INFKEY_SK_LEN];
+		size_t n = 0;
+
+		if (sodium_hex2bin(sk, sizeof(sk), hex, strlen(hex), NULL, &n,
+			NULL) != 0 ||
+		    n != sizeof(sk) ||
+		    infkey_install_det(ts->keys, 0x7e57, sk, mono_s()) != 0)
+			return SM_ERR_INVAL;
+		sodium_memzero(sk, sizeof(sk));
+	}
+#endif
 	uv_timer_init(m->loop, &ts->key_timer);
 	ts->key_timer.data = m;
 	uv_timer_start(&ts->key_timer, key_tick, 1000, 0);

@@ -139,8 +139,8 @@ out:
 
 /* A call whose answer has exactly 'n' bytes, into 'out'. */
 static int
-call_fixed(struct signer_client *c, bool slow, uint8_t op,
-    const uint8_t *body, size_t len, uint8_t *out, size_t n)
+call_fixed(struct signer_client *c, bool slow, uint8_t op, const uint8_t *body,
+    size_t len, uint8_t *out, size_t n)
 {
 	struct buf b;
 	int r;
@@ -201,8 +201,8 @@ sign_with(void *c, uint8_t key, const uint8_t *msg, size_t len,
 		return SM_ERR_NOMEM;
 	body[0] = key;
 	memcpy(body + 1, msg, len);
-	r = call_fixed(c, false, SIGNER_OP_SIGN, body, len + 1, sig,
-	    ID_SIG_LEN);
+	r = call_fixed(
+	    c, false, SIGNER_OP_SIGN, body, len + 1, sig, ID_SIG_LEN);
 	free(body);
 	return r;
 }

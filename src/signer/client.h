@@ -65,8 +65,8 @@ int signer_sign_owner(
     void *c, const uint8_t *msg, size_t len, uint8_t sig[ID_SIG_LEN]);
 
 /* The inference keyring whose secrets the signer holds. */
-int signer_infkey_new(
-    struct signer_client *c, struct infkey **out) SM_MUST_CHECK;
+int
+signer_infkey_new(struct signer_client *c, struct infkey **out) SM_MUST_CHECK;
 
 /* An attestation provider that forwards to the signer's ('h' from HELLO). */
 int signer_provider_new(struct signer_client *c, const struct signer_hello *h,

@@ -115,8 +115,8 @@ struct signer_activate {
 	const uint8_t *seed;
 	size_t seed_len;
 };
-int signer_activate_parse(const uint8_t *in, size_t len,
-    struct signer_activate *out) SM_MUST_CHECK;
+int signer_activate_parse(
+    const uint8_t *in, size_t len, struct signer_activate *out) SM_MUST_CHECK;
 
 /* Name of an op for log lines ("sign", "inf-dh", ...; "?" if unknown). */
 const char *signer_op_str(uint8_t op);

@@ -99,8 +99,9 @@ worker_trusted(struct signer *s)
 	if (posture_measure_pid(s->cfg->worker, &w) != 0)
 		return true; /* gone: waitpid will say so */
 	if (w.debugger_attached == TRI_TRUE) {
-		log_error("privsep: a debugger attached to the worker (pid %d); "
-			  "stopping",
+		log_error(
+		    "privsep: a debugger attached to the worker (pid %d); "
+		    "stopping",
 		    (int)s->cfg->worker);
 		return false;
 	}
@@ -229,11 +230,10 @@ do_sign(struct signer *s, const uint8_t *p, size_t len, struct buf *out)
 		/* An announcement says what we measured, or is not signed. */
 		pthread_mutex_lock(&s->mu);
 		nk = live_keys(s, keys);
-		r = s->measured_ok
-		    ? announce_body_check(msg + ANN_DOMAIN_LEN,
-			  mlen - ANN_DOMAIN_LEN, s->id.pk, s->measured,
-			  s->measured_len, keys, nk)
-		    : SM_ERR_PERM;
+		r = s->measured_ok ? announce_body_check(msg + ANN_DOMAIN_LEN,
+					 mlen - ANN_DOMAIN_LEN, s->id.pk,
+					 s->measured, s->measured_len, keys, nk)
+				   : SM_ERR_PERM;
 		pthread_mutex_unlock(&s->mu);
 		if (r != 0) {
 			log_warn("privsep: refused to sign an announcement "
@@ -563,9 +563,25 @@ load_keys(struct signer *s)
 	}
 	if (!c->mo->no_e2e) {
 		tunnel_key_schedule(c->mo, &epoch, &grace);
-		if ((r = infkey_new(&s->keys, epoch, grace, sm_now_ms() / 1000)) !=
-		    0)
+		if ((r = infkey_new(
+			 &s->keys, epoch, grace, sm_now_ms() / 1000)) != 0)
 			return r;
+#ifdef SM_TEST_BUILD
+		/* Test builds: a known inference secret for the memory scan
+		 * (tests/integration/privsep.test.mjs). */
+		const char *hex = getenv("SM_TEST_INFKEY_SK");
+		uint8_t sk[INFKEY_SK_LEN];
+		size_t n = 0;
+
+		if (hex != NULL &&
+		    (sodium_hex2bin(sk, sizeof(sk), hex, strlen(hex), NULL, &n,
+			 NULL) != 0 ||
+			n != sizeof(sk) ||
+			infkey_install_det(
+			    s->keys, 0x7e57, sk, sm_now_ms() / 1000) != 0))
+			return SM_ERR_INVAL;
+		sodium_memzero(sk, sizeof(sk));
+#endif
 	}
 	if ((r = mesh_att_provider_open(c->mo, &s->prov)) != 0)
 		fprintf(stderr,
@@ -578,9 +594,10 @@ load_keys(struct signer *s)
 static void
 describe_exit(pid_t pid, int status)
 {
-	if (WIFEXITED(status))
-		log_info("privsep: worker %d exited with status %d", (int)pid,
-		    WEXITSTATUS(status));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		log_info("privsep: worker %d exited", (int)pid);
+	else if (WIFEXITED(status))
+		; /* it said why itself; its status becomes ours */
 	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
 		log_error("privsep: worker %d was killed by its sandbox: it "
 			  "made a forbidden system call",
@@ -651,9 +668,8 @@ signer_run(const struct signer_cfg *cfg)
 
 			if (got == w) {
 				describe_exit(w, status);
-				rc = stopping && WIFEXITED(status) &&
-					WEXITSTATUS(status) == 0 && !s.failed
-				    ? 0
+				rc = WIFEXITED(status) && !s.failed
+				    ? WEXITSTATUS(status)
 				    : 1;
 				break;
 			}
@@ -705,6 +721,7 @@ signer_prepare_dir(const char *state_dir, const char *user)
 {
 	struct passwd *pw;
 	struct dirent *e;
+	struct stat st;
 	DIR *d;
 	int r = 0;
 
@@ -722,24 +739,32 @@ signer_prepare_dir(const char *state_dir, const char *user)
 		    state_dir, strerror(errno));
 		return SM_ERR_IO;
 	}
+	/* A directory others can enter is the operator's to fix, not ours:
+	 * identity_load() refuses it with its reason. */
+	if (fstat(dirfd(d), &st) != 0 || (st.st_mode & 077) != 0) {
+		closedir(d);
+		return 0;
+	}
 	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		if (strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0 ||
 		    strcmp(e->d_name, ID_KEY_FILE) == 0 ||
 		    strcmp(e->d_name, ATT_AK_FILE) == 0 ||
 		    strcmp(e->d_name, ROSTER_OWNER_DIR) == 0)
 			continue;
 		if (fchownat(dirfd(d), e->d_name, pw->pw_uid, pw->pw_gid,
 			AT_SYMLINK_NOFOLLOW) != 0) {
-			fprintf(stderr, "sealmesh: cannot give %s/%s to %s: %s\n",
+			fprintf(stderr,
+			    "sealmesh: cannot give %s/%s to %s: %s\n",
 			    state_dir, e->d_name, user, strerror(errno));
 			r = SM_ERR_IO;
 			break;
 		}
 	}
-	if (r == 0 && (fchown(dirfd(d), pw->pw_uid, pw->pw_gid) != 0 ||
-			  fchmod(dirfd(d), 0700) != 0)) {
-		fprintf(stderr, "sealmesh: cannot give state dir %s to %s: %s\n",
-		    state_dir, user, strerror(errno));
+	if (r == 0 && fchown(dirfd(d), pw->pw_uid, pw->pw_gid) != 0) {
+		fprintf(stderr,
+		    "sealmesh: cannot give state dir %s to %s: %s\n", state_dir,
+		    user, strerror(errno));
 		r = SM_ERR_IO;
 	}
 	closedir(d);
