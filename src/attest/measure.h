@@ -94,7 +94,7 @@ int att_meas_qualifying(const uint8_t nonce[ATT_NONCE_LEN],
 
 enum att_claim {
 	ATT_CLAIM_SELF_REPORTED = 0,
-	ATT_CLAIM_SIGNER_MEASURED = 1, /* reserved (privilege separation) */
+	ATT_CLAIM_SIGNER_MEASURED = 1, /* a separate signer measured it */
 	ATT_CLAIM_KERNEL_MEASURED = 2,
 };
 /* "self_reported", "signer_measured", "kernel_measured". */

@@ -746,19 +746,26 @@ meas_status_peer(const struct peer_att *pa, cJSON *at)
 	cJSON *ms = cJSON_AddObjectToObject(at, "measurement");
 	const struct att_meas_verdict *v = &pa->meas;
 	bool k = pa->meas_known && !meas_stale(pa);
+	/* A verified statement whose posture says a separate signer measured
+	 * it (privilege separation, doc/PRIVSEP.md). */
+	enum att_claim by =
+	    pa->vr == 0 && pa->v.posture.measured_by == POSTURE_MEASURED_SIGNER
+	    ? ATT_CLAIM_SIGNER_MEASURED
+	    : ATT_CLAIM_SELF_REPORTED;
+	enum att_claim bin = k && v->binary == ATT_CLAIM_KERNEL_MEASURED
+	    ? ATT_CLAIM_KERNEL_MEASURED
+	    : by;
 
 	if (c == NULL || ms == NULL)
 		return;
-	cJSON_AddStringToObject(c, "binary",
-	    att_claim_str(k ? v->binary : ATT_CLAIM_SELF_REPORTED));
+	cJSON_AddStringToObject(c, "binary", att_claim_str(bin));
 	cJSON_AddStringToObject(c, "secure_boot",
 	    att_claim_str(k ? v->secure_boot_claim : ATT_CLAIM_SELF_REPORTED));
-	cJSON_AddStringToObject(
-	    c, "posture", att_claim_str(ATT_CLAIM_SELF_REPORTED));
+	cJSON_AddStringToObject(c, "posture", att_claim_str(by));
 	cJSON_AddStringToObject(c, "verdict",
-	    k && v->binary == ATT_CLAIM_KERNEL_MEASURED
-		? "binary kernel-measured"
-		: "binary self-measured");
+	    bin == ATT_CLAIM_KERNEL_MEASURED       ? "binary kernel-measured"
+		: bin == ATT_CLAIM_SIGNER_MEASURED ? "binary signer-measured"
+						   : "binary self-measured");
 	cJSON_AddBoolToObject(ms, "known", k);
 	cJSON_AddBoolToObject(ms, "present", k && v->present);
 	cJSON_AddBoolToObject(ms, "quote_ok", k && v->quote_ok);

@@ -57,6 +57,7 @@ struct signer {
 	uint8_t blobs[SIGNER_BLOBS][ATT_HASH_LEN]; /* statements we quoted */
 	unsigned nblobs;
 	volatile sig_atomic_t failed; /* a thread saw a broken worker */
+	bool fixed; /* tests: 'measured' is given, there is no worker */
 };
 
 _Static_assert(ATT_BLOB_MAX == 1024, "signer/proto.c ATT_EVIDENCE bound");
@@ -129,7 +130,10 @@ do_hello(struct signer *s, struct buf *out)
 	struct buf pw;
 	int r;
 
-	if ((r = measure_worker(s, &p)) != 0) {
+	if (s->fixed) {
+		if ((r = posture_parse(s->measured, s->measured_len, &p)) != 0)
+			return r;
+	} else if ((r = measure_worker(s, &p)) != 0) {
 		log_error("privsep: cannot measure the worker (pid %d): %s",
 		    (int)s->cfg->worker, sm_strerror(r));
 		return r;
@@ -166,8 +170,8 @@ do_hello(struct signer *s, struct buf *out)
 	buf_clear(&pw);
 	log_info("privsep: worker pid %d measured: seccomp %s, no_new_privs "
 		 "%s, tracer %s",
-	    (int)s->cfg->worker, tri_str(p.seccomp), tri_str(p.no_new_privs),
-	    tri_str(p.debugger_attached));
+	    s->cfg != NULL ? (int)s->cfg->worker : 0, tri_str(p.seccomp),
+	    tri_str(p.no_new_privs), tri_str(p.debugger_attached));
 	return r;
 }
 
@@ -404,7 +408,7 @@ do_apikeys(struct signer *s, struct buf *out)
 	uint8_t ok = 1;
 	int r;
 
-	if (s->cfg->api_key_file == NULL)
+	if (s->cfg == NULL || s->cfg->api_key_file == NULL)
 		return SM_ERR_NOTFOUND;
 	if ((r = buf_append(out, &ok, 1)) != 0)
 		return r;
@@ -487,51 +491,123 @@ op_allowed(uint8_t op, bool slow)
 	return att == slow;
 }
 
+int
+signer_answer(
+    struct signer *s, const uint8_t *in, size_t len, bool slow, struct buf *out)
+{
+	uint8_t hdr[SIGNER_HDR_LEN];
+	struct signer_frame f;
+	size_t at = out->len;
+	int r;
+
+	if (signer_frame_parse(in, len, SIGNER_REQ_MAX, true, &f) != 0 ||
+	    signer_req_check(&f) != 0 || !op_allowed(f.op, slow))
+		return SM_ERR_PROTO;
+	if ((r = buf_append(out, hdr, sizeof(hdr))) != 0)
+		return r;
+	r = handle(s, &f, out);
+	if (r != 0)
+		out->len = at + sizeof(hdr); /* an error carries no body */
+	if (signer_hdr_write(hdr, f.op, (uint16_t)(r != 0 ? -r : 0),
+		out->len - at - sizeof(hdr), SIGNER_RESP_MAX) != 0) {
+		out->len = at + sizeof(hdr);
+		if (signer_hdr_write(hdr, f.op, (uint16_t)-SM_ERR_TOOBIG, 0,
+			SIGNER_RESP_MAX) != 0)
+			return SM_ERR_INTERNAL;
+	}
+	memcpy(buf_data(out) + at, hdr, sizeof(hdr));
+	return 0;
+}
+
 static void *
 serve_chan(void *arg)
 {
 	struct chan_arg *ca = arg;
 	struct signer *s = ca->s;
-	uint8_t hdr[SIGNER_HDR_LEN], *body = NULL;
+	uint8_t *req = NULL;
 	struct signer_frame f;
 	struct buf out;
-	int r;
 
-	if ((body = malloc(SIGNER_REQ_MAX)) == NULL)
+	buf_init(&out, SIGNER_RESP_MAX + SIGNER_HDR_LEN);
+	if ((req = malloc(SIGNER_HDR_LEN + SIGNER_REQ_MAX)) == NULL)
 		goto out;
-	buf_init(&out, SIGNER_RESP_MAX);
 	for (;;) {
-		if (read_all(ca->fd, hdr, sizeof(hdr)) != 0)
+		if (read_all(ca->fd, req, SIGNER_HDR_LEN) != 0)
 			break; /* the worker closed: main thread decides */
-		if (signer_hdr_parse(hdr, SIGNER_REQ_MAX, true, &f) != 0 ||
-		    read_all(ca->fd, body, f.body_len) != 0)
+		if (signer_hdr_parse(req, SIGNER_REQ_MAX, true, &f) != 0 ||
+		    read_all(ca->fd, req + SIGNER_HDR_LEN, f.body_len) != 0 ||
+		    signer_answer(s, req, SIGNER_HDR_LEN + f.body_len, ca->slow,
+			&out) != 0)
 			goto bad;
-		f.body = body;
-		if (signer_req_check(&f) != 0 || !op_allowed(f.op, ca->slow))
-			goto bad;
-		buf_reset(&out);
-		r = handle(s, &f, &out);
-		if (r != 0)
-			buf_reset(&out);
-		if (signer_hdr_write(hdr, f.op, (uint16_t)(r != 0 ? -r : 0),
-			out.len, SIGNER_RESP_MAX) != 0 ||
-		    write_all(ca->fd, hdr, sizeof(hdr)) != 0 ||
-		    write_all(ca->fd, buf_data(&out), out.len) != 0)
+		if (write_all(ca->fd, buf_data(&out), out.len) != 0)
 			break;
 		buf_clear(&out); /* wipes what we answered */
-		buf_init(&out, SIGNER_RESP_MAX);
-		sodium_memzero(body, f.body_len);
+		sodium_memzero(req, SIGNER_HDR_LEN + f.body_len);
 	}
-	goto done;
+	goto out;
 bad:
 	log_error("privsep: malformed request from the worker; stopping");
 	s->failed = 1;
 	kill(getpid(), SIGTERM);
-done:
-	buf_clear(&out);
 out:
-	free(body);
+	buf_clear(&out);
+	free(req);
 	return NULL;
+}
+
+int
+signer_new_ephemeral(struct signer **out, const struct posture *measured)
+{
+	struct signer *s;
+	struct buf pw;
+	int r;
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return SM_ERR_NOMEM;
+	pthread_mutex_init(&s->mu, NULL);
+	buf_init(&pw, POSTURE_WIRE_MAX);
+	if ((r = identity_ephemeral(&s->id)) != 0 ||
+	    (r = infkey_new(&s->keys, 3600, 600, sm_now_ms() / 1000)) != 0 ||
+	    (r = posture_write(measured, &pw)) != 0) {
+		buf_clear(&pw);
+		signer_free(s);
+		return r;
+	}
+	memcpy(s->measured, buf_data(&pw), pw.len);
+	s->measured_len = pw.len;
+	s->measured_ok = true;
+	s->fixed = true;
+	buf_clear(&pw);
+	*out = s;
+	return 0;
+}
+
+const uint8_t *
+signer_node_pk(const struct signer *s)
+{
+	return s->id.pk;
+}
+
+/* Wipe every key (the provider flushes its TPM handles). */
+static void
+signer_wipe(struct signer *s)
+{
+	att_provider_free(s->prov);
+	infkey_free(s->keys);
+	identity_clear(&s->owner);
+	identity_clear(&s->id);
+	pthread_mutex_destroy(&s->mu);
+	sodium_memzero(s, sizeof(*s));
+}
+
+void
+signer_free(struct signer *s)
+{
+	if (s == NULL)
+		return;
+	signer_wipe(s);
+	free(s);
 }
 
 /* --- setup and supervision ----------------------------------------------- */
@@ -708,11 +784,7 @@ out:
 	}
 	close(cfg->fast_fd);
 	close(cfg->slow_fd);
-	att_provider_free(s.prov);
-	infkey_free(s.keys);
-	identity_clear(&s.owner);
-	identity_clear(&s.id);
-	pthread_mutex_destroy(&s.mu);
+	signer_wipe(&s);
 	return rc;
 }
 

@@ -47,4 +47,26 @@ int signer_prepare_dir(const char *state_dir, const char *user) SM_MUST_CHECK;
  */
 int signer_run(const struct signer_cfg *cfg);
 
+/*
+ * The signer's judgement without its process, for unit tests and the
+ * fuzzer (fuzz/fuzz_signer.c): fresh in-memory keys (identity, inference
+ * ring), no owner key, no provider, and 'measured' standing for its
+ * measurement of a worker.
+ */
+struct signer;
+struct posture;
+struct buf;
+int signer_new_ephemeral(
+    struct signer **out, const struct posture *measured) SM_MUST_CHECK;
+void signer_free(struct signer *s);
+const uint8_t *signer_node_pk(const struct signer *s);
+/*
+ * Answer one whole request frame 'in' as the channel 'slow' would: the
+ * answer frame (header and body; an error status has no body) is appended
+ * to 'out'. SM_ERR_PROTO for a frame that is malformed or on the wrong
+ * channel: the signer stops then.
+ */
+int signer_answer(struct signer *s, const uint8_t *in, size_t len, bool slow,
+    struct buf *out) SM_MUST_CHECK;
+
 #endif

@@ -123,7 +123,8 @@ test('the binary and secure boot are kernel-measured; the strict client routes t
   }, { what: 'host eligible for the strict client', timeoutMs: 40000 });
   assert.equal(a.level, 'tpm');
   assert.deepEqual(a.claims, {
-    binary: 'kernel_measured', secure_boot: 'kernel_measured', posture: 'self_reported',
+    // The posture is the signer's measurement of its worker (privsep).
+    binary: 'kernel_measured', secure_boot: 'kernel_measured', posture: 'signer_measured',
     verdict: 'binary kernel-measured',
   });
   assert.equal(a.measurement.secure_boot, true);
@@ -140,7 +141,7 @@ test('the binary and secure boot are kernel-measured; the strict client routes t
   const t = spawnSync('ip', ['netns', 'exec', `${P}C`, SEALMESH, 'attest', '--console',
     String(strict.consolePort)], { encoding: 'utf8' });
   assert.equal(t.status, 0, t.stderr);
-  assert.match(t.stdout, /binary kernel_measured, secure boot kernel_measured, posture self_reported/);
+  assert.match(t.stdout, /binary kernel_measured, secure boot kernel_measured, posture signer_measured/);
 });
 
 test('a quoted PCR that differs from --pcr-policy: tpm, but not eligible, PCR named', { skip }, async () => {
@@ -181,7 +182,8 @@ test('a tampered IMA entry is refused with the reason named, and recovered from'
     }, { what: 'strict refuses the tampered list', timeoutMs: 15000 });
     assert.equal(a.measurement.reason, 'IMA measurement list does not replay to quoted PCR 10');
     assert.equal(a.measurement.pcr, 10);
-    assert.equal(a.claims.binary, 'self_reported');
+    // Without IMA's word the binary hash is what the signer measured.
+    assert.equal(a.claims.binary, 'signer_measured');
     const r = await postJSON(`${api(strict)}/chat/completions`, chatBody('m'));
     assert.equal(r.status, 503, r.text);
     assert.match(r.json.error.message, /PCR 10/);
@@ -191,10 +193,10 @@ test('a tampered IMA entry is refused with the reason named, and recovered from'
     // The lax client has no requirement: still eligible, but honest.
     const l = await waitFor(async () => {
       const y = await hostAtt(lax);
-      return y?.claims?.binary === 'self_reported' && y;
-    }, { what: 'lax sees the binary self-measured', timeoutMs: 15000 });
+      return y?.claims?.binary === 'signer_measured' && y;
+    }, { what: 'lax sees the binary signer-measured', timeoutMs: 15000 });
     assert.equal(l.eligible, true);
-    assert.equal(l.claims.verdict, 'binary self-measured');
+    assert.equal(l.claims.verdict, 'binary signer-measured');
   } finally {
     writeFileSync(imaPath, Buffer.concat([imaGood, e.bytes]));
   }
