@@ -280,10 +280,10 @@ void proc_facts_init(struct proc_facts *f);
  * SM_ERR_TOOBIG. Format and vectors: doc/PROTOCOL.md "/proc status and
  * limits (posture_measure_pid)", tests/vectors/procstatus.json.
  */
-int procstatus_parse(const char *text, size_t len,
-    struct proc_facts *out) SM_MUST_CHECK;
-int proclimits_parse(const char *text, size_t len,
-    struct proc_facts *out) SM_MUST_CHECK;
+int procstatus_parse(
+    const char *text, size_t len, struct proc_facts *out) SM_MUST_CHECK;
+int proclimits_parse(
+    const char *text, size_t len, struct proc_facts *out) SM_MUST_CHECK;
 
 /*
  * Measure process 'pid' from outside (meant for a signer measuring the worker

@@ -102,7 +102,8 @@ procstatus_parse(const char *text, size_t len, struct proc_facts *out)
 			goto out; /* one encoding: a key appears once */
 		seen[k] = true;
 		i = colon + 1;
-		if (get_num(text, &i, end, &v) != 0 || !rest_blank(text, i, end))
+		if (get_num(text, &i, end, &v) != 0 ||
+		    !rest_blank(text, i, end))
 			goto out;
 		switch (k) {
 		case K_NNP:
@@ -126,7 +127,7 @@ procstatus_parse(const char *text, size_t len, struct proc_facts *out)
 			f.tracer_pid = (long)v;
 			break;
 		}
-	next:
+next:
 		pos = end + 1;
 	}
 	*out = f;
@@ -255,15 +256,13 @@ posture_measure_pid(int pid, struct posture *out)
 		out->debugger_attached =
 		    f.tracer_pid != 0 ? TRI_TRUE : TRI_FALSE;
 	if (f.core_soft >= 0 && f.core_hard >= 0)
-		out->core_dumps_disabled = f.core_soft == 0 && f.core_hard == 0
-		    ? TRI_TRUE
-		    : TRI_FALSE;
+		out->core_dumps_disabled =
+		    f.core_soft == 0 && f.core_hard == 0 ? TRI_TRUE : TRI_FALSE;
 	/* Derived, see harden.h: never TRUE, FALSE only with a filter. */
 	if (out->seccomp == TRI_TRUE && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0)
 		out->dumpable = TRI_FALSE;
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	out->binary_hash_known =
-	    harden_hash_file(path, out->binary_hash) == 0;
+	out->binary_hash_known = harden_hash_file(path, out->binary_hash) == 0;
 	out->hardened = posture_is_hardened(out);
 	r = 0;
 out:

@@ -76,14 +76,15 @@ sandbox_drop_user(const char *user)
 		goto out;
 	}
 	if (pw.pw_uid == 0 || pw.pw_gid == 0) {
-		log_error("sandbox: user '%s' has uid or gid 0: refusing", user);
+		log_error(
+		    "sandbox: user '%s' has uid or gid 0: refusing", user);
 		r = SM_ERR_NOTFOUND;
 		goto out;
 	}
 	/* Groups first: after setresuid we could no longer change them. */
 	if (setgroups(0, NULL) != 0) {
-		log_error("sandbox: setgroups for '%s': %s", user,
-		    strerror(errno));
+		log_error(
+		    "sandbox: setgroups for '%s': %s", user, strerror(errno));
 		goto out;
 	}
 	if (setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid) != 0) {
@@ -275,8 +276,7 @@ static const int prctl_ok[] = {
 static const unsigned long ioctl_ok[] = {
     FIONBIO, /* libuv uv__nonblock_ioctl */
     FIOCLEX, /* libuv uv__cloexec_ioctl */
-    FIONCLEX,
-    FIONREAD, /* libuv: bytes pending on a socket/pipe */
+    FIONCLEX, FIONREAD, /* libuv: bytes pending on a socket/pipe */
     TCGETS, /* isatty() in stdio and libuv's uv_guess_handle */
     TIOCGWINSZ, /* uv_tty_get_winsize (console on a terminal) */
 };
@@ -315,7 +315,8 @@ add_arg_rules(scmp_filter_ctx ctx, pid_t self)
 		return r;
 	for (i = 0; i < sizeof(family_ok) / sizeof(family_ok[0]); i++)
 		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket),
-			 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)family_ok[i]))) !=
+			 1,
+			 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)family_ok[i]))) !=
 		    0)
 			return r;
 	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
@@ -406,8 +407,8 @@ sandbox_apply(const struct sandbox_opts *o)
 		sa.sa_sigaction = on_sigsys;
 		sa.sa_flags = SA_SIGINFO;
 		if (sigaction(SIGSYS, &sa, NULL) != 0) {
-			log_error("sandbox: SIGSYS handler: %s",
-			    strerror(errno));
+			log_error(
+			    "sandbox: SIGSYS handler: %s", strerror(errno));
 			goto out;
 		}
 	}
@@ -442,8 +443,8 @@ sandbox_apply(const struct sandbox_opts *o)
 	__lsan_do_leak_check();
 #endif
 	if ((e = seccomp_load(ctx)) != 0) {
-		log_error("sandbox: loading the seccomp filter: %s",
-		    strerror(-e));
+		log_error(
+		    "sandbox: loading the seccomp filter: %s", strerror(-e));
 		goto out;
 	}
 	r = 0;

@@ -248,10 +248,12 @@ test_wire_privsep_fields(void **state)
 		assert_int_equal(q.measured_by, POSTURE_MEASURED_UNKNOWN);
 		memcpy(in, vector_privsep, sizeof(in));
 		in[6] = 3;
-		assert_int_equal(posture_parse(in, sizeof(in), &q), SM_ERR_INVAL);
+		assert_int_equal(
+		    posture_parse(in, sizeof(in), &q), SM_ERR_INVAL);
 		memcpy(in, vector_privsep, sizeof(in));
 		in[5] = 2; /* seccomp with length 2 */
-		assert_int_equal(posture_parse(in, sizeof(in), &q), SM_ERR_INVAL);
+		assert_int_equal(
+		    posture_parse(in, sizeof(in), &q), SM_ERR_INVAL);
 	}
 	full_posture(&p);
 	assert_true(posture_is_hardened(&p));
