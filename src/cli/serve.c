@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -61,6 +62,7 @@ struct serve {
 #endif
 	bool stopping;
 	struct signer_client *signer; /* privilege separation: the keys */
+	const char *drop_user; /* root worker: drop to it before the loop */
 	struct signer_hello hello;
 };
 
@@ -867,27 +869,37 @@ privsep_split(struct serve *s, struct mesh_opts *mo, const char *state_dir,
 	}
 	close(fast[0]);
 	close(slow[0]);
-	if (geteuid() == 0 && (r = sandbox_drop_user(user)) != 0)
-		_exit(1);
-	if (access(state_dir, R_OK | W_OK | X_OK) != 0) {
-		log_error("privsep: the worker (user %s) cannot use state dir "
-			  "%s: %s (choose a --state-dir it can reach, e.g. "
-			  "under /var/lib)",
-		    user ? user : "-", state_dir, strerror(errno));
-		_exit(1);
-	}
 	/* The worker never outlives its signer. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != signer)
 		_exit(1);
-	if (children)
+	if (children) {
 		log_warn("privsep: --gguf children need fork and exec, so "
-			 "this worker runs without its seccomp filter (run "
-			 "llama-server yourself and use --backend for the "
-			 "full sandbox)");
-	else if ((r = sandbox_apply(NULL)) != 0) {
-		log_error(
-		    "privsep: cannot enter the sandbox: %s", sm_strerror(r));
-		_exit(1);
+			 "this worker keeps the starting user and runs without "
+			 "its seccomp filter (run llama-server yourself and "
+			 "use --model for the full sandbox)");
+	} else {
+		struct sandbox_opts so = {0};
+		struct passwd *pw;
+
+		/* Root: the filter lets exactly the drop to 'user' through;
+		 * it happens once startup has read the files the flags name
+		 * (serve_drop, before the event loop). */
+		if (geteuid() == 0) {
+			if ((pw = getpwnam(user)) == NULL) {
+				log_error(
+				    "privsep: --user %s: no such user", user);
+				_exit(1);
+			}
+			so.allow_drop = true;
+			so.drop_uid = pw->pw_uid;
+			so.drop_gid = pw->pw_gid;
+			s->drop_user = user;
+		}
+		if ((r = sandbox_apply(&so)) != 0) {
+			log_error("privsep: cannot enter the sandbox: %s",
+			    sm_strerror(r));
+			_exit(1);
+		}
 	}
 	if ((r = signer_client_new(&s->signer, fast[1], slow[1])) != 0 ||
 	    (r = signer_client_hello(s->signer, &s->hello)) != 0) {
@@ -1445,6 +1457,20 @@ run(int argc, char **argv, bool client)
 	}
 #endif
 
+	/* Startup has read every file its flags name: a root worker now
+	 * becomes --user, before it reads a byte from the network. */
+	if (s.drop_user != NULL) {
+		if (sandbox_drop_user(s.drop_user) != 0)
+			return 1;
+		if (faccessat(AT_FDCWD, state_dir, R_OK | W_OK | X_OK, 0) !=
+		    0) {
+			log_error("privsep: the worker (user %s) cannot use "
+				  "state dir %s: %s (choose a --state-dir it "
+				  "can reach, e.g. under /var/lib)",
+			    s.drop_user, state_dir, strerror(errno));
+			return 1;
+		}
+	}
 	log_info("node %s serving %zu model(s)", s.id.id_hex, s.nbackends);
 	for (size_t i = 0; i < s.nbackends; i++)
 		log_info("model %s -> %s", s.backends[i].name,

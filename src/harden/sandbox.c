@@ -434,6 +434,25 @@ sandbox_apply(const struct sandbox_opts *o)
 			goto out;
 		}
 	}
+	if (o->allow_drop &&
+	    ((e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setgroups), 1,
+		  SCMP_A0(SCMP_CMP_EQ, 0))) != 0 ||
+		(e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setresgid),
+		     3, SCMP_A0(SCMP_CMP_EQ, o->drop_gid),
+		     SCMP_A1(SCMP_CMP_EQ, o->drop_gid),
+		     SCMP_A2(SCMP_CMP_EQ, o->drop_gid))) != 0 ||
+		(e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setresuid),
+		     3, SCMP_A0(SCMP_CMP_EQ, o->drop_uid),
+		     SCMP_A1(SCMP_CMP_EQ, o->drop_uid),
+		     SCMP_A2(SCMP_CMP_EQ, o->drop_uid))) != 0 ||
+		(e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setuid), 1,
+		     SCMP_A0(SCMP_CMP_EQ, 0))) != 0 ||
+		(e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setgid), 1,
+		     SCMP_A0(SCMP_CMP_EQ, 0))) != 0)) {
+		log_error(
+		    "sandbox: seccomp rules for the drop: %s", strerror(-e));
+		goto out;
+	}
 	if ((e = add_arg_rules(ctx, self)) != 0) {
 		log_error("sandbox: seccomp argument rules: %s", strerror(-e));
 		goto out;

@@ -7,9 +7,10 @@
  * in sandbox.c; doc/THREAT-MODEL.md "Worker sandbox (seccomp)" says what the
  * filter stops and what it does not.
  *
- * Order in the worker: sandbox_drop_user() (needs setgroups/setresuid, which
- * the filter forbids), then sandbox_apply(), then the event loop. Both are
- * one-way: nothing here can be undone by the process.
+ * Order in the worker: sandbox_apply() (with allow_drop when root), the
+ * startup that reads the files the flags name, sandbox_drop_user(), then
+ * the event loop. Both are one-way: nothing here can be undone by the
+ * process.
  */
 #ifndef SM_HARDEN_SANDBOX_H
 #define SM_HARDEN_SANDBOX_H
@@ -27,6 +28,15 @@ struct sandbox_opts {
 	 * it in production, where the process could catch SIGSYS itself.
 	 */
 	bool trap_report;
+	/*
+	 * Root that drops to an unprivileged user only after the filter is
+	 * in (privilege separation: the worker reads the files its flags name
+	 * first): the filter lets exactly that change through — setgroups to
+	 * none, setresgid/setresuid to these ids, setuid(0)/setgid(0) for
+	 * sandbox_drop_user()'s check that root is gone — and nothing else.
+	 */
+	bool allow_drop;
+	unsigned drop_uid, drop_gid;
 };
 
 /*
