@@ -63,6 +63,7 @@ struct serve {
 	bool stopping;
 	struct signer_client *signer; /* privilege separation: the keys */
 	const char *drop_user; /* root worker: drop to it before the loop */
+	pid_t signer_pid;
 	struct signer_hello hello;
 };
 
@@ -872,6 +873,7 @@ privsep_split(struct serve *s, struct mesh_opts *mo, const char *state_dir,
 	/* The worker never outlives its signer. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != signer)
 		_exit(1);
+	s->signer_pid = signer;
 	if (children) {
 		log_warn("privsep: --gguf children need fork and exec, so "
 			 "this worker keeps the starting user and runs without "
@@ -1461,6 +1463,10 @@ run(int argc, char **argv, bool client)
 	 * becomes --user, before it reads a byte from the network. */
 	if (s.drop_user != NULL) {
 		if (sandbox_drop_user(s.drop_user) != 0)
+			return 1;
+		/* A change of ids clears the parent-death signal. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+		    getppid() != s.signer_pid)
 			return 1;
 		if (faccessat(AT_FDCWD, state_dir, R_OK | W_OK | X_OK, 0) !=
 		    0) {

@@ -270,6 +270,7 @@ static const int prctl_ok[] = {
     PR_GET_DUMPABLE,
     PR_GET_NO_NEW_PRIVS,
     PR_GET_SECCOMP,
+    PR_SET_PDEATHSIG, /* re-armed after a drop, which clears it */
 };
 
 /* ioctl requests libuv and glibc use on descriptors. */

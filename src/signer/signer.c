@@ -85,6 +85,11 @@ measure_worker(struct signer *s, struct posture *out)
 	out->seccomp = w.seccomp;
 	out->binary_hash_known = w.binary_hash_known;
 	memcpy(out->binary_hash, w.binary_hash, POSTURE_HASH_LEN);
+	/* Not root: a non-dumpable worker's exe link is closed to us. It was
+	 * forked from this process without exec, so its binary is ours. */
+	if (!w.binary_hash_known &&
+	    harden_hash_self(out->binary_hash) == 0)
+		out->binary_hash_known = true;
 	out->keys_separate = TRI_TRUE;
 	out->measured_by = POSTURE_MEASURED_SIGNER;
 	out->hardened = posture_is_hardened(out);
