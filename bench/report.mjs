@@ -15,8 +15,10 @@ const BASELINES = ['direct', 'nginx'];
 // Mesh rows: end-to-end encryption against the same path in plaintext, and
 // the mesh path against the local gateway.
 const PAIRS = [['mesh-e2e', 'mesh-plain'], ['relay-e2e', 'relay-plain'], ['mesh-plain', 'sealmesh'],
-  ['mesh-e2e-v1', 'mesh-plain'], ['mesh-e2e', 'mesh-e2e-v1'], ['mesh-shaped', 'mesh-e2e']];
+  ['mesh-e2e-v1', 'mesh-plain'], ['mesh-e2e', 'mesh-e2e-v1'], ['mesh-shaped', 'mesh-e2e'],
+  ['mesh-e2e', 'mesh-e2e-1p']];
 const GOAL_E2E_TTFT = 1.05; // E2E TTFT p50 <= 1.05x plaintext
+const GOAL_PRIVSEP_TTFT = 1.1; // privsep TTFT p50 <= 1.1x the same host as one process (c=64 is the issue's goal)
 const GOAL_E2E_TOKS = 0.95; // E2E tok/s at 256 streams >= 0.95x plaintext
 const GOAL_E2E_RPS = 0.8; // E2E non-streamed req/s >= 0.8x plaintext
 const METRICS = ['ttfb_p50_ms', 'ttfb_p99_ms', 'total_p50_ms', 'tokens_per_s', 'rps'];
@@ -173,6 +175,21 @@ for (const [conc, row] of Object.entries(out.scenarios.nostream ?? {})) {
   if (r) e2eRps[conc] = { rps_ratio: r.rps, met: r.rps != null && r.rps >= GOAL_E2E_RPS };
 }
 out.goals.e2e_rps_vs_plaintext = e2eRps;
+// Privilege separation (doc/PRIVSEP.md): the host's keys in its signer
+// (mesh-e2e) against the same host as one process (mesh-e2e-1p).
+const privsep = {};
+for (const scen of ['stream', 'nostream']) {
+  for (const [conc, row] of Object.entries(out.scenarios[scen] ?? {})) {
+    const r = row.ratios['mesh-e2e/mesh-e2e-1p'];
+    if (!r) continue;
+    const g = (privsep[conc] ??= {});
+    if (scen === 'stream') {
+      g.ttfb_p50_ratio = r.ttfb_p50_ms;
+      g.ttft_met = r.ttfb_p50_ms != null && r.ttfb_p50_ms <= GOAL_PRIVSEP_TTFT;
+    } else g.rps_ratio = r.rps;
+  }
+}
+out.goals.privsep_vs_one_process = privsep;
 const rssS = out.rss[SUBJECT];
 out.goals.rss_per_stream_le_48kib = {
   per_stream_kib: rssS?.per_stream_kib ?? null,
@@ -243,6 +260,9 @@ for (const [conc, g] of Object.entries(ttft)) {
 }
 const rg = out.goals.rss_per_stream_le_48kib;
 if (rssS) p(`  RSS per stream <= ${GOAL_RSS_KIB} KiB:     ${rg.met ? 'met   ' : 'MISSED'} (${rg.per_stream_kib ?? '-'} KiB)`);
+for (const [conc, g] of Object.entries(privsep)) {
+  if ('ttft_met' in g) p(`  privsep TTFT p50 <= ${GOAL_PRIVSEP_TTFT}x one process at c=${pad(conc, 3)}: ${g.ttft_met ? 'met   ' : 'MISSED'} (${f(g.ttfb_p50_ratio)}x; req/s ${f(g.rps_ratio)}x)`);
+}
 for (const [row, byConc] of Object.entries(e2e)) {
   for (const [conc, g] of Object.entries(byConc)) {
     p(`  ${row} TTFT p50 <= ${GOAL_E2E_TTFT}x plaintext at c=${pad(conc, 3)}: ${g.ttft_met ? 'met   ' : 'MISSED'} (${f(g.ttfb_p50_ratio)}x)`);

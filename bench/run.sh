@@ -457,6 +457,10 @@ if [[ ${BENCH_MESH:-1} == 1 ]]; then
 	mesh_node host serve --model "m=http://127.0.0.1:$MOCK_PORT"
 	HOST_TOKEN=$NODE_TOKEN
 	HOST_NODE_PID=$NODE_PID
+	# The same host as one process (--no-privsep): mesh-e2e/mesh-e2e-1p is
+	# what privilege separation costs (DH through the signer, doc/PRIVSEP.md).
+	mesh_node host-1p serve --no-privsep --model "m=http://127.0.0.1:$MOCK_PORT"
+	HOST1P_TOKEN=$NODE_TOKEN
 	mesh_node host-r serve --model "m=http://127.0.0.1:$MOCK_PORT" \
 	    --advertise 127.0.0.1:9 --join "$RELAY_TOKEN"
 	# The e2e rows measure the envelope without response shaping
@@ -466,6 +470,7 @@ if [[ ${BENCH_MESH:-1} == 1 ]]; then
 	# request), to show what version 2 saves.
 	for row in "mesh-e2e:$HOST_TOKEN:--no-shaping" "mesh-plain:$HOST_TOKEN:--no-e2e" \
 	    "mesh-e2e-v1:$HOST_TOKEN:--no-shaping --e2e-envelope 1" \
+	    "mesh-e2e-1p:$HOST1P_TOKEN:--no-shaping" \
 	    "relay-e2e:$RELAY_TOKEN:--no-shaping" "relay-plain:$RELAY_TOKEN:--no-e2e" \
 	    "mesh-shaped:$HOST_TOKEN:"; do
 		IFS=: read -r name tok extra <<<"$row"

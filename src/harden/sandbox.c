@@ -266,10 +266,7 @@ static const char *const allow[] = {
  * process of its user. */
 static const int prctl_ok[] = {
     PR_SET_NAME, /* uv thread names, pthread_setname_np */
-    PR_GET_NAME,
-    PR_GET_DUMPABLE,
-    PR_GET_NO_NEW_PRIVS,
-    PR_GET_SECCOMP,
+    PR_GET_NAME, PR_GET_DUMPABLE, PR_GET_NO_NEW_PRIVS, PR_GET_SECCOMP,
     PR_SET_PDEATHSIG, /* re-armed after a drop, which clears it */
 };
 

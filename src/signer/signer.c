@@ -87,8 +87,7 @@ measure_worker(struct signer *s, struct posture *out)
 	memcpy(out->binary_hash, w.binary_hash, POSTURE_HASH_LEN);
 	/* Not root: a non-dumpable worker's exe link is closed to us. It was
 	 * forked from this process without exec, so its binary is ours. */
-	if (!w.binary_hash_known &&
-	    harden_hash_self(out->binary_hash) == 0)
+	if (!w.binary_hash_known && harden_hash_self(out->binary_hash) == 0)
 		out->binary_hash_known = true;
 	out->keys_separate = TRI_TRUE;
 	out->measured_by = POSTURE_MEASURED_SIGNER;
@@ -111,11 +110,16 @@ worker_trusted(struct signer *s)
 		    (int)s->cfg->worker);
 		return false;
 	}
-	if (s->measured_ok && w.seccomp != TRI_TRUE) {
+	if (w.seccomp != TRI_TRUE) {
 		struct posture m;
+		bool had;
 
-		if (posture_parse(s->measured, s->measured_len, &m) == 0 &&
-		    m.seccomp == TRI_TRUE) {
+		pthread_mutex_lock(&s->mu);
+		had = s->measured_ok &&
+		    posture_parse(s->measured, s->measured_len, &m) == 0 &&
+		    m.seccomp == TRI_TRUE;
+		pthread_mutex_unlock(&s->mu);
+		if (had) {
 			log_error("privsep: the worker's filter is gone; "
 				  "stopping");
 			return false;

@@ -104,7 +104,9 @@ test('attest --forget removes exactly one pin, safely; --new-ak removes the AK f
 test('attested posture wins: a host whose quoted posture disagrees with field 37 is refused by name', async () => {
   const mock2 = await startMock();
   const liar = await startNode(['--model', `m2=${mock2.url}`, '--attest', 'software', '--join', host.token,
-    '--test-attest-unhardened', '--gossip-interval', '300'], { bin: TEST_SEALMESH });
+    // --no-privsep: a signer refuses to quote a posture it did not measure
+    // (test_signer), so the lie can only come from a single-process node.
+    '--test-attest-unhardened', '--no-privsep', '--gossip-interval', '300'], { bin: TEST_SEALMESH });
   // Control: its self-reported posture (field 37) says hardened.
   assert.equal((await liar.status()).posture.hardened, true);
   const strict = await startNode(['--join', host.token, '--require-hardened', '--attest', 'none',

@@ -18,6 +18,19 @@ function childPids(pid) {
   } catch { return []; }
 }
 
+// The llama-server processes under the node: children of its worker under
+// privilege separation (doc/PRIVSEP.md), of the node itself without it.
+function llamaPids(pid) {
+  const out = [];
+  for (const c of childPids(pid)) {
+    let cmd = '';
+    try { cmd = readFileSync(`/proc/${c}/cmdline`, 'utf8'); } catch { continue; }
+    if (cmd.split('\0')[0].endsWith('llama-server')) out.push(c);
+    else out.push(...llamaPids(c));
+  }
+  return out;
+}
+
 before(async () => {
   // Builds once per machine (minutes), then answers from the cache.
   const out = execFileSync('scripts/build-llama.sh', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -62,11 +75,11 @@ test('streaming chat from the real llama-server', async () => {
 });
 
 test('a llama-server that dies is restarted', async () => {
-  const [pid] = childPids(node.pid);
-  assert.ok(pid, 'llama-server runs as a child of the node');
+  const [pid] = llamaPids(node.pid);
+  assert.ok(pid, 'llama-server runs under the node');
   process.kill(pid, 'SIGKILL');
   await waitFor(async () => {
-    const kids = childPids(node.pid);
+    const kids = llamaPids(node.pid);
     if (!kids.length || kids[0] === pid) return false;
     const r = await postJSON(`${node.api}/chat/completions`,
       { model: 'tiny', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] });
@@ -75,7 +88,8 @@ test('a llama-server that dies is restarted', async () => {
 });
 
 test('stopping the node stops llama-server', async () => {
-  const [pid] = childPids(node.pid);
+  const [pid] = llamaPids(node.pid);
+  assert.ok(pid);
   await node.stop();
   await waitFor(() => {
     try { process.kill(pid, 0); return false; } catch { return true; }
