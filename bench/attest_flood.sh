@@ -42,6 +42,8 @@ done
 command -v swtpm >/dev/null || { echo "attest-flood: swtpm not installed" >&2; exit 1; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sm-af.XXXXXX")
+# Enterable by a root node's worker user (--user, doc/PRIVSEP.md).
+chmod 711 "$TMP"
 PIDS=()
 cleanup() {
 	local rc=$? pid

@@ -16,7 +16,7 @@ const BASELINES = ['direct', 'nginx'];
 // the mesh path against the local gateway.
 const PAIRS = [['mesh-e2e', 'mesh-plain'], ['relay-e2e', 'relay-plain'], ['mesh-plain', 'sealmesh'],
   ['mesh-e2e-v1', 'mesh-plain'], ['mesh-e2e', 'mesh-e2e-v1'], ['mesh-shaped', 'mesh-e2e'],
-  ['mesh-e2e', 'mesh-e2e-1p']];
+  ['mesh-e2e', 'mesh-e2e-1p'], ['mesh-e2e-v1', 'mesh-e2e-v1-1p']];
 const GOAL_E2E_TTFT = 1.05; // E2E TTFT p50 <= 1.05x plaintext
 const GOAL_PRIVSEP_TTFT = 1.1; // privsep TTFT p50 <= 1.1x the same host as one process (c=64 is the goal)
 const GOAL_E2E_TOKS = 0.95; // E2E tok/s at 256 streams >= 0.95x plaintext

@@ -88,6 +88,8 @@ command -v "$NGINX" >/dev/null || { echo "bench: nginx not found (apt-get instal
 command -v node >/dev/null || { echo "bench: node not found" >&2; exit 1; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sm-bench.XXXXXX")
+# Enterable by a root node's worker user (--user, doc/PRIVSEP.md).
+chmod 711 "$TMP"
 RAW=$TMP/raw.jsonl
 : >"$RAW"
 PIDS=()
@@ -471,6 +473,7 @@ if [[ ${BENCH_MESH:-1} == 1 ]]; then
 	for row in "mesh-e2e:$HOST_TOKEN:--no-shaping" "mesh-plain:$HOST_TOKEN:--no-e2e" \
 	    "mesh-e2e-v1:$HOST_TOKEN:--no-shaping --e2e-envelope 1" \
 	    "mesh-e2e-1p:$HOST1P_TOKEN:--no-shaping" \
+	    "mesh-e2e-v1-1p:$HOST1P_TOKEN:--no-shaping --e2e-envelope 1" \
 	    "relay-e2e:$RELAY_TOKEN:--no-shaping" "relay-plain:$RELAY_TOKEN:--no-e2e" \
 	    "mesh-shaped:$HOST_TOKEN:"; do
 		IFS=: read -r name tok extra <<<"$row"

@@ -36,6 +36,8 @@ PACING=${SHAPE_PACING:-30}
 SCENARIOS=("short:32:5" "long:100:20")
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sm-shape-bench.XXXXXX")
+# Enterable by a root node's worker user (--user, doc/PRIVSEP.md).
+chmod 711 "$TMP"
 PIDS=()
 cleanup() {
 	local pid
