@@ -1340,6 +1340,8 @@ run(int argc, char **argv, bool client)
 	}
 	if (!client && state_dir == NULL)
 		state_dir = default_dir;
+	/* Before the split: the signer keeps its AK there too. */
+	mo.state_dir = client ? NULL : state_dir;
 	if (!client && !no_privsep) {
 		/* The keys go to the signer; this process becomes the worker.
 		 */

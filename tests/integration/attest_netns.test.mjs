@@ -8,12 +8,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, copyFileSync } from 'node:fs';
+import { mkdirSync, copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import {
-  chatBody, netnsSetup, postJSON, startMock, startNode, startProcess, stopAll,
-  tmpdir, waitFor, SEALMESH, TEST_SEALMESH,
+  chatBody, childPids, netnsSetup, postJSON, scanMemory, startMock, startNode, startProcess,
+  stopAll, tmpdir, waitFor, SEALMESH, TEST_SEALMESH,
 } from './lib.mjs';
 
 const root = process.getuid() === 0;
@@ -110,6 +110,17 @@ test('the TPM host is verified at level tpm, activated through the relay; the so
   const p1 = (await status(strict)).peers.find((p) => p.id === h1.id);
   assert.equal(p1.posture_source, 'attested');
   assert.equal(p1.attestation.posture_disagrees, false);
+});
+
+test("the AK's secret (its authValue) is in the signer, never in the network-facing worker", { skip }, async () => {
+  // attest.ak: "SMAK" | version | authValue[32] | ... (attest/tpm.c)
+  const ak = readFileSync(path.join(h1.stateDir, 'attest.ak'));
+  assert.equal(ak.subarray(0, 4).toString(), 'SMAK');
+  const auth = ak.subarray(5, 37);
+  const [w] = childPids(h1.pid);
+  assert.ok(w, 'the host runs a worker');
+  assert.deepEqual(scanMemory(w, { ak: auth }), [], 'worker memory');
+  assert.deepEqual(scanMemory(h1.pid, { ak: auth }), ['ak'], 'control: the signer holds it');
 });
 
 test('--require-attested-hosts sends every prompt to the TPM host', { skip }, async () => {

@@ -1,7 +1,10 @@
 // Test harness: start real sealmesh nodes and the mock backend on loopback,
 // talk to them over real sockets, stop everything afterwards.
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import {
+  appendFileSync, closeSync as fsCloseSync, mkdtempSync, openSync as fsOpenSync, readFileSync,
+  readSync as fsReadSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -278,3 +281,37 @@ export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = '
   }
   throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
+
+// The pids of a process's children (under privilege separation a node's
+// worker is the child of the process started, doc/PRIVSEP.md).
+export function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()
+      .split(/\s+/).filter(Boolean).map(Number);
+  } catch { return []; }
+}
+
+// Which of 'needles' occur in the anonymous memory of process 'pid' (heap,
+// stack, anonymous mappings, PROT_NONE pages included: /proc/PID/mem reads
+// them for root). Huge mappings (sanitizer shadow) are skipped.
+export function scanMemory(pid, needles) {
+  const found = new Set();
+  const maps = readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n');
+  const fd = fsOpenSync(`/proc/${pid}/mem`, 'r');
+  try {
+    for (const line of maps) {
+      const [range, , , , inode, name = ''] = line.trim().split(/\s+/);
+      if (inode !== '0' || /\[(vvar|vsyscall|vdso)\]/.test(name)) continue;
+      const [lo, hi] = range.split('-').map((h) => BigInt(`0x${h}`));
+      const len = Number(hi - lo);
+      if (len > 64 * 2 ** 20) continue;
+      const buf = Buffer.alloc(len);
+      let got = 0;
+      try { got = fsReadSync(fd, buf, 0, len, lo); } catch { continue; }
+      const view = buf.subarray(0, got);
+      for (const [label, n] of Object.entries(needles)) if (view.indexOf(n) >= 0) found.add(label);
+    }
+  } finally { fsCloseSync(fd); }
+  return [...found].sort();
+}
+

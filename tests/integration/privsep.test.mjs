@@ -4,12 +4,12 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import {
-  TEST_SEALMESH, chatBody, expectedTokens, postJSON, sleep, startMock, startNode,
-  stopAll, tmpdir, waitFor,
+  TEST_SEALMESH, chatBody, childPids, expectedTokens, postJSON, scanMemory, sleep,
+  startMock, startNode, stopAll, tmpdir, waitFor,
 } from './lib.mjs';
 
 after(stopAll);
@@ -20,11 +20,7 @@ const env = { ...process.env, SM_TEST_INFKEY_SK: INF_SK };
 const models = async (node) =>
   (await (await fetch(`${node.api}/models`)).json()).data.map((m) => m.id);
 
-const children = (pid) => {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch { return []; }
-};
+const children = childPids;
 const workerOf = (node) => {
   const kids = children(node.pid);
   assert.equal(kids.length, 1, `one worker under the signer (${kids})`);
@@ -32,30 +28,6 @@ const workerOf = (node) => {
 };
 const statusField = (pid, name) =>
   readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${name}:\\s+(.*)$`, 'm'))[1];
-
-// Which of 'needles' occur in the anonymous memory of process 'pid' (heap,
-// stack, anonymous mappings, PROT_NONE pages included: /proc/PID/mem reads
-// them for root). Huge mappings (sanitizer shadow) are skipped.
-function scanMemory(pid, needles) {
-  const found = new Set();
-  const maps = readFileSync(`/proc/${pid}/maps`, 'utf8').trim().split('\n');
-  const fd = openSync(`/proc/${pid}/mem`, 'r');
-  try {
-    for (const line of maps) {
-      const [range, , , , inode, name = ''] = line.trim().split(/\s+/);
-      if (inode !== '0' || /\[(vvar|vsyscall|vdso)\]/.test(name)) continue;
-      const [lo, hi] = range.split('-').map((h) => BigInt(`0x${h}`));
-      const len = Number(hi - lo);
-      if (len > 64 * 2 ** 20) continue;
-      const buf = Buffer.alloc(len);
-      let got = 0;
-      try { got = readSync(fd, buf, 0, len, lo); } catch { continue; }
-      const view = buf.subarray(0, got);
-      for (const [label, n] of Object.entries(needles)) if (view.indexOf(n) >= 0) found.add(label);
-    }
-  } finally { closeSync(fd); }
-  return [...found].sort();
-}
 
 describe('privilege separation', () => {
   let mock, host, client, secrets;
