@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "signer/client.h"
+#include "signer/chan.h"
 #include "signer/proto.h"
 
 struct chan {
@@ -54,38 +55,6 @@ signer_client_free(struct signer_client *c)
 	free(c);
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return SM_ERR_CLOSED;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
-read_all(int fd, uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t got = read(fd, p, n);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return SM_ERR_CLOSED;
-		p += got;
-		n -= (size_t)got;
-	}
-	return 0;
-}
-
 int
 signer_client_call(struct signer_client *c, bool slow, uint8_t op,
     const uint8_t *body, size_t len, struct buf *resp)
@@ -101,9 +70,9 @@ signer_client_call(struct signer_client *c, bool slow, uint8_t op,
 	r = SM_ERR_CLOSED;
 	if (ch->dead)
 		goto out;
-	if ((r = write_all(ch->fd, hdr, sizeof(hdr))) != 0 ||
-	    (r = write_all(ch->fd, body, len)) != 0 ||
-	    (r = read_all(ch->fd, hdr, sizeof(hdr))) != 0)
+	if ((r = chan_write(ch->fd, hdr, sizeof(hdr))) != 0 ||
+	    (r = chan_write(ch->fd, body, len)) != 0 ||
+	    (r = chan_read(ch->fd, hdr, sizeof(hdr))) != 0)
 		goto dead;
 	if ((r = signer_hdr_parse(hdr, SIGNER_RESP_MAX, false, &f)) != 0 ||
 	    f.op != op) {
@@ -117,13 +86,13 @@ signer_client_call(struct signer_client *c, bool slow, uint8_t op,
 		for (size_t n = f.body_len; n > 0;) {
 			size_t k = n < sizeof(sink) ? n : sizeof(sink);
 
-			if (read_all(ch->fd, sink, k) != 0)
+			if (chan_read(ch->fd, sink, k) != 0)
 				goto dead;
 			n -= k;
 		}
 		goto out;
 	}
-	if ((r = read_all(ch->fd, buf_tail(resp), f.body_len)) != 0)
+	if ((r = chan_read(ch->fd, buf_tail(resp), f.body_len)) != 0)
 		goto dead;
 	buf_advance(resp, f.body_len);
 	r = f.status != 0 ? -(int)f.status : 0;

@@ -37,6 +37,7 @@
 #include "mesh/roster.h"
 #include "mesh/tunnel.h"
 #include "net/tls.h"
+#include "signer/chan.h"
 #include "signer/proto.h"
 #include "signer/signer.h"
 
@@ -453,38 +454,6 @@ handle(struct signer *s, const struct signer_frame *f, struct buf *out)
 
 /* --- the channels -------------------------------------------------------- */
 
-static int
-read_all(int fd, uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t got = read(fd, p, n);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return SM_ERR_CLOSED;
-		p += got;
-		n -= (size_t)got;
-	}
-	return 0;
-}
-
-static int
-write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return SM_ERR_CLOSED;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 struct chan_arg {
 	struct signer *s;
 	int fd;
@@ -541,14 +510,14 @@ serve_chan(void *arg)
 	if ((req = malloc(SIGNER_HDR_LEN + SIGNER_REQ_MAX)) == NULL)
 		goto out;
 	for (;;) {
-		if (read_all(ca->fd, req, SIGNER_HDR_LEN) != 0)
+		if (chan_read(ca->fd, req, SIGNER_HDR_LEN) != 0)
 			break; /* the worker closed: main thread decides */
 		if (signer_hdr_parse(req, SIGNER_REQ_MAX, true, &f) != 0 ||
-		    read_all(ca->fd, req + SIGNER_HDR_LEN, f.body_len) != 0 ||
+		    chan_read(ca->fd, req + SIGNER_HDR_LEN, f.body_len) != 0 ||
 		    signer_answer(s, req, SIGNER_HDR_LEN + f.body_len, ca->slow,
 			&out) != 0)
 			goto bad;
-		if (write_all(ca->fd, buf_data(&out), out.len) != 0)
+		if (chan_write(ca->fd, buf_data(&out), out.len) != 0)
 			break;
 		buf_clear(&out); /* wipes what we answered */
 		sodium_memzero(req, SIGNER_HDR_LEN + f.body_len);
