@@ -80,6 +80,10 @@ describe('privilege separation', () => {
       inference: Buffer.from(INF_SK, 'hex'),
     };
     assert.deepEqual(scanMemory(one.pid, s), ['identity', 'inference', 'owner']);
+    // ... and says that it measured itself.
+    const p = (await one.status()).posture;
+    assert.equal(p.measured_by, 'self');
+    assert.notEqual(p.keys_separate, true);
     await one.stop();
   });
 
