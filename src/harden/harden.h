@@ -292,6 +292,13 @@ int proclimits_parse(
     const char *text, size_t len, struct proc_facts *out) SM_MUST_CHECK;
 
 /*
+ * /proc/PID/status and /proc/PID/limits of process 'pid', parsed: the cheap
+ * part of posture_measure_pid(), for a watch every second. SM_ERR_IO (gone),
+ * SM_ERR_INVAL, SM_ERR_NOMEM.
+ */
+int proc_facts_read(int pid, struct proc_facts *f) SM_MUST_CHECK;
+
+/*
  * Measure process 'pid' from outside (meant for a signer measuring the worker
  * it forked): no_new_privs, seccomp (TRUE only for a filter, mode 2),
  * debugger_attached (TracerPid), core_dumps_disabled (soft and hard core

@@ -220,16 +220,14 @@ read_proc(const char *path, char *buf, size_t cap)
 }
 
 int
-posture_measure_pid(int pid, struct posture *out)
+proc_facts_read(int pid, struct proc_facts *f)
 {
-	struct proc_facts f;
 	char *text = NULL;
 	char path[64];
 	ssize_t n;
 	int r = SM_ERR_IO;
 
-	posture_init(out);
-	proc_facts_init(&f);
+	proc_facts_init(f);
 	if (pid <= 0)
 		return SM_ERR_INVAL;
 	if ((text = malloc(PROCSTATUS_MAX)) == NULL)
@@ -237,13 +235,27 @@ posture_measure_pid(int pid, struct posture *out)
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	if ((n = read_proc(path, text, PROCSTATUS_MAX)) <= 0)
 		goto out;
-	if ((r = procstatus_parse(text, (size_t)n, &f)) != 0)
+	if ((r = procstatus_parse(text, (size_t)n, f)) != 0)
 		goto out;
 	snprintf(path, sizeof(path), "/proc/%d/limits", pid);
 	if ((n = read_proc(path, text, PROCSTATUS_MAX)) > 0 &&
-	    proclimits_parse(text, (size_t)n, &f) != 0)
-		proc_facts_init(&f); /* cannot happen with a real kernel */
+	    proclimits_parse(text, (size_t)n, f) != 0)
+		proc_facts_init(f); /* cannot happen with a real kernel */
+out:
+	free(text);
+	return r;
+}
 
+int
+posture_measure_pid(int pid, struct posture *out)
+{
+	struct proc_facts f;
+	char path[64];
+	int r;
+
+	posture_init(out);
+	if ((r = proc_facts_read(pid, &f)) != 0)
+		return r;
 	out->os = POSTURE_OS_LINUX;
 	out->measured_by = POSTURE_MEASURED_SIGNER;
 	out->no_new_privs = f.no_new_privs;
@@ -264,15 +276,18 @@ posture_measure_pid(int pid, struct posture *out)
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	out->binary_hash_known = harden_hash_file(path, out->binary_hash) == 0;
 	out->hardened = posture_is_hardened(out);
-	r = 0;
-out:
-	free(text);
-	if (r != 0)
-		posture_init(out);
-	return r;
+	return 0;
 }
 
 #else
+
+int
+proc_facts_read(int pid, struct proc_facts *f)
+{
+	(void)pid;
+	proc_facts_init(f);
+	return SM_ERR_UNSUPP;
+}
 
 int
 posture_measure_pid(int pid, struct posture *out)

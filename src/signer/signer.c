@@ -100,31 +100,27 @@ measure_worker(struct signer *s, struct posture *out)
 static bool
 worker_trusted(struct signer *s)
 {
-	struct posture w;
+	struct proc_facts f;
+	struct posture m;
+	bool had = false;
 
-	if (posture_measure_pid(s->cfg->worker, &w) != 0)
+	if (proc_facts_read(s->cfg->worker, &f) != 0)
 		return true; /* gone: waitpid will say so */
-	if (w.debugger_attached == TRI_TRUE) {
+	if (f.tracer_pid > 0) {
 		log_error(
 		    "privsep: a debugger attached to the worker (pid %d); "
 		    "stopping",
 		    (int)s->cfg->worker);
 		return false;
 	}
-	if (w.seccomp != TRI_TRUE) {
-		struct posture m;
-		bool had;
-
-		pthread_mutex_lock(&s->mu);
-		had = s->measured_ok &&
-		    posture_parse(s->measured, s->measured_len, &m) == 0 &&
-		    m.seccomp == TRI_TRUE;
-		pthread_mutex_unlock(&s->mu);
-		if (had) {
-			log_error("privsep: the worker's filter is gone; "
-				  "stopping");
-			return false;
-		}
+	pthread_mutex_lock(&s->mu);
+	had = s->measured_ok &&
+	    posture_parse(s->measured, s->measured_len, &m) == 0 &&
+	    m.seccomp == TRI_TRUE;
+	pthread_mutex_unlock(&s->mu);
+	if (had && f.seccomp_mode != 2) {
+		log_error("privsep: the worker's filter is gone; stopping");
+		return false;
 	}
 	return true;
 }
