@@ -59,6 +59,7 @@ struct signer {
 	unsigned nblobs;
 	volatile sig_atomic_t failed; /* a thread saw a broken worker */
 	bool fixed; /* tests: 'measured' is given, there is no worker */
+	bool filtered; /* the worker had its seccomp filter at HELLO */
 };
 
 _Static_assert(ATT_BLOB_MAX == 1024, "signer/proto.c ATT_EVIDENCE bound");
@@ -101,8 +102,7 @@ static bool
 worker_trusted(struct signer *s)
 {
 	struct proc_facts f;
-	struct posture m;
-	bool had = false;
+	bool had;
 
 	if (proc_facts_read(s->cfg->worker, &f) != 0)
 		return true; /* gone: waitpid will say so */
@@ -114,9 +114,7 @@ worker_trusted(struct signer *s)
 		return false;
 	}
 	pthread_mutex_lock(&s->mu);
-	had = s->measured_ok &&
-	    posture_parse(s->measured, s->measured_len, &m) == 0 &&
-	    m.seccomp == TRI_TRUE;
+	had = s->filtered;
 	pthread_mutex_unlock(&s->mu);
 	if (had && f.seccomp_mode != 2) {
 		log_error("privsep: the worker's filter is gone; stopping");
@@ -153,6 +151,7 @@ do_hello(struct signer *s, struct buf *out)
 	memcpy(s->measured, buf_data(&pw), pw.len);
 	s->measured_len = pw.len;
 	s->measured_ok = true;
+	s->filtered = p.seccomp == TRI_TRUE;
 	pthread_mutex_unlock(&s->mu);
 	memset(fixed, 0, sizeof(fixed));
 	memcpy(fixed, s->id.pk, ID_PK_LEN);
