@@ -384,6 +384,36 @@ on_signal(uv_signal_t *h, int signum)
 }
 
 /* SIGHUP: reload the API keys; a failed reload keeps the old ones. */
+/*
+ * The API keys through the signer: the worker may not open the file
+ * (--user), so the signer reads it with apikeys_load()'s checks and the
+ * worker parses what comes back (doc/PRIVSEP.md, op APIKEYS).
+ */
+static int
+apikeys_from_signer(
+    struct serve *s, struct apikeys **k, char *why, size_t whylen)
+{
+	struct buf text;
+	int r;
+
+	*k = NULL;
+	buf_init(&text, APIKEY_FILE_MAX);
+	r = signer_client_call(
+	    s->signer, false, SIGNER_OP_APIKEYS, NULL, 0, &text);
+	if (r == 0 && text.len > 0 && buf_data(&text)[0] == 1)
+		r = apikeys_parse(k, (const char *)buf_data(&text) + 1,
+		    text.len - 1, why, whylen);
+	else if (r == 0 && text.len > 0) {
+		snprintf(why, whylen, "%.*s", (int)text.len - 1,
+		    (const char *)buf_data(&text) + 1);
+		r = SM_ERR_IO;
+	} else
+		snprintf(why, whylen, "the signer could not read %s: %s",
+		    s->api_key_file, sm_strerror(r));
+	buf_clear(&text);
+	return r;
+}
+
 static void
 on_sighup(uv_signal_t *h, int signum)
 {
@@ -395,35 +425,9 @@ on_sighup(uv_signal_t *h, int signum)
 		log_info("SIGHUP: no --api-key-file to reload");
 		return;
 	}
-	if (s->signer != NULL) {
-		/* The worker may not open the file (--user): the signer reads
-		 * it with the same checks, the worker parses it. */
-		struct buf text;
-		int r;
-
-		buf_init(&text, APIKEY_FILE_MAX);
-		r = signer_client_call(
-		    s->signer, false, SIGNER_OP_APIKEYS, NULL, 0, &text);
-		if (r == 0 && text.len > 0 && buf_data(&text)[0] == 1)
-			r = apikeys_parse(&k, (const char *)buf_data(&text) + 1,
-			    text.len - 1, why, sizeof(why));
-		else if (r == 0 && text.len > 0) {
-			snprintf(why, sizeof(why), "%.*s", (int)text.len - 1,
-			    (const char *)buf_data(&text) + 1);
-			r = SM_ERR_IO;
-		} else
-			snprintf(why, sizeof(why),
-			    "the signer could not read "
-			    "%s: %s",
-			    s->api_key_file, sm_strerror(r));
-		buf_clear(&text);
-		if (r != 0) {
-			log_error("SIGHUP: API keys not reloaded, keeping "
-				  "the %zu old ones: %s",
-			    apikeys_count(s->gw.keys), why);
-			return;
-		}
-	} else if (apikeys_load(&k, s->api_key_file, why, sizeof(why)) != 0) {
+	if ((s->signer != NULL ? apikeys_from_signer(s, &k, why, sizeof(why))
+			       : apikeys_load(&k, s->api_key_file, why,
+				     sizeof(why))) != 0) {
 		log_error("SIGHUP: API keys not reloaded, keeping the %zu "
 			  "old ones: %s",
 		    apikeys_count(s->gw.keys), why);
