@@ -246,6 +246,21 @@ infkey_install_det(struct infkey *k, uint32_t epoch,
 	return 0;
 }
 
+int
+infkey_install_hex(struct infkey *k, const char *hex, uint64_t now)
+{
+	uint8_t sk[INFKEY_SK_LEN];
+	size_t n = 0;
+	int r = SM_ERR_INVAL;
+
+	if (sodium_hex2bin(sk, sizeof(sk), hex, strlen(hex), NULL, &n, NULL) ==
+		0 &&
+	    n == sizeof(sk))
+		r = infkey_install_det(k, INFKEY_TEST_EPOCH, sk, now);
+	sodium_memzero(sk, sizeof(sk));
+	return r;
+}
+
 void
 infkey_expire(struct infkey *k, uint64_t now)
 {

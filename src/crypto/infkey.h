@@ -124,5 +124,13 @@ int infkey_shared_cached(struct infkey *k, uint32_t epoch,
  */
 int infkey_install_det(struct infkey *k, uint32_t epoch,
     const uint8_t sk[INFKEY_SK_LEN], uint64_t now) SM_MUST_CHECK;
+/*
+ * Test builds' memory scans: infkey_install_det() of a 64-digit hex secret
+ * under INFKEY_TEST_EPOCH (the secret is wiped here). SM_ERR_INVAL for hex
+ * that is not exactly one key.
+ */
+#define INFKEY_TEST_EPOCH 0x7e57
+int infkey_install_hex(
+    struct infkey *k, const char *hex, uint64_t now) SM_MUST_CHECK;
 
 #endif

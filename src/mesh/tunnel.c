@@ -1614,18 +1614,10 @@ tunnel_init(struct mesh *m)
 #ifdef SM_TEST_BUILD
 	/* Test builds: a known inference secret for the memory scan of a node
 	 * without privilege separation (the signer has the same hook). */
-	if (m->opts.signer == NULL && getenv("SM_TEST_INFKEY_SK") != NULL) {
-		const char *hex = getenv("SM_TEST_INFKEY_SK");
-		uint8_t sk[INFKEY_SK_LEN];
-		size_t n = 0;
-
-		if (sodium_hex2bin(sk, sizeof(sk), hex, strlen(hex), NULL, &n,
-			NULL) != 0 ||
-		    n != sizeof(sk) ||
-		    infkey_install_det(ts->keys, 0x7e57, sk, mono_s()) != 0)
-			return SM_ERR_INVAL;
-		sodium_memzero(sk, sizeof(sk));
-	}
+	if (m->opts.signer == NULL && getenv("SM_TEST_INFKEY_SK") != NULL &&
+	    infkey_install_hex(
+		ts->keys, getenv("SM_TEST_INFKEY_SK"), mono_s()) != 0)
+		return SM_ERR_INVAL;
 #endif
 	uv_timer_init(m->loop, &ts->key_timer);
 	ts->key_timer.data = m;

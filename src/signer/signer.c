@@ -619,17 +619,10 @@ load_keys(struct signer *s)
 		/* Test builds: a known inference secret for the memory scan
 		 * (tests/integration/privsep.test.mjs). */
 		const char *hex = getenv("SM_TEST_INFKEY_SK");
-		uint8_t sk[INFKEY_SK_LEN];
-		size_t n = 0;
 
 		if (hex != NULL &&
-		    (sodium_hex2bin(sk, sizeof(sk), hex, strlen(hex), NULL, &n,
-			 NULL) != 0 ||
-			n != sizeof(sk) ||
-			infkey_install_det(
-			    s->keys, 0x7e57, sk, sm_now_ms() / 1000) != 0))
+		    infkey_install_hex(s->keys, hex, sm_now_ms() / 1000) != 0)
 			return SM_ERR_INVAL;
-		sodium_memzero(sk, sizeof(sk));
 #endif
 	}
 	if ((r = mesh_att_provider_open(c->mo, &s->prov)) != 0)
