@@ -180,18 +180,26 @@ do_hello(struct signer *s, struct buf *out)
 	return r;
 }
 
+/* Rotate and retire on the signer's own clock (under s->mu). */
+static void
+tick_keys(struct signer *s)
+{
+	bool rot;
+
+	if (infkey_tick(s->keys, sm_now_ms() / 1000, &rot) != 0)
+		log_error("privsep: inference key rotation failed");
+}
+
 /* The live (epoch, key) pairs, 36 bytes each; returns how many. */
 static size_t
 live_keys(struct signer *s, uint8_t out[2 * 36])
 {
 	struct infkey_pub cur, prev;
 	size_t n = 0;
-	bool rot;
 
 	if (s->keys == NULL)
 		return 0;
-	if (infkey_tick(s->keys, sm_now_ms() / 1000, &rot) != 0)
-		log_error("privsep: inference key rotation failed");
+	tick_keys(s);
 	infkey_current(s->keys, &cur);
 	sm_put_be32(out, cur.epoch);
 	memcpy(out + 4, cur.pk, 32);
@@ -288,14 +296,12 @@ static int
 do_inf_dh(struct signer *s, const uint8_t *p, struct buf *out)
 {
 	uint8_t ans[INFKEY_SHARED_LEN + INFKEY_PK_LEN];
-	bool rot;
 	int r;
 
 	if (s->keys == NULL)
 		return SM_ERR_NOTFOUND;
 	pthread_mutex_lock(&s->mu);
-	if (infkey_tick(s->keys, sm_now_ms() / 1000, &rot) != 0)
-		log_error("privsep: inference key rotation failed");
+	tick_keys(s);
 	r = infkey_shared(
 	    s->keys, sm_get_be32(p), p + 4, ans, ans + INFKEY_SHARED_LEN);
 	pthread_mutex_unlock(&s->mu);
